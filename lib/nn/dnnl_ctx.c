@@ -1,0 +1,153 @@
+#include "nn/dnnl_ctx.h"
+
+#include <omp.h>
+#include <string.h>
+
+#include "core/alloc.h"
+
+spcnn_status spcnn__dnnl_error(dnnl_status_t s, const char *what)
+{
+    switch (s) {
+    case dnnl_success: return SPCNN_OK;
+    case dnnl_out_of_memory:
+        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "oneDNN: %s: out of memory", what);
+    case dnnl_invalid_arguments:
+        return spcnn__error(SPCNN_ERR_BACKEND, "oneDNN: %s: invalid arguments", what);
+    case dnnl_unimplemented:
+        return spcnn__error(SPCNN_ERR_BACKEND, "oneDNN: %s: unimplemented", what);
+    case dnnl_runtime_error:
+        return spcnn__error(SPCNN_ERR_BACKEND, "oneDNN: %s: runtime error", what);
+    default:
+        return spcnn__error(SPCNN_ERR_BACKEND, "oneDNN: %s: status %d", what, (int)s);
+    }
+}
+
+void spcnn__dnnl_enter(const spcnn__dnnl *ctx)
+{
+    omp_set_num_threads(ctx->threads);
+}
+
+spcnn_status spcnn__dnnl_init(spcnn__dnnl *ctx, int threads)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->threads = threads > 0 ? threads : 1;
+    spcnn__dnnl_enter(ctx);
+    spcnn_status st;
+    dnnl_status_t s = dnnl_engine_create(&ctx->engine, dnnl_cpu, 0);
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_error(s, "engine create"));
+    s = dnnl_stream_create(&ctx->stream, ctx->engine, dnnl_stream_default_flags);
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_error(s, "stream create"));
+    return SPCNN_OK;
+fail:
+    spcnn__dnnl_deinit(ctx);
+    return st;
+}
+
+void spcnn__dnnl_deinit(spcnn__dnnl *ctx)
+{
+    if (ctx->scratch_mem)
+        dnnl_memory_destroy(ctx->scratch_mem);
+    spcnn__free_aligned(ctx->scratch);
+    if (ctx->stream)
+        dnnl_stream_destroy(ctx->stream);
+    if (ctx->engine)
+        dnnl_engine_destroy(ctx->engine);
+    memset(ctx, 0, sizeof *ctx);
+}
+
+spcnn_status spcnn__dnnl_memory(spcnn__dnnl *ctx, dnnl_memory_t *mem,
+                                const dnnl_memory_desc_t *md, void *handle)
+{
+    *mem = NULL;
+    SPCNN_DNNL(dnnl_memory_create(mem, md, ctx->engine, handle ? handle : DNNL_MEMORY_NONE),
+               "memory create");
+    return SPCNN_OK;
+}
+
+static spcnn_status grow_scratchpad(spcnn__dnnl *ctx, size_t size)
+{
+    if (size <= ctx->scratch_size && ctx->scratch_mem != NULL)
+        return SPCNN_OK;
+    if (size < ctx->scratch_size)
+        size = ctx->scratch_size;
+    void *buffer = spcnn__malloc_aligned(size ? size : 64);
+    if (buffer == NULL)
+        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "scratchpad of %zu bytes: out of memory",
+                            size);
+    dnnl_dims_t dims = {(dnnl_dim_t)(size ? size : 64)};
+    dnnl_memory_desc_t md;
+    dnnl_memory_t mem = NULL;
+    dnnl_status_t s = dnnl_memory_desc_init_by_tag(&md, 1, dims, dnnl_u8, dnnl_a);
+    if (s == dnnl_success)
+        s = dnnl_memory_create(&mem, &md, ctx->engine, buffer);
+    if (s != dnnl_success) {
+        spcnn__free_aligned(buffer);
+        return spcnn__dnnl_error(s, "scratchpad memory");
+    }
+    if (ctx->scratch_mem)
+        dnnl_memory_destroy(ctx->scratch_mem);
+    spcnn__free_aligned(ctx->scratch);
+    ctx->scratch = buffer;
+    ctx->scratch_size = size;
+    ctx->scratch_mem = mem;
+    return SPCNN_OK;
+}
+
+spcnn_status spcnn__dnnl_primitive_create(spcnn__dnnl *ctx, dnnl_primitive_t *prim,
+                                          dnnl_primitive_desc_t *pd_out, const_dnnl_op_desc_t op,
+                                          const_dnnl_primitive_attr_t attr,
+                                          const_dnnl_primitive_desc_t hint, const char *what)
+{
+    *prim = NULL;
+    if (pd_out)
+        *pd_out = NULL;
+    spcnn__dnnl_enter(ctx);
+    dnnl_primitive_attr_t user_attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    spcnn_status st = SPCNN_OK;
+    dnnl_status_t s = attr ? dnnl_primitive_attr_clone(&user_attr, attr)
+                           : dnnl_primitive_attr_create(&user_attr);
+    if (s == dnnl_success)
+        s = dnnl_primitive_attr_set_scratchpad_mode(user_attr, dnnl_scratchpad_mode_user);
+    if (s == dnnl_success)
+        s = dnnl_primitive_desc_create(&pd, op, user_attr, ctx->engine, hint);
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_error(s, what));
+
+    const char *impl = NULL;
+    s = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_error(s, what));
+    if (ctx->forbid_reference_impl && impl && strncmp(impl, "ref", 3) == 0) {
+        st = spcnn__error(SPCNN_ERR_BACKEND,
+                          "oneDNN: %s: only the slow reference implementation \"%s\" is available",
+                          what, impl);
+        goto fail;
+    }
+
+    const dnnl_memory_desc_t *scratch_md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    SPCNN_TRY_GOTO(st, grow_scratchpad(ctx, scratch_md ? dnnl_memory_desc_get_size(scratch_md) : 0));
+    s = dnnl_primitive_create(prim, pd);
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_error(s, what));
+    dnnl_primitive_attr_destroy(user_attr);
+    if (pd_out)
+        *pd_out = pd;
+    else
+        dnnl_primitive_desc_destroy(pd);
+    return SPCNN_OK;
+fail:
+    *prim = NULL;
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (user_attr)
+        dnnl_primitive_attr_destroy(user_attr);
+    return st;
+}
+
+spcnn_status spcnn__dnnl_execute(spcnn__dnnl *ctx, dnnl_primitive_t prim, int nargs,
+                                 dnnl_exec_arg_t *args, const char *what)
+{
+    args[nargs].arg = DNNL_ARG_SCRATCHPAD;
+    args[nargs].memory = ctx->scratch_mem;
+    SPCNN_DNNL(dnnl_primitive_execute(prim, ctx->stream, nargs + 1, args), what);
+    SPCNN_DNNL(dnnl_stream_wait(ctx->stream), what);
+    return SPCNN_OK;
+}

@@ -1,0 +1,60 @@
+/* The oneDNN context of a model: engine, stream, thread count and the shared user-mode
+ * scratchpad. Primitives are created through it (at plan time, never inside a step) and
+ * executed through it (which supplies the scratchpad). */
+#ifndef SPCNN_NN_DNNL_CTX_H
+#define SPCNN_NN_DNNL_CTX_H
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "core/error.h"
+
+typedef struct spcnn__dnnl {
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    int threads;
+    /* When set, creating a primitive whose implementation is oneDNN's reference code ("ref:")
+     * fails: those are the silent 100x slow paths. Tests set it. */
+    int forbid_reference_impl;
+    /* One scratchpad shared by every primitive of the context (they run one at a time). */
+    void *scratch;
+    size_t scratch_size;
+    dnnl_memory_t scratch_mem;
+} spcnn__dnnl;
+
+spcnn_status spcnn__dnnl_init(spcnn__dnnl *ctx, int threads);
+void spcnn__dnnl_deinit(spcnn__dnnl *ctx);
+
+/* Translate a oneDNN status into a spcnn status with a message naming `what`. */
+spcnn_status spcnn__dnnl_error(dnnl_status_t s, const char *what);
+
+#define SPCNN_DNNL(call, what)                                  \
+    do {                                                        \
+        dnnl_status_t spcnn_dnnl_ = (call);                     \
+        if (spcnn_dnnl_ != dnnl_success)                        \
+            return spcnn__dnnl_error(spcnn_dnnl_, (what));      \
+    } while (0)
+
+/* Create a primitive (and its descriptor, returned in *pd for format queries; may be NULL if
+ * not wanted) with a user-mode scratchpad; grows the context's scratchpad as needed.
+ * `attr` may be NULL; it is copied, not kept. `hint` is the forward descriptor for backward
+ * primitives, else NULL. On failure *prim and *pd are NULL. */
+spcnn_status spcnn__dnnl_primitive_create(spcnn__dnnl *ctx, dnnl_primitive_t *prim,
+                                          dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t op,
+                                          const_dnnl_primitive_attr_t attr,
+                                          const_dnnl_primitive_desc_t hint, const char *what);
+
+/* Execute with the scratchpad appended to args (args must have room for nargs + 1 entries).
+ * Runs in the calling thread with the context's thread count. */
+spcnn_status spcnn__dnnl_execute(spcnn__dnnl *ctx, dnnl_primitive_t prim, int nargs,
+                                 dnnl_exec_arg_t *args, const char *what);
+
+/* A memory object over a caller buffer (handle may be NULL and set later with
+ * dnnl_memory_set_data_handle). */
+spcnn_status spcnn__dnnl_memory(spcnn__dnnl *ctx, dnnl_memory_t *mem,
+                                const dnnl_memory_desc_t *md, void *handle);
+
+/* Set the OpenMP thread count of the calling thread to the context's; called on entry of
+ * every computing API function because the count is a per-thread setting. */
+void spcnn__dnnl_enter(const spcnn__dnnl *ctx);
+
+#endif

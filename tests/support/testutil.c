@@ -1,0 +1,119 @@
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+uint64_t tu_next(tu_rng *rng)
+{
+    uint64_t z = (rng->state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+double tu_uniform(tu_rng *rng, double lo, double hi)
+{
+    return lo + (hi - lo) * ((double)(tu_next(rng) >> 11) * 0x1.0p-53);
+}
+
+double tu_normal(tu_rng *rng)
+{
+    double u1 = tu_uniform(rng, 0x1.0p-53, 1.0), u2 = tu_uniform(rng, 0, 1);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+void tu_fill_d(tu_rng *rng, double *x, size_t n, double lo, double hi)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = tu_uniform(rng, lo, hi);
+}
+
+void tu_fill_f(tu_rng *rng, float *x, size_t n, double lo, double hi)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)tu_uniform(rng, lo, hi);
+}
+
+void tu_d2f(const double *x, float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = (float)x[i];
+}
+
+void tu_f2d(const float *x, double *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i];
+}
+
+double tu_nmse(const float *a, const double *ref, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - ref[i];
+        num += d * d;
+        den += ref[i] * ref[i];
+    }
+    if (!isfinite(num))
+        return INFINITY;
+    return num / (den > 1e-30 ? den : 1e-30);
+}
+
+double tu_max_abs_diff_d(const double *a, const double *b, size_t n)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs(a[i] - b[i]);
+        if (!(d <= worst))
+            worst = d; /* also catches NaN */
+    }
+    return worst;
+}
+
+double tu_gradcheck(void *ctx, tu_fn f, const double *x, size_t nx, size_t ny, const double *p,
+                    const double *dx, double h, size_t max_checks)
+{
+    double *xp = malloc(nx * sizeof *xp), *y = malloc(ny * sizeof *y);
+    if (!xp || !y) {
+        free(xp);
+        free(y);
+        return INFINITY;
+    }
+    for (size_t i = 0; i < nx; i++)
+        xp[i] = x[i];
+    size_t step = (max_checks == 0 || max_checks >= nx) ? 1 : nx / max_checks;
+    double worst = 0;
+    for (size_t i = 0; i < nx; i += step) {
+        double lp = 0, lm = 0;
+        xp[i] = x[i] + h;
+        f(ctx, xp, y);
+        for (size_t j = 0; j < ny; j++)
+            lp += p[j] * y[j];
+        xp[i] = x[i] - h;
+        f(ctx, xp, y);
+        for (size_t j = 0; j < ny; j++)
+            lm += p[j] * y[j];
+        xp[i] = x[i];
+        double num = (lp - lm) / (2 * h);
+        double scale = fmax(1.0, fmax(fabs(num), fabs(dx[i])));
+        double err = fabs(num - dx[i]) / scale;
+        if (!(err <= worst))
+            worst = err;
+    }
+    free(xp);
+    free(y);
+    return worst;
+}
+
+void tu_report(const char *name, double error, double limit)
+{
+    printf("%-48s worst error %.3e (limit %.1e)\n", name, error, limit);
+    fflush(stdout);
+}
+
+const char *tu_tmpdir(void)
+{
+    const char *d = getenv("SPCNN_TEST_TMP");
+    return d && *d ? d : "/tmp";
+}
