@@ -35,6 +35,11 @@ void *spcnn__calloc(size_t count, size_t size)
     return injected_failure() ? NULL : calloc(count ? count : 1, size ? size : 1);
 }
 
+void *spcnn__realloc(void *ptr, size_t size)
+{
+    return injected_failure() ? NULL : realloc(ptr, size ? size : 1);
+}
+
 void spcnn__free(void *ptr)
 {
     free(ptr);

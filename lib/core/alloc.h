@@ -6,6 +6,9 @@
 
 void *spcnn__malloc(size_t size);
 void *spcnn__calloc(size_t count, size_t size);
+/* realloc through the same door; on failure (NULL) the old block is untouched and still owned
+ * by the caller. */
+void *spcnn__realloc(void *ptr, size_t size);
 void spcnn__free(void *ptr);
 /* 64-byte aligned, for tensors handed to oneDNN; free with spcnn__free_aligned. */
 void *spcnn__malloc_aligned(size_t size);

@@ -1,0 +1,37 @@
+/* Small helpers shared by the benchmark programs: a monotonic clock and the machine's peak. */
+#ifndef SPCNN_BENCH_COMMON_H
+#define SPCNN_BENCH_COMMON_H
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static inline double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The clock the kernel reports for CPU 0, in GHz (0 when unknown). */
+static inline double bench_cpu_ghz(void)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    double mhz = 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "cpu MHz", 7) == 0 && sscanf(strchr(line, ':') + 1, "%lf", &mhz) == 1)
+            break;
+    fclose(f);
+    return mhz / 1000.0;
+}
+
+/* AVX2 + FMA (Zen 3): two 8-float FMA pipes per core = 32 FLOP per cycle. */
+static inline double bench_peak_gflops(int cores)
+{
+    return cores * bench_cpu_ghz() * 32.0;
+}
+
+#endif

@@ -1,0 +1,336 @@
+/* PNG files through libpng's simplified API (png_image): any PNG reads as 8-bit gray, and
+ * writes are atomic (temporary file, fsync, rename). */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <png.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+
+/* The header's bounds on a side; libpng's own default limit is the same (PNG_USER_WIDTH_MAX). */
+enum { PNG_SIDE_MAX = 1000000 };
+/* The simplified API computes buffer sizes in 32 bits: it refuses larger images. */
+#define PNG_PIXELS_MAX ((size_t)0xffffffffu)
+
+/* libpng reports allocation failures only through its message text. */
+static int is_out_of_memory(const char *message)
+{
+    return strstr(message, "out of memory") || strstr(message, "Out of memory") ||
+           strstr(message, "Out of Memory");
+}
+
+/* Classify a libpng failure: the stream's own state tells a read error from a short file. */
+static spcnn_status read_failure(FILE *fp, const char *path, const png_image *image)
+{
+    if (is_out_of_memory(image->message))
+        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "png: %s: %s", path, image->message);
+    if (ferror(fp))
+        return spcnn__error(SPCNN_ERR_IO, "png: %s: read error (%s)", path, image->message);
+    if (feof(fp))
+        return spcnn__error(SPCNN_ERR_FORMAT, "png: %s: truncated file (libpng: %s)", path,
+                            image->message);
+    return spcnn__error(SPCNN_ERR_FORMAT, "png: %s: corrupt PNG (libpng: %s)", path,
+                        image->message);
+}
+
+/* Gray conversions done here rather than by libpng, whose 8-bit colour-to-gray and alpha
+ * compositing pass through an 8-bit linear value and miss by up to 20 levels on dark colours
+ * and low alpha. Everything follows libpng's sRGB model, a power of 2.2: luminance is
+ * Y = 0.2126 R + 0.7152 G + 0.0722 B in linear light (the Rec. 709 weights libpng uses by
+ * default), alpha is composited over black in linear light, and the result is encoded and
+ * rounded once. */
+typedef struct gray_encoder {
+    double linear[256]; /* linear light of each 8-bit level */
+    double above[256];  /* linear light where the encoding passes k + 0.5 */
+} gray_encoder;
+
+static void gray_encoder_init(gray_encoder *e)
+{
+    for (int k = 0; k < 256; k++) {
+        e->linear[k] = pow(k / 255.0, 2.2);
+        e->above[k] = pow((k + 0.5) / 255.0, 2.2);
+    }
+}
+
+/* The 8-bit level nearest to linear light y in the encoded domain. */
+static uint8_t gray_encode(const gray_encoder *e, double y)
+{
+    int lo = 0, hi = 255; /* the smallest k with y < above[k] (above[255] > 1) */
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (y < e->above[mid])
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return (uint8_t)lo;
+}
+
+/* 8-bit sRGB-coded RGBA with straight alpha. */
+static void rgba8_to_gray(const uint8_t *rgba, size_t n, uint8_t *out)
+{
+    gray_encoder e;
+    gray_encoder_init(&e);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = rgba + 4 * i;
+        double y = 0.2126 * e.linear[p[0]] + 0.7152 * e.linear[p[1]] + 0.0722 * e.linear[p[2]];
+        out[i] = gray_encode(&e, y * (p[3] / 255.0));
+    }
+}
+
+/* 16-bit linear RGBA with premultiplied alpha (libpng's linear format): already over black. */
+static void rgba16_to_gray(const uint16_t *rgba, size_t n, uint8_t *out)
+{
+    gray_encoder e;
+    gray_encoder_init(&e);
+    for (size_t i = 0; i < n; i++) {
+        const uint16_t *p = rgba + 4 * i;
+        out[i] = gray_encode(&e, (0.2126 * p[0] + 0.7152 * p[1] + 0.0722 * p[2]) / 65535.0);
+    }
+}
+
+static spcnn_status open_for_read(const char *path, FILE **out)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return spcnn__error(SPCNN_ERR_IO, "png: %s: %s", path, strerror(errno));
+    /* fopen accepts a directory on Linux; reading it fails later with a vaguer message. */
+    struct stat st;
+    if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(fp);
+        return spcnn__error(SPCNN_ERR_IO, "png: %s: %s", path, strerror(EISDIR));
+    }
+    *out = fp;
+    return SPCNN_OK;
+}
+
+spcnn_status spcnn_png_read(const char *path, uint8_t *pixels, size_t capacity, size_t *height,
+                            size_t *width)
+{
+    SPCNN_CHECK_ARG(path != NULL, "png_read: path is NULL");
+    SPCNN_CHECK_ARG(height != NULL && width != NULL, "png_read: %s: height or width is NULL",
+                    path);
+    SPCNN_CHECK_ARG(pixels != NULL || capacity == 0,
+                    "png_read: %s: pixels is NULL but capacity is %zu (query with capacity 0)",
+                    path, capacity);
+
+    FILE *fp = NULL;
+    SPCNN_TRY(open_for_read(path, &fp));
+
+    /* Check the signature ourselves: "not a PNG file" is clearer than libpng's message. The
+     * IHDR that must follow tells the bit depth (byte 24) and interlacing (byte 28). */
+    png_byte head[29];
+    size_t got = fread(head, 1, sizeof head, fp);
+    if (got < sizeof head && ferror(fp)) {
+        int err = errno;
+        fclose(fp);
+        return spcnn__error(SPCNN_ERR_IO, "png: %s: read error (%s)", path, strerror(err));
+    }
+    if (got < 8 || png_sig_cmp(head, 0, 8) != 0) {
+        fclose(fp);
+        return spcnn__error(SPCNN_ERR_FORMAT, "png: %s: not a PNG file%s", path,
+                            got == 0 ? " (empty file)" : "");
+    }
+    /* libpng with the fix for its png_image_finish_read overflow (upstream 218612dd, in
+     * Debian 12's 1.6.39-2+deb12u*) garbles interlaced 16-bit images read to 8 bits
+     * (pnggroup/libpng#853): those are read as 16-bit linear light instead. */
+    int interlaced16 = got == sizeof head && memcmp(head + 12, "IHDR", 4) == 0 &&
+                       head[24] == 16 && head[28] != 0;
+    rewind(fp);
+
+    png_image image;
+    memset(&image, 0, sizeof image);
+    image.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_stdio(&image, fp)) {
+        spcnn_status st = read_failure(fp, path, &image); /* libpng freed its state */
+        fclose(fp);
+        return st;
+    }
+    /* A 16-bit file without gAMA/sRGB is taken as sRGB-coded like an 8-bit one (value/257),
+     * not as linear light, which is libpng's default and what most 16-bit writers do not mean.
+     * (begin_read clears the flags, so it is set here.) */
+    image.flags |= PNG_IMAGE_FLAG_16BIT_sRGB;
+    size_t h = image.height, w = image.width;
+    if (h == 0 || w == 0 || h > PNG_SIDE_MAX || w > PNG_SIDE_MAX || w > PNG_PIXELS_MAX / h) {
+        png_image_free(&image);
+        fclose(fp);
+        return spcnn__error(SPCNN_ERR_FORMAT,
+                            "png: %s: image of %zu x %zu pixels is too large (at most %d per "
+                            "side and %zu pixels)",
+                            path, h, w, PNG_SIDE_MAX, PNG_PIXELS_MAX);
+    }
+    *height = h;
+    *width = w;
+    if (pixels == NULL) { /* query */
+        png_image_free(&image);
+        fclose(fp);
+        return SPCNN_OK;
+    }
+    if (capacity < h * w) {
+        png_image_free(&image);
+        fclose(fp);
+        return spcnn__error(SPCNN_ERR_BUFFER_TOO_SMALL,
+                            "png: %s: %zu x %zu image needs %zu bytes, buffer holds %zu", path,
+                            h, w, h * w, capacity);
+    }
+
+    int ok;
+    if (!interlaced16 && !(image.format & (PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA))) {
+        /* Gray: libpng only expands bit depths (or, for 16 bits, scales; exact). */
+        image.format = PNG_FORMAT_GRAY;
+        ok = png_image_finish_read(&image, NULL, pixels, 0, NULL); /* frees on both paths */
+    } else {
+        /* Colour, alpha, interlaced 16-bit: libpng expands to RGBA (8-bit sRGB-coded, or
+         * 16-bit linear), the conversion to gray is done here. */
+        size_t bytes = interlaced16 ? 8 : 4;
+        void *rgba = h * w <= SIZE_MAX / bytes ? spcnn__malloc(h * w * bytes) : NULL;
+        if (!rgba) {
+            png_image_free(&image);
+            fclose(fp);
+            return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY,
+                                "png: %s: no memory to convert %zu x %zu pixels to gray", path,
+                                h, w);
+        }
+        image.format = interlaced16 ? PNG_FORMAT_LINEAR_RGB_ALPHA : PNG_FORMAT_RGBA;
+        ok = png_image_finish_read(&image, NULL, rgba, 0, NULL);
+        if (ok && interlaced16)
+            rgba16_to_gray(rgba, h * w, pixels);
+        else if (ok)
+            rgba8_to_gray(rgba, h * w, pixels);
+        spcnn__free(rgba);
+    }
+    spcnn_status st = ok ? SPCNN_OK : read_failure(fp, path, &image);
+    fclose(fp);
+    return st;
+}
+
+/* "<path>.tmp-<pid>-<n>", created exclusively so concurrent writers never share it. The mode
+ * 0666 lets the umask decide the permissions, as for any new file. */
+static spcnn_status create_temporary(const char *path, char **name_out, FILE **fp_out)
+{
+    size_t len = strlen(path);
+    size_t cap = len + 64;
+    char *name = spcnn__malloc(cap);
+    if (!name)
+        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "png: %s: out of memory", path);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    unsigned long salt = (unsigned long)now.tv_nsec;
+    int fd = -1, err = 0;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        snprintf(name, cap, "%s.tmp-%ld-%lu", path, (long)getpid(), salt + (unsigned long)attempt);
+        fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST)
+            break;
+    }
+    if (fd < 0) {
+        err = errno;
+        spcnn_status st = spcnn__error(SPCNN_ERR_IO, "png: %s: cannot create %s: %s", path,
+                                       name, strerror(err));
+        spcnn__free(name);
+        return st;
+    }
+    FILE *fp = fdopen(fd, "wb");
+    if (!fp) {
+        err = errno;
+        close(fd);
+        unlink(name);
+        spcnn__free(name);
+        return spcnn__error(err == ENOMEM ? SPCNN_ERR_OUT_OF_MEMORY : SPCNN_ERR_IO,
+                            "png: %s: fdopen: %s", path, strerror(err));
+    }
+    *name_out = name;
+    *fp_out = fp;
+    return SPCNN_OK;
+}
+
+/* Make the rename itself durable; failure here cannot undo a completed write, so it is not
+ * reported (the file is complete either way). */
+static void sync_parent_directory(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash) {
+        dir[0] = '.';
+        dir[1] = '\0';
+    } else {
+        size_t n = (size_t)(slash - path);
+        if (n == 0)
+            n = 1; /* "/file" lives in "/" */
+        if (n >= sizeof dir)
+            return;
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+spcnn_status spcnn_png_write(const char *path, const uint8_t *pixels, size_t height,
+                             size_t width)
+{
+    SPCNN_CHECK_ARG(path != NULL, "png_write: path is NULL");
+    SPCNN_CHECK_ARG(*path != '\0', "png_write: path is empty");
+    SPCNN_CHECK_ARG(pixels != NULL, "png_write: %s: pixels is NULL", path);
+    SPCNN_CHECK_ARG(height >= 1 && height <= PNG_SIDE_MAX && width >= 1 && width <= PNG_SIDE_MAX,
+                    "png_write: %s: size %zu x %zu is out of range [1, %d] per side", path,
+                    height, width, PNG_SIDE_MAX);
+    SPCNN_CHECK_ARG(width <= PNG_PIXELS_MAX / height,
+                    "png_write: %s: %zu x %zu pixels exceeds libpng's limit of %zu", path,
+                    height, width, PNG_PIXELS_MAX);
+
+    char *tmp = NULL;
+    FILE *fp = NULL;
+    SPCNN_TRY(create_temporary(path, &tmp, &fp));
+
+    png_image image;
+    memset(&image, 0, sizeof image);
+    image.version = PNG_IMAGE_VERSION;
+    image.width = (png_uint_32)width;
+    image.height = (png_uint_32)height;
+    image.format = PNG_FORMAT_GRAY;
+    spcnn_status st = SPCNN_OK;
+    if (!png_image_write_to_stdio(&image, fp, 0, pixels, 0, NULL)) {
+        if (is_out_of_memory(image.message))
+            st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "png: %s: %s", path, image.message);
+        else
+            st = spcnn__error(SPCNN_ERR_IO, "png: %s: write failed: %s%s%s", path,
+                              image.message, ferror(fp) ? ": " : "",
+                              ferror(fp) ? strerror(errno) : "");
+        fclose(fp);
+        goto fail;
+    }
+    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) {
+        int err = errno;
+        fclose(fp);
+        st = spcnn__error(SPCNN_ERR_IO, "png: %s: %s", tmp, strerror(err));
+        goto fail;
+    }
+    if (fclose(fp) != 0) {
+        st = spcnn__error(SPCNN_ERR_IO, "png: %s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    if (rename(tmp, path) != 0) {
+        st = spcnn__error(SPCNN_ERR_IO, "png: %s: rename from %s: %s", path, tmp,
+                          strerror(errno));
+        goto fail;
+    }
+    spcnn__free(tmp);
+    sync_parent_directory(path);
+    return SPCNN_OK;
+
+fail:
+    unlink(tmp);
+    spcnn__free(tmp);
+    return st;
+}

@@ -1,0 +1,389 @@
+#include "nn/conv.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "core/alloc.h"
+
+/* The measured default for weights (docs/design.md, "Memory formats"). */
+#define DEFAULT_WEIGHTS_FORMAT SPCNN__WEIGHTS_ANY
+
+spcnn__conv_shape spcnn__conv_shape_make(int n, int h, int w, int c_in, int c_out, int kh, int kw,
+                                         int stride, int pad_t, int pad_b, int pad_l, int pad_r)
+{
+    spcnn__conv_shape s;
+    memset(&s, 0, sizeof s);
+    s.n = n;
+    s.h = h;
+    s.w = w;
+    s.c_in = c_in;
+    s.c_out = c_out;
+    s.kh = kh;
+    s.kw = kw;
+    s.stride_h = stride;
+    s.stride_w = stride;
+    s.pad_t = pad_t;
+    s.pad_b = pad_b;
+    s.pad_l = pad_l;
+    s.pad_r = pad_r;
+    s.bias = 1;
+    s.backward = 1;
+    return s;
+}
+
+spcnn__conv_shape spcnn__conv_shape_down_shifted(int n, int h, int w, int c_in, int c_out, int kh,
+                                                 int kw, int stride)
+{
+    return spcnn__conv_shape_make(n, h, w, c_in, c_out, kh, kw, stride, kh - 1, 0, (kw - 1) / 2,
+                                  (kw - 1) / 2);
+}
+
+spcnn__conv_shape spcnn__conv_shape_down_right_shifted(int n, int h, int w, int c_in, int c_out,
+                                                       int kh, int kw, int stride)
+{
+    return spcnn__conv_shape_make(n, h, w, c_in, c_out, kh, kw, stride, kh - 1, 0, kw - 1, 0);
+}
+
+/* PixelCNN++ crops rows [0, h*s) and columns [left, left + w*s) of the full transposed
+ * convolution, whose natural size is (h-1)*s + kh: what is cut is the padding. */
+spcnn__conv_shape spcnn__conv_shape_down_shifted_deconv(int n, int h, int w, int c_in, int c_out,
+                                                        int kh, int kw, int stride)
+{
+    int left = (kw - 1) / 2;
+    spcnn__conv_shape s = spcnn__conv_shape_make(n, h, w, c_in, c_out, kh, kw, stride, 0,
+                                                 kh - stride, left, kw - stride - left);
+    s.transposed = 1;
+    return s;
+}
+
+spcnn__conv_shape spcnn__conv_shape_down_right_shifted_deconv(int n, int h, int w, int c_in,
+                                                              int c_out, int kh, int kw,
+                                                              int stride)
+{
+    spcnn__conv_shape s = spcnn__conv_shape_make(n, h, w, c_in, c_out, kh, kw, stride, 0,
+                                                 kh - stride, 0, kw - stride);
+    s.transposed = 1;
+    return s;
+}
+
+spcnn__conv_shape spcnn__conv_shape_nin(int n, int h, int w, int c_in, int c_out)
+{
+    return spcnn__conv_shape_make(n, h, w, c_in, c_out, 1, 1, 1, 0, 0, 0, 0);
+}
+
+spcnn_status spcnn__conv_out_size(const spcnn__conv_shape *s, int *oh, int *ow)
+{
+    SPCNN_CHECK_ARG(s->n > 0 && s->h > 0 && s->w > 0 && s->c_in > 0 && s->c_out > 0 &&
+                        s->kh > 0 && s->kw > 0 && s->stride_h > 0 && s->stride_w > 0,
+                    "convolution: sizes, kernel and strides must be positive");
+    SPCNN_CHECK_ARG(s->pad_t >= 0 && s->pad_b >= 0 && s->pad_l >= 0 && s->pad_r >= 0,
+                    "convolution: negative padding (%d, %d, %d, %d)", s->pad_t, s->pad_b,
+                    s->pad_l, s->pad_r);
+    if (s->transposed) {
+        *oh = (s->h - 1) * s->stride_h + s->kh - s->pad_t - s->pad_b;
+        *ow = (s->w - 1) * s->stride_w + s->kw - s->pad_l - s->pad_r;
+    } else {
+        int ph = s->h + s->pad_t + s->pad_b - s->kh, pw = s->w + s->pad_l + s->pad_r - s->kw;
+        *oh = ph < 0 ? 0 : ph / s->stride_h + 1;
+        *ow = pw < 0 ? 0 : pw / s->stride_w + 1;
+    }
+    SPCNN_CHECK_ARG(*oh > 0 && *ow > 0, "convolution: %d×%d input gives an empty output", s->h,
+                    s->w);
+    return SPCNN_OK;
+}
+
+size_t spcnn__conv_weights_size(const spcnn__conv_shape *s)
+{
+    return (size_t)s->c_out * s->c_in * s->kh * s->kw;
+}
+
+/* oneDNN wants a non-const handle even for inputs it only reads. */
+static spcnn_status set_handle(dnnl_memory_t m, const void *p)
+{
+    SPCNN_DNNL(dnnl_memory_set_data_handle(m, (void *)(uintptr_t)p), "set memory handle");
+    return SPCNN_OK;
+}
+
+/* A reorder between two weight layouts, created once. Reorders of f32 weights need no
+ * scratchpad; one that would is refused rather than handed a too small one. */
+static spcnn_status make_reorder(spcnn__dnnl *ctx, dnnl_primitive_t *prim,
+                                 const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to)
+{
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    spcnn_status st = SPCNN_OK;
+    *prim = NULL;
+    dnnl_status_t s = dnnl_primitive_attr_create(&attr);
+    if (s == dnnl_success)
+        s = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    if (s == dnnl_success)
+        s = dnnl_reorder_primitive_desc_create(&pd, from, ctx->engine, to, ctx->engine, attr);
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_error(s, "weights reorder"));
+    const char *impl = NULL;
+    s = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_error(s, "weights reorder"));
+    if (ctx->forbid_reference_impl && impl && strncmp(impl, "ref", 3) == 0) {
+        st = spcnn__error(SPCNN_ERR_BACKEND, "oneDNN: weights reorder: only \"%s\" is available",
+                          impl);
+        goto fail;
+    }
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t need = smd ? dnnl_memory_desc_get_size(smd) : 0;
+    if (need > ctx->scratch_size) {
+        st = spcnn__error(SPCNN_ERR_BACKEND, "oneDNN: weights reorder: needs a %zu-byte scratchpad",
+                          need);
+        goto fail;
+    }
+    s = dnnl_primitive_create(prim, pd);
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_error(s, "weights reorder"));
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+/* With format_tag_any: if the primitive chose a layout other than the canonical one, make a
+ * buffer in that layout and the reorder between them (canonical -> chosen when to_chosen). */
+static spcnn_status chosen_weights(spcnn__dnnl *ctx, const_dnnl_primitive_desc_t pd,
+                                   dnnl_query_t what, const dnnl_memory_desc_t *canonical,
+                                   int to_chosen, dnnl_primitive_t *reorder, dnnl_memory_t *mem,
+                                   void **buf)
+{
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, what, 0);
+    if (md == NULL)
+        return spcnn__error(SPCNN_ERR_BACKEND, "oneDNN: convolution: no weights descriptor");
+    if (dnnl_memory_desc_equal(md, canonical))
+        return SPCNN_OK;
+    *buf = spcnn__malloc_aligned(dnnl_memory_desc_get_size(md));
+    if (*buf == NULL)
+        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "convolution: weights buffer: out of memory");
+    SPCNN_TRY(spcnn__dnnl_memory(ctx, mem, md, *buf));
+    return to_chosen ? make_reorder(ctx, reorder, canonical, md)
+                     : make_reorder(ctx, reorder, md, canonical);
+}
+
+spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__conv_shape *shape)
+{
+    memset(l, 0, sizeof *l);
+    l->s = *shape;
+    const spcnn__conv_shape *s = &l->s;
+    SPCNN_TRY(spcnn__conv_out_size(s, &l->oh, &l->ow));
+    int fmt = s->weights_format == SPCNN__WEIGHTS_DEFAULT ? DEFAULT_WEIGHTS_FORMAT
+                                                           : s->weights_format;
+    SPCNN_CHECK_ARG(fmt == SPCNN__WEIGHTS_PLAIN || fmt == SPCNN__WEIGHTS_ANY,
+                    "convolution: unknown weights format %d", s->weights_format);
+    const char *name = s->transposed ? "deconvolution" : "convolution";
+    spcnn_status st = SPCNN_OK;
+    dnnl_status_t ds;
+    dnnl_primitive_desc_t fwd_pd = NULL, pd = NULL;
+
+    dnnl_format_tag_t act = s->act_nchw ? dnnl_nchw : dnnl_nhwc;
+    dnnl_dims_t xd = {s->n, s->c_in, s->h, s->w}, yd = {s->n, s->c_out, l->oh, l->ow};
+    dnnl_dims_t wd = {s->c_out, s->c_in, s->kh, s->kw}, bd = {s->c_out};
+    dnnl_dims_t strides = {s->stride_h, s->stride_w};
+    dnnl_dims_t pad_l = {s->pad_t, s->pad_l}, pad_r = {s->pad_b, s->pad_r};
+    dnnl_memory_desc_t xmd, ymd, wmd, wany, bmd;
+    ds = dnnl_memory_desc_init_by_tag(&xmd, 4, xd, dnnl_f32, act);
+    if (ds == dnnl_success)
+        ds = dnnl_memory_desc_init_by_tag(&ymd, 4, yd, dnnl_f32, act);
+    if (ds == dnnl_success)
+        ds = dnnl_memory_desc_init_by_tag(&wmd, 4, wd, dnnl_f32,
+                                          s->transposed ? dnnl_iohw : dnnl_oihw);
+    if (ds == dnnl_success)
+        ds = dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any);
+    if (ds == dnnl_success)
+        ds = dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_a);
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_error(ds, name));
+    const dnnl_memory_desc_t *wprim = fmt == SPCNN__WEIGHTS_ANY ? &wany : &wmd;
+    const dnnl_memory_desc_t *bprim = s->bias ? &bmd : NULL;
+
+    /* Forward. */
+    dnnl_prop_kind_t prop = s->backward ? dnnl_forward_training : dnnl_forward_inference;
+    if (s->transposed) {
+        dnnl_deconvolution_desc_t d;
+        ds = dnnl_deconvolution_forward_desc_init(&d, prop, dnnl_deconvolution_direct, &xmd,
+                                                  wprim, bprim, &ymd, strides, pad_l, pad_r);
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_error(ds, "deconvolution forward descriptor"));
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create(ctx, &l->fwd, &fwd_pd, &d, NULL, NULL,
+                                                        "deconvolution forward"));
+    } else {
+        dnnl_convolution_desc_t d;
+        ds = dnnl_convolution_forward_desc_init(&d, prop, dnnl_convolution_direct, &xmd, wprim,
+                                                bprim, &ymd, strides, pad_l, pad_r);
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_error(ds, "convolution forward descriptor"));
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create(ctx, &l->fwd, &fwd_pd, &d, NULL, NULL,
+                                                        "convolution forward"));
+    }
+    if (fmt == SPCNN__WEIGHTS_ANY)
+        SPCNN_TRY_GOTO(st, chosen_weights(ctx, fwd_pd, dnnl_query_weights_md, &wmd, 1,
+                                          &l->w_to_fwd, &l->w_fwd, &l->w_fwd_buf));
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->x, &xmd, NULL));
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->w, &wmd, NULL));
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->b, &bmd, NULL));
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->y, &ymd, NULL));
+
+    if (s->backward) {
+        /* Backward data. */
+        if (s->transposed) {
+            dnnl_deconvolution_desc_t d;
+            ds = dnnl_deconvolution_backward_data_desc_init(&d, dnnl_deconvolution_direct, &xmd,
+                                                            wprim, &ymd, strides, pad_l, pad_r);
+            SPCNN_TRY_GOTO(st, spcnn__dnnl_error(ds, "deconvolution backward data descriptor"));
+            SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create(ctx, &l->bwd_data, &pd, &d, NULL,
+                                                            fwd_pd,
+                                                            "deconvolution backward data"));
+        } else {
+            dnnl_convolution_desc_t d;
+            ds = dnnl_convolution_backward_data_desc_init(&d, dnnl_convolution_direct, &xmd,
+                                                          wprim, &ymd, strides, pad_l, pad_r);
+            SPCNN_TRY_GOTO(st, spcnn__dnnl_error(ds, "convolution backward data descriptor"));
+            SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create(ctx, &l->bwd_data, &pd, &d, NULL,
+                                                            fwd_pd, "convolution backward data"));
+        }
+        if (fmt == SPCNN__WEIGHTS_ANY)
+            SPCNN_TRY_GOTO(st, chosen_weights(ctx, pd, dnnl_query_weights_md, &wmd, 1,
+                                              &l->w_to_bwd_data, &l->w_bwd_data,
+                                              &l->w_bwd_data_buf));
+        dnnl_primitive_desc_destroy(pd);
+        pd = NULL;
+
+        /* Backward weights (and bias). */
+        if (s->transposed) {
+            dnnl_deconvolution_desc_t d;
+            ds = dnnl_deconvolution_backward_weights_desc_init(&d, dnnl_deconvolution_direct,
+                                                               &xmd, wprim, bprim, &ymd, strides,
+                                                               pad_l, pad_r);
+            SPCNN_TRY_GOTO(st,
+                           spcnn__dnnl_error(ds, "deconvolution backward weights descriptor"));
+            SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create(ctx, &l->bwd_weights, &pd, &d, NULL,
+                                                            fwd_pd,
+                                                            "deconvolution backward weights"));
+        } else {
+            dnnl_convolution_desc_t d;
+            ds = dnnl_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct, &xmd,
+                                                             wprim, bprim, &ymd, strides, pad_l,
+                                                             pad_r);
+            SPCNN_TRY_GOTO(st, spcnn__dnnl_error(ds, "convolution backward weights descriptor"));
+            SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create(ctx, &l->bwd_weights, &pd, &d, NULL,
+                                                            fwd_pd,
+                                                            "convolution backward weights"));
+        }
+        if (fmt == SPCNN__WEIGHTS_ANY)
+            SPCNN_TRY_GOTO(st, chosen_weights(ctx, pd, dnnl_query_diff_weights_md, &wmd, 0,
+                                              &l->dw_from_bwd, &l->dw_bwd, &l->dw_bwd_buf));
+        dnnl_primitive_desc_destroy(pd);
+        pd = NULL;
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->dx, &xmd, NULL));
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->dy, &ymd, NULL));
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->dw, &wmd, NULL));
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->db, &bmd, NULL));
+    }
+    dnnl_primitive_desc_destroy(fwd_pd);
+    return SPCNN_OK;
+fail:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (fwd_pd)
+        dnnl_primitive_desc_destroy(fwd_pd);
+    spcnn__conv_deinit(l);
+    return st;
+}
+
+spcnn_status spcnn__conv_forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *x, const float *w,
+                                 const float *b, float *y)
+{
+    SPCNN_TRY(set_handle(l->x, x));
+    SPCNN_TRY(set_handle(l->w, w));
+    SPCNN_TRY(set_handle(l->y, y));
+    dnnl_memory_t wm = l->w;
+    if (l->w_to_fwd) {
+        dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, l->w}, {DNNL_ARG_TO, l->w_fwd}};
+        SPCNN_TRY(spcnn__dnnl_execute(ctx, l->w_to_fwd, 2, r, "weights reorder"));
+        wm = l->w_fwd;
+    }
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, l->x}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, l->y}};
+    int nargs = 3;
+    if (l->s.bias) {
+        SPCNN_TRY(set_handle(l->b, b));
+        args[nargs].arg = DNNL_ARG_BIAS;
+        args[nargs++].memory = l->b;
+    }
+    return spcnn__dnnl_execute(ctx, l->fwd, nargs, args,
+                               l->s.transposed ? "deconvolution forward" : "convolution forward");
+}
+
+spcnn_status spcnn__conv_backward(spcnn__conv *l, spcnn__dnnl *ctx, const float *x,
+                                  const float *w, const float *dy, float *dx, float *dw,
+                                  float *db)
+{
+    if (!l->s.backward)
+        return spcnn__error(SPCNN_ERR_INTERNAL, "convolution: backward of a forward-only layer");
+    SPCNN_TRY(set_handle(l->dy, dy));
+    if (dx) {
+        SPCNN_TRY(set_handle(l->w, w));
+        SPCNN_TRY(set_handle(l->dx, dx));
+        dnnl_memory_t wm = l->w;
+        if (l->w_to_bwd_data) {
+            dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, l->w}, {DNNL_ARG_TO, l->w_bwd_data}};
+            SPCNN_TRY(spcnn__dnnl_execute(ctx, l->w_to_bwd_data, 2, r, "weights reorder"));
+            wm = l->w_bwd_data;
+        }
+        dnnl_exec_arg_t args[4] = {
+            {DNNL_ARG_DIFF_DST, l->dy}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, l->dx}};
+        SPCNN_TRY(spcnn__dnnl_execute(ctx, l->bwd_data, 3, args, "convolution backward data"));
+    }
+    if (dw) {
+        if (l->s.bias && db == NULL)
+            return spcnn__error(SPCNN_ERR_INTERNAL, "convolution: bias gradient missing");
+        SPCNN_TRY(set_handle(l->x, x));
+        SPCNN_TRY(set_handle(l->dw, dw));
+        dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, l->x},
+                                   {DNNL_ARG_DIFF_DST, l->dy},
+                                   {DNNL_ARG_DIFF_WEIGHTS, l->dw_bwd ? l->dw_bwd : l->dw}};
+        int nargs = 3;
+        if (l->s.bias) {
+            SPCNN_TRY(set_handle(l->db, db));
+            args[nargs].arg = DNNL_ARG_DIFF_BIAS;
+            args[nargs++].memory = l->db;
+        }
+        SPCNN_TRY(spcnn__dnnl_execute(ctx, l->bwd_weights, nargs, args,
+                                      "convolution backward weights"));
+        if (l->dw_from_bwd) {
+            dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, l->dw_bwd}, {DNNL_ARG_TO, l->dw}};
+            SPCNN_TRY(spcnn__dnnl_execute(ctx, l->dw_from_bwd, 2, r, "weights reorder"));
+        }
+    }
+    return SPCNN_OK;
+}
+
+static void destroy_prim(dnnl_primitive_t p)
+{
+    if (p)
+        dnnl_primitive_destroy(p);
+}
+
+static void destroy_mem(dnnl_memory_t m)
+{
+    if (m)
+        dnnl_memory_destroy(m);
+}
+
+void spcnn__conv_deinit(spcnn__conv *l)
+{
+    destroy_prim(l->fwd);
+    destroy_prim(l->bwd_data);
+    destroy_prim(l->bwd_weights);
+    destroy_prim(l->w_to_fwd);
+    destroy_prim(l->w_to_bwd_data);
+    destroy_prim(l->dw_from_bwd);
+    dnnl_memory_t mems[] = {l->x,  l->w,  l->b,  l->y,     l->dx,         l->dy,
+                            l->dw, l->db, l->w_fwd, l->w_bwd_data, l->dw_bwd};
+    for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
+        destroy_mem(mems[i]);
+    spcnn__free_aligned(l->w_fwd_buf);
+    spcnn__free_aligned(l->w_bwd_data_buf);
+    spcnn__free_aligned(l->dw_bwd_buf);
+    memset(l, 0, sizeof *l);
+}

@@ -1,0 +1,92 @@
+/* Convolution and transposed convolution (oneDNN), with PixelCNN++'s shifted shapes.
+ *
+ * Shape (spcnn__conv_shape): input NHWC n×h×w×c_in (float, dense); kernel kh×kw; strides
+ * stride_h, stride_w; asymmetric padding pad_t, pad_b, pad_l, pad_r; `transposed` selects a
+ * transposed convolution (oneDNN deconvolution), whose padding crops the full output;
+ * `bias` adds a per-output-channel bias; `backward` creates the backward-data and
+ * backward-weights primitives (training plans; sampling plans need only forward).
+ *   convolution: weights OIHW [c_out][c_in][kh][kw], out = (h + pad_t + pad_b - kh) / stride + 1
+ *   transposed:  weights IOHW [c_in][c_out][kh][kw], out = (h - 1) * stride + kh - pad_t - pad_b
+ * Output NHWC n×oh×ow×c_out (spcnn__conv_out_size, or l->oh, l->ow after init).
+ *
+ * PixelCNN++ helpers (all with bias and backward = 1; clear .backward for sampling plans):
+ *   spcnn__conv_shape_down_shifted(n,h,w,ci,co,kh,kw,s)       pad top kh-1, left/right (kw-1)/2
+ *       (2×3 for the u stream and 1×3 for the first layer; any stride)
+ *   spcnn__conv_shape_down_right_shifted(n,h,w,ci,co,kh,kw,s) pad top kh-1, left kw-1 (2×2, 2×1)
+ *   spcnn__conv_shape_down_shifted_deconv(n,h,w,ci,co,kh,kw,s)       (2×3, stride 2: h×w -> 2h×2w)
+ *   spcnn__conv_shape_down_right_shifted_deconv(n,h,w,ci,co,kh,kw,s) (2×2, stride 2: h×w -> 2h×2w)
+ *       PixelCNN++'s full 'VALID' transposed conv to (h*s + kh - 1) × (w*s + kw - 1) followed by
+ *       its causal crop (rows [0, H-kh+1); columns [(kw-1)/2, W-(kw-1)/2) or [0, W-kw+1)) is the
+ *       deconvolution's own padding: top 0, bottom kh - s, left (kw-1)/2 or 0, right
+ *       kw - s - left (proven against the reference in tests/test_ref_conv.c, test_conv.c).
+ *   spcnn__conv_shape_nin(n,h,w,ci,co)                         1×1 convolution
+ *
+ * Usage: spcnn__conv_init(&l, ctx, &shape) once; spcnn__conv_forward / spcnn__conv_backward
+ * any number of times (no allocation, no primitive creation); spcnn__conv_deinit. */
+#ifndef SPCNN_NN_CONV_H
+#define SPCNN_NN_CONV_H
+
+#include "nn/dnnl_ctx.h"
+
+/* How the primitives see the weights (a benchmark knob; 0 is the measured default). */
+typedef enum spcnn__weights_format {
+    SPCNN__WEIGHTS_DEFAULT = 0, /* the measured choice (docs/design.md, "Memory formats") */
+    SPCNN__WEIGHTS_PLAIN = 1,   /* the canonical OIHW / IOHW buffer given to oneDNN directly */
+    SPCNN__WEIGHTS_ANY = 2      /* format_tag_any + reorders from/to the canonical buffers */
+} spcnn__weights_format;
+
+typedef struct spcnn__conv_shape {
+    int n, h, w, c_in, c_out;
+    int kh, kw, stride_h, stride_w;
+    int pad_t, pad_b, pad_l, pad_r;
+    int transposed; /* 1: transposed convolution (weights IOHW) */
+    int bias;       /* 1: per-channel bias */
+    int backward;   /* 1: create backward-data and backward-weights primitives */
+    int weights_format; /* spcnn__weights_format */
+    int act_nchw;   /* 1: NCHW activations; only the format benchmark uses it */
+} spcnn__conv_shape;
+
+spcnn__conv_shape spcnn__conv_shape_make(int n, int h, int w, int c_in, int c_out, int kh, int kw,
+                                         int stride, int pad_t, int pad_b, int pad_l, int pad_r);
+spcnn__conv_shape spcnn__conv_shape_down_shifted(int n, int h, int w, int c_in, int c_out, int kh,
+                                                 int kw, int stride);
+spcnn__conv_shape spcnn__conv_shape_down_right_shifted(int n, int h, int w, int c_in, int c_out,
+                                                       int kh, int kw, int stride);
+spcnn__conv_shape spcnn__conv_shape_down_shifted_deconv(int n, int h, int w, int c_in, int c_out,
+                                                        int kh, int kw, int stride);
+spcnn__conv_shape spcnn__conv_shape_down_right_shifted_deconv(int n, int h, int w, int c_in,
+                                                              int c_out, int kh, int kw,
+                                                              int stride);
+spcnn__conv_shape spcnn__conv_shape_nin(int n, int h, int w, int c_in, int c_out);
+
+/* Output size of a shape; fails (with a message) on an invalid shape. */
+spcnn_status spcnn__conv_out_size(const spcnn__conv_shape *s, int *oh, int *ow);
+/* Number of weights (c_out * c_in * kh * kw) of a shape. */
+size_t spcnn__conv_weights_size(const spcnn__conv_shape *s);
+
+typedef struct spcnn__conv {
+    spcnn__conv_shape s;
+    int oh, ow;
+    dnnl_primitive_t fwd, bwd_data, bwd_weights;
+    /* Memory objects over the caller's buffers; their handles are set on every call. */
+    dnnl_memory_t x, w, b, y, dx, dy, dw, db;
+    /* format_tag_any path: weights reordered into the layouts the primitives chose. */
+    dnnl_primitive_t w_to_fwd, w_to_bwd_data, dw_from_bwd;
+    dnnl_memory_t w_fwd, w_bwd_data, dw_bwd;
+    void *w_fwd_buf, *w_bwd_data_buf, *dw_bwd_buf;
+} spcnn__conv;
+
+/* Create every primitive for the shape. On failure l is deinitialised. */
+spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__conv_shape *shape);
+/* y = conv(x, w) + b. b is ignored (may be NULL) without bias. */
+spcnn_status spcnn__conv_forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *x, const float *w,
+                                 const float *b, float *y);
+/* Overwrites dx (if not NULL), dw and db (if dw is not NULL; db is required with bias). Needs
+ * shape.backward. */
+spcnn_status spcnn__conv_backward(spcnn__conv *l, spcnn__dnnl *ctx, const float *x,
+                                  const float *w, const float *dy, float *dx, float *dw,
+                                  float *db);
+/* Safe on a zeroed or half-initialised struct. */
+void spcnn__conv_deinit(spcnn__conv *l);
+
+#endif

@@ -1,0 +1,309 @@
+/* Hand-written elementwise layers (see elementwise.h). Each loop body computes one output
+ * element (or one image's reduction) from its inputs alone, so splitting the outer loop over
+ * OpenMP threads cannot change any result. */
+#include "nn/elementwise.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "nn/rng.h"
+
+/* Below this many elements a parallel region costs more than it saves. */
+#define PAR_MIN ((size_t)1 << 15)
+
+/* The inner loops avoid data-dependent branches: signs are random, and without SSE4.1 GCC turns
+ * a float `?:` into a jump whose mispredictions cost 3-10x the arithmetic. So selections are
+ * min/max or bit masks. exp(x) − 1 uses expf rather than expm1f: glibc's expf is ~6x faster,
+ * the absolute error (~6e-8 near 0) is irrelevant to an activation, and y + 1 then recovers
+ * expf(x) exactly for the backward. */
+static inline float select_f(int cond, float a, float b)
+{
+    uint32_t ua, ub, m = 0u - (uint32_t)(cond != 0);
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    ua = (ua & m) | (ub & ~m);
+    memcpy(&a, &ua, sizeof a);
+    return a;
+}
+
+/* elu(v) = max(v, 0) + exp(min(v, 0)) − 1: the second term is exactly 0 for v > 0. */
+static inline float elu1(float v)
+{
+    return fmaxf(v, 0.0f) + (expf(fminf(v, 0.0f)) - 1.0f);
+}
+
+/* elu'(x) from y = elu(x): 1 where y > 0, else exp(x) = y + 1 (<= 1). */
+static inline float elu_grad_from_y(float y)
+{
+    return fminf(y + 1.0f, 1.0f);
+}
+
+/* (elu(v), elu(−v)) with one exp: exp(−|v|) − 1 is the non-positive side's value. */
+static inline void concat_elu1(float v, float *pos, float *neg)
+{
+    float e = expf(-fabsf(v)) - 1.0f;
+    *pos = select_f(v > 0.0f, v, e);
+    *neg = select_f(v > 0.0f, e, -v);
+}
+
+/* The dropout factor of a mask byte: exactly 0 or scale. */
+static inline float keep_factor(uint8_t m, float scale)
+{
+    return (float)m * scale;
+}
+
+static inline float sigmoid1(float v)
+{
+    float e = expf(-fabsf(v));
+    return select_f(v >= 0.0f, 1.0f, e) / (1.0f + e);
+}
+
+void spcnn__elu_forward(const float *x, float *y, size_t n)
+{
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++)
+        y[i] = elu1(x[i]);
+}
+
+void spcnn__elu_backward(const float *y, const float *dy, float *dx, size_t n)
+{
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++)
+        dx[i] = dy[i] * elu_grad_from_y(y[i]);
+}
+
+void spcnn__concat_elu_forward(const float *x, float *y, size_t p, size_t c)
+{
+#pragma omp parallel for schedule(static) if (p * c >= PAR_MIN)
+    for (size_t i = 0; i < p; i++) {
+        const float *xi = x + i * c;
+        float *yi = y + i * 2 * c;
+        for (size_t j = 0; j < c; j++)
+            concat_elu1(xi[j], &yi[j], &yi[c + j]);
+    }
+}
+
+void spcnn__concat_elu_backward(const float *y, const float *dy, float *dx, size_t p, size_t c)
+{
+#pragma omp parallel for schedule(static) if (p * c >= PAR_MIN)
+    for (size_t i = 0; i < p; i++) {
+        const float *yi = y + i * 2 * c, *dyi = dy + i * 2 * c;
+        float *dxi = dx + i * c;
+        for (size_t j = 0; j < c; j++)
+            dxi[j] = dyi[j] * elu_grad_from_y(yi[j]) - dyi[c + j] * elu_grad_from_y(yi[c + j]);
+    }
+}
+
+/* ---- dropout -------------------------------------------------------------------------- */
+
+static inline uint32_t drop_threshold(float rate)
+{
+    return (uint32_t)(rate * 65536.0f + 0.5f);
+}
+
+float spcnn__dropout_scale(float rate)
+{
+    return 65536.0f / (float)(65536u - drop_threshold(rate));
+}
+
+/* The 16 random bits of element i: one 64-bit draw serves four consecutive elements, and the
+ * struct keeps the last draw so a sequential walk draws once per four elements. */
+typedef struct drop_bits {
+    uint64_t key, group, bits;
+    int valid;
+} drop_bits;
+
+static inline uint32_t drop_lane(drop_bits *d, size_t i)
+{
+    uint64_t g = (uint64_t)(i >> 2);
+    if (!d->valid || g != d->group) {
+        spcnn__rng r = {d->key, g};
+        d->bits = spcnn__rng_bits(&r);
+        d->group = g;
+        d->valid = 1;
+    }
+    return (uint32_t)(d->bits >> (16 * (i & 3))) & 0xFFFFu;
+}
+
+void spcnn__dropout_forward(const float *x, float *y, uint8_t *mask, size_t n, float rate,
+                            uint64_t key)
+{
+    const uint32_t thr = drop_threshold(rate);
+    const float scale = spcnn__dropout_scale(rate);
+    const size_t groups = (n + 3) / 4;
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (size_t g = 0; g < groups; g++) {
+        drop_bits d = {key, 0, 0, 0};
+        size_t end = g * 4 + 4 < n ? g * 4 + 4 : n;
+        for (size_t i = g * 4; i < end; i++) {
+            uint8_t m = drop_lane(&d, i) >= thr;
+            mask[i] = m;
+            y[i] = x[i] * keep_factor(m, scale);
+        }
+    }
+}
+
+void spcnn__dropout_backward(const uint8_t *mask, const float *dy, float *dx, size_t n,
+                             float rate)
+{
+    const float scale = spcnn__dropout_scale(rate);
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++)
+        dx[i] = dy[i] * keep_factor(mask[i], scale);
+}
+
+void spcnn__concat_elu_dropout_forward(const float *x, float *y, uint8_t *mask, size_t p,
+                                       size_t c, float rate, uint64_t key)
+{
+    const uint32_t thr = drop_threshold(rate);
+    const float scale = spcnn__dropout_scale(rate);
+#pragma omp parallel for schedule(static) if (p * c >= PAR_MIN)
+    for (size_t i = 0; i < p; i++) {
+        const float *xi = x + i * c;
+        const size_t base = i * 2 * c;
+        float *yi = y + base;
+        uint8_t *mi = mask + base;
+        for (size_t j = 0; j < c; j++)
+            concat_elu1(xi[j], &yi[j], &yi[c + j]);
+        /* then the dropout of spcnn__dropout_forward over this pixel's 2c elements */
+        drop_bits d = {key, 0, 0, 0};
+        for (size_t e = 0; e < 2 * c; e++) {
+            uint8_t m = drop_lane(&d, base + e) >= thr;
+            mi[e] = m;
+            yi[e] = yi[e] * keep_factor(m, scale);
+        }
+    }
+}
+
+void spcnn__concat_elu_dropout_backward(const float *y, const uint8_t *mask, const float *dy,
+                                        float *dx, size_t p, size_t c, float rate)
+{
+    const float scale = spcnn__dropout_scale(rate);
+    /* q = 1/scale is k/65536 with k <= 65536: exact in float. */
+    const float q = (float)(65536u - drop_threshold(rate)) / 65536.0f;
+#pragma omp parallel for schedule(static) if (p * c >= PAR_MIN)
+    for (size_t i = 0; i < p; i++) {
+        const float *yi = y + i * 2 * c, *dyi = dy + i * 2 * c;
+        const uint8_t *mi = mask + i * 2 * c;
+        float *dxi = dx + i * c;
+        for (size_t j = 0; j < c; j++) {
+            /* a dropped element's y is 0, giving a finite factor that the mask then zeroes */
+            float gp = dyi[j] * keep_factor(mi[j], scale) * elu_grad_from_y(yi[j] * q);
+            float gn = dyi[c + j] * keep_factor(mi[c + j], scale) * elu_grad_from_y(yi[c + j] * q);
+            dxi[j] = gp - gn;
+        }
+    }
+}
+
+/* ---- gated residual ------------------------------------------------------------------- */
+
+void spcnn__gate_forward(const float *x, const float *c2, float *out, size_t p, size_t f)
+{
+#pragma omp parallel for schedule(static) if (p * f >= PAR_MIN)
+    for (size_t i = 0; i < p; i++) {
+        const float *a = c2 + i * 2 * f, *b = a + f;
+        for (size_t j = 0; j < f; j++)
+            out[i * f + j] = x[i * f + j] + a[j] * sigmoid1(b[j]);
+    }
+}
+
+void spcnn__gate_backward(const float *c2, const float *dout, float *dc2, size_t p, size_t f)
+{
+#pragma omp parallel for schedule(static) if (p * f >= PAR_MIN)
+    for (size_t i = 0; i < p; i++) {
+        const float *a = c2 + i * 2 * f, *b = a + f;
+        float *da = dc2 + i * 2 * f, *db = da + f;
+        for (size_t j = 0; j < f; j++) {
+            float s = sigmoid1(b[j]), g = dout[i * f + j];
+            da[j] = g * s;
+            db[j] = g * a[j] * s * (1.0f - s);
+        }
+    }
+}
+
+/* ---- conditioning --------------------------------------------------------------------- */
+
+void spcnn__cond_add_forward(float *c2, const float *h_xy, const float *h_z, size_t n,
+                             size_t hw, size_t c)
+{
+    const size_t p = n * hw;
+    if (!h_xy && !h_z)
+        return;
+#pragma omp parallel for schedule(static) if (p * c >= PAR_MIN)
+    for (size_t i = 0; i < p; i++) {
+        float *ci = c2 + i * c;
+        const float *hz = h_z ? h_z + (i / hw) * c : NULL;
+        if (h_xy && hz) {
+            const float *hx = h_xy + i * c;
+            for (size_t j = 0; j < c; j++)
+                ci[j] += hx[j] + hz[j];
+        } else if (h_xy) {
+            const float *hx = h_xy + i * c;
+            for (size_t j = 0; j < c; j++)
+                ci[j] += hx[j];
+        } else {
+            for (size_t j = 0; j < c; j++)
+                ci[j] += hz[j];
+        }
+    }
+}
+
+void spcnn__cond_add_backward(const float *dc2, float *dh_z, size_t n, size_t hw, size_t c)
+{
+    /* One image per iteration: its pixels are summed in order by one thread. */
+#pragma omp parallel for schedule(static) if (n * hw * c >= PAR_MIN)
+    for (size_t k = 0; k < n; k++) {
+        float *dz = dh_z + k * c;
+        for (size_t j = 0; j < c; j++)
+            dz[j] = 0.0f;
+        for (size_t i = k * hw; i < (k + 1) * hw; i++) {
+            const float *g = dc2 + i * c;
+            for (size_t j = 0; j < c; j++)
+                dz[j] += g[j];
+        }
+    }
+}
+
+/* ---- add, accumulate, concatenation --------------------------------------------------- */
+
+void spcnn__add(const float *a, const float *b, float *y, size_t n)
+{
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++)
+        y[i] = a[i] + b[i];
+}
+
+void spcnn__accumulate(float *y, const float *a, size_t n)
+{
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++)
+        y[i] += a[i];
+}
+
+void spcnn__concat_forward(const float *a, const float *b, float *y, size_t p, size_t ca,
+                           size_t cb)
+{
+    const size_t cy = ca + cb;
+#pragma omp parallel for schedule(static) if (p * cy >= PAR_MIN)
+    for (size_t i = 0; i < p; i++) {
+        for (size_t j = 0; j < ca; j++)
+            y[i * cy + j] = a[i * ca + j];
+        for (size_t j = 0; j < cb; j++)
+            y[i * cy + ca + j] = b[i * cb + j];
+    }
+}
+
+void spcnn__concat_backward(const float *dy, float *da, float *db, size_t p, size_t ca,
+                            size_t cb)
+{
+    const size_t cy = ca + cb;
+#pragma omp parallel for schedule(static) if (p * cy >= PAR_MIN)
+    for (size_t i = 0; i < p; i++) {
+        if (da)
+            for (size_t j = 0; j < ca; j++)
+                da[i * ca + j] = dy[i * cy + j];
+        if (db)
+            for (size_t j = 0; j < cb; j++)
+                db[i * cb + j] = dy[i * cy + ca + j];
+    }
+}

@@ -1,0 +1,80 @@
+/* Hand-written elementwise layers: plain C loops over dense float32 NHWC tensors, fused where
+ * that saves a pass over memory (concat_elu + dropout, both conditioning adds).
+ *
+ * Conventions: `p` is a pixel count (n·h·w), `c` a channel count; a tensor [p × c] holds the
+ * c channels of a pixel contiguously. These functions cannot fail: sizes and rates are
+ * validated where the model is configured. Backward functions overwrite their outputs.
+ * Large tensors are split over OpenMP threads by pixel (or by image for reductions); every
+ * output element is computed by the same arithmetic in the same order whatever the thread
+ * count, so results are bit-identical for any thread count. */
+#ifndef SPCNN_NN_ELEMENTWISE_H
+#define SPCNN_NN_ELEMENTWISE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ELU (alpha 1): y = x if x > 0 else exp(x) - 1. y may alias x. */
+void spcnn__elu_forward(const float *x, float *y, size_t n);
+/* dx = dy · elu'(x), computed from the forward OUTPUT y (elu'(x) = 1 if y > 0 else y + 1), so no
+ * exp is recomputed. dx may alias dy. */
+void spcnn__elu_backward(const float *y, const float *dy, float *dx, size_t n);
+
+/* concat_elu (PixelCNN++ order): x [p × c] -> y [p × 2c], y[i, 0:c] = elu(x[i]),
+ * y[i, c:2c] = elu(-x[i]). */
+void spcnn__concat_elu_forward(const float *x, float *y, size_t p, size_t c);
+/* dy [p × 2c] -> dx [p × c], from the forward output y (see spcnn__elu_backward). */
+void spcnn__concat_elu_backward(const float *y, const float *dy, float *dx, size_t p, size_t c);
+
+/* Dropout with keyed randomness. Element i is kept when 16 bits drawn from
+ * spcnn__rng {key, counter = i / 4} (bits 16·(i % 4) .. +15 of the draw) are >= round(rate·65536);
+ * so the keep probability is q = 1 − round(rate·65536)/65536 and y = x·mask/q (rate = 0 gives
+ * q = 1: an exact identity). The mask, one byte (0 or 1) per element, is written to `mask` for
+ * the backward pass. The draw depends only on (key, i): any thread count, the same mask.
+ * Requires 0 <= rate < 1. y may alias x. A dropped element is x·0 (branch-free), so a
+ * non-finite x stays visible as NaN. */
+void spcnn__dropout_forward(const float *x, float *y, uint8_t *mask, size_t n, float rate,
+                            uint64_t key);
+/* dx = dy·mask/q. dx may alias dy. */
+void spcnn__dropout_backward(const uint8_t *mask, const float *dy, float *dx, size_t n,
+                             float rate);
+/* The scale 1/q that spcnn__dropout_forward applies to kept elements. */
+float spcnn__dropout_scale(float rate);
+
+/* Fused concat_elu then dropout (one pass, no intermediate tensor): y [p × 2c] and mask [p × 2c]
+ * are bit-identical to spcnn__concat_elu_forward followed by spcnn__dropout_forward with the
+ * same key over the 2c-channel tensor. */
+void spcnn__concat_elu_dropout_forward(const float *x, float *y, uint8_t *mask, size_t p,
+                                       size_t c, float rate, uint64_t key);
+/* Backward from the fused output y (kept elements are divided by 1/q to recover elu) and the
+ * mask: dx [p × c]. */
+void spcnn__concat_elu_dropout_backward(const float *y, const uint8_t *mask, const float *dy,
+                                        float *dx, size_t p, size_t c, float rate);
+
+/* Gated residual: x [p × f], c2 [p × 2f] = (a, b) per pixel; out = x + a·sigmoid(b).
+ * out may alias x. */
+void spcnn__gate_forward(const float *x, const float *c2, float *out, size_t p, size_t f);
+/* dc2 [p × 2f] from dout [p × f]: da = dout·sigmoid(b), db = dout·a·sigmoid(b)·(1 − sigmoid(b)).
+ * The residual's dx equals dout: the caller aliases or copies it. */
+void spcnn__gate_backward(const float *c2, const float *dout, float *dc2, size_t p, size_t f);
+
+/* Conditioning add, in place on c2 [n·hw × c]: c2[i] += h_xy[i] + h_z[image(i)], where
+ * image(i) = i / hw. h_xy [n·hw × c] and h_z [n × c] may each be NULL (no term). */
+void spcnn__cond_add_forward(float *c2, const float *h_xy, const float *h_z, size_t n,
+                             size_t hw, size_t c);
+/* dh_z [n × c]: dh_z[j] = sum over the hw pixels of image j of dc2 (pixels summed in order).
+ * dh_xy is dc2 itself (no work). */
+void spcnn__cond_add_backward(const float *dc2, float *dh_z, size_t n, size_t hw, size_t c);
+
+/* y = a + b (y may alias a or b). */
+void spcnn__add(const float *a, const float *b, float *y, size_t n);
+/* y += a. */
+void spcnn__accumulate(float *y, const float *a, size_t n);
+
+/* Channel concatenation: a [p × ca], b [p × cb] -> y [p × (ca + cb)]. */
+void spcnn__concat_forward(const float *a, const float *b, float *y, size_t p, size_t ca,
+                           size_t cb);
+/* The split: dy [p × (ca + cb)] -> da [p × ca], db [p × cb]; either may be NULL. */
+void spcnn__concat_backward(const float *dy, float *da, float *db, size_t p, size_t ca,
+                            size_t cb);
+
+#endif

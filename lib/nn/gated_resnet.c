@@ -1,0 +1,240 @@
+#include "nn/gated_resnet.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "nn/elementwise.h"
+
+#define NO_ROW SIZE_MAX
+
+static size_t pixels(const spcnn__gated_resnet_shape *s)
+{
+    return (size_t)s->n * (size_t)s->h * (size_t)s->w;
+}
+
+static spcnn__conv_shape stream_conv(const spcnn__gated_resnet_shape *s, int c_in, int c_out)
+{
+    spcnn__conv_shape cs =
+        s->conv == SPCNN__CONV_DOWN_SHIFTED
+            ? spcnn__conv_shape_down_shifted(s->n, s->h, s->w, c_in, c_out, 2, 3, 1)
+            : spcnn__conv_shape_down_right_shifted(s->n, s->h, s->w, c_in, c_out, 2, 2, 1);
+    cs.backward = s->backward;
+    return cs;
+}
+
+static spcnn_status add_row(spcnn__params *params, const char *prefix, const char *suffix,
+                            spcnn__param_kind kind, size_t o, size_t i, size_t kh, size_t kw,
+                            spcnn__param_init init, size_t *row)
+{
+    char name[SPCNN__PARAM_NAME_MAX];
+    int len = snprintf(name, sizeof name, "%s.%s", prefix, suffix);
+    SPCNN_CHECK_ARG(len > 0 && (size_t)len < sizeof name, "parameter name %s.%s is too long",
+                    prefix, suffix);
+    size_t dims[4] = {o, i, kh, kw};
+    int ndims = kind == SPCNN__PARAM_BIAS ? 1 : kind == SPCNN__PARAM_LINEAR ? 2 : 4;
+    size_t fan_in = kind == SPCNN__PARAM_BIAS ? 1 : i * kh * kw;
+    return spcnn__params_add(params, name, kind, ndims, dims, fan_in, init, row);
+}
+
+spcnn_status spcnn__gated_resnet_add_params(spcnn__params *params, const char *prefix,
+                                            const spcnn__gated_resnet_shape *s,
+                                            spcnn__gated_resnet_rows *rows)
+{
+    const size_t f = (size_t)s->f, kh = 2, kw = s->conv == SPCNN__CONV_DOWN_SHIFTED ? 3 : 2;
+    rows->aux_w = rows->aux_b = rows->grid_w = rows->z_w = NO_ROW;
+    SPCNN_TRY(add_row(params, prefix, "conv1.w", SPCNN__PARAM_CONV, f, 2 * f, kh, kw,
+                      SPCNN__INIT_HE, &rows->conv1_w));
+    SPCNN_TRY(add_row(params, prefix, "conv1.b", SPCNN__PARAM_BIAS, f, 1, 1, 1,
+                      SPCNN__INIT_ZEROS, &rows->conv1_b));
+    if (s->aux_c > 0) {
+        SPCNN_TRY(add_row(params, prefix, "aux.w", SPCNN__PARAM_CONV, f, 2 * (size_t)s->aux_c,
+                          1, 1, SPCNN__INIT_HE, &rows->aux_w));
+        SPCNN_TRY(add_row(params, prefix, "aux.b", SPCNN__PARAM_BIAS, f, 1, 1, 1,
+                          SPCNN__INIT_ZEROS, &rows->aux_b));
+    }
+    /* The last conv and the conditioning projections start small: the block starts near the
+     * identity, which keeps the deep residual stack stable without data-dependent init. */
+    SPCNN_TRY(add_row(params, prefix, "conv2.w", SPCNN__PARAM_CONV, 2 * f, 2 * f, kh, kw,
+                      SPCNN__INIT_SMALL, &rows->conv2_w));
+    SPCNN_TRY(add_row(params, prefix, "conv2.b", SPCNN__PARAM_BIAS, 2 * f, 1, 1, 1,
+                      SPCNN__INIT_ZEROS, &rows->conv2_b));
+    /* No biases on the projections: conv2's bias already covers them. */
+    if (s->grid)
+        SPCNN_TRY(add_row(params, prefix, "grid.w", SPCNN__PARAM_CONV, 2 * f, 2, 1, 1,
+                          SPCNN__INIT_SMALL, &rows->grid_w));
+    if (s->latent > 0)
+        SPCNN_TRY(add_row(params, prefix, "z.w", SPCNN__PARAM_LINEAR, 2 * f,
+                          (size_t)s->latent, 1, 1, SPCNN__INIT_SMALL, &rows->z_w));
+    return SPCNN_OK;
+}
+
+size_t spcnn__gated_resnet_work_size(const spcnn__gated_resnet_shape *s)
+{
+    const size_t p = pixels(s), f = (size_t)s->f, a = (size_t)s->aux_c;
+    /* dc2 [2F] + dce (the largest of dce_c1, dce_x [2F] and dce_a [2A]) + dc1 [F] per pixel,
+     * dh_z [n × 2F] */
+    size_t dce = 2 * f > 2 * a ? 2 * f : 2 * a;
+    return p * (2 * f + dce + f) + (size_t)s->n * 2 * f;
+}
+
+void spcnn__gated_resnet_deinit(spcnn__gated_resnet *gr)
+{
+    spcnn__conv_deinit(&gr->conv1);
+    spcnn__conv_deinit(&gr->aux);
+    spcnn__conv_deinit(&gr->conv2);
+    spcnn__conv_deinit(&gr->grid);
+    spcnn__linear_deinit(&gr->z);
+    spcnn__free_aligned(gr->arena);
+    memset(gr, 0, sizeof *gr);
+}
+
+spcnn_status spcnn__gated_resnet_init(spcnn__gated_resnet *gr, spcnn__dnnl *ctx,
+                                      const spcnn__gated_resnet_shape *s,
+                                      const spcnn__gated_resnet_rows *rows)
+{
+    memset(gr, 0, sizeof *gr);
+    SPCNN_CHECK_ARG(s->n > 0 && s->h > 0 && s->w > 0 && s->f > 0 && s->aux_c >= 0 &&
+                        s->latent >= 0,
+                    "gated resnet: invalid shape n=%d h=%d w=%d f=%d", s->n, s->h, s->w, s->f);
+    gr->s = *s;
+    gr->rows = *rows;
+    spcnn_status st;
+    spcnn__conv_shape cs = stream_conv(s, 2 * s->f, s->f);
+    SPCNN_TRY_GOTO(st, spcnn__conv_init(&gr->conv1, ctx, &cs));
+    cs = stream_conv(s, 2 * s->f, 2 * s->f);
+    SPCNN_TRY_GOTO(st, spcnn__conv_init(&gr->conv2, ctx, &cs));
+    if (s->aux_c > 0) {
+        cs = spcnn__conv_shape_nin(s->n, s->h, s->w, 2 * s->aux_c, s->f);
+        cs.backward = s->backward;
+        SPCNN_TRY_GOTO(st, spcnn__conv_init(&gr->aux, ctx, &cs));
+    }
+    if (s->grid) {
+        cs = spcnn__conv_shape_nin(s->n, s->h, s->w, 2, 2 * s->f);
+        cs.bias = 0;
+        cs.backward = s->backward;
+        SPCNN_TRY_GOTO(st, spcnn__conv_init(&gr->grid, ctx, &cs));
+    }
+    if (s->latent > 0) {
+        spcnn__linear_shape ls = {s->n, s->latent, 2 * s->f, 0, s->backward};
+        SPCNN_TRY_GOTO(st, spcnn__linear_init(&gr->z, ctx, &ls));
+    }
+
+    /* One block for every kept activation; each tensor starts on a 16-float boundary. */
+    const size_t p = pixels(s), f = (size_t)s->f, a = (size_t)s->aux_c;
+    const size_t sizes[] = {p * 2 * f, p * f, p * 2 * a, p * 2 * f, p * 2 * f,
+                            s->grid ? p * 2 * f : 0, s->latent ? (size_t)s->n * 2 * f : 0,
+                            (p * 2 * f + 3) / 4};
+    float **slots[] = {&gr->ce_x, &gr->c1, &gr->ce_a, &gr->ce_c1, &gr->c2, &gr->h_xy, &gr->h_z,
+                       (float **)&gr->mask};
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        total += (sizes[i] + 15) / 16 * 16;
+    gr->arena = spcnn__malloc_aligned(total * sizeof(float));
+    if (gr->arena == NULL) {
+        st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY,
+                          "gated resnet: out of memory for %zu bytes of activations",
+                          total * sizeof(float));
+        goto fail;
+    }
+    float *next = gr->arena;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        *slots[i] = sizes[i] ? next : NULL;
+        next += (sizes[i] + 15) / 16 * 16;
+    }
+    return SPCNN_OK;
+fail:
+    spcnn__gated_resnet_deinit(gr);
+    return st;
+}
+
+static const float *row_ptr(const spcnn__params *params, const float *base, size_t row)
+{
+    return row == NO_ROW ? NULL : base + params->rows[row].offset;
+}
+
+static float *grad_ptr(const spcnn__params *params, size_t row)
+{
+    return row == NO_ROW ? NULL : spcnn__params_grad(params, row);
+}
+
+spcnn_status spcnn__gated_resnet_forward(spcnn__gated_resnet *gr, spcnn__dnnl *ctx,
+                                         const spcnn__params *params, const float *w,
+                                         const float *x, const float *a, const float *grid,
+                                         const float *z, float rate, uint64_t dropout_key,
+                                         float *out)
+{
+    const spcnn__gated_resnet_shape *s = &gr->s;
+    const spcnn__gated_resnet_rows *r = &gr->rows;
+    const size_t p = pixels(s), f = (size_t)s->f;
+
+    spcnn__concat_elu_forward(x, gr->ce_x, p, f);
+    SPCNN_TRY(spcnn__conv_forward(&gr->conv1, ctx, gr->ce_x, row_ptr(params, w, r->conv1_w),
+                                  row_ptr(params, w, r->conv1_b), gr->c1));
+    if (s->aux_c > 0) {
+        /* The aux path's output goes through ce_c1 as scratch before c1 += it. */
+        spcnn__concat_elu_forward(a, gr->ce_a, p, (size_t)s->aux_c);
+        SPCNN_TRY(spcnn__conv_forward(&gr->aux, ctx, gr->ce_a, row_ptr(params, w, r->aux_w),
+                                      row_ptr(params, w, r->aux_b), gr->ce_c1));
+        spcnn__accumulate(gr->c1, gr->ce_c1, p * f);
+    }
+    spcnn__concat_elu_dropout_forward(gr->c1, gr->ce_c1, gr->mask, p, f, rate, dropout_key);
+    SPCNN_TRY(spcnn__conv_forward(&gr->conv2, ctx, gr->ce_c1, row_ptr(params, w, r->conv2_w),
+                                  row_ptr(params, w, r->conv2_b), gr->c2));
+    if (s->grid)
+        SPCNN_TRY(spcnn__conv_forward(&gr->grid, ctx, grid, row_ptr(params, w, r->grid_w), NULL,
+                                      gr->h_xy));
+    if (s->latent > 0)
+        SPCNN_TRY(spcnn__linear_forward(&gr->z, ctx, z, row_ptr(params, w, r->z_w), NULL,
+                                        gr->h_z));
+    if (s->grid || s->latent > 0)
+        spcnn__cond_add_forward(gr->c2, s->grid ? gr->h_xy : NULL, s->latent ? gr->h_z : NULL,
+                                (size_t)s->n, (size_t)s->h * (size_t)s->w, 2 * f);
+    spcnn__gate_forward(x, gr->c2, out, p, f);
+    return SPCNN_OK;
+}
+
+spcnn_status spcnn__gated_resnet_backward(spcnn__gated_resnet *gr, spcnn__dnnl *ctx,
+                                          const spcnn__params *params, const float *x,
+                                          const float *a, const float *grid, const float *z,
+                                          const float *dout, float rate, float *dx, float *da,
+                                          float *dz, float *work)
+{
+    (void)x;
+    (void)a;
+    const spcnn__gated_resnet_shape *s = &gr->s;
+    const spcnn__gated_resnet_rows *r = &gr->rows;
+    SPCNN_CHECK_ARG(s->backward, "gated resnet: backward on a forward-only block");
+    const size_t p = pixels(s), f = (size_t)s->f, ac = (size_t)s->aux_c;
+    const float *w = params->buf[SPCNN__BUF_VALUE];
+    size_t dce_c = 2 * f > 2 * ac ? 2 * f : 2 * ac;
+    float *dc2 = work, *dce = dc2 + p * 2 * f, *dc1 = dce + p * dce_c, *dh_z = dc1 + p * f;
+
+    spcnn__gate_backward(gr->c2, dout, dc2, p, f);
+    if (s->latent > 0) {
+        spcnn__cond_add_backward(dc2, dh_z, (size_t)s->n, (size_t)s->h * (size_t)s->w, 2 * f);
+        SPCNN_TRY(spcnn__linear_backward(&gr->z, ctx, z, row_ptr(params, w, r->z_w), dh_z, dz,
+                                         grad_ptr(params, r->z_w), NULL));
+    }
+    if (s->grid)
+        SPCNN_TRY(spcnn__conv_backward(&gr->grid, ctx, grid, row_ptr(params, w, r->grid_w), dc2,
+                                       NULL, grad_ptr(params, r->grid_w), NULL));
+    SPCNN_TRY(spcnn__conv_backward(&gr->conv2, ctx, gr->ce_c1, row_ptr(params, w, r->conv2_w),
+                                   dc2, dce, grad_ptr(params, r->conv2_w),
+                                   grad_ptr(params, r->conv2_b)));
+    spcnn__concat_elu_dropout_backward(gr->ce_c1, gr->mask, dce, dc1, p, f, rate);
+    if (s->aux_c > 0) {
+        SPCNN_TRY(spcnn__conv_backward(&gr->aux, ctx, gr->ce_a, row_ptr(params, w, r->aux_w),
+                                       dc1, da ? dce : NULL, grad_ptr(params, r->aux_w),
+                                       grad_ptr(params, r->aux_b)));
+        if (da)
+            spcnn__concat_elu_backward(gr->ce_a, dce, da, p, ac);
+    }
+    SPCNN_TRY(spcnn__conv_backward(&gr->conv1, ctx, gr->ce_x, row_ptr(params, w, r->conv1_w),
+                                   dc1, dce, grad_ptr(params, r->conv1_w),
+                                   grad_ptr(params, r->conv1_b)));
+    /* dx = dout (the residual) + the conv path's gradient. dc1 is free again: use it. */
+    spcnn__concat_elu_backward(gr->ce_x, dce, dc1, p, f);
+    spcnn__add(dout, dc1, dx, p * f);
+    return SPCNN_OK;
+}

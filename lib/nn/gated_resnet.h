@@ -1,0 +1,90 @@
+/* PixelCNN++'s gated resnet with Spatial PixelCNN's two conditionings, composed from the engine's
+ * layers (one forward/backward pair over explicit tensors, like every layer):
+ *
+ *   c1  = conv(concat_elu(x))                       [+ nin(concat_elu(a)) with an aux input a]
+ *   c1' = dropout(concat_elu(c1))
+ *   c2  = conv(c1')  (2F channels)                  [+ nin(grid) (2 -> 2F)] [+ linear(z) (L -> 2F)]
+ *   out = x + c2[:F] · sigmoid(c2[F:])
+ *
+ * `conv` is the stream's causal convolution: down-shifted 2×3 (u stream) or down-right-shifted
+ * 2×2 (ul stream). All tensors are NHWC: x, out [n·h·w × F], a [n·h·w × aux_c], grid
+ * [n·h·w × 2] (the coordinate grid at this scale), z [n × L]. */
+#ifndef SPCNN_NN_GATED_RESNET_H
+#define SPCNN_NN_GATED_RESNET_H
+
+#include <stdint.h>
+
+#include "nn/conv.h"
+#include "nn/linear.h"
+#include "nn/params.h"
+
+typedef enum spcnn__stream_conv {
+    SPCNN__CONV_DOWN_SHIFTED = 0,      /* 2×3, the u stream */
+    SPCNN__CONV_DOWN_RIGHT_SHIFTED = 1 /* 2×2, the ul stream */
+} spcnn__stream_conv;
+
+typedef struct spcnn__gated_resnet_shape {
+    int n, h, w, f;
+    int aux_c;    /* channels of the auxiliary input a; 0: none */
+    int grid;     /* 1: condition on the 2-channel coordinate grid */
+    int latent;   /* size of z; 0: no latent conditioning */
+    int conv;     /* spcnn__stream_conv */
+    int backward; /* 1: training (keeps activations, builds backward primitives) */
+} spcnn__gated_resnet_shape;
+
+/* Rows of the parameter table (SIZE_MAX: absent). */
+typedef struct spcnn__gated_resnet_rows {
+    size_t conv1_w, conv1_b, aux_w, aux_b, conv2_w, conv2_b, grid_w, z_w;
+} spcnn__gated_resnet_rows;
+
+typedef struct spcnn__gated_resnet {
+    spcnn__gated_resnet_shape s;
+    spcnn__gated_resnet_rows rows;
+    spcnn__conv conv1, aux, conv2, grid;
+    spcnn__linear z;
+    /* Activations kept for backward (one block, owned): */
+    float *ce_x;    /* concat_elu(x)            [P × 2F] */
+    float *c1;      /* c1 before its concat_elu [P × F]  */
+    float *ce_a;    /* concat_elu(a)            [P × 2aux_c] */
+    float *ce_c1;   /* dropout(concat_elu(c1))  [P × 2F] */
+    float *c2;      /* gate input               [P × 2F] */
+    float *h_xy;    /* grid projection          [P × 2F] */
+    float *h_z;     /* latent projection        [n × 2F] */
+    uint8_t *mask;  /* dropout mask             [P × 2F] */
+    float *arena;
+} spcnn__gated_resnet;
+
+/* Add the block's rows ("<prefix>.conv1.w", ...) to the table, before it is allocated. */
+spcnn_status spcnn__gated_resnet_add_params(spcnn__params *params, const char *prefix,
+                                            const spcnn__gated_resnet_shape *s,
+                                            spcnn__gated_resnet_rows *rows);
+
+/* Floats of backward scratch the caller provides (shared by all blocks of a plan). */
+size_t spcnn__gated_resnet_work_size(const spcnn__gated_resnet_shape *s);
+
+/* Create the layers and the activation block for a shape. On failure gr is deinitialised. */
+spcnn_status spcnn__gated_resnet_init(spcnn__gated_resnet *gr, spcnn__dnnl *ctx,
+                                      const spcnn__gated_resnet_shape *s,
+                                      const spcnn__gated_resnet_rows *rows);
+
+/* out = block(x, a, grid, z). a, grid and z are ignored (may be NULL) when the shape has none.
+ * Dropout uses `rate` and a mask keyed by `dropout_key`; rate 0 is exact identity. out must
+ * not alias x. `w` is the parameter value buffer base (params->buf[SPCNN__BUF_VALUE] or EMA). */
+spcnn_status spcnn__gated_resnet_forward(spcnn__gated_resnet *gr, spcnn__dnnl *ctx,
+                                         const spcnn__params *params, const float *w,
+                                         const float *x, const float *a, const float *grid,
+                                         const float *z, float rate, uint64_t dropout_key,
+                                         float *out);
+
+/* From dout: overwrites dx [P × F], da [P × aux_c] (if aux; may be NULL), dz [n × L] (if
+ * latent; may be NULL) and the block's rows of the gradient buffer. Needs the inputs of the
+ * last forward and `work` of spcnn__gated_resnet_work_size floats. */
+spcnn_status spcnn__gated_resnet_backward(spcnn__gated_resnet *gr, spcnn__dnnl *ctx,
+                                          const spcnn__params *params, const float *x,
+                                          const float *a, const float *grid, const float *z,
+                                          const float *dout, float rate, float *dx, float *da,
+                                          float *dz, float *work);
+
+void spcnn__gated_resnet_deinit(spcnn__gated_resnet *gr);
+
+#endif

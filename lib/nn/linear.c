@@ -1,0 +1,127 @@
+#include "nn/linear.h"
+
+#include <stdint.h>
+#include <string.h>
+
+static spcnn_status set_handle(dnnl_memory_t m, const void *p)
+{
+    SPCNN_DNNL(dnnl_memory_set_data_handle(m, (void *)(uintptr_t)p), "set memory handle");
+    return SPCNN_OK;
+}
+
+spcnn_status spcnn__linear_init(spcnn__linear *l, spcnn__dnnl *ctx,
+                                const spcnn__linear_shape *shape)
+{
+    memset(l, 0, sizeof *l);
+    l->s = *shape;
+    const spcnn__linear_shape *s = &l->s;
+    SPCNN_CHECK_ARG(s->n > 0 && s->in > 0 && s->out > 0,
+                    "linear: sizes must be positive (n %d, in %d, out %d)", s->n, s->in, s->out);
+    spcnn_status st = SPCNN_OK;
+    dnnl_primitive_desc_t fwd_pd = NULL;
+    dnnl_dims_t xd = {s->n, s->in}, yd = {s->n, s->out}, wd = {s->out, s->in}, bd = {s->out};
+    dnnl_memory_desc_t xmd, ymd, wmd, bmd;
+    dnnl_status_t ds = dnnl_memory_desc_init_by_tag(&xmd, 2, xd, dnnl_f32, dnnl_nc);
+    if (ds == dnnl_success)
+        ds = dnnl_memory_desc_init_by_tag(&ymd, 2, yd, dnnl_f32, dnnl_nc);
+    if (ds == dnnl_success)
+        ds = dnnl_memory_desc_init_by_tag(&wmd, 2, wd, dnnl_f32, dnnl_oi);
+    if (ds == dnnl_success)
+        ds = dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_a);
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_error(ds, "linear"));
+    const dnnl_memory_desc_t *bprim = s->bias ? &bmd : NULL;
+
+    dnnl_inner_product_desc_t d;
+    ds = dnnl_inner_product_forward_desc_init(
+        &d, s->backward ? dnnl_forward_training : dnnl_forward_inference, &xmd, &wmd, bprim, &ymd);
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_error(ds, "linear forward descriptor"));
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create(ctx, &l->fwd, &fwd_pd, &d, NULL, NULL,
+                                                    "linear forward"));
+    if (s->backward) {
+        ds = dnnl_inner_product_backward_data_desc_init(&d, &xmd, &wmd, &ymd);
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_error(ds, "linear backward data descriptor"));
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create(ctx, &l->bwd_data, NULL, &d, NULL, fwd_pd,
+                                                        "linear backward data"));
+        ds = dnnl_inner_product_backward_weights_desc_init(&d, &xmd, &wmd, bprim, &ymd);
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_error(ds, "linear backward weights descriptor"));
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create(ctx, &l->bwd_weights, NULL, &d, NULL,
+                                                        fwd_pd, "linear backward weights"));
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->dx, &xmd, NULL));
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->dy, &ymd, NULL));
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->dw, &wmd, NULL));
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->db, &bmd, NULL));
+    }
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->x, &xmd, NULL));
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->w, &wmd, NULL));
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->b, &bmd, NULL));
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->y, &ymd, NULL));
+    dnnl_primitive_desc_destroy(fwd_pd);
+    return SPCNN_OK;
+fail:
+    if (fwd_pd)
+        dnnl_primitive_desc_destroy(fwd_pd);
+    spcnn__linear_deinit(l);
+    return st;
+}
+
+spcnn_status spcnn__linear_forward(spcnn__linear *l, spcnn__dnnl *ctx, const float *x,
+                                   const float *w, const float *b, float *y)
+{
+    SPCNN_TRY(set_handle(l->x, x));
+    SPCNN_TRY(set_handle(l->w, w));
+    SPCNN_TRY(set_handle(l->y, y));
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, l->x}, {DNNL_ARG_WEIGHTS, l->w}, {DNNL_ARG_DST, l->y}};
+    int nargs = 3;
+    if (l->s.bias) {
+        SPCNN_TRY(set_handle(l->b, b));
+        args[nargs].arg = DNNL_ARG_BIAS;
+        args[nargs++].memory = l->b;
+    }
+    return spcnn__dnnl_execute(ctx, l->fwd, nargs, args, "linear forward");
+}
+
+spcnn_status spcnn__linear_backward(spcnn__linear *l, spcnn__dnnl *ctx, const float *x,
+                                    const float *w, const float *dy, float *dx, float *dw,
+                                    float *db)
+{
+    if (!l->s.backward)
+        return spcnn__error(SPCNN_ERR_INTERNAL, "linear: backward of a forward-only layer");
+    SPCNN_TRY(set_handle(l->dy, dy));
+    if (dx) {
+        SPCNN_TRY(set_handle(l->w, w));
+        SPCNN_TRY(set_handle(l->dx, dx));
+        dnnl_exec_arg_t args[4] = {
+            {DNNL_ARG_DIFF_DST, l->dy}, {DNNL_ARG_WEIGHTS, l->w}, {DNNL_ARG_DIFF_SRC, l->dx}};
+        SPCNN_TRY(spcnn__dnnl_execute(ctx, l->bwd_data, 3, args, "linear backward data"));
+    }
+    if (dw) {
+        if (l->s.bias && db == NULL)
+            return spcnn__error(SPCNN_ERR_INTERNAL, "linear: bias gradient missing");
+        SPCNN_TRY(set_handle(l->x, x));
+        SPCNN_TRY(set_handle(l->dw, dw));
+        dnnl_exec_arg_t args[5] = {
+            {DNNL_ARG_SRC, l->x}, {DNNL_ARG_DIFF_DST, l->dy}, {DNNL_ARG_DIFF_WEIGHTS, l->dw}};
+        int nargs = 3;
+        if (l->s.bias) {
+            SPCNN_TRY(set_handle(l->db, db));
+            args[nargs].arg = DNNL_ARG_DIFF_BIAS;
+            args[nargs++].memory = l->db;
+        }
+        SPCNN_TRY(spcnn__dnnl_execute(ctx, l->bwd_weights, nargs, args,
+                                      "linear backward weights"));
+    }
+    return SPCNN_OK;
+}
+
+void spcnn__linear_deinit(spcnn__linear *l)
+{
+    dnnl_primitive_t prims[] = {l->fwd, l->bwd_data, l->bwd_weights};
+    for (size_t i = 0; i < sizeof prims / sizeof prims[0]; i++)
+        if (prims[i])
+            dnnl_primitive_destroy(prims[i]);
+    dnnl_memory_t mems[] = {l->x, l->w, l->b, l->y, l->dx, l->dy, l->dw, l->db};
+    for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
+        if (mems[i])
+            dnnl_memory_destroy(mems[i]);
+    memset(l, 0, sizeof *l);
+}

@@ -1,0 +1,114 @@
+#include "nn/optim.h"
+
+#include <math.h>
+
+void spcnn__optim_init(spcnn__optim *o, double lr, double lr_decay, double beta1, double beta2,
+                       double l2, double ema_decay)
+{
+    o->t = 0;
+    o->lr = lr;
+    o->lr_decay = lr_decay;
+    o->beta1 = beta1;
+    o->beta2 = beta2;
+    o->eps = 1e-8;
+    o->l2 = l2;
+    o->ema_decay = ema_decay;
+    o->clip_norm = 0.0;
+}
+
+double spcnn__params_norm(const spcnn__params *p, spcnn__param_buf buf)
+{
+    const float *g = p->buf[buf];
+    /* Four partial sums: a shorter dependency chain, and a little less rounding error. */
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t n = p->total; /* a multiple of 16 */
+    for (size_t i = 0; i < n; i += 4) {
+        s0 += (double)g[i] * g[i];
+        s1 += (double)g[i + 1] * g[i + 1];
+        s2 += (double)g[i + 2] * g[i + 2];
+        s3 += (double)g[i + 3] * g[i + 3];
+    }
+    return sqrt((s0 + s1) + (s2 + s3));
+}
+
+/* Only on failure: find the first non-finite gradient for the message. */
+static spcnn_status non_finite_error(const spcnn__params *p, double norm)
+{
+    for (size_t r = 0; r < p->nrows; r++) {
+        const float *g = spcnn__params_grad(p, r);
+        for (size_t j = 0; j < p->rows[r].count; j++)
+            if (!isfinite(g[j]))
+                return spcnn__error(SPCNN_ERR_NUMERIC,
+                                    "optimiser step: gradient of \"%s\" is %s at element %zu; "
+                                    "parameters left unchanged",
+                                    p->rows[r].name, isnan(g[j]) ? "NaN" : "infinite", j);
+    }
+    /* Every element is finite, so the squares overflowed Adam's float second moment. */
+    return spcnn__error(SPCNN_ERR_NUMERIC,
+                        "optimiser step: gradient norm %g is too large; parameters left "
+                        "unchanged",
+                        norm);
+}
+
+spcnn_status spcnn__optim_step(spcnn__params *p, spcnn__optim *o, spcnn__optim_stats *stats)
+{
+    SPCNN_CHECK_ARG(p && o && p->block, "optimiser step: NULL or unallocated parameters");
+    SPCNN_CHECK_ARG(o->lr >= 0 && o->lr_decay > 0 && o->lr_decay <= 1 && o->beta1 >= 0 &&
+                        o->beta1 < 1 && o->beta2 >= 0 && o->beta2 < 1 && o->eps > 0 &&
+                        o->l2 >= 0 && o->ema_decay >= 0 && o->ema_decay < 1 &&
+                        o->clip_norm >= 0,
+                    "optimiser step: hyper-parameter out of range");
+
+    /* (1) The guard, before anything is written. The sum of squares is accumulated in double,
+     * where squares of finite floats cannot overflow, so it is finite exactly when every
+     * gradient is; a norm whose square would overflow the float second moment is refused too,
+     * so a finite step never leaves a non-finite value behind. */
+    double norm = spcnn__params_norm(p, SPCNN__BUF_GRAD);
+    double scale = 1.0;
+    int clipped = 0;
+    if (o->clip_norm > 0 && norm > o->clip_norm) {
+        scale = o->clip_norm / norm;
+        clipped = 1;
+    }
+    if (!isfinite(norm) || norm * scale > 1e18)
+        return non_finite_error(p, norm);
+
+    /* (2)-(4) in one pass. lr_t and the bias corrections in double; the loop in float. */
+    const double t1 = (double)(o->t + 1); /* 1-based step number of this step */
+    const double lr_t = o->lr * pow(o->lr_decay, (double)o->t);
+    const double bc1 = 1.0 - pow(o->beta1, t1), bc2 = 1.0 - pow(o->beta2, t1);
+    /* w -= lr_t * (m / bc1) / (sqrt(v / bc2) + eps), rearranged to one division */
+    const float step = (float)(lr_t / bc1), inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
+    const float eps = (float)o->eps, l2 = (float)o->l2, gscale = (float)scale;
+    const float b1 = (float)o->beta1, b2 = (float)o->beta2;
+    const float c1 = (float)(1.0 - o->beta1), c2 = (float)(1.0 - o->beta2);
+    /* TensorFlow's num_updates warm-up: early EMA weights follow the values closely. */
+    const double ema_d = fmin(o->ema_decay, (1.0 + (double)o->t) / (10.0 + (double)o->t));
+    const float d = (float)ema_d, cd = (float)(1.0 - ema_d);
+
+    float *restrict w = p->buf[SPCNN__BUF_VALUE];
+    const float *restrict g = p->buf[SPCNN__BUF_GRAD];
+    float *restrict m = p->buf[SPCNN__BUF_ADAM_M];
+    float *restrict v = p->buf[SPCNN__BUF_ADAM_V];
+    float *restrict e = p->buf[SPCNN__BUF_EMA];
+    const size_t n = p->total; /* padding has g = w = 0 and stays 0 */
+    for (size_t i = 0; i < n; i++) {
+        float gi = gscale * g[i] + l2 * w[i];
+        float mi = b1 * m[i] + c1 * gi;
+        float vi = b2 * v[i] + c2 * gi * gi;
+        float wi = w[i] - step * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
+        m[i] = mi;
+        v[i] = vi;
+        w[i] = wi;
+        e[i] = d * e[i] + cd * wi;
+    }
+    o->t++;
+    if (stats) {
+        stats->grad_norm = norm;
+        stats->lr = lr_t;
+        stats->ema_decay = ema_d;
+        stats->step = o->t;
+        stats->clipped = clipped;
+    }
+    return SPCNN_OK;
+}

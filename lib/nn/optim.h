@@ -1,0 +1,46 @@
+/* Adam with L2, learning-rate decay, optional global-norm clipping and an EMA of the values:
+ * one guarded loop over the parameter block (nn/params.h). docs/design.md, "Parameters and
+ * optimiser", gives the formulas. */
+#ifndef SPCNN_NN_OPTIM_H
+#define SPCNN_NN_OPTIM_H
+
+#include <stdint.h>
+
+#include "nn/params.h"
+
+typedef struct spcnn__optim {
+    uint64_t t;       /* steps taken so far (0 before the first) */
+    double lr;        /* base learning rate */
+    double lr_decay;  /* step t uses lr * lr_decay^t */
+    double beta1;     /* Adam's first-moment decay */
+    double beta2;     /* Adam's second-moment decay */
+    double eps;       /* Adam's denominator floor, 1e-8 */
+    double l2;        /* g += l2 * w on every parameter (biases too) */
+    double ema_decay; /* upper bound of the EMA decay; the warm-up lowers it early on */
+    double clip_norm; /* > 0: scale the gradient down to this global L2 norm; 0: off */
+} spcnn__optim;
+
+typedef struct spcnn__optim_stats {
+    double grad_norm; /* global L2 norm of the gradient buffer, before clipping and L2 */
+    double lr;        /* learning rate this step used, lr * lr_decay^t */
+    double ema_decay; /* effective EMA decay this step used */
+    uint64_t step;    /* the optimiser's step count after this step (1 after the first) */
+    int clipped;      /* 1 if clipping scaled the gradient down */
+} spcnn__optim_stats;
+
+/* Set the hyper-parameters (eps 1e-8, clipping off) and t = 0. */
+void spcnn__optim_init(spcnn__optim *o, double lr, double lr_decay, double beta1, double beta2,
+                       double l2, double ema_decay);
+
+/* One step over the allocated table `p`: read the gradient buffer (left unchanged), update the
+ * values, the Adam moments and the EMA, and advance o->t. `stats` may be NULL.
+ * Returns SPCNN_ERR_NUMERIC, with a message naming the first parameter row holding a NaN or
+ * infinite gradient (or the norm, if it is too large for Adam's second moment), and then
+ * changes nothing: every buffer and o->t are as before. SPCNN_ERR_INVALID_ARGUMENT for a NULL
+ * or unallocated table or hyper-parameters out of range. */
+spcnn_status spcnn__optim_step(spcnn__params *p, spcnn__optim *o, spcnn__optim_stats *stats);
+
+/* Global L2 norm of a buffer, accumulated in double (non-finite if any element is). */
+double spcnn__params_norm(const spcnn__params *p, spcnn__param_buf buf);
+
+#endif

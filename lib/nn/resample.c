@@ -1,0 +1,54 @@
+#include "nn/resample.h"
+
+#include <stdint.h>
+#include <string.h>
+
+spcnn_status spcnn__resample_init(spcnn__resample *l, spcnn__dnnl *ctx,
+                                  const spcnn__resample_shape *shape)
+{
+    memset(l, 0, sizeof *l);
+    l->s = *shape;
+    const spcnn__resample_shape *s = &l->s;
+    SPCNN_CHECK_ARG(s->n > 0 && s->c > 0 && s->ih > 0 && s->iw > 0 && s->oh > 0 && s->ow > 0,
+                    "resample: sizes must be positive");
+    spcnn_status st = SPCNN_OK;
+    dnnl_dims_t xd = {s->n, s->c, s->ih, s->iw}, yd = {s->n, s->c, s->oh, s->ow};
+    dnnl_memory_desc_t xmd, ymd;
+    dnnl_status_t ds = dnnl_memory_desc_init_by_tag(&xmd, 4, xd, dnnl_f32, dnnl_nhwc);
+    if (ds == dnnl_success)
+        ds = dnnl_memory_desc_init_by_tag(&ymd, 4, yd, dnnl_f32, dnnl_nhwc);
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_error(ds, "resample"));
+    /* No factors: oneDNN derives them as out / in, which is the convention documented. */
+    dnnl_resampling_desc_t d;
+    ds = dnnl_resampling_forward_desc_init(&d, dnnl_forward_inference, dnnl_resampling_linear,
+                                           NULL, &xmd, &ymd);
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_error(ds, "resample forward descriptor"));
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create(ctx, &l->fwd, NULL, &d, NULL, NULL,
+                                                    "resample forward"));
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->x, &xmd, NULL));
+    SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->y, &ymd, NULL));
+    return SPCNN_OK;
+fail:
+    spcnn__resample_deinit(l);
+    return st;
+}
+
+spcnn_status spcnn__resample_forward(spcnn__resample *l, spcnn__dnnl *ctx, const float *x,
+                                     float *y)
+{
+    SPCNN_DNNL(dnnl_memory_set_data_handle(l->x, (void *)(uintptr_t)x), "set memory handle");
+    SPCNN_DNNL(dnnl_memory_set_data_handle(l->y, y), "set memory handle");
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, l->x}, {DNNL_ARG_DST, l->y}};
+    return spcnn__dnnl_execute(ctx, l->fwd, 2, args, "resample forward");
+}
+
+void spcnn__resample_deinit(spcnn__resample *l)
+{
+    if (l->fwd)
+        dnnl_primitive_destroy(l->fwd);
+    if (l->x)
+        dnnl_memory_destroy(l->x);
+    if (l->y)
+        dnnl_memory_destroy(l->y);
+    memset(l, 0, sizeof *l);
+}

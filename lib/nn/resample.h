@@ -1,0 +1,27 @@
+/* Bilinear resampling (oneDNN resampling, forward only) of NHWC tensors between any sizes:
+ * the coordinate grid at each U-net scale (8×8 -> 4×4 -> 2×2) and images to the VAE's input
+ * size. Convention: half-pixel centres (align_corners = False): output pixel o samples the
+ * input at (o + 0.5) * in / out - 0.5, neighbours clamped at the edges; so halving a size
+ * averages pairs, and a grid over [-1, 1] keeps its centre. */
+#ifndef SPCNN_NN_RESAMPLE_H
+#define SPCNN_NN_RESAMPLE_H
+
+#include "nn/dnnl_ctx.h"
+
+typedef struct spcnn__resample_shape {
+    int n, c, ih, iw, oh, ow;
+} spcnn__resample_shape;
+
+typedef struct spcnn__resample {
+    spcnn__resample_shape s;
+    dnnl_primitive_t fwd;
+    dnnl_memory_t x, y;
+} spcnn__resample;
+
+spcnn_status spcnn__resample_init(spcnn__resample *l, spcnn__dnnl *ctx,
+                                  const spcnn__resample_shape *shape);
+spcnn_status spcnn__resample_forward(spcnn__resample *l, spcnn__dnnl *ctx, const float *x,
+                                     float *y);
+void spcnn__resample_deinit(spcnn__resample *l);
+
+#endif

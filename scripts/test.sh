@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Build and run every test: a RelWithDebInfo build with warnings as errors in build/, then the
+# same with AddressSanitizer and UndefinedBehaviorSanitizer in build-asan/ (skipped when
+# SPCNN_SKIP_SANITIZE=1). Exits non-zero on the first failure and prints the time of each phase.
+# SPCNN_BUILD_DIR and SPCNN_ASAN_BUILD_DIR choose other build directories.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build=${SPCNN_BUILD_DIR:-build}
+asan=${SPCNN_ASAN_BUILD_DIR:-build-asan}
+jobs=$(nproc)
+timings=()
+current=""
+
+summary() {
+    local rc=$?
+    echo
+    echo "== scripts/test.sh phases (seconds)"
+    local t
+    for t in "${timings[@]}"; do
+        echo "   $t"
+    done
+    if [ $rc -ne 0 ]; then
+        echo "== FAILED in phase: ${current:-setup} (exit $rc)"
+    else
+        echo "== all passed in $SECONDS s"
+    fi
+}
+trap summary EXIT
+
+phase() { # phase <name> <command...>
+    current=$1
+    shift
+    echo
+    echo "== $current: $*"
+    local start=$SECONDS
+    "$@"
+    timings+=("$(printf '%-28s %5d' "$current" $((SECONDS - start)))")
+}
+
+run_suite() { # run_suite <build dir> <label> <extra cmake options...>
+    local dir=$1 label=$2
+    shift 2
+    phase "$label configure" cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DSPCNN_WERROR=ON -DSPCNN_BUILD_TESTS=ON "$@"
+    phase "$label build" cmake --build "$dir" -j"$jobs"
+    phase "$label ctest" ctest --test-dir "$dir" --output-on-failure -j2
+}
+
+run_suite "$build" release -DSPCNN_SANITIZE=OFF
+if [ "${SPCNN_SKIP_SANITIZE:-0}" = 1 ]; then
+    echo "== sanitizer build skipped (SPCNN_SKIP_SANITIZE=1)"
+else
+    run_suite "$asan" asan -DSPCNN_SANITIZE=ON
+fi
+current=""

@@ -1,0 +1,398 @@
+/* The oneDNN convolution, transposed convolution, linear, resampling and shift layers against
+ * the double-precision references (tests/ref/ref_conv.c) by normalised MSE, forward and every
+ * backward output, on odd shapes and on training shapes, with oneDNN's slow reference
+ * implementations forbidden. Each test creates its own oneDNN context (Check forks). */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "nn/conv.h"
+#include "nn/dnnl_ctx.h"
+#include "nn/linear.h"
+#include "nn/resample.h"
+#include "nn/shift.h"
+#include "ref_conv.h"
+#include "testutil.h"
+
+/* float32 inputs are exact in double, so the difference is float accumulation: about 1e-15
+ * to 1e-13 in normalised MSE for sums of up to a few hundred terms; one wrong index or weight
+ * gives about 1. 1e-10 keeps a wide margin on both sides. */
+#define NMSE_LIMIT 1e-10
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+static void ctx_init(spcnn__dnnl *ctx)
+{
+    ck_assert_int_eq(spcnn__dnnl_init(ctx, 1), SPCNN_OK);
+    ctx->forbid_reference_impl = 1;
+}
+
+/* Random float tensor and its exact double copy. */
+static void fill(tu_rng *rng, float *f, double *d, size_t n)
+{
+    tu_fill_f(rng, f, n, -1, 1);
+    tu_f2d(f, d, n);
+}
+
+static double worst_of(double a, double b)
+{
+    return !(a <= b) ? a : b; /* NaN-propagating max */
+}
+
+/* Layer vs reference: forward, dx, dw, db. If `pixelcnn` names a PixelCNN++ form (1..4), the
+ * forward is also compared with that form of the reference (pad-then-conv or deconv-then-crop),
+ * which proves the helper's padding. Returns the worst normalised MSE. */
+enum { PLAIN = 0, DOWN = 1, DOWN_RIGHT = 2 };
+
+static double check_conv(spcnn__dnnl *ctx, spcnn__conv_shape s, int pixelcnn, uint64_t seed,
+                         const char *name)
+{
+    spcnn__conv l;
+    spcnn_status st = spcnn__conv_init(&l, ctx, &s);
+    ck_assert_msg(st == SPCNN_OK, "%s: %s", name, spcnn_last_error_message());
+    size_t nx = (size_t)s.n * s.h * s.w * s.c_in, nw = spcnn__conv_weights_size(&s);
+    size_t nb = (size_t)s.c_out, ny = (size_t)s.n * l.oh * l.ow * s.c_out;
+    tu_rng rng = {seed};
+    float *x = xmalloc(nx * 4), *w = xmalloc(nw * 4), *b = xmalloc(nb * 4), *dy = xmalloc(ny * 4);
+    float *y = xmalloc(ny * 4), *dx = xmalloc(nx * 4), *dw = xmalloc(nw * 4), *db = xmalloc(nb * 4);
+    double *xd = xmalloc(nx * 8), *wd = xmalloc(nw * 8), *bd = xmalloc(nb * 8);
+    double *dyd = xmalloc(ny * 8), *yr = xmalloc(ny * 8), *yp = xmalloc(ny * 8);
+    double *dxr = xmalloc(nx * 8), *dwr = xmalloc(nw * 8), *dbr = xmalloc(nb * 8);
+    fill(&rng, x, xd, nx);
+    fill(&rng, w, wd, nw);
+    fill(&rng, b, bd, nb);
+    fill(&rng, dy, dyd, ny);
+
+    ref_conv_shape r = {s.n, s.h, s.w, s.c_in, s.c_out, s.kh, s.kw, s.stride_h, s.stride_w,
+                        s.pad_t, s.pad_b, s.pad_l, s.pad_r};
+    int oh, ow;
+    if (s.transposed) {
+        ref_deconv_out_size(&r, &oh, &ow);
+        ref_deconv_forward(&r, xd, wd, bd, yr);
+        ref_deconv_backward(&r, xd, wd, dyd, dxr, dwr, dbr);
+    } else {
+        ref_conv_out_size(&r, &oh, &ow);
+        ref_conv_forward(&r, xd, wd, bd, yr);
+        ref_conv_backward(&r, xd, wd, dyd, dxr, dwr, dbr);
+    }
+    ck_assert_int_eq(oh, l.oh);
+    ck_assert_int_eq(ow, l.ow);
+
+    ck_assert_int_eq(spcnn__conv_forward(&l, ctx, x, w, b, y), SPCNN_OK);
+    double e = tu_nmse(y, yr, ny);
+    if (pixelcnn != PLAIN) {
+        int ph, pw;
+        int st_ = s.stride_h;
+        if (s.transposed && pixelcnn == DOWN)
+            ref_down_shifted_deconv(s.n, s.h, s.w, s.c_in, s.c_out, s.kh, s.kw, st_, xd, wd, bd,
+                                    yp, &ph, &pw);
+        else if (s.transposed)
+            ref_down_right_shifted_deconv(s.n, s.h, s.w, s.c_in, s.c_out, s.kh, s.kw, st_, xd, wd,
+                                          bd, yp, &ph, &pw);
+        else if (pixelcnn == DOWN)
+            ref_down_shifted_conv(s.n, s.h, s.w, s.c_in, s.c_out, s.kh, s.kw, st_, xd, wd, bd,
+                                  yp, &ph, &pw);
+        else
+            ref_down_right_shifted_conv(s.n, s.h, s.w, s.c_in, s.c_out, s.kh, s.kw, st_, xd, wd,
+                                        bd, yp, &ph, &pw);
+        ck_assert_int_eq(ph, l.oh);
+        ck_assert_int_eq(pw, l.ow);
+        e = worst_of(e, tu_nmse(y, yp, ny));
+    }
+    /* Gradients overwrite: poison the outputs first. */
+    for (size_t i = 0; i < nx; i++)
+        dx[i] = NAN;
+    for (size_t i = 0; i < nw; i++)
+        dw[i] = NAN;
+    for (size_t i = 0; i < nb; i++)
+        db[i] = NAN;
+    ck_assert_int_eq(spcnn__conv_backward(&l, ctx, x, w, dy, dx, dw, db), SPCNN_OK);
+    double ex = tu_nmse(dx, dxr, nx), ew = tu_nmse(dw, dwr, nw), eb = tu_nmse(db, dbr, nb);
+    /* dx may be skipped; dw and db are then still right. */
+    ck_assert_int_eq(spcnn__conv_backward(&l, ctx, x, w, dy, NULL, dw, db), SPCNN_OK);
+    ew = worst_of(ew, tu_nmse(dw, dwr, nw));
+    char line[160];
+    snprintf(line, sizeof line, "%s: y %.1e dx %.1e dw %.1e db %.1e", name, e, ex, ew, eb);
+    double worst = worst_of(worst_of(e, ex), worst_of(ew, eb));
+    tu_report(line, worst, NMSE_LIMIT);
+    spcnn__conv_deinit(&l);
+    free(x), free(w), free(b), free(dy), free(y), free(dx), free(dw), free(db);
+    free(xd), free(wd), free(bd), free(dyd), free(yr), free(yp), free(dxr), free(dwr), free(dbr);
+    return worst;
+}
+
+static double run_conv_cases(int n, int h, int w, int c, int f, int weights_format, uint64_t seed)
+{
+    spcnn__dnnl ctx;
+    ctx_init(&ctx);
+    /* Plain OIHW weights with NHWC activations only have oneDNN's reference code (the reason
+     * the default is format_tag_any); the path is kept for the format benchmark. */
+    ctx.forbid_reference_impl = weights_format != SPCNN__WEIGHTS_PLAIN;
+    struct {
+        spcnn__conv_shape s;
+        int pixelcnn;
+        const char *name;
+    } cases[] = {
+        {spcnn__conv_shape_down_shifted(n, h, w, 2 * c, f, 2, 3, 1), DOWN, "down_shifted 2x3"},
+        {spcnn__conv_shape_down_shifted(n, h, w, 2 * c, 2 * f, 2, 3, 1), DOWN,
+         "down_shifted 2x3 -> 2F"},
+        {spcnn__conv_shape_down_shifted(n, h, w, c, f, 2, 3, 2), DOWN, "down_shifted 2x3 s2"},
+        {spcnn__conv_shape_down_shifted(n, h, w, c, f, 1, 3, 1), DOWN, "down_shifted 1x3"},
+        {spcnn__conv_shape_down_right_shifted(n, h, w, 2 * c, f, 2, 2, 1), DOWN_RIGHT,
+         "down_right_shifted 2x2"},
+        {spcnn__conv_shape_down_right_shifted(n, h, w, c, f, 2, 2, 2), DOWN_RIGHT,
+         "down_right_shifted 2x2 s2"},
+        {spcnn__conv_shape_down_right_shifted(n, h, w, c, f, 2, 1, 1), DOWN_RIGHT,
+         "down_right_shifted 2x1"},
+        {spcnn__conv_shape_nin(n, h, w, 2 * c, f), PLAIN, "nin"},
+        {spcnn__conv_shape_make(n, h, w, c, f, 3, 3, 2, 0, 2, 1, 0), PLAIN,
+         "3x3 s2 pad (0,2,1,0)"},
+        {spcnn__conv_shape_down_shifted_deconv(n, h, w, c, f, 2, 3, 2), DOWN,
+         "down_shifted_deconv 2x3 s2"},
+        {spcnn__conv_shape_down_right_shifted_deconv(n, h, w, c, f, 2, 2, 2), DOWN_RIGHT,
+         "down_right_shifted_deconv 2x2 s2"},
+        {spcnn__conv_shape_make(n, h, w, c, f, 3, 2, 1, 1, 0, 0, 1), PLAIN,
+         "deconv 3x2 s1 pad (1,0,0,1)"},
+    };
+    cases[11].s.transposed = 1;
+    double worst = 0;
+    char name[96];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cases[i].s.weights_format = weights_format;
+        snprintf(name, sizeof name, "%s%s n%d %dx%d c%d", cases[i].name,
+                 weights_format == SPCNN__WEIGHTS_PLAIN ? " [plain]" : "", n, h, w, cases[i].s.c_in);
+        worst = worst_of(worst, check_conv(&ctx, cases[i].s, cases[i].pixelcnn, seed + i, name));
+    }
+    spcnn__dnnl_deinit(&ctx);
+    return worst;
+}
+
+START_TEST(test_conv_odd_shapes)
+{
+    double worst = run_conv_cases(3, 7, 9, 5, 7, SPCNN__WEIGHTS_DEFAULT, 1000);
+    tu_report("conv layers, odd shapes (n3 c5 7x9)", worst, NMSE_LIMIT);
+    ck_assert(worst < NMSE_LIMIT);
+}
+END_TEST
+
+START_TEST(test_conv_training_shapes)
+{
+    double worst = run_conv_cases(4, 8, 8, 25, 25, SPCNN__WEIGHTS_DEFAULT, 2000);
+    worst = worst_of(worst, run_conv_cases(4, 4, 4, 25, 25, SPCNN__WEIGHTS_DEFAULT, 2100));
+    tu_report("conv layers, training shapes (n4 F25 8x8, 4x4)", worst, NMSE_LIMIT);
+    ck_assert(worst < NMSE_LIMIT);
+}
+END_TEST
+
+START_TEST(test_conv_weights_plain)
+{
+    /* The plain-weights path (no reorders), kept for the format benchmark. */
+    double worst = run_conv_cases(3, 7, 9, 5, 7, SPCNN__WEIGHTS_PLAIN, 3000);
+    tu_report("conv layers, plain OIHW/IOHW weights", worst, NMSE_LIMIT);
+    ck_assert(worst < NMSE_LIMIT);
+}
+END_TEST
+
+START_TEST(test_conv_misuse)
+{
+    spcnn__dnnl ctx;
+    ctx_init(&ctx);
+    spcnn__conv l;
+    spcnn__conv_shape s = spcnn__conv_shape_make(1, 4, 4, 2, 3, 5, 5, 1, 0, 0, 0, 0);
+    ck_assert_int_eq(spcnn__conv_init(&l, &ctx, &s), SPCNN_ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(spcnn_last_error_message(), "empty output"));
+    spcnn__conv_deinit(&l); /* safe after a failed init */
+    /* A stride larger than the kernel cannot be PixelCNN++'s crop: refused, not mis-sized. */
+    s = spcnn__conv_shape_down_right_shifted_deconv(1, 4, 4, 2, 3, 2, 2, 3);
+    ck_assert_int_eq(spcnn__conv_init(&l, &ctx, &s), SPCNN_ERR_INVALID_ARGUMENT);
+    /* A forward-only layer refuses backward. */
+    s = spcnn__conv_shape_nin(1, 2, 2, 2, 3);
+    s.backward = 0;
+    ck_assert_int_eq(spcnn__conv_init(&l, &ctx, &s), SPCNN_OK);
+    float x[8] = {0}, w[6] = {0}, b[3] = {0}, y[12];
+    ck_assert_int_eq(spcnn__conv_forward(&l, &ctx, x, w, b, y), SPCNN_OK);
+    ck_assert_int_eq(spcnn__conv_backward(&l, &ctx, x, w, y, x, w, b), SPCNN_ERR_INTERNAL);
+    spcnn__conv_deinit(&l);
+    spcnn__dnnl_deinit(&ctx);
+}
+END_TEST
+
+START_TEST(test_conv_alloc_failure)
+{
+    /* Every allocation of init (weights buffers of the format_tag_any path, scratchpad
+     * growth) failing in turn: SPCNN_ERR_OUT_OF_MEMORY, nothing leaked (ASan), and the
+     * layer works once allocations succeed. */
+    spcnn__dnnl ctx;
+    ctx_init(&ctx);
+    spcnn__conv_shape s = spcnn__conv_shape_down_shifted_deconv(2, 3, 3, 4, 5, 2, 3, 2);
+    int failures = 0;
+    for (long k = 0; k < 50; k++) {
+        spcnn__conv l;
+        spcnn__alloc_fail_after(k);
+        spcnn_status st = spcnn__conv_init(&l, &ctx, &s);
+        long made = spcnn__alloc_fail_after(-1);
+        if (st == SPCNN_OK) {
+            spcnn__conv_deinit(&l);
+            ck_assert_msg(made <= k, "an allocation failed but init succeeded");
+            break; /* no allocation left to fail */
+        }
+        ck_assert_int_eq(st, SPCNN_ERR_OUT_OF_MEMORY);
+        failures++;
+    }
+    printf("conv init: %d injected allocation failures handled\n", failures);
+    ck_assert_int_gt(failures, 0);
+    spcnn__dnnl_deinit(&ctx);
+}
+END_TEST
+
+static double check_linear(spcnn__dnnl *ctx, int n, int in, int out, uint64_t seed)
+{
+    spcnn__linear l;
+    spcnn__linear_shape s = {n, in, out, 1, 1};
+    ck_assert_msg(spcnn__linear_init(&l, ctx, &s) == SPCNN_OK, "%s", spcnn_last_error_message());
+    size_t nx = (size_t)n * in, nw = (size_t)in * out, ny = (size_t)n * out;
+    tu_rng rng = {seed};
+    float *x = xmalloc(nx * 4), *w = xmalloc(nw * 4), *b = xmalloc(out * 4), *dy = xmalloc(ny * 4);
+    float *y = xmalloc(ny * 4), *dx = xmalloc(nx * 4), *dw = xmalloc(nw * 4), *db = xmalloc(out * 4);
+    double *xd = xmalloc(nx * 8), *wd = xmalloc(nw * 8), *bd = xmalloc(out * 8);
+    double *dyd = xmalloc(ny * 8), *yr = xmalloc(ny * 8), *dxr = xmalloc(nx * 8);
+    double *dwr = xmalloc(nw * 8), *dbr = xmalloc(out * 8);
+    fill(&rng, x, xd, nx);
+    fill(&rng, w, wd, nw);
+    fill(&rng, b, bd, out);
+    fill(&rng, dy, dyd, ny);
+    ref_linear_forward(n, in, out, xd, wd, bd, yr);
+    ref_linear_backward(n, in, out, xd, wd, dyd, dxr, dwr, dbr);
+    ck_assert_int_eq(spcnn__linear_forward(&l, ctx, x, w, b, y), SPCNN_OK);
+    ck_assert_int_eq(spcnn__linear_backward(&l, ctx, x, w, dy, dx, dw, db), SPCNN_OK);
+    double e = tu_nmse(y, yr, ny), ex = tu_nmse(dx, dxr, nx), ew = tu_nmse(dw, dwr, nw),
+           eb = tu_nmse(db, dbr, out);
+    char line[128];
+    snprintf(line, sizeof line, "linear n%d %d->%d: y %.1e dx %.1e dw %.1e db %.1e", n, in, out, e,
+             ex, ew, eb);
+    double worst = worst_of(worst_of(e, ex), worst_of(ew, eb));
+    tu_report(line, worst, NMSE_LIMIT);
+    spcnn__linear_deinit(&l);
+    free(x), free(w), free(b), free(dy), free(y), free(dx), free(dw), free(db);
+    free(xd), free(wd), free(bd), free(dyd), free(yr), free(dxr), free(dwr), free(dbr);
+    return worst;
+}
+
+START_TEST(test_linear)
+{
+    spcnn__dnnl ctx;
+    ctx_init(&ctx);
+    double worst = worst_of(check_linear(&ctx, 3, 7, 5, 4000), check_linear(&ctx, 4, 60, 50, 4001));
+    worst = worst_of(worst, check_linear(&ctx, 128, 60, 50, 4002));
+    spcnn__dnnl_deinit(&ctx);
+    tu_report("linear layers", worst, NMSE_LIMIT);
+    ck_assert(worst < NMSE_LIMIT);
+}
+END_TEST
+
+static double check_resample(spcnn__dnnl *ctx, spcnn__resample_shape s, uint64_t seed)
+{
+    spcnn__resample l;
+    ck_assert_msg(spcnn__resample_init(&l, ctx, &s) == SPCNN_OK, "%s",
+                  spcnn_last_error_message());
+    size_t nx = (size_t)s.n * s.c * s.ih * s.iw, ny = (size_t)s.n * s.c * s.oh * s.ow;
+    tu_rng rng = {seed};
+    float *x = xmalloc(nx * 4), *y = xmalloc(ny * 4);
+    double *xd = xmalloc(nx * 8), *yr = xmalloc(ny * 8);
+    fill(&rng, x, xd, nx);
+    ref_resample_linear_forward(s.n, s.c, s.ih, s.iw, s.oh, s.ow, xd, yr);
+    ck_assert_int_eq(spcnn__resample_forward(&l, ctx, x, y), SPCNN_OK);
+    double e = tu_nmse(y, yr, ny);
+    char line[96];
+    snprintf(line, sizeof line, "resample n%d c%d %dx%d -> %dx%d", s.n, s.c, s.ih, s.iw, s.oh,
+             s.ow);
+    tu_report(line, e, NMSE_LIMIT);
+    spcnn__resample_deinit(&l);
+    free(x), free(y), free(xd), free(yr);
+    return e;
+}
+
+START_TEST(test_resample)
+{
+    spcnn__dnnl ctx;
+    ctx_init(&ctx);
+    spcnn__resample_shape cases[] = {
+        {4, 2, 8, 8, 4, 4},  {4, 2, 4, 4, 2, 2},   {3, 5, 7, 9, 4, 5},
+        {3, 5, 7, 9, 11, 13}, {2, 1, 20, 17, 28, 28}, {2, 1, 56, 41, 28, 28},
+    };
+    double worst = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        worst = worst_of(worst, check_resample(&ctx, cases[i], 5000 + i));
+    spcnn__dnnl_deinit(&ctx);
+    tu_report("resample layers (half-pixel bilinear)", worst, NMSE_LIMIT);
+    ck_assert(worst < NMSE_LIMIT);
+}
+END_TEST
+
+START_TEST(test_shifts)
+{
+    /* Data movement only: exact. */
+    const int n = 3, h = 7, w = 9, c = 5;
+    const size_t len = (size_t)n * h * w * c;
+    tu_rng rng = {6000};
+    float *x = xmalloc(len * 4), *y = xmalloc(len * 4);
+    double *xd = xmalloc(len * 8), *yr = xmalloc(len * 8), *yd = xmalloc(len * 8);
+    fill(&rng, x, xd, len);
+    double worst = 0;
+    for (int k = 0; k < 4; k++) {
+        for (size_t i = 0; i < len; i++)
+            y[i] = NAN;
+        switch (k) {
+        case 0:
+            spcnn__down_shift_forward(x, y, n, h, w, c);
+            ref_down_shift_forward(n, h, w, c, xd, yr);
+            break;
+        case 1:
+            spcnn__down_shift_backward(x, y, n, h, w, c);
+            ref_down_shift_backward(n, h, w, c, xd, yr);
+            break;
+        case 2:
+            spcnn__right_shift_forward(x, y, n, h, w, c);
+            ref_right_shift_forward(n, h, w, c, xd, yr);
+            break;
+        default:
+            spcnn__right_shift_backward(x, y, n, h, w, c);
+            ref_right_shift_backward(n, h, w, c, xd, yr);
+            break;
+        }
+        tu_f2d(y, yd, len);
+        worst = worst_of(worst, tu_max_abs_diff_d(yd, yr, len));
+    }
+    tu_report("down/right shift forward and backward (exact)", worst, 0);
+    ck_assert(worst == 0);
+    free(x), free(y), free(xd), free(yr), free(yd);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("conv");
+    TCase *tc = tcase_create("conv");
+    tcase_add_test(tc, test_conv_odd_shapes);
+    tcase_add_test(tc, test_conv_training_shapes);
+    tcase_add_test(tc, test_conv_weights_plain);
+    tcase_add_test(tc, test_conv_misuse);
+    tcase_add_test(tc, test_conv_alloc_failure);
+    tcase_add_test(tc, test_linear);
+    tcase_add_test(tc, test_resample);
+    tcase_add_test(tc, test_shifts);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,379 @@
+/* The float elementwise layers (lib/nn/elementwise.h) against the double references
+ * (tests/ref/ref_elem.h), forward and backward, on a training-like shape and an odd one;
+ * dropout's keyed mask; bit-identical results for 1 and 2 OpenMP threads. */
+#include <check.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/elementwise.h"
+#include "ref_elem.h"
+#include "testutil.h"
+
+#define LIMIT 1e-12
+
+typedef struct shape {
+    size_t n, hw, c;
+} shape;
+
+/* A training-like shape (batch 4 of 8×8, F = 25) and an odd one. */
+static const shape shapes[] = {{4, 64, 25}, {3, 35, 7}};
+#define NSHAPES (sizeof shapes / sizeof shapes[0])
+
+static float *fbuf(size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+static double *dbuf(size_t n)
+{
+    double *p = malloc((n ? n : 1) * sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+/* Random float data and its exact double copy. */
+static void fill_pair(tu_rng *r, float *f, double *d, size_t n, double lo, double hi)
+{
+    tu_fill_f(r, f, n, lo, hi);
+    tu_f2d(f, d, n);
+}
+
+static void check_nmse(const char *name, const float *a, const double *ref, size_t n)
+{
+    double e = tu_nmse(a, ref, n);
+    tu_report(name, e, LIMIT);
+    ck_assert_msg(e < LIMIT, "%s: nmse %g", name, e);
+}
+
+START_TEST(test_elu_and_concat_elu)
+{
+    tu_rng r = {1};
+    for (size_t s = 0; s < NSHAPES; s++) {
+        size_t p = shapes[s].n * shapes[s].hw, c = shapes[s].c, n = p * c;
+        float *x = fbuf(n), *y = fbuf(2 * n), *dy = fbuf(2 * n), *dx = fbuf(n);
+        double *xd = dbuf(n), *yd = dbuf(2 * n), *dyd = dbuf(2 * n), *dxd = dbuf(n);
+        fill_pair(&r, x, xd, n, -4, 4);
+        fill_pair(&r, dy, dyd, 2 * n, -1, 1);
+
+        spcnn__elu_forward(x, y, n);
+        ref_elu_forward(xd, yd, n);
+        check_nmse("elu forward", y, yd, n);
+        spcnn__elu_backward(y, dy, dx, n);
+        ref_elu_backward(xd, dyd, dxd, n);
+        check_nmse("elu backward", dx, dxd, n);
+
+        spcnn__concat_elu_forward(x, y, p, c);
+        ref_concat_elu_forward(xd, yd, p, c);
+        check_nmse("concat_elu forward", y, yd, 2 * n);
+        spcnn__concat_elu_backward(y, dy, dx, p, c);
+        ref_concat_elu_backward(xd, dyd, dxd, p, c);
+        check_nmse("concat_elu backward", dx, dxd, n);
+
+        /* In place: y aliasing x, dx aliasing dy. */
+        float *xa = fbuf(n);
+        memcpy(xa, x, n * sizeof *x);
+        spcnn__elu_forward(xa, xa, n);
+        spcnn__elu_forward(x, y, n);
+        ck_assert(memcmp(xa, y, n * sizeof *y) == 0);
+        free(xa);
+        free(x), free(y), free(dy), free(dx), free(xd), free(yd), free(dyd), free(dxd);
+    }
+}
+END_TEST
+
+START_TEST(test_dropout_against_reference)
+{
+    tu_rng r = {2};
+    const float rates[] = {0.5f, 0.3f, 0.95f};
+    for (size_t s = 0; s < NSHAPES; s++)
+        for (size_t q = 0; q < 3; q++) {
+            size_t n = shapes[s].n * shapes[s].hw * shapes[s].c;
+            float *x = fbuf(n), *y = fbuf(n), *dy = fbuf(n), *dx = fbuf(n);
+            double *xd = dbuf(n), *yd = dbuf(n), *dyd = dbuf(n), *dxd = dbuf(n);
+            uint8_t *mask = malloc(n), *mref = malloc(n);
+            ck_assert(mask && mref);
+            fill_pair(&r, x, xd, n, -3, 3);
+            fill_pair(&r, dy, dyd, n, -1, 1);
+            const uint64_t key = 1000 + s * 10 + q;
+            spcnn__dropout_forward(x, y, mask, n, rates[q], key);
+            /* The mask is exactly the documented draw. */
+            ref_dropout_mask(key, rates[q], mref, n);
+            ck_assert(memcmp(mask, mref, n) == 0);
+            ref_dropout_forward(xd, mref, yd, n, rates[q]);
+            check_nmse("dropout forward", y, yd, n);
+            /* Backward reuses the mask: zero exactly where dropped. */
+            spcnn__dropout_backward(mask, dy, dx, n, rates[q]);
+            ref_dropout_backward(mref, dyd, dxd, n, rates[q]);
+            check_nmse("dropout backward", dx, dxd, n);
+            for (size_t i = 0; i < n; i++)
+                ck_assert(mask[i] || dx[i] == 0.0f);
+            free(x), free(y), free(dy), free(dx), free(xd), free(yd), free(dyd), free(dxd);
+            free(mask), free(mref);
+        }
+}
+END_TEST
+
+START_TEST(test_dropout_properties)
+{
+    enum { N = 200003 };
+    float *x = fbuf(N), *y = fbuf(N), *dx = fbuf(N);
+    uint8_t *m1 = malloc(N), *m2 = malloc(N);
+    ck_assert(m1 && m2);
+    tu_rng r = {3};
+    tu_fill_f(&r, x, N, -5, 5);
+
+    /* rate 0: exact identity forward and backward, every element kept. */
+    spcnn__dropout_forward(x, y, m1, N, 0.0f, 42);
+    ck_assert(memcmp(x, y, N * sizeof *x) == 0);
+    spcnn__dropout_backward(m1, x, dx, N, 0.0f);
+    ck_assert(memcmp(x, dx, N * sizeof *x) == 0);
+    for (size_t i = 0; i < N; i++)
+        ck_assert(m1[i] == 1);
+    ck_assert(spcnn__dropout_scale(0.0f) == 1.0f);
+    ck_assert(spcnn__dropout_scale(0.5f) == 2.0f);
+
+    /* The kept fraction is 1 − rate within 5 standard deviations. */
+    const float rates[] = {0.5f, 0.1f, 0.9f};
+    double worst = 0;
+    for (int q = 0; q < 3; q++) {
+        spcnn__dropout_forward(x, y, m1, N, rates[q], 7 + (uint64_t)q);
+        size_t kept = 0;
+        for (size_t i = 0; i < N; i++)
+            kept += m1[i];
+        double frac = (double)kept / N, sd = sqrt(rates[q] * (1 - rates[q]) / N);
+        worst = fmax(worst, fabs(frac - (1 - rates[q])) / sd);
+    }
+    tu_report("dropout kept fraction (standard deviations)", worst, 5);
+    ck_assert(worst < 5);
+
+    /* Same key, same mask (in place too); another key, another mask. */
+    spcnn__dropout_forward(x, y, m1, N, 0.5f, 99);
+    memcpy(dx, x, N * sizeof *x);
+    spcnn__dropout_forward(dx, dx, m2, N, 0.5f, 99);
+    ck_assert(memcmp(m1, m2, N) == 0);
+    ck_assert(memcmp(y, dx, N * sizeof *y) == 0);
+    spcnn__dropout_forward(x, y, m2, N, 0.5f, 100);
+    size_t same = 0;
+    for (size_t i = 0; i < N; i++)
+        same += m1[i] == m2[i];
+    ck_assert(same > N / 2 - N / 50 && same < N / 2 + N / 50); /* independent masks */
+    free(x), free(y), free(dx), free(m1), free(m2);
+}
+END_TEST
+
+START_TEST(test_concat_elu_dropout_fused)
+{
+    tu_rng r = {4};
+    for (size_t s = 0; s < NSHAPES; s++) {
+        size_t p = shapes[s].n * shapes[s].hw, c = shapes[s].c, n = p * c;
+        float *x = fbuf(n), *y1 = fbuf(2 * n), *y2 = fbuf(2 * n), *dy = fbuf(2 * n),
+              *dx = fbuf(n);
+        double *xd = dbuf(n), *e = dbuf(2 * n), *yd = dbuf(2 * n), *dyd = dbuf(2 * n),
+               *de = dbuf(2 * n), *dxd = dbuf(n);
+        uint8_t *m1 = malloc(2 * n), *m2 = malloc(2 * n);
+        ck_assert(m1 && m2);
+        fill_pair(&r, x, xd, n, -3, 3);
+        fill_pair(&r, dy, dyd, 2 * n, -1, 1);
+        /* Fused == unfused, bit for bit. */
+        spcnn__concat_elu_dropout_forward(x, y1, m1, p, c, 0.5f, 5);
+        spcnn__concat_elu_forward(x, y2, p, c);
+        spcnn__dropout_forward(y2, y2, m2, 2 * n, 0.5f, 5);
+        ck_assert(memcmp(m1, m2, 2 * n) == 0);
+        ck_assert(memcmp(y1, y2, 2 * n * sizeof *y1) == 0);
+        /* Backward from the fused output against the composed references. */
+        ref_concat_elu_forward(xd, e, p, c);
+        ref_dropout_forward(e, m1, yd, 2 * n, 0.5);
+        check_nmse("concat_elu+dropout forward", y1, yd, 2 * n);
+        spcnn__concat_elu_dropout_backward(y1, m1, dy, dx, p, c, 0.5f);
+        ref_dropout_backward(m1, dyd, de, 2 * n, 0.5);
+        ref_concat_elu_backward(xd, de, dxd, p, c);
+        check_nmse("concat_elu+dropout backward", dx, dxd, n);
+        /* rate 0: plain concat_elu. */
+        spcnn__concat_elu_dropout_forward(x, y1, m1, p, c, 0.0f, 5);
+        spcnn__concat_elu_forward(x, y2, p, c);
+        ck_assert(memcmp(y1, y2, 2 * n * sizeof *y1) == 0);
+        free(x), free(y1), free(y2), free(dy), free(dx), free(m1), free(m2);
+        free(xd), free(e), free(yd), free(dyd), free(de), free(dxd);
+    }
+}
+END_TEST
+
+START_TEST(test_gate)
+{
+    tu_rng r = {5};
+    for (size_t s = 0; s < NSHAPES; s++) {
+        size_t p = shapes[s].n * shapes[s].hw, f = shapes[s].c, n = p * f;
+        float *x = fbuf(n), *c2 = fbuf(2 * n), *out = fbuf(n), *dout = fbuf(n),
+              *dc2 = fbuf(2 * n);
+        double *xd = dbuf(n), *c2d = dbuf(2 * n), *outd = dbuf(n), *doutd = dbuf(n),
+               *dxd = dbuf(n), *dc2d = dbuf(2 * n);
+        fill_pair(&r, x, xd, n, -2, 2);
+        fill_pair(&r, c2, c2d, 2 * n, -30, 30); /* both tails of the sigmoid */
+        fill_pair(&r, dout, doutd, n, -1, 1);
+        spcnn__gate_forward(x, c2, out, p, f);
+        ref_gate_forward(xd, c2d, outd, p, f);
+        check_nmse("gate forward", out, outd, n);
+        spcnn__gate_backward(c2, dout, dc2, p, f);
+        ref_gate_backward(c2d, doutd, dxd, dc2d, p, f);
+        check_nmse("gate backward dc2", dc2, dc2d, 2 * n);
+        /* In place on x. */
+        spcnn__gate_forward(x, c2, x, p, f);
+        ck_assert(memcmp(x, out, n * sizeof *x) == 0);
+        free(x), free(c2), free(out), free(dout), free(dc2);
+        free(xd), free(c2d), free(outd), free(doutd), free(dxd), free(dc2d);
+    }
+}
+END_TEST
+
+START_TEST(test_cond_add)
+{
+    tu_rng r = {6};
+    for (size_t s = 0; s < NSHAPES; s++) {
+        size_t n = shapes[s].n, hw = shapes[s].hw, c = 2 * shapes[s].c, m = n * hw * c;
+        float *c2 = fbuf(m), *hxy = fbuf(m), *hz = fbuf(n * c), *dhz = fbuf(n * c);
+        double *c2d = dbuf(m), *hxyd = dbuf(m), *hzd = dbuf(n * c), *outd = dbuf(m),
+               *dhzd = dbuf(n * c);
+        float *work = fbuf(m);
+        fill_pair(&r, c2, c2d, m, -1, 1);
+        fill_pair(&r, hxy, hxyd, m, -1, 1);
+        fill_pair(&r, hz, hzd, n * c, -1, 1);
+        /* Both terms, either one, neither. */
+        for (int which = 0; which < 4; which++) {
+            const float *a = which & 1 ? hxy : NULL, *b = which & 2 ? hz : NULL;
+            memcpy(work, c2, m * sizeof *c2);
+            spcnn__cond_add_forward(work, a, b, n, hw, c);
+            ref_cond_add_forward(c2d, which & 1 ? hxyd : NULL, which & 2 ? hzd : NULL, outd, n,
+                                 hw, c);
+            check_nmse("conditioning add forward", work, outd, m);
+        }
+        /* Backward: per-image sums of dc2 (c2 serves as dc2). */
+        spcnn__cond_add_backward(c2, dhz, n, hw, c);
+        ref_cond_add_backward(c2d, NULL, NULL, dhzd, n, hw, c);
+        check_nmse("conditioning add backward dh_z", dhz, dhzd, n * c);
+        free(c2), free(hxy), free(hz), free(dhz), free(work);
+        free(c2d), free(hxyd), free(hzd), free(outd), free(dhzd);
+    }
+}
+END_TEST
+
+START_TEST(test_add_accumulate_concat)
+{
+    tu_rng r = {7};
+    for (size_t s = 0; s < NSHAPES; s++) {
+        size_t p = shapes[s].n * shapes[s].hw, ca = shapes[s].c, cb = shapes[s].c / 2 + 1;
+        size_t na = p * ca, nb = p * cb, ny = na + nb;
+        float *a = fbuf(na), *b = fbuf(na), *y = fbuf(ny), *da = fbuf(na), *db = fbuf(nb);
+        double *ad = dbuf(na), *bd = dbuf(na), *yd = dbuf(ny), *dad = dbuf(na),
+               *dbd = dbuf(nb);
+        fill_pair(&r, a, ad, na, -1, 1);
+        fill_pair(&r, b, bd, na, -1, 1);
+        spcnn__add(a, b, y, na);
+        ref_add(ad, bd, yd, na);
+        check_nmse("add", y, yd, na);
+        spcnn__accumulate(y, a, na);
+        ref_accumulate(yd, ad, na);
+        check_nmse("accumulate", y, yd, na);
+
+        /* concat of a [p × ca] and b viewed as [p × cb] */
+        spcnn__concat_forward(a, b, y, p, ca, cb);
+        ref_concat_forward(ad, bd, yd, p, ca, cb);
+        check_nmse("concat forward", y, yd, ny);
+        spcnn__concat_backward(y, da, db, p, ca, cb);
+        ref_concat_backward(yd, dad, dbd, p, ca, cb);
+        check_nmse("concat backward a", da, dad, na);
+        check_nmse("concat backward b", db, dbd, nb);
+        /* Split round trip is exact, and NULL halves are skipped. */
+        ck_assert(memcmp(da, a, na * sizeof *a) == 0);
+        ck_assert(memcmp(db, b, nb * sizeof *b) == 0);
+        spcnn__concat_backward(y, NULL, db, p, ca, cb);
+        spcnn__concat_backward(y, da, NULL, p, ca, cb);
+        ck_assert(memcmp(db, b, nb * sizeof *b) == 0);
+        free(a), free(b), free(y), free(da), free(db);
+        free(ad), free(bd), free(yd), free(dad), free(dbd);
+    }
+}
+END_TEST
+
+/* Bytes that differ between two buffers. */
+static size_t count_diff(const void *a, const void *b, size_t bytes)
+{
+    const unsigned char *x = a, *y = b;
+    size_t d = 0;
+    for (size_t i = 0; i < bytes; i++)
+        d += x[i] != y[i];
+    return d;
+}
+
+/* Every layer run with 1 and with 2 OpenMP threads on a training-size tensor (above the
+ * parallel threshold) gives the same bits. */
+START_TEST(test_thread_count_independence)
+{
+    enum { NOUT = 9 };
+    const size_t n = 32, hw = 64, c = 25, p = n * hw, m = p * c;
+    float *x = fbuf(m), *c2 = fbuf(2 * m), *h = fbuf(2 * m), *hz = fbuf(n * 2 * c);
+    float *out[2][NOUT];
+    uint8_t *mask[2][2];
+    tu_rng r = {8};
+    tu_fill_f(&r, x, m, -3, 3);
+    tu_fill_f(&r, c2, 2 * m, -3, 3);
+    tu_fill_f(&r, h, 2 * m, -1, 1);
+    tu_fill_f(&r, hz, n * 2 * c, -1, 1);
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        ck_assert_int_eq(omp_get_max_threads(), t + 1);
+        for (int k = 0; k < NOUT; k++) {
+            out[t][k] = fbuf(2 * m);
+            memset(out[t][k], 0, 2 * m * sizeof(float));
+        }
+        mask[t][0] = malloc(2 * m);
+        mask[t][1] = malloc(2 * m);
+        ck_assert(mask[t][0] && mask[t][1]);
+        spcnn__concat_elu_forward(x, out[t][0], p, c);
+        spcnn__concat_elu_backward(out[t][0], c2, out[t][1], p, c);
+        spcnn__concat_elu_dropout_forward(x, out[t][2], mask[t][0], p, c, 0.5f, 11);
+        spcnn__concat_elu_dropout_backward(out[t][2], mask[t][0], c2, out[t][3], p, c, 0.5f);
+        spcnn__dropout_forward(c2, out[t][4], mask[t][1], 2 * m, 0.3f, 12);
+        spcnn__gate_forward(x, c2, out[t][5], p, c);
+        spcnn__gate_backward(c2, x, out[t][6], p, c);
+        memcpy(out[t][7], c2, 2 * m * sizeof *c2);
+        spcnn__cond_add_forward(out[t][7], h, hz, n, hw, 2 * c);
+        spcnn__cond_add_backward(c2, out[t][8], n, hw, 2 * c);
+    }
+    size_t diff = 0;
+    for (int k = 0; k < NOUT; k++)
+        diff += count_diff(out[0][k], out[1][k], 2 * m * sizeof(float));
+    diff += count_diff(mask[0][0], mask[1][0], 2 * m) + count_diff(mask[0][1], mask[1][1], 2 * m);
+    tu_report("elementwise: 1 vs 2 threads, differing bytes", (double)diff, 0);
+    ck_assert_uint_eq(diff, 0);
+    for (int t = 0; t < 2; t++) {
+        for (int k = 0; k < NOUT; k++)
+            free(out[t][k]);
+        free(mask[t][0]), free(mask[t][1]);
+    }
+    free(x), free(c2), free(h), free(hz);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("elementwise");
+    TCase *tc = tcase_create("elementwise");
+    tcase_add_test(tc, test_elu_and_concat_elu);
+    tcase_add_test(tc, test_dropout_against_reference);
+    tcase_add_test(tc, test_dropout_properties);
+    tcase_add_test(tc, test_concat_elu_dropout_fused);
+    tcase_add_test(tc, test_gate);
+    tcase_add_test(tc, test_cond_add);
+    tcase_add_test(tc, test_add_accumulate_concat);
+    tcase_add_test(tc, test_thread_count_independence);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
