@@ -37,7 +37,7 @@ static int run(int threads, int n, int f, int h, int conv, int iters)
     if (spcnn__dnnl_init(&ctx, threads) != SPCNN_OK ||
         spcnn__gated_resnet_add_params(&params, "bench", &s, &rows) != SPCNN_OK ||
         spcnn__params_allocate(&params) != SPCNN_OK ||
-        spcnn__gated_resnet_init(&gr, &ctx, &s, &rows) != SPCNN_OK) {
+        spcnn__gated_resnet_init(&gr, &ctx, &s, &rows, NULL) != SPCNN_OK) {
         fprintf(stderr, "bench_gated_resnet: %s\n", spcnn_last_error_message());
         return 1;
     }
@@ -90,7 +90,7 @@ int main(int argc, char **argv)
     printf("gated resnet, batch %d, F %d, aux and both conditionings, dropout 0.5; best of %d\n",
            n, f, iters);
     printf("GFLOP/s counts the convolutions and projections (backward = 2x forward); peak = "
-           "cores x %.2f GHz x 32 FLOP/cycle\n", bench_cpu_ghz());
+           "cores x %.2f GHz x %.0f FLOP/cycle\n", bench_cpu_ghz(), bench_flops_per_cycle());
     printf("threads stream  scale   fwd ms  fwd+bwd ms  fwd GF/s  f+b GF/s  peak GF/s\n");
     for (int threads = 1; threads <= 2; threads++)
         for (int h = 8; h >= 2; h /= 2)

@@ -174,7 +174,13 @@ typedef enum spcnn_config_key {
     SPCNN_CFG_SEED = 15,         /**< Seed of initialisation and training randomness [1]. */
     SPCNN_CFG_THREADS = 16,      /**< oneDNN/OpenMP threads used inside calls [1]. */
     SPCNN_CFG_USE_COORDS = 17,   /**< 1: condition on the coordinate grid, 0: do not [1]. */
-    SPCNN_CFG_USE_LATENT = 18    /**< 1: condition on the VAE latent code, 0: no VAE [1]. */
+    SPCNN_CFG_USE_LATENT = 18,   /**< 1: condition on the VAE latent code, 0: no VAE [1]. */
+    SPCNN_CFG_TEMPERATURE = 19,  /**< Sampling: scale of the logistic draws; 1 samples the model
+                                      exactly, smaller values sharpen, 0 takes component means
+                                      [1]. */
+    SPCNN_CFG_SCHEDULE = 20      /**< Sampling order: 0 raster (one window per pixel, the
+                                      reference), 1 wavefront (every pixel with the same
+                                      m·row + column at once); both give the same bytes [1]. */
 } spcnn_config_key;
 
 /**
@@ -317,6 +323,365 @@ SPCNN_API spcnn_status spcnn_png_write(const char *path, const uint8_t *pixels, 
  */
 SPCNN_API spcnn_status spcnn_idx_read(const char *path, uint8_t *data, size_t capacity,
                                       size_t *count, size_t *height, size_t *width);
+/** @} */
+
+/* ===================================================================================== */
+/** @name Models
+ * A model is the Spatial PixelCNN (a PixelCNN++ over m×m windows, conditioned on the coordinate
+ * grid and on the latent code z) together with its VAE, their parameters, the optimiser state
+ * and the moving average of the parameters (EMA) used for evaluation and generation.
+ *
+ * Computing functions build what they need for a shape (oneDNN primitives, activation memory)
+ * on first use and reuse it while the shape stays the same: keep batch sizes and image sizes
+ * constant for speed.
+ * @{ */
+
+/** @brief Opaque model handle. @since 0.1.0 */
+typedef struct spcnn_model spcnn_model;
+
+/**
+ * @brief Statistics a model reports through ::spcnn_model_stat. Values are explicit and never
+ * reused; new ones may be added.
+ * @since 0.1.0
+ */
+typedef enum spcnn_stat {
+    SPCNN_STAT_STEP = 1,           /**< Optimiser steps taken. */
+    SPCNN_STAT_IMAGES_SEEN = 2,    /**< Images trained on. */
+    SPCNN_STAT_BITS_PER_DIM = 3,   /**< Patch NLL of the last training step, bits per pixel. */
+    SPCNN_STAT_RECONSTRUCTION = 4, /**< VAE reconstruction loss of the last step, nats/image. */
+    SPCNN_STAT_KL = 5,             /**< KL(q(z|x) || N(0, I)) of the last step, nats/image. */
+    SPCNN_STAT_LEARNING_RATE = 6,  /**< Learning rate used by the last step. */
+    SPCNN_STAT_GRAD_NORM = 7,      /**< Global gradient norm of the last step. */
+    SPCNN_STAT_PARAMETERS = 8      /**< Number of trainable parameters. */
+} spcnn_stat;
+
+/**
+ * @brief Progress callback of long calls (evaluation, generation).
+ * @param fraction Work done so far, from 0 to 1.
+ * @param user The pointer given to ::spcnn_model_set_progress.
+ * @return 0 to continue; any other value cancels the call, which then returns
+ *         ::SPCNN_ERR_CANCELLED without reporting partial results as success.
+ * @since 0.1.0
+ */
+typedef int (*spcnn_progress_fn)(double fraction, void *user);
+
+/**
+ * @brief Create a freshly initialised model.
+ * @param[in] cfg Hyper-parameters (borrowed; may be destroyed after the call).
+ * @param[out] out The model, owned by the caller (free with ::spcnn_model_destroy); NULL on
+ *             failure.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT (NULL argument, inconsistent configuration,
+ *         e.g. a patch larger than the VAE input), ::SPCNN_ERR_OUT_OF_MEMORY,
+ *         ::SPCNN_ERR_BACKEND.
+ * @since 0.1.0
+ */
+SPCNN_API spcnn_status spcnn_model_create(const spcnn_config *cfg, spcnn_model **out);
+
+/**
+ * @brief Load a model saved by ::spcnn_model_save.
+ *
+ * The file is validated completely (magic, format version, hyper-parameters, parameter table,
+ * sizes, checksum) before it is used.
+ * @param[in] path The model file.
+ * @param[out] out The model, owned by the caller; NULL on failure.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT, ::SPCNN_ERR_IO, ::SPCNN_ERR_FORMAT
+ *         (not a model file, truncated, corrupt; the message names the offset and the field),
+ *         ::SPCNN_ERR_VERSION (written by a newer format version), ::SPCNN_ERR_OUT_OF_MEMORY,
+ *         ::SPCNN_ERR_BACKEND.
+ * @since 0.1.0
+ */
+SPCNN_API spcnn_status spcnn_model_load(const char *path, spcnn_model **out);
+
+/**
+ * @brief Save a model atomically (temporary file, fsync, rename).
+ * @param[in] model The model.
+ * @param[in] path File to create or replace; an existing file is never left half-written.
+ * @param[in] with_training_state 0: the EMA weights only (what generation and evaluation use);
+ *            1: also the raw weights and the optimiser state, so training can resume exactly.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT, ::SPCNN_ERR_IO, ::SPCNN_ERR_OUT_OF_MEMORY.
+ * @since 0.1.0
+ */
+SPCNN_API spcnn_status spcnn_model_save(spcnn_model *model, const char *path,
+                                        int with_training_state);
+
+/**
+ * @brief Release a model.
+ * @param[in] model The model; NULL is allowed and does nothing.
+ * @since 0.1.0
+ */
+SPCNN_API void spcnn_model_destroy(spcnn_model *model);
+
+/**
+ * @brief Copy the model's hyper-parameters into a configuration.
+ * @param[in] model The model.
+ * @param[in,out] cfg A configuration created by ::spcnn_config_create; every key is set.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT.
+ * @since 0.1.0
+ */
+SPCNN_API spcnn_status spcnn_model_get_config(const spcnn_model *model, spcnn_config *cfg);
+
+/**
+ * @brief Set the number of oneDNN/OpenMP threads used inside this model's calls.
+ *
+ * Takes effect at the next call (which rebuilds its primitives). See docs/threading.md.
+ * @param[in,out] model The model.
+ * @param[in] threads 1 to 256.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT.
+ * @since 0.1.0
+ */
+SPCNN_API spcnn_status spcnn_model_set_threads(spcnn_model *model, int threads);
+
+/**
+ * @brief Change a setting of an existing model (for example a loaded one).
+ *
+ * Only the settings that do not change the network can be changed: ::SPCNN_CFG_THREADS
+ * (as ::spcnn_model_set_threads), ::SPCNN_CFG_TEMPERATURE and ::SPCNN_CFG_SCHEDULE.
+ * @param[in,out] model The model.
+ * @param[in] key The setting.
+ * @param[in] value Its new value, within ::spcnn_config_bounds.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT (NULL model, value out of range, or a key
+ *         fixed at creation; the message says which).
+ * @since 0.1.0
+ */
+SPCNN_API spcnn_status spcnn_model_set_option(spcnn_model *model, spcnn_config_key key,
+                                              double value);
+
+/**
+ * @brief Install (or with fn NULL remove) the progress callback of long calls.
+ * @param[in,out] model The model.
+ * @param[in] fn Called from the calling thread, at most about a hundred times per call.
+ * @param[in] user Passed to fn unchanged (borrowed).
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT (model NULL).
+ * @since 0.1.0
+ */
+SPCNN_API spcnn_status spcnn_model_set_progress(spcnn_model *model, spcnn_progress_fn fn,
+                                                void *user);
+
+/**
+ * @brief Read one statistic of the model (see ::spcnn_stat).
+ * @param[in] model The model.
+ * @param[in] stat Which statistic.
+ * @param[out] value Its value; statistics of the last step are 0 before the first step.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT (NULL argument, unknown stat).
+ * @since 0.1.0
+ */
+SPCNN_API spcnn_status spcnn_model_stat(const spcnn_model *model, spcnn_stat stat,
+                                        double *value);
+
+/**
+ * @brief One optimiser step on a batch of images (paper eq. 5).
+ *
+ * For each image the library draws one random m×m window and the latent code
+ * z ~ q(z|image) from the model's seeded random state, so training is deterministic for a fixed
+ * seed and thread count. The loss is the VAE loss of the whole image plus the NLL of the window
+ * given its crop of the image's coordinate grid and z. On ::SPCNN_ERR_NUMERIC (a non-finite
+ * gradient) the parameters are unchanged.
+ * @param[in,out] model The model.
+ * @param[in] images n images of height × width bytes (borrowed).
+ * @param[in] n Batch size, 1 or more (keep it constant for speed; the configured batch_size is
+ *            what the CLI uses).
+ * @param[in] height Image height, at least patch_size.
+ * @param[in] width Image width, at least patch_size.
+ * @param[out] bits_per_dim The batch's patch NLL in bits per pixel (may be NULL); the other
+ *             statistics are read with ::spcnn_model_stat.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT, ::SPCNN_ERR_NUMERIC,
+ *         ::SPCNN_ERR_OUT_OF_MEMORY, ::SPCNN_ERR_BACKEND.
+ * @since 0.1.0
+ */
+SPCNN_API spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t *images,
+                                              size_t n, size_t height, size_t width,
+                                              double *bits_per_dim);
+
+/**
+ * @brief Encode an image: the mean of q(z|image), with EMA weights.
+ * @param[in,out] model The model (must use the latent code).
+ * @param[in] image height × width bytes; resampled to the VAE input size.
+ * @param[in] height Image height, 1 or more.
+ * @param[in] width Image width, 1 or more.
+ * @param[out] z latent_size floats.
+ * @param[in] capacity Size of z in floats.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT, ::SPCNN_ERR_UNSUPPORTED (use_latent = 0),
+ *         ::SPCNN_ERR_BUFFER_TOO_SMALL, ::SPCNN_ERR_OUT_OF_MEMORY, ::SPCNN_ERR_BACKEND.
+ * @since 0.1.0
+ */
+SPCNN_API spcnn_status spcnn_model_encode(spcnn_model *model, const uint8_t *image,
+                                          size_t height, size_t width, float *z,
+                                          size_t capacity);
+
+/**
+ * @brief The exact per-pixel negative log-likelihood of a whole image, in bits.
+ *
+ * Each pixel (r, c) is scored by its own window, whose top-left corner is
+ * (max(0, r-m+1), max(0, c-m+1)), conditioned on the image's coordinate grid and z; the sum of
+ * the map is the NLL of the image under the sliding-window factorisation. EMA weights, no
+ * dropout.
+ * @param[in,out] model The model.
+ * @param[in] image height × width bytes.
+ * @param[in] height Image height, at least patch_size.
+ * @param[in] width Image width, at least patch_size.
+ * @param[in] z latent_size floats, or NULL to use the encoder mean of the image (ignored when
+ *            the model has no latent code).
+ * @param[out] nll height × width floats, bits per pixel.
+ * @param[in] capacity Size of nll in floats.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT, ::SPCNN_ERR_BUFFER_TOO_SMALL,
+ *         ::SPCNN_ERR_CANCELLED, ::SPCNN_ERR_OUT_OF_MEMORY, ::SPCNN_ERR_BACKEND.
+ * @since 0.1.0
+ */
+SPCNN_API spcnn_status spcnn_model_log_prob(spcnn_model *model, const uint8_t *image,
+                                            size_t height, size_t width, const float *z,
+                                            float *nll, size_t capacity);
+
+/**
+ * @brief Test metrics on a set of images, with EMA weights and z the encoder mean.
+ * @param[in,out] model The model.
+ * @param[in] images n images of height × width bytes.
+ * @param[in] n Number of images, 1 or more.
+ * @param[in] height Image height, at least patch_size.
+ * @param[in] width Image width, at least patch_size.
+ * @param[out] bpd_patches Bits per pixel averaged over every m×m window of every image (the
+ *             paper's figure); may be NULL.
+ * @param[out] bpd_image Bits per pixel of the whole images under the sliding-window
+ *             factorisation (see ::spcnn_model_log_prob); may be NULL.
+ * @param[out] kl Mean KL(q(z|x) || N(0, I)) in nats per image (0 without a latent code); may
+ *             be NULL.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT, ::SPCNN_ERR_CANCELLED,
+ *         ::SPCNN_ERR_OUT_OF_MEMORY, ::SPCNN_ERR_BACKEND.
+ * @since 0.1.0
+ */
+SPCNN_API spcnn_status spcnn_model_evaluate(spcnn_model *model, const uint8_t *images, size_t n,
+                                            size_t height, size_t width, double *bpd_patches,
+                                            double *bpd_image, double *kl);
+/** @} */
+
+/* ===================================================================================== */
+/** @name Generation
+ * Images are generated pixel by pixel at any size H×W ≥ m×m: pixel (r, c) is drawn from the
+ * window whose top-left corner is (max(0, r-m+1), max(0, c-m+1)), conditioned on that window's
+ * crop of the H×W coordinate grid over [-1, 1] and on z. A larger grid than the training images'
+ * makes each window cover a smaller part of the picture: that is how the model upscales.
+ *
+ * Random numbers are keyed by (seed, image index, row, column), and z ~ N(0, I) (when not
+ * given) by (seed, image index): the bytes depend only on the model, the seed, z, the size and
+ * the temperature — not on the schedule, the batch or the thread count. EMA weights are used.
+ * @{ */
+
+/**
+ * @brief Receives the finished rows of images being generated (see
+ * ::spcnn_model_generate_stream).
+ * @param row width bytes, valid during the call only.
+ * @param image Index of the image in the batch.
+ * @param y Row number; each image's rows arrive in order 0, 1, ..., height-1.
+ * @param width Row length.
+ * @param user The pointer given with the callback.
+ * @return 0 to continue; any other value cancels the generation (::SPCNN_ERR_CANCELLED).
+ * @since 0.1.0
+ */
+typedef int (*spcnn_row_fn)(const uint8_t *row, size_t image, size_t y, size_t width,
+                            void *user);
+
+/**
+ * @brief Generate n images of height × width pixels into a caller buffer.
+ * @param[in,out] model The model.
+ * @param[in] n Number of images, 1 or more.
+ * @param[in] z n × latent_size floats, or NULL to draw each image's z from N(0, I) (ignored
+ *            when the model has no latent code).
+ * @param[in] height Output height, at least patch_size.
+ * @param[in] width Output width, at least patch_size.
+ * @param[in] seed Seed of the random draws; image i of a call with seed s is the same image
+ *            whatever n is.
+ * @param[out] pixels n × height × width bytes.
+ * @param[in] capacity Size of pixels in bytes.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT, ::SPCNN_ERR_BUFFER_TOO_SMALL (also when
+ *         the size overflows), ::SPCNN_ERR_CANCELLED (by the progress callback),
+ *         ::SPCNN_ERR_OUT_OF_MEMORY, ::SPCNN_ERR_BACKEND.
+ * @since 0.1.0
+ */
+SPCNN_API spcnn_status spcnn_model_generate_images(spcnn_model *model, size_t n,
+                                                   const float *z, size_t height, size_t width,
+                                                   uint64_t seed, uint8_t *pixels,
+                                                   size_t capacity);
+
+/**
+ * @brief Generate one image: image 0 of ::spcnn_model_generate_images.
+ * @param[in,out] model The model.
+ * @param[in] z latent_size floats, or NULL to draw z from N(0, I).
+ * @param[in] height Output height, at least patch_size.
+ * @param[in] width Output width, at least patch_size.
+ * @param[in] seed Seed of the random draws.
+ * @param[out] pixels height × width bytes.
+ * @param[in] capacity Size of pixels in bytes.
+ * @return As ::spcnn_model_generate_images.
+ * @since 0.1.0
+ */
+SPCNN_API spcnn_status spcnn_model_generate_image(spcnn_model *model, const float *z,
+                                                  size_t height, size_t width, uint64_t seed,
+                                                  uint8_t *pixels, size_t capacity);
+
+/**
+ * @brief Generate n images and hand each finished row to a callback, so memory is bounded by
+ * the band of rows the windows still need (about width/m + m rows per image), not the image:
+ * a 10 000 × 10 000 image can be written to a PNG row by row.
+ * @param[in,out] model The model.
+ * @param[in] n Number of images, 1 or more.
+ * @param[in] z n × latent_size floats, or NULL.
+ * @param[in] height Output height, at least patch_size.
+ * @param[in] width Output width, at least patch_size.
+ * @param[in] seed Seed of the random draws.
+ * @param[in] sink Receives the rows.
+ * @param[in] user Passed to sink unchanged.
+ * @return As ::spcnn_model_generate_images; ::SPCNN_ERR_CANCELLED when sink returns non-zero.
+ * @since 0.1.0
+ */
+SPCNN_API spcnn_status spcnn_model_generate_stream(spcnn_model *model, size_t n,
+                                                   const float *z, size_t height, size_t width,
+                                                   uint64_t seed, spcnn_row_fn sink,
+                                                   void *user);
+
+/**
+ * @brief Generate one m×m patch at a position of an H×W coordinate grid.
+ *
+ * Every pixel of the patch is drawn from the window at (top, left) itself (not from its own
+ * sliding window), in raster order. The patch at (0, 0) equals the top-left m×m corner of
+ * ::spcnn_model_generate_image with the same z, seed and grid size.
+ * @param[in,out] model The model.
+ * @param[in] z latent_size floats, or NULL to draw z from N(0, I) with the seed.
+ * @param[in] grid_height Height H of the coordinate grid, at least patch_size.
+ * @param[in] grid_width Width W of the coordinate grid, at least patch_size.
+ * @param[in] top Row of the patch, at most H - m.
+ * @param[in] left Column of the patch, at most W - m.
+ * @param[in] seed Seed of the random draws.
+ * @param[out] patch m × m bytes.
+ * @param[in] capacity Size of patch in bytes.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT, ::SPCNN_ERR_BUFFER_TOO_SMALL,
+ *         ::SPCNN_ERR_OUT_OF_MEMORY, ::SPCNN_ERR_BACKEND.
+ * @since 0.1.0
+ */
+SPCNN_API spcnn_status spcnn_model_sample_patch(spcnn_model *model, const float *z,
+                                                size_t grid_height, size_t grid_width,
+                                                size_t top, size_t left, uint64_t seed,
+                                                uint8_t *patch, size_t capacity);
+
+/**
+ * @brief Encode an image and regenerate it at any size: reconstruction and upscaling.
+ *
+ * z is the encoder mean of the image (resampled to the VAE input size); the output is
+ * ::spcnn_model_generate_image with that z.
+ * @param[in,out] model The model (must use the latent code).
+ * @param[in] image in_height × in_width bytes.
+ * @param[in] in_height Input height, 1 or more.
+ * @param[in] in_width Input width, 1 or more.
+ * @param[in] out_height Output height, at least patch_size.
+ * @param[in] out_width Output width, at least patch_size.
+ * @param[in] seed Seed of the random draws.
+ * @param[out] out out_height × out_width bytes.
+ * @param[in] capacity Size of out in bytes.
+ * @return As ::spcnn_model_generate_images; ::SPCNN_ERR_UNSUPPORTED without a latent code.
+ * @since 0.1.0
+ */
+SPCNN_API spcnn_status spcnn_model_reconstruct(spcnn_model *model, const uint8_t *image,
+                                               size_t in_height, size_t in_width,
+                                               size_t out_height, size_t out_width,
+                                               uint64_t seed, uint8_t *out, size_t capacity);
 /** @} */
 
 #ifdef __cplusplus

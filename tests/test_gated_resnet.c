@@ -43,9 +43,9 @@ static void stack_setup(stack *s, float rate)
     tu_rng rng = {42};
     for (size_t i = 0; i < s->params.total; i++)
         s->params.buf[SPCNN__BUF_VALUE][i] += (float)tu_uniform(&rng, -0.3, 0.3);
-    ck_assert_msg(spcnn__gated_resnet_init(&s->b1, &s->ctx, &sh1, &r1) == SPCNN_OK, "%s",
+    ck_assert_msg(spcnn__gated_resnet_init(&s->b1, &s->ctx, &sh1, &r1, NULL) == SPCNN_OK, "%s",
                   spcnn_last_error_message());
-    ck_assert_msg(spcnn__gated_resnet_init(&s->b2, &s->ctx, &sh2, &r2) == SPCNN_OK, "%s",
+    ck_assert_msg(spcnn__gated_resnet_init(&s->b2, &s->ctx, &sh2, &r2, NULL) == SPCNN_OK, "%s",
                   spcnn_last_error_message());
     size_t work = spcnn__gated_resnet_work_size(&sh1);
     if (spcnn__gated_resnet_work_size(&sh2) > work)

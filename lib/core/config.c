@@ -34,6 +34,8 @@ static const config_key_info key_info[SPCNN__CONFIG_KEY_END] = {
     [SPCNN_CFG_THREADS] = {"threads", 1, 1, 256, 1, 0},
     [SPCNN_CFG_USE_COORDS] = {"use_coords", 1, 0, 1, 1, 0},
     [SPCNN_CFG_USE_LATENT] = {"use_latent", 1, 0, 1, 1, 0},
+    [SPCNN_CFG_TEMPERATURE] = {"temperature", 1, 0, 2, 0, 0},
+    [SPCNN_CFG_SCHEDULE] = {"schedule", 1, 0, 1, 1, 0},
 };
 
 static const config_key_info *find_key(spcnn_config_key key)

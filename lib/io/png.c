@@ -1,18 +1,16 @@
 /* PNG files through libpng's simplified API (png_image): any PNG reads as 8-bit gray, and
- * writes are atomic (temporary file, fsync, rename). */
+ * writes are atomic (io/atomic_file.h). */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <png.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "io/atomic_file.h"
 
 /* The header's bounds on a side; libpng's own default limit is the same (PNG_USER_WIDTH_MAX). */
 enum { PNG_SIDE_MAX = 1000000 };
@@ -211,71 +209,6 @@ spcnn_status spcnn_png_read(const char *path, uint8_t *pixels, size_t capacity, 
     return st;
 }
 
-/* "<path>.tmp-<pid>-<n>", created exclusively so concurrent writers never share it. The mode
- * 0666 lets the umask decide the permissions, as for any new file. */
-static spcnn_status create_temporary(const char *path, char **name_out, FILE **fp_out)
-{
-    size_t len = strlen(path);
-    size_t cap = len + 64;
-    char *name = spcnn__malloc(cap);
-    if (!name)
-        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "png: %s: out of memory", path);
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    unsigned long salt = (unsigned long)now.tv_nsec;
-    int fd = -1, err = 0;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        snprintf(name, cap, "%s.tmp-%ld-%lu", path, (long)getpid(), salt + (unsigned long)attempt);
-        fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST)
-            break;
-    }
-    if (fd < 0) {
-        err = errno;
-        spcnn_status st = spcnn__error(SPCNN_ERR_IO, "png: %s: cannot create %s: %s", path,
-                                       name, strerror(err));
-        spcnn__free(name);
-        return st;
-    }
-    FILE *fp = fdopen(fd, "wb");
-    if (!fp) {
-        err = errno;
-        close(fd);
-        unlink(name);
-        spcnn__free(name);
-        return spcnn__error(err == ENOMEM ? SPCNN_ERR_OUT_OF_MEMORY : SPCNN_ERR_IO,
-                            "png: %s: fdopen: %s", path, strerror(err));
-    }
-    *name_out = name;
-    *fp_out = fp;
-    return SPCNN_OK;
-}
-
-/* Make the rename itself durable; failure here cannot undo a completed write, so it is not
- * reported (the file is complete either way). */
-static void sync_parent_directory(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash) {
-        dir[0] = '.';
-        dir[1] = '\0';
-    } else {
-        size_t n = (size_t)(slash - path);
-        if (n == 0)
-            n = 1; /* "/file" lives in "/" */
-        if (n >= sizeof dir)
-            return;
-        memcpy(dir, path, n);
-        dir[n] = '\0';
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-}
-
 spcnn_status spcnn_png_write(const char *path, const uint8_t *pixels, size_t height,
                              size_t width)
 {
@@ -289,9 +222,8 @@ spcnn_status spcnn_png_write(const char *path, const uint8_t *pixels, size_t hei
                     "png_write: %s: %zu x %zu pixels exceeds libpng's limit of %zu", path,
                     height, width, PNG_PIXELS_MAX);
 
-    char *tmp = NULL;
-    FILE *fp = NULL;
-    SPCNN_TRY(create_temporary(path, &tmp, &fp));
+    spcnn__atomic_file f;
+    SPCNN_TRY(spcnn__atomic_file_open(&f, path, "png"));
 
     png_image image;
     memset(&image, 0, sizeof image);
@@ -299,38 +231,16 @@ spcnn_status spcnn_png_write(const char *path, const uint8_t *pixels, size_t hei
     image.width = (png_uint_32)width;
     image.height = (png_uint_32)height;
     image.format = PNG_FORMAT_GRAY;
-    spcnn_status st = SPCNN_OK;
-    if (!png_image_write_to_stdio(&image, fp, 0, pixels, 0, NULL)) {
+    if (!png_image_write_to_stdio(&image, f.fp, 0, pixels, 0, NULL)) {
+        spcnn_status st;
         if (is_out_of_memory(image.message))
             st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "png: %s: %s", path, image.message);
         else
             st = spcnn__error(SPCNN_ERR_IO, "png: %s: write failed: %s%s%s", path,
-                              image.message, ferror(fp) ? ": " : "",
-                              ferror(fp) ? strerror(errno) : "");
-        fclose(fp);
-        goto fail;
+                              image.message, ferror(f.fp) ? ": " : "",
+                              ferror(f.fp) ? strerror(errno) : "");
+        spcnn__atomic_file_abort(&f);
+        return st;
     }
-    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) {
-        int err = errno;
-        fclose(fp);
-        st = spcnn__error(SPCNN_ERR_IO, "png: %s: %s", tmp, strerror(err));
-        goto fail;
-    }
-    if (fclose(fp) != 0) {
-        st = spcnn__error(SPCNN_ERR_IO, "png: %s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        st = spcnn__error(SPCNN_ERR_IO, "png: %s: rename from %s: %s", path, tmp,
-                          strerror(errno));
-        goto fail;
-    }
-    spcnn__free(tmp);
-    sync_parent_directory(path);
-    return SPCNN_OK;
-
-fail:
-    unlink(tmp);
-    spcnn__free(tmp);
-    return st;
+    return spcnn__atomic_file_commit(&f);
 }

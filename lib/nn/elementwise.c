@@ -6,44 +6,37 @@
 #include <math.h>
 #include <string.h>
 
+#include "nn/fastexp.h"
 #include "nn/rng.h"
 
 /* Below this many elements a parallel region costs more than it saves. */
 #define PAR_MIN ((size_t)1 << 15)
 
-/* The inner loops avoid data-dependent branches: signs are random, and without SSE4.1 GCC turns
- * a float `?:` into a jump whose mispredictions cost 3-10x the arithmetic. So selections are
- * min/max or bit masks. exp(x) − 1 uses expf rather than expm1f: glibc's expf is ~6x faster,
- * the absolute error (~6e-8 near 0) is irrelevant to an activation, and y + 1 then recovers
- * expf(x) exactly for the backward. */
-static inline float select_f(int cond, float a, float b)
-{
-    uint32_t ua, ub, m = 0u - (uint32_t)(cond != 0);
-    memcpy(&ua, &a, sizeof ua);
-    memcpy(&ub, &b, sizeof ub);
-    ua = (ua & m) | (ub & ~m);
-    memcpy(&a, &ua, sizeof a);
-    return a;
-}
+/* The inner loops are branch-free so that they vectorise: selections are conditional
+ * expressions (blends), and exp is spcnn__expf, an inline polynomial (glibc's expf is a call
+ * per element). exp(x) − 1 is formed from exp rather than expm1: the absolute error (~6e-8 near
+ * 0) is irrelevant to an activation, and y + 1 then recovers exp(x) exactly for the backward. */
 
-/* elu(v) = max(v, 0) + exp(min(v, 0)) − 1: the second term is exactly 0 for v > 0. */
+/* elu(v) = v for v > 0, else exp(v) − 1. */
 static inline float elu1(float v)
 {
-    return fmaxf(v, 0.0f) + (expf(fminf(v, 0.0f)) - 1.0f);
+    float e = spcnn__expf(v < 0.0f ? v : 0.0f) - 1.0f;
+    return v > 0.0f ? v : e;
 }
 
 /* elu'(x) from y = elu(x): 1 where y > 0, else exp(x) = y + 1 (<= 1). */
 static inline float elu_grad_from_y(float y)
 {
-    return fminf(y + 1.0f, 1.0f);
+    float g = y + 1.0f;
+    return g < 1.0f ? g : 1.0f;
 }
 
 /* (elu(v), elu(−v)) with one exp: exp(−|v|) − 1 is the non-positive side's value. */
 static inline void concat_elu1(float v, float *pos, float *neg)
 {
-    float e = expf(-fabsf(v)) - 1.0f;
-    *pos = select_f(v > 0.0f, v, e);
-    *neg = select_f(v > 0.0f, e, -v);
+    float e = spcnn__expf(-fabsf(v)) - 1.0f;
+    *pos = v > 0.0f ? v : e;
+    *neg = v > 0.0f ? e : -v;
 }
 
 /* The dropout factor of a mask byte: exactly 0 or scale. */
@@ -54,20 +47,20 @@ static inline float keep_factor(uint8_t m, float scale)
 
 static inline float sigmoid1(float v)
 {
-    float e = expf(-fabsf(v));
-    return select_f(v >= 0.0f, 1.0f, e) / (1.0f + e);
+    float e = spcnn__expf(-fabsf(v));
+    return (v >= 0.0f ? 1.0f : e) / (1.0f + e);
 }
 
 void spcnn__elu_forward(const float *x, float *y, size_t n)
 {
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
     for (size_t i = 0; i < n; i++)
         y[i] = elu1(x[i]);
 }
 
 void spcnn__elu_backward(const float *y, const float *dy, float *dx, size_t n)
 {
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
     for (size_t i = 0; i < n; i++)
         dx[i] = dy[i] * elu_grad_from_y(y[i]);
 }
@@ -78,6 +71,7 @@ void spcnn__concat_elu_forward(const float *x, float *y, size_t p, size_t c)
     for (size_t i = 0; i < p; i++) {
         const float *xi = x + i * c;
         float *yi = y + i * 2 * c;
+#pragma omp simd
         for (size_t j = 0; j < c; j++)
             concat_elu1(xi[j], &yi[j], &yi[c + j]);
     }
@@ -89,6 +83,7 @@ void spcnn__concat_elu_backward(const float *y, const float *dy, float *dx, size
     for (size_t i = 0; i < p; i++) {
         const float *yi = y + i * 2 * c, *dyi = dy + i * 2 * c;
         float *dxi = dx + i * c;
+#pragma omp simd
         for (size_t j = 0; j < c; j++)
             dxi[j] = dyi[j] * elu_grad_from_y(yi[j]) - dyi[c + j] * elu_grad_from_y(yi[c + j]);
     }
@@ -163,6 +158,7 @@ void spcnn__concat_elu_dropout_forward(const float *x, float *y, uint8_t *mask, 
         const size_t base = i * 2 * c;
         float *yi = y + base;
         uint8_t *mi = mask + base;
+#pragma omp simd
         for (size_t j = 0; j < c; j++)
             concat_elu1(xi[j], &yi[j], &yi[c + j]);
         /* then the dropout of spcnn__dropout_forward over this pixel's 2c elements */
@@ -186,6 +182,7 @@ void spcnn__concat_elu_dropout_backward(const float *y, const uint8_t *mask, con
         const float *yi = y + i * 2 * c, *dyi = dy + i * 2 * c;
         const uint8_t *mi = mask + i * 2 * c;
         float *dxi = dx + i * c;
+#pragma omp simd
         for (size_t j = 0; j < c; j++) {
             /* a dropped element's y is 0, giving a finite factor that the mask then zeroes */
             float gp = dyi[j] * keep_factor(mi[j], scale) * elu_grad_from_y(yi[j] * q);
@@ -202,6 +199,7 @@ void spcnn__gate_forward(const float *x, const float *c2, float *out, size_t p, 
 #pragma omp parallel for schedule(static) if (p * f >= PAR_MIN)
     for (size_t i = 0; i < p; i++) {
         const float *a = c2 + i * 2 * f, *b = a + f;
+#pragma omp simd
         for (size_t j = 0; j < f; j++)
             out[i * f + j] = x[i * f + j] + a[j] * sigmoid1(b[j]);
     }
@@ -213,6 +211,7 @@ void spcnn__gate_backward(const float *c2, const float *dout, float *dc2, size_t
     for (size_t i = 0; i < p; i++) {
         const float *a = c2 + i * 2 * f, *b = a + f;
         float *da = dc2 + i * 2 * f, *db = da + f;
+#pragma omp simd
         for (size_t j = 0; j < f; j++) {
             float s = sigmoid1(b[j]), g = dout[i * f + j];
             da[j] = g * s;

@@ -23,48 +23,34 @@ static spcnn__conv_shape stream_conv(const spcnn__gated_resnet_shape *s, int c_i
     return cs;
 }
 
-static spcnn_status add_row(spcnn__params *params, const char *prefix, const char *suffix,
-                            spcnn__param_kind kind, size_t o, size_t i, size_t kh, size_t kw,
-                            spcnn__param_init init, size_t *row)
-{
-    char name[SPCNN__PARAM_NAME_MAX];
-    int len = snprintf(name, sizeof name, "%s.%s", prefix, suffix);
-    SPCNN_CHECK_ARG(len > 0 && (size_t)len < sizeof name, "parameter name %s.%s is too long",
-                    prefix, suffix);
-    size_t dims[4] = {o, i, kh, kw};
-    int ndims = kind == SPCNN__PARAM_BIAS ? 1 : kind == SPCNN__PARAM_LINEAR ? 2 : 4;
-    size_t fan_in = kind == SPCNN__PARAM_BIAS ? 1 : i * kh * kw;
-    return spcnn__params_add(params, name, kind, ndims, dims, fan_in, init, row);
-}
-
 spcnn_status spcnn__gated_resnet_add_params(spcnn__params *params, const char *prefix,
                                             const spcnn__gated_resnet_shape *s,
                                             spcnn__gated_resnet_rows *rows)
 {
     const size_t f = (size_t)s->f, kh = 2, kw = s->conv == SPCNN__CONV_DOWN_SHIFTED ? 3 : 2;
     rows->aux_w = rows->aux_b = rows->grid_w = rows->z_w = NO_ROW;
-    SPCNN_TRY(add_row(params, prefix, "conv1.w", SPCNN__PARAM_CONV, f, 2 * f, kh, kw,
+    SPCNN_TRY(spcnn__params_add_layer(params, prefix, "conv1.w", SPCNN__PARAM_CONV, f, 2 * f, kh, kw,
                       SPCNN__INIT_HE, &rows->conv1_w));
-    SPCNN_TRY(add_row(params, prefix, "conv1.b", SPCNN__PARAM_BIAS, f, 1, 1, 1,
+    SPCNN_TRY(spcnn__params_add_layer(params, prefix, "conv1.b", SPCNN__PARAM_BIAS, f, 1, 1, 1,
                       SPCNN__INIT_ZEROS, &rows->conv1_b));
     if (s->aux_c > 0) {
-        SPCNN_TRY(add_row(params, prefix, "aux.w", SPCNN__PARAM_CONV, f, 2 * (size_t)s->aux_c,
+        SPCNN_TRY(spcnn__params_add_layer(params, prefix, "aux.w", SPCNN__PARAM_CONV, f, 2 * (size_t)s->aux_c,
                           1, 1, SPCNN__INIT_HE, &rows->aux_w));
-        SPCNN_TRY(add_row(params, prefix, "aux.b", SPCNN__PARAM_BIAS, f, 1, 1, 1,
+        SPCNN_TRY(spcnn__params_add_layer(params, prefix, "aux.b", SPCNN__PARAM_BIAS, f, 1, 1, 1,
                           SPCNN__INIT_ZEROS, &rows->aux_b));
     }
     /* The last conv and the conditioning projections start small: the block starts near the
      * identity, which keeps the deep residual stack stable without data-dependent init. */
-    SPCNN_TRY(add_row(params, prefix, "conv2.w", SPCNN__PARAM_CONV, 2 * f, 2 * f, kh, kw,
+    SPCNN_TRY(spcnn__params_add_layer(params, prefix, "conv2.w", SPCNN__PARAM_CONV, 2 * f, 2 * f, kh, kw,
                       SPCNN__INIT_SMALL, &rows->conv2_w));
-    SPCNN_TRY(add_row(params, prefix, "conv2.b", SPCNN__PARAM_BIAS, 2 * f, 1, 1, 1,
+    SPCNN_TRY(spcnn__params_add_layer(params, prefix, "conv2.b", SPCNN__PARAM_BIAS, 2 * f, 1, 1, 1,
                       SPCNN__INIT_ZEROS, &rows->conv2_b));
     /* No biases on the projections: conv2's bias already covers them. */
     if (s->grid)
-        SPCNN_TRY(add_row(params, prefix, "grid.w", SPCNN__PARAM_CONV, 2 * f, 2, 1, 1,
+        SPCNN_TRY(spcnn__params_add_layer(params, prefix, "grid.w", SPCNN__PARAM_CONV, 2 * f, 2, 1, 1,
                           SPCNN__INIT_SMALL, &rows->grid_w));
     if (s->latent > 0)
-        SPCNN_TRY(add_row(params, prefix, "z.w", SPCNN__PARAM_LINEAR, 2 * f,
+        SPCNN_TRY(spcnn__params_add_layer(params, prefix, "z.w", SPCNN__PARAM_LINEAR, 2 * f,
                           (size_t)s->latent, 1, 1, SPCNN__INIT_SMALL, &rows->z_w));
     return SPCNN_OK;
 }
@@ -89,14 +75,38 @@ void spcnn__gated_resnet_deinit(spcnn__gated_resnet *gr)
     memset(gr, 0, sizeof *gr);
 }
 
+/* Floats of the activation block (each tensor rounded up to 16 floats); sizes[8] receives the
+ * tensors' sizes in slot order. */
+static size_t block_floats(const spcnn__gated_resnet_shape *s, size_t sizes[8])
+{
+    const size_t p = pixels(s), f = (size_t)s->f, a = (size_t)s->aux_c;
+    const size_t list[8] = {p * 2 * f, p * f, p * 2 * a, p * 2 * f, p * 2 * f,
+                            s->grid ? p * 2 * f : 0, s->latent ? (size_t)s->n * 2 * f : 0,
+                            (p * 2 * f + 3) / 4};
+    size_t total = 0;
+    for (int i = 0; i < 8; i++) {
+        sizes[i] = list[i];
+        total += (list[i] + 15) / 16 * 16;
+    }
+    return total;
+}
+
+size_t spcnn__gated_resnet_activation_size(const spcnn__gated_resnet_shape *s)
+{
+    size_t sizes[8];
+    return block_floats(s, sizes);
+}
+
 spcnn_status spcnn__gated_resnet_init(spcnn__gated_resnet *gr, spcnn__dnnl *ctx,
                                       const spcnn__gated_resnet_shape *s,
-                                      const spcnn__gated_resnet_rows *rows)
+                                      const spcnn__gated_resnet_rows *rows, float *shared)
 {
     memset(gr, 0, sizeof *gr);
     SPCNN_CHECK_ARG(s->n > 0 && s->h > 0 && s->w > 0 && s->f > 0 && s->aux_c >= 0 &&
                         s->latent >= 0,
                     "gated resnet: invalid shape n=%d h=%d w=%d f=%d", s->n, s->h, s->w, s->f);
+    SPCNN_CHECK_ARG(shared == NULL || !s->backward,
+                    "gated resnet: a training block keeps its activations: no shared scratch");
     gr->s = *s;
     gr->rows = *rows;
     spcnn_status st;
@@ -120,24 +130,22 @@ spcnn_status spcnn__gated_resnet_init(spcnn__gated_resnet *gr, spcnn__dnnl *ctx,
         SPCNN_TRY_GOTO(st, spcnn__linear_init(&gr->z, ctx, &ls));
     }
 
-    /* One block for every kept activation; each tensor starts on a 16-float boundary. */
-    const size_t p = pixels(s), f = (size_t)s->f, a = (size_t)s->aux_c;
-    const size_t sizes[] = {p * 2 * f, p * f, p * 2 * a, p * 2 * f, p * 2 * f,
-                            s->grid ? p * 2 * f : 0, s->latent ? (size_t)s->n * 2 * f : 0,
-                            (p * 2 * f + 3) / 4};
+    /* One block for every kept activation, owned; or, forward-only with `shared`, the
+     * caller's scratch (nothing needs to survive the call, so blocks run one after another
+     * can share it). */
+    size_t sizes[8], total = block_floats(s, sizes);
     float **slots[] = {&gr->ce_x, &gr->c1, &gr->ce_a, &gr->ce_c1, &gr->c2, &gr->h_xy, &gr->h_z,
                        (float **)&gr->mask};
-    size_t total = 0;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-        total += (sizes[i] + 15) / 16 * 16;
-    gr->arena = spcnn__malloc_aligned(total * sizeof(float));
-    if (gr->arena == NULL) {
-        st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY,
-                          "gated resnet: out of memory for %zu bytes of activations",
-                          total * sizeof(float));
-        goto fail;
+    float *next = shared;
+    if (next == NULL) {
+        next = gr->arena = spcnn__malloc_aligned(total * sizeof(float));
+        if (gr->arena == NULL) {
+            st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY,
+                              "gated resnet: out of memory for %zu bytes of activations",
+                              total * sizeof(float));
+            goto fail;
+        }
     }
-    float *next = gr->arena;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         *slots[i] = sizes[i] ? next : NULL;
         next += (sizes[i] + 15) / 16 * 16;

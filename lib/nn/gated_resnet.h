@@ -62,10 +62,16 @@ spcnn_status spcnn__gated_resnet_add_params(spcnn__params *params, const char *p
 /* Floats of backward scratch the caller provides (shared by all blocks of a plan). */
 size_t spcnn__gated_resnet_work_size(const spcnn__gated_resnet_shape *s);
 
-/* Create the layers and the activation block for a shape. On failure gr is deinitialised. */
+/* Floats of a block's activation memory. */
+size_t spcnn__gated_resnet_activation_size(const spcnn__gated_resnet_shape *s);
+
+/* Create the layers and the activation block for a shape. A forward-only block may use
+ * `shared` (spcnn__gated_resnet_activation_size floats, 64-byte aligned, owned by the caller
+ * and reused by other blocks run one at a time) instead of its own; NULL: its own. On failure
+ * gr is deinitialised. */
 spcnn_status spcnn__gated_resnet_init(spcnn__gated_resnet *gr, spcnn__dnnl *ctx,
                                       const spcnn__gated_resnet_shape *s,
-                                      const spcnn__gated_resnet_rows *rows);
+                                      const spcnn__gated_resnet_rows *rows, float *shared);
 
 /* out = block(x, a, grid, z). a, grid and z are ignored (may be NULL) when the shape has none.
  * Dropout uses `rate` and a mask keyed by `dropout_key`; rate 0 is exact identity. out must

@@ -67,6 +67,22 @@ fail:
 spcnn_status spcnn__linear_forward(spcnn__linear *l, spcnn__dnnl *ctx, const float *x,
                                    const float *w, const float *b, float *y)
 {
+    if (!l->s.backward) {
+        /* Forward-only plans (evaluation, sampling) use a plain loop: oneDNN's inner product
+         * takes a different path for one row than for many, so its results depend on the
+         * batch size, and sampling must give the same bytes whatever the batch. The sizes are
+         * tiny (z: L -> 2F per image), so this costs nothing measurable. */
+        const size_t in = (size_t)l->s.in, out = (size_t)l->s.out;
+        for (size_t n = 0; n < (size_t)l->s.n; n++)
+            for (size_t o = 0; o < out; o++) {
+                float acc = l->s.bias ? b[o] : 0.0f;
+                const float *xr = x + n * in, *wr = w + o * in;
+                for (size_t i = 0; i < in; i++)
+                    acc += xr[i] * wr[i];
+                y[n * out + o] = acc;
+            }
+        return SPCNN_OK;
+    }
     SPCNN_TRY(set_handle(l->x, x));
     SPCNN_TRY(set_handle(l->w, w));
     SPCNN_TRY(set_handle(l->y, y));

@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -185,4 +186,24 @@ void spcnn__params_swap_ema(spcnn__params *p)
 void spcnn__params_copy_ema(const spcnn__params *p, float *dst)
 {
     memcpy(dst, p->buf[SPCNN__BUF_EMA], p->total * sizeof(float));
+}
+
+spcnn_status spcnn__params_add_layer(spcnn__params *p, const char *prefix, const char *suffix,
+                                     spcnn__param_kind kind, size_t d0, size_t d1, size_t d2,
+                                     size_t d3, spcnn__param_init init, size_t *index)
+{
+    char name[SPCNN__PARAM_NAME_MAX];
+    int len = snprintf(name, sizeof name, "%s.%s", prefix, suffix);
+    SPCNN_CHECK_ARG(len > 0 && (size_t)len < sizeof name, "params: name %s.%s is too long",
+                    prefix, suffix);
+    const size_t dims[4] = {d0, d1, d2, d3};
+    size_t fan_in = 1;
+    switch (kind) {
+    case SPCNN__PARAM_CONV: fan_in = d1 * d2 * d3; break;
+    case SPCNN__PARAM_DECONV: fan_in = d0 * d2 * d3; break;
+    case SPCNN__PARAM_LINEAR: fan_in = d1; break;
+    case SPCNN__PARAM_BIAS: fan_in = 1; break;
+    }
+    int ndims = (int)kind >= 0 && (int)kind <= SPCNN__PARAM_BIAS ? kind_ndims[kind] : 0;
+    return spcnn__params_add(p, name, kind, ndims, dims, fan_in, init, index);
 }

@@ -83,6 +83,13 @@ spcnn_status spcnn__params_add(spcnn__params *p, const char *name, spcnn__param_
                                int ndims, const size_t *dims, size_t fan_in,
                                spcnn__param_init init, size_t *index);
 
+/* spcnn__params_add for a layer's row named "<prefix>.<suffix>": the dims are given in the
+ * kind's canonical order (conv O,I,H,W; deconv I,O,H,W; linear O,I; bias O; unused trailing
+ * dims are ignored) and fan_in follows from them (inputs feeding one output). */
+spcnn_status spcnn__params_add_layer(spcnn__params *p, const char *prefix, const char *suffix,
+                                     spcnn__param_kind kind, size_t d0, size_t d1, size_t d2,
+                                     size_t d3, spcnn__param_init init, size_t *index);
+
 /* Allocate the block (all five buffers zeroed) and freeze the table. Returns
  * SPCNN_ERR_INVALID_ARGUMENT (no rows, already allocated) or SPCNN_ERR_OUT_OF_MEMORY (the table
  * is unchanged and can be allocated again). */

@@ -1,0 +1,140 @@
+/* Generation speed and memory:
+ *
+ *   bench_sample [MODEL] [--big]      ms per 28×28 image (batch of 100), ms per 56×56 image
+ *                                     (batch of 16), raster vs wavefront on 56×56, with 1 and
+ *                                     2 threads; --big adds one 1400×1400 image (minutes)
+ *   bench_sample [MODEL] --stream S R generate an S×S image streamed row by row, stop after R
+ *                                     rows, print the rate and the peak RSS (run alone, so the
+ *                                     RSS is this generation's)
+ *
+ * MODEL is a model file; without one a freshly initialised default model is used (the speed
+ * does not depend on the weights). Run with OMP_WAIT_POLICY=passive in the environment. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_common.h"
+#include "spatialpixelcnn.h"
+
+static spcnn_model *open_model(const char *path, int threads)
+{
+    spcnn_model *m = NULL;
+    spcnn_status st;
+    if (path) {
+        st = spcnn_model_load(path, &m);
+    } else {
+        spcnn_config *cfg = NULL;
+        st = spcnn_config_create(&cfg);
+        if (st == SPCNN_OK)
+            st = spcnn_model_create(cfg, &m);
+        spcnn_config_destroy(cfg);
+    }
+    if (st == SPCNN_OK)
+        st = spcnn_model_set_threads(m, threads);
+    if (st != SPCNN_OK) {
+        fprintf(stderr, "bench_sample: %s\n", spcnn_last_error_message());
+        exit(1);
+    }
+    return m;
+}
+
+/* Seconds to generate n images of size h×w with the given schedule (after a warm-up call that
+ * builds the plans). */
+static double time_generation(spcnn_model *m, int schedule, size_t n, size_t h, size_t w)
+{
+    uint8_t *out = malloc(n * h * w);
+    spcnn_model_set_option(m, SPCNN_CFG_SCHEDULE, schedule);
+    if (spcnn_model_generate_images(m, n < 2 ? n : 2, NULL, h, w, 99, out, n * h * w) !=
+        SPCNN_OK) {
+        fprintf(stderr, "bench_sample: %s\n", spcnn_last_error_message());
+        exit(1);
+    }
+    double t0 = bench_now();
+    if (spcnn_model_generate_images(m, n, NULL, h, w, 1, out, n * h * w) != SPCNN_OK) {
+        fprintf(stderr, "bench_sample: %s\n", spcnn_last_error_message());
+        exit(1);
+    }
+    double dt = bench_now() - t0;
+    free(out);
+    return dt;
+}
+
+typedef struct stream_state {
+    size_t rows, stop_after;
+} stream_state;
+
+static int count_rows(const uint8_t *row, size_t image, size_t y, size_t width, void *user)
+{
+    (void)row, (void)image, (void)y, (void)width;
+    stream_state *s = user;
+    return ++s->rows >= s->stop_after;
+}
+
+static long peak_rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            kb = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = NULL;
+    int big = 0;
+    size_t stream_size = 0, stream_rows = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--big") == 0)
+            big = 1;
+        else if (strcmp(argv[i], "--stream") == 0 && i + 2 < argc) {
+            stream_size = (size_t)atol(argv[++i]);
+            stream_rows = (size_t)atol(argv[++i]);
+        } else if (argv[i][0] != '-')
+            path = argv[i];
+        else {
+            fprintf(stderr, "usage: bench_sample [MODEL] [--big] [--stream SIZE ROWS]\n");
+            return 2;
+        }
+    }
+    if (stream_size) {
+        spcnn_model *m = open_model(path, 2);
+        stream_state s = {0, stream_rows};
+        long before = peak_rss_kb();
+        double t0 = bench_now();
+        spcnn_status st = spcnn_model_generate_stream(m, 1, NULL, stream_size, stream_size, 1,
+                                                      count_rows, &s);
+        double dt = bench_now() - t0;
+        if (st != SPCNN_OK && st != SPCNN_ERR_CANCELLED) {
+            fprintf(stderr, "bench_sample: %s\n", spcnn_last_error_message());
+            return 1;
+        }
+        printf("%zux%zu streamed, 2 threads: %zu rows in %.1f s (%.2f s/row, whole image "
+               "~%.0f min); peak RSS %.1f MB (%.1f MB before generating)\n",
+               stream_size, stream_size, s.rows, dt, dt / (double)s.rows,
+               dt / (double)s.rows * (double)stream_size / 60.0, peak_rss_kb() / 1024.0,
+               before / 1024.0);
+        spcnn_model_destroy(m);
+        return 0;
+    }
+    printf("generation, %s, wavefront unless noted\n", path ? path : "fresh default model");
+    printf("threads  28x28 ms/img (n=100)  56x56 ms/img (n=16)  56x56 raster ms/img (n=1)  "
+           "speed-up%s\n", big ? "  1400x1400 s" : "");
+    for (int threads = 1; threads <= 2; threads++) {
+        spcnn_model *m = open_model(path, threads);
+        double t28 = time_generation(m, 1, 100, 28, 28) / 100 * 1e3;
+        double t56 = time_generation(m, 1, 16, 56, 56) / 16 * 1e3;
+        double r56 = time_generation(m, 0, 1, 56, 56) * 1e3;
+        printf("%7d %22.1f %20.1f %26.1f %9.1fx", threads, t28, t56, r56, r56 / t56);
+        if (big)
+            printf(" %13.1f", time_generation(m, 1, 1, 1400, 1400));
+        printf("\n");
+        fflush(stdout);
+        spcnn_model_destroy(m);
+    }
+    return 0;
+}

@@ -1,0 +1,478 @@
+"""The Model class: one spcnn_model handle, its lock, and the calls on it."""
+
+import ctypes
+import numbers
+import threading
+
+from . import _marshal
+from ._config import Config, key_from_name
+from ._errors import ClosedError, SpcnnError
+from ._ffi import PROGRESS_FN, ROW_FN, _ModelPtr, lib
+
+# spcnn_stat values by name (include/spatialpixelcnn.h).
+STATS = {
+    "step": 1,
+    "images_seen": 2,
+    "bits_per_dim": 3,
+    "reconstruction": 4,
+    "kl": 5,
+    "learning_rate": 6,
+    "grad_norm": 7,
+    "parameters": 8,
+}
+_INTEGER_STATS = frozenset(("step", "images_seen", "parameters"))
+_TRAIN_STATS = ("reconstruction", "kl", "learning_rate", "grad_norm", "step")
+_REPR_KEYS = ("patch_size", "nr_filters", "nr_resnet", "nr_mix", "latent_size", "image_size",
+              "use_coords", "use_latent")
+
+#: Values of the schedule setting by name: 0 raster, 1 wavefront (spcnn_config_key).
+SCHEDULES = ("raster", "wavefront")
+
+_PRIVATE = object()
+_NO_PROGRESS = PROGRESS_FN()  # a NULL spcnn_progress_fn
+
+
+class _Progress:
+    """A Python progress callable wrapped as a spcnn_progress_fn.
+
+    The callable gets the fraction done (0 to 1); a true result cancels the call. An exception
+    raised inside it cancels too and is kept here, to be raised again once the C call has
+    returned: ctypes would otherwise print it and carry on.
+    """
+
+    def __init__(self, fn):
+        if not callable(fn):
+            raise TypeError("progress must be callable, got %s" % type(fn).__name__)
+        self.fn = fn
+        self.error = None
+        self.c_fn = PROGRESS_FN(self._call)  # referenced until the call has returned
+
+    def _call(self, fraction, _user):
+        if self.error is not None:
+            return 1
+        try:
+            return 1 if self.fn(fraction) else 0
+        except BaseException as exc:  # KeyboardInterrupt too: it must not vanish in ctypes
+            self.error = exc
+            return 1
+
+
+class _Rows:
+    """A Python row callable wrapped as a spcnn_row_fn, for generate_stream.
+
+    The callable gets (image_index, y, row) with row a copy of the finished row: a uint8 numpy
+    vector, or bytes without numpy. A true result cancels the generation; an exception cancels
+    too and is raised again once the C call has returned (as for _Progress).
+    """
+
+    def __init__(self, fn):
+        if not callable(fn):
+            raise TypeError("rows must be callable, got %s" % type(fn).__name__)
+        self.fn = fn
+        self.error = None
+        self.np = _marshal.np  # fixed for the call: tests switch numpy off on the module
+        self.c_fn = ROW_FN(self._call)  # referenced until the call has returned
+
+    def _call(self, row, image, y, width, _user):
+        if self.error is not None:
+            return 1
+        try:
+            # The row is valid during this call only: hand out a copy.
+            data = ctypes.string_at(row, width)
+            if self.np is not None:
+                data = self.np.frombuffer(bytearray(data), dtype=self.np.uint8)
+            return 1 if self.fn(image, y, data) else 0
+        except BaseException as exc:  # KeyboardInterrupt too: it must not vanish in ctypes
+            self.error = exc
+            return 1
+
+
+class Model:
+    """A Spatial PixelCNN with its VAE, parameters and optimiser state.
+
+    Create one with ``Model.create(**config)`` or ``Model.load(path)``; release it with
+    ``close()`` or a ``with`` block. Calls on one Model are serialised by a lock, so a Model may
+    be shared between threads; distinct Models run concurrently (ctypes releases the GIL during
+    each C call).
+    """
+
+    def __init__(self, ptr, token=None):
+        if token is not _PRIVATE:
+            raise TypeError("use Model.create(**config) or Model.load(path)")
+        self._ptr = ptr
+        self._lock = threading.Lock()
+        self._owner = None  # ident of the thread inside a call, to refuse re-entry
+        try:
+            self._config = self._read_config()
+        except BaseException:
+            self.close()
+            raise
+
+    # ---- Construction and lifetime --------------------------------------------------------------
+
+    @classmethod
+    def create(cls, **config):
+        """A freshly initialised model; keywords are configuration keys (``patch_size=8``).
+
+        Unknown keys raise TypeError; values out of range raise InvalidArgumentError with the
+        library's message. Keys not given keep the library's defaults.
+        """
+        with Config() as cfg:
+            for name, value in config.items():
+                cfg.set(name, value)
+            ptr = _ModelPtr()
+            lib.spcnn_model_create(cfg.ptr, ctypes.byref(ptr))
+        return cls(ptr, _PRIVATE)
+
+    @classmethod
+    def load(cls, path):
+        """Load a model saved by ``save``; SpcnnIOError, FormatError or VersionError on failure."""
+        raw = _marshal.path_arg(path)
+        ptr = _ModelPtr()
+        lib.spcnn_model_load(raw, ctypes.byref(ptr))
+        return cls(ptr, _PRIVATE)
+
+    def save(self, path, training_state=False):
+        """Save atomically; ``training_state=True`` also keeps raw weights and optimiser state."""
+        raw = _marshal.path_arg(path)
+        with self._calling() as ptr:
+            lib.spcnn_model_save(ptr, raw, 1 if training_state else 0)
+
+    def close(self):
+        """Release the model. Idempotent; later calls on the model raise ClosedError."""
+        if self._owner == threading.get_ident():
+            raise RuntimeError("Model.close() called from inside a call on the same model")
+        with self._lock:
+            ptr, self._ptr = self._ptr, None
+            if ptr:
+                lib.spcnn_model_destroy(ptr)
+
+    @property
+    def closed(self):
+        return not self._ptr
+
+    def __enter__(self):
+        self._check_open()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        ptr = getattr(self, "_ptr", None)
+        if ptr and lib is not None:
+            try:
+                lib.spcnn_model_destroy(ptr)
+            except Exception:  # interpreter shutdown: nothing sensible left to do
+                pass
+            self._ptr = None
+
+    def __repr__(self):
+        if self.closed:
+            return "<spatialpixelcnn.Model (closed)>"
+        params = " ".join("%s=%s" % (k, self._config[k]) for k in _REPR_KEYS if k in self._config)
+        return "<spatialpixelcnn.Model %s>" % params
+
+    # ---- Configuration and statistics -----------------------------------------------------------
+
+    @property
+    def config(self):
+        """Every hyper-parameter as a dict (ints for integer keys), from spcnn_model_get_config."""
+        with self._calling():
+            return dict(self._config)
+
+    def _read_config(self):
+        with Config() as cfg:
+            with self._calling() as ptr:
+                lib.spcnn_model_get_config(ptr, cfg.ptr)
+            return cfg.as_dict()
+
+    def stat(self, name):
+        """One statistic by name (see STATS): step, images_seen, bits_per_dim, ... ."""
+        with self._calling() as ptr:
+            return self._stat(ptr, name)
+
+    def _stat(self, ptr, name):
+        if isinstance(name, str):
+            if name not in STATS:
+                raise ValueError("unknown statistic %r (known: %s)" % (name, ", ".join(STATS)))
+            which = STATS[name]
+        else:
+            raise TypeError("statistic names are str, got %s" % type(name).__name__)
+        value = ctypes.c_double()
+        lib.spcnn_model_stat(ptr, which, ctypes.byref(value))
+        return int(value.value) if name in _INTEGER_STATS else value.value
+
+    @property
+    def step(self):
+        """Optimiser steps taken."""
+        return self.stat("step")
+
+    @property
+    def images_seen(self):
+        """Images trained on."""
+        return self.stat("images_seen")
+
+    @property
+    def parameters(self):
+        """Number of trainable parameters."""
+        return self.stat("parameters")
+
+    def set_threads(self, threads):
+        """oneDNN/OpenMP threads used inside this model's calls (1 to 256; docs/threading.md)."""
+        if isinstance(threads, bool) or not isinstance(threads, numbers.Integral):
+            raise TypeError("threads must be an int, got %s" % type(threads).__name__)
+        with self._calling() as ptr:
+            lib.spcnn_model_set_threads(ptr, int(threads))
+        self._config = self._read_config()
+
+    def set_option(self, name, value):
+        """Change a setting of this model: ``threads``, ``temperature`` or ``schedule``.
+
+        ``name`` is a configuration key name; an unknown name raises TypeError, a key fixed at
+        creation (``nr_filters``, ...) or a value out of range InvalidArgumentError with the
+        library's message. ``schedule`` also takes "raster" or "wavefront".
+        """
+        info = key_from_name(name)
+        if info.name == "schedule" and isinstance(value, str):
+            value = self._schedule_number(value)
+        if not isinstance(value, numbers.Real):
+            raise TypeError("option %r takes a number, got %s" % (name, type(value).__name__))
+        with self._calling() as ptr:
+            lib.spcnn_model_set_option(ptr, info.key, float(value))
+        self._config = self._read_config()
+
+    @property
+    def temperature(self):
+        """Scale of the logistic draws when sampling: 1 samples the model exactly, smaller values
+        sharpen, 0 takes the component means."""
+        return self.config["temperature"]
+
+    @temperature.setter
+    def temperature(self, value):
+        self.set_option("temperature", value)
+
+    @property
+    def schedule(self):
+        """Sampling order, "raster" or "wavefront"; both give the same bytes."""
+        return SCHEDULES[int(self.config["schedule"])]
+
+    @schedule.setter
+    def schedule(self, value):
+        if not isinstance(value, str):
+            raise TypeError("schedule is %s, got %s"
+                            % (" or ".join(repr(s) for s in SCHEDULES), type(value).__name__))
+        self.set_option("schedule", value)
+
+    @staticmethod
+    def _schedule_number(name):
+        if name not in SCHEDULES:
+            raise ValueError("unknown schedule %r (known: %s)" % (name, ", ".join(SCHEDULES)))
+        return SCHEDULES.index(name)
+
+    # ---- Training and scoring -------------------------------------------------------------------
+
+    def train_step(self, images, shape=None):
+        """One optimiser step on a batch; returns the step's statistics as a dict.
+
+        ``images``: an (n, h, w) numpy uint8 array, a Raw, or bytes-like data with
+        ``shape=(n, h, w)``. The dict holds bits_per_dim, reconstruction, kl, learning_rate,
+        grad_norm and step. NumericError leaves the model unchanged.
+        """
+        pixels = _marshal.PixelsIn(images, 3, shape, name="images")
+        n, h, w = pixels.shape
+        bpd = ctypes.c_double()
+        with self._calling() as ptr:
+            lib.spcnn_model_train_step(ptr, pixels.ptr, n, h, w, ctypes.byref(bpd))
+            stats = {"bits_per_dim": bpd.value}
+            for name in _TRAIN_STATS:
+                stats[name] = self._stat(ptr, name)
+        return stats
+
+    def encode(self, image, shape=None):
+        """The mean of q(z|image): a float32 numpy vector, or a list of floats without numpy.
+
+        ``image``: (h, w) numpy uint8 array, Raw, or bytes-like with ``shape=(h, w)``.
+        UnsupportedError for a model without latent code.
+        """
+        pixels = _marshal.PixelsIn(image, 2, shape, name="image")
+        h, w = pixels.shape
+        z = _marshal.FloatsOut((self._config["latent_size"],))
+        with self._calling() as ptr:
+            lib.spcnn_model_encode(ptr, pixels.ptr, h, w, z.ptr, z.size)
+        return z.result() if _marshal.np is not None else z.values()
+
+    def log_prob(self, image, z=None, shape=None, progress=None):
+        """Per-pixel negative log-likelihood of a whole image, in bits: an (h, w) float32 map.
+
+        ``z``: latent_size floats, or None for the encoder mean. ``progress(fraction)`` may
+        cancel by returning True (CancelledError) or by raising (that exception is re-raised).
+        Without numpy the map is Raw(array('f'), (h, w)).
+        """
+        pixels = _marshal.PixelsIn(image, 2, shape, name="image")
+        h, w = pixels.shape
+        z_in = None
+        if z is not None:
+            z_in = _marshal.floats_in(z, self._config["latent_size"], "z")
+        nll = _marshal.FloatsOut((h, w))
+        with self._calling() as ptr:
+            self._with_progress(ptr, progress, lib.spcnn_model_log_prob, pixels.ptr, h, w,
+                                z_in, nll.ptr, nll.size)
+        return nll.result()
+
+    def evaluate(self, images, shape=None, progress=None):
+        """Test metrics on a set of images: dict(bpd_patches, bpd_image, kl).
+
+        ``images`` as for train_step; ``progress`` as for log_prob.
+        """
+        pixels = _marshal.PixelsIn(images, 3, shape, name="images")
+        n, h, w = pixels.shape
+        out = [ctypes.c_double() for _ in range(3)]
+        with self._calling() as ptr:
+            self._with_progress(ptr, progress, lib.spcnn_model_evaluate, pixels.ptr, n, h, w,
+                                *(ctypes.byref(v) for v in out))
+        return dict(zip(("bpd_patches", "bpd_image", "kl"), (v.value for v in out)))
+
+    # ---- Generation -----------------------------------------------------------------------------
+    # The bytes depend on the model, seed, z, size and temperature only: not on the schedule, n
+    # or the thread count (include/spatialpixelcnn.h, "Generation").
+
+    def _latents(self, z, n):
+        if z is None:
+            return None
+        return _marshal.latents_in(z, n, self._config["latent_size"], "z")
+
+    def generate(self, n, height, width, seed=0, z=None, progress=None):
+        """Generate n images of height × width pixels (each side at least patch_size).
+
+        ``z``: n × latent_size floats (an (n, L) array, n vectors, or a flat sequence), or None
+        to draw each image's z from N(0, I) with the seed. Image i is the same whatever n is.
+        Returns an (n, height, width) numpy uint8 array, or Raw(bytes, (n, height, width)).
+        ``progress`` as for log_prob.
+        """
+        n = _marshal.size_arg(n, "n")
+        height = _marshal.size_arg(height, "height")
+        width = _marshal.size_arg(width, "width")
+        seed = _marshal.seed_arg(seed)
+        z_in = self._latents(z, n)
+        out = _marshal.PixelsOut((n, height, width))
+        with self._calling() as ptr:
+            self._with_progress(ptr, progress, lib.spcnn_model_generate_images, n, z_in, height,
+                                width, seed, out.ptr, out.size)
+        return out.result()
+
+    def generate_stream(self, n, height, width, rows, seed=0, z=None, progress=None):
+        """Generate like ``generate``, handing each finished row to ``rows(image, y, row)``.
+
+        Memory is bounded by a band of rows, not the images. ``row`` is a copy of the row: a
+        uint8 numpy vector, or bytes without numpy; each image's rows arrive in order. A true
+        result of ``rows`` cancels (CancelledError); an exception raised inside it cancels and
+        is raised again after the call. ``progress`` as for log_prob.
+        """
+        n = _marshal.size_arg(n, "n")
+        height = _marshal.size_arg(height, "height")
+        width = _marshal.size_arg(width, "width")
+        seed = _marshal.seed_arg(seed)
+        z_in = self._latents(z, n)
+        sink = _Rows(rows)
+        with self._calling() as ptr:
+            self._with_progress(ptr, progress, lib.spcnn_model_generate_stream, n, z_in, height,
+                                width, seed, sink.c_fn, None, callbacks=(sink,))
+
+    def sample_patch(self, grid_height, grid_width, top, left, seed=0, z=None):
+        """One patch_size × patch_size patch at (top, left) of a grid_height × grid_width grid.
+
+        Every pixel is drawn from the window at (top, left) itself; the patch at (0, 0) is the
+        top-left corner of ``generate(1, grid_height, grid_width, seed, z)``. ``z``:
+        latent_size floats or None. Returns an (m, m) numpy uint8 array or Raw.
+        """
+        grid_height = _marshal.size_arg(grid_height, "grid_height")
+        grid_width = _marshal.size_arg(grid_width, "grid_width")
+        top = _marshal.size_arg(top, "top", minimum=0)
+        left = _marshal.size_arg(left, "left", minimum=0)
+        seed = _marshal.seed_arg(seed)
+        z_in = self._latents(z, 1)
+        m = self._config["patch_size"]
+        out = _marshal.PixelsOut((m, m))
+        with self._calling() as ptr:
+            lib.spcnn_model_sample_patch(ptr, z_in, grid_height, grid_width, top, left, seed,
+                                         out.ptr, out.size)
+        return out.result()
+
+    def reconstruct(self, image, height, width, seed=0, shape=None, progress=None):
+        """Encode an image and regenerate it at height × width: reconstruction and upscaling.
+
+        The same as ``generate(1, height, width, seed, z=encode(image))[0]``. ``image``: (h, w)
+        numpy uint8 array, Raw, or bytes-like with ``shape=(h, w)``. Returns a (height, width)
+        numpy uint8 array or Raw. UnsupportedError for a model without latent code.
+        """
+        pixels = _marshal.PixelsIn(image, 2, shape, name="image")
+        in_h, in_w = pixels.shape
+        height = _marshal.size_arg(height, "height")
+        width = _marshal.size_arg(width, "width")
+        seed = _marshal.seed_arg(seed)
+        out = _marshal.PixelsOut((height, width))
+        with self._calling() as ptr:
+            self._with_progress(ptr, progress, lib.spcnn_model_reconstruct, pixels.ptr, in_h,
+                                in_w, height, width, seed, out.ptr, out.size)
+        return out.result()
+
+    # ---- Call plumbing --------------------------------------------------------------------------
+
+    def _check_open(self):
+        if not self._ptr:
+            raise ClosedError("operation on a closed Model")
+
+    class _Calling:
+        __slots__ = ("model",)
+
+        def __init__(self, model):
+            self.model = model
+
+        def __enter__(self):
+            model = self.model
+            if model._owner == threading.get_ident():
+                raise RuntimeError("re-entrant call on the same Model (from a progress "
+                                   "callback?); the handle is busy")
+            model._lock.acquire()
+            if not model._ptr:
+                model._lock.release()
+                raise ClosedError("operation on a closed Model")
+            model._owner = threading.get_ident()
+            return model._ptr
+
+        def __exit__(self, *exc):
+            self.model._owner = None
+            self.model._lock.release()
+
+    def _calling(self):
+        """Hold the handle's lock for one call; yields the pointer, ClosedError if closed."""
+        return Model._Calling(self)
+
+    @staticmethod
+    def _with_progress(ptr, progress, func, *args, callbacks=()):
+        """func(ptr, *args) with the progress callback installed for exactly this call.
+
+        ``callbacks``: other wrappers (_Rows) passed in args, whose kept exception is raised
+        the same way.
+        """
+        wrappers = list(callbacks)
+        if progress is not None:
+            wrapper = _Progress(progress)
+            wrappers.append(wrapper)
+            lib.spcnn_model_set_progress(ptr, wrapper.c_fn, None)
+        error = None
+        try:
+            func(ptr, *args)
+        except SpcnnError as exc:
+            error = exc
+        finally:
+            if progress is not None:
+                lib.spcnn_model_set_progress(ptr, _NO_PROGRESS, None)
+        for wrapper in wrappers:
+            if wrapper.error is not None:
+                # The callback's own exception (with its traceback) wins over the
+                # CancelledError it caused.
+                raise wrapper.error
+        if error is not None:
+            raise error

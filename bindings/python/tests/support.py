@@ -1,0 +1,83 @@
+"""Shared helpers of the Python binding tests: the numpy switch, random images, temp files."""
+
+import os
+import random
+import shutil
+import tempfile
+import unittest
+
+import spatialpixelcnn as sp
+from spatialpixelcnn import _marshal
+
+NUMPY = _marshal.np  # None when numpy is missing or SPCNN_PY_NO_NUMPY=1 was set at import
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+HEADER = os.path.join(REPO, "include", "spatialpixelcnn.h")
+
+#: The tiny model of the issue: fast enough for a unit test.
+TINY = dict(patch_size=8, image_size=8, nr_filters=4, nr_resnet=1, nr_mix=2, latent_size=3,
+            batch_size=4, seed=7)
+
+
+class BothPaths:
+    """Mixin: run a TestCase with numpy (if installed) and with the package's no-numpy path.
+
+    A concrete class sets USE_NUMPY; setUp switches the package accordingly.
+    """
+
+    USE_NUMPY = True
+
+    def setUp(self):
+        super().setUp()
+        if self.USE_NUMPY and NUMPY is None:
+            self.skipTest("numpy is not available")
+        self._saved_np = _marshal.np
+        _marshal.np = NUMPY if self.USE_NUMPY else None
+        self.addCleanup(setattr, _marshal, "np", self._saved_np)
+        self.tmp = tempfile.mkdtemp(prefix="spcnn-py-", dir=os.environ.get("SPCNN_TEST_TMP"))
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+
+def random_bytes(count, seed):
+    rng = random.Random(seed)
+    return bytes(rng.randrange(256) for _ in range(count))
+
+
+def images(shape, seed, use_numpy):
+    """Random pixels of shape (n, h, w) or (h, w): a numpy array or a Raw."""
+    count = 1
+    for d in shape:
+        count *= d
+    data = random_bytes(count, seed)
+    if use_numpy:
+        return NUMPY.frombuffer(data, dtype=NUMPY.uint8).reshape(shape).copy()
+    return sp.Raw(data, tuple(shape))
+
+
+def flat(result):
+    """The values of a numpy array or Raw (bytes / array('f')) as a flat list."""
+    if isinstance(result, sp.Raw):
+        return list(result.data)
+    if isinstance(result, list):
+        return list(result)
+    return [v.item() for v in result.reshape(-1)]
+
+
+def shape_of(result):
+    return tuple(result.shape)
+
+
+def finite(values):
+    return all(v == v and abs(v) != float("inf") for v in values)
+
+
+def report(what, value, limit):
+    """Print a margin the way the C tests do (tu_report), even when the test passes."""
+    print("%s: worst error %.3g (limit %.3g)" % (what, value, limit))
+
+
+def skip_unless_numpy(test):
+    return unittest.skipIf(NUMPY is None, "numpy is not available")(test)

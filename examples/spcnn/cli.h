@@ -1,0 +1,72 @@
+/* Shared pieces of the spcnn command-line program (a user of the public API only). */
+#ifndef SPCNN_CLI_H
+#define SPCNN_CLI_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spatialpixelcnn.h"
+
+/* Exit statuses: 2 for a bad command line, 130 after Ctrl-C / SIGTERM (as a shell reports). */
+enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2, CLI_INTERRUPTED = 130 };
+
+/* A data set in memory: the training and the test images, each set of one size. */
+typedef struct cli_dataset {
+    uint8_t *train, *test;
+    size_t n_train, n_test;
+    size_t train_h, train_w, test_h, test_w;
+    const char *kind; /* "IDX" or "PNG folder" */
+} cli_dataset;
+
+/* Load DIR: the IDX pair train-images-idx3-ubyte / t10k-images-idx3-ubyte, or else every *.png
+ * in it (sorted by name, equal sizes, the last 10 % held out as the test set). want_train 0
+ * loads only the test set. Prints the reason and returns 0 on failure. */
+int cli_dataset_load(const char *dir, int want_train, cli_dataset *ds);
+void cli_dataset_free(cli_dataset *ds);
+
+/* Commands: argv[0] is the command name. */
+int cli_train(int argc, char **argv);
+int cli_eval(int argc, char **argv);
+int cli_info(int argc, char **argv);
+
+/* Argument helpers: 1 on success; on failure they print "spcnn CMD: ..." and return 0. */
+int cli_parse_count(const char *cmd, const char *flag, const char *text, long long lo,
+                    long long hi, long long *out);
+int cli_parse_number(const char *cmd, const char *flag, const char *text, double lo, double hi,
+                     double *out);
+/* The value after a flag (argv[*i + 1]); advances *i. Prints a message and returns NULL when
+ * it is missing. A "--flag=value" form is split by cli_split_flag first. */
+const char *cli_flag_value(const char *cmd, int argc, char **argv, int *i);
+/* Split "--name=value" into name (in buf) and value; otherwise name = arg and *value NULL. */
+const char *cli_split_flag(const char *arg, char *buf, size_t cap, const char **value);
+/* Is arg one of "-h", "--help"? */
+int cli_is_help(const char *arg);
+
+/* "spcnn CMD: WHAT: status (detail)" on stderr; returns CLI_FAILED. */
+int cli_fail(const char *cmd, const char *what, spcnn_status st);
+
+/* Monotonic seconds. */
+double cli_now(void);
+/* "1h02m", "3m05s", "12s" */
+void cli_format_duration(double seconds, char *buf, size_t cap);
+
+/* Progress lines on stderr: redrawn in place on a terminal, otherwise a plain line at most
+ * every interval seconds. */
+typedef struct cli_progress {
+    int tty;
+    int drawn;        /* a line is on screen and needs clearing before other output */
+    double last_draw; /* cli_now() of the last output */
+    double interval;  /* seconds between lines when stderr is not a terminal */
+} cli_progress;
+void cli_progress_init(cli_progress *p);
+/* Show text if due (force: always). */
+void cli_progress_show(cli_progress *p, const char *text, int force);
+/* Finish the on-screen line so that normal output can follow. */
+void cli_progress_end(cli_progress *p);
+
+/* Ctrl-C and SIGTERM set this flag; long loops check it between steps. */
+extern volatile sig_atomic_t cli_stop_signal;
+void cli_install_signal_handlers(void);
+
+#endif

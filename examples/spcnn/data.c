@@ -1,0 +1,238 @@
+/* Data sets for spcnn: an IDX pair (scripts/get-data.sh) or a folder of PNG images. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+#define TRAIN_IDX "train-images-idx3-ubyte"
+#define TEST_IDX "t10k-images-idx3-ubyte"
+
+static char *join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+static int file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Read a whole IDX file of images into a new buffer. */
+static int read_idx(const char *path, uint8_t **out, size_t *n, size_t *h, size_t *w)
+{
+    spcnn_status st = spcnn_idx_read(path, NULL, 0, n, h, w);
+    if (st != SPCNN_OK) {
+        fprintf(stderr, "spcnn: %s: %s\n", path, spcnn_last_error_message());
+        return 0;
+    }
+    if (*h < 2 || *w < 2) {
+        fprintf(stderr, "spcnn: %s: not a file of images (%zu x %zu x %zu)\n", path, *n, *h, *w);
+        return 0;
+    }
+    *out = malloc(*n * *h * *w);
+    if (!*out) {
+        fprintf(stderr, "spcnn: %s: out of memory for %zu images\n", path, *n);
+        return 0;
+    }
+    st = spcnn_idx_read(path, *out, *n * *h * *w, n, h, w);
+    if (st != SPCNN_OK) {
+        fprintf(stderr, "spcnn: %s: %s\n", path, spcnn_last_error_message());
+        free(*out);
+        *out = NULL;
+        return 0;
+    }
+    return 1;
+}
+
+static int has_png_suffix(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 4 && (strcmp(name + n - 4, ".png") == 0 || strcmp(name + n - 4, ".PNG") == 0);
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every *.png of dir, sorted by name so that the split and the data order are reproducible. */
+static int load_png_folder(const char *dir, int want_train, cli_dataset *ds)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "spcnn: %s: %s\n", dir, strerror(errno));
+        return 0;
+    }
+    char **names = NULL;
+    size_t count = 0, cap = 0;
+    int ok = 1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!has_png_suffix(e->d_name))
+            continue;
+        if (count == cap) {
+            size_t ncap = cap ? 2 * cap : 256;
+            char **grown = realloc(names, ncap * sizeof *names);
+            if (!grown) {
+                ok = 0;
+                break;
+            }
+            names = grown;
+            cap = ncap;
+        }
+        names[count] = strdup(e->d_name);
+        if (!names[count]) {
+            ok = 0;
+            break;
+        }
+        count++;
+    }
+    closedir(d);
+    uint8_t *pixels = NULL;
+    size_t h = 0, w = 0;
+    if (!ok) {
+        fprintf(stderr, "spcnn: %s: out of memory listing the folder\n", dir);
+        goto done;
+    }
+    if (count < 2) {
+        fprintf(stderr,
+                "spcnn: %s: neither %s and %s nor at least 2 *.png images (found %zu)\n", dir,
+                TRAIN_IDX, TEST_IDX, count);
+        ok = 0;
+        goto done;
+    }
+    qsort(names, count, sizeof *names, compare_names);
+    size_t n_test = count / 10 ? count / 10 : 1;
+    size_t first = want_train ? 0 : count - n_test;
+    for (size_t i = first; i < count && ok; i++) {
+        char *path = join(dir, names[i]);
+        size_t ih, iw;
+        spcnn_status st = path ? spcnn_png_read(path, NULL, 0, &ih, &iw) : SPCNN_ERR_OUT_OF_MEMORY;
+        if (st != SPCNN_OK) {
+            fprintf(stderr, "spcnn: %s: %s\n", path ? path : names[i], spcnn_last_error_message());
+            ok = 0;
+        } else if (i == first) {
+            h = ih;
+            w = iw;
+            pixels = malloc((count - first) * h * w);
+            if (!pixels) {
+                fprintf(stderr, "spcnn: %s: out of memory for %zu images\n", dir, count);
+                ok = 0;
+            }
+        } else if (ih != h || iw != w) {
+            /* The first version trains on one size: crops of mixed sizes would need a batch
+             * per size. */
+            fprintf(stderr,
+                    "spcnn: %s: is %zu x %zu but %s is %zu x %zu; all images of a PNG folder "
+                    "must have the same size\n",
+                    path, ih, iw, names[first], h, w);
+            ok = 0;
+        }
+        if (ok) {
+            st = spcnn_png_read(path, pixels + (i - first) * h * w, h * w, &ih, &iw);
+            if (st != SPCNN_OK) {
+                fprintf(stderr, "spcnn: %s: %s\n", path, spcnn_last_error_message());
+                ok = 0;
+            }
+        }
+        free(path);
+    }
+    if (!ok) {
+        free(pixels);
+        goto done;
+    }
+    size_t n_train = want_train ? count - n_test : 0;
+    ds->kind = "PNG folder";
+    ds->n_test = n_test;
+    ds->test_h = ds->train_h = h;
+    ds->test_w = ds->train_w = w;
+    ds->test = malloc(n_test * h * w);
+    if (!ds->test) {
+        fprintf(stderr, "spcnn: %s: out of memory\n", dir);
+        free(pixels);
+        ok = 0;
+        goto done;
+    }
+    memcpy(ds->test, pixels + n_train * h * w, n_test * h * w);
+    if (want_train) {
+        ds->train = pixels; /* the test images at its end are simply never used */
+        ds->n_train = n_train;
+    } else {
+        free(pixels);
+    }
+done:
+    for (size_t i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
+    return ok;
+}
+
+/* Shuffle the test images once, with a fixed seed: test files are often sorted (the MNIST
+ * split of scripts/get-data.sh is in digit order), and `--images N` / `--eval-images N` take
+ * the first N, which must be a fair sample of every class. */
+static void shuffle_test_set(cli_dataset *ds)
+{
+    const size_t size = ds->test_h * ds->test_w;
+    uint8_t *tmp = malloc(size ? size : 1);
+    if (!tmp)
+        return; /* keeping the file order is still correct, only less representative */
+    uint64_t state = 0x5eed5eed5eedull;
+    for (size_t i = ds->n_test; i > 1; i--) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        size_t j = (size_t)((state >> 33) % i);
+        memcpy(tmp, ds->test + (i - 1) * size, size);
+        memcpy(ds->test + (i - 1) * size, ds->test + j * size, size);
+        memcpy(ds->test + j * size, tmp, size);
+    }
+    free(tmp);
+}
+
+int cli_dataset_load(const char *dir, int want_train, cli_dataset *ds)
+{
+    memset(ds, 0, sizeof *ds);
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "spcnn: %s: not a folder (want the IDX files of scripts/get-data.sh, "
+                        "e.g. data/mnist, or a folder of PNG images)\n",
+                dir);
+        return 0;
+    }
+    char *train_path = join(dir, TRAIN_IDX), *test_path = join(dir, TEST_IDX);
+    int ok = 1;
+    if (!train_path || !test_path) {
+        fprintf(stderr, "spcnn: out of memory\n");
+        ok = 0;
+    } else if (file_exists(test_path) && (!want_train || file_exists(train_path))) {
+        ds->kind = "IDX";
+        ok = read_idx(test_path, &ds->test, &ds->n_test, &ds->test_h, &ds->test_w) &&
+             (!want_train ||
+              read_idx(train_path, &ds->train, &ds->n_train, &ds->train_h, &ds->train_w));
+    } else {
+        ok = load_png_folder(dir, want_train, ds);
+    }
+    free(train_path);
+    free(test_path);
+    if (!ok)
+        cli_dataset_free(ds);
+    else
+        shuffle_test_set(ds);
+    return ok;
+}
+
+void cli_dataset_free(cli_dataset *ds)
+{
+    free(ds->train);
+    free(ds->test);
+    memset(ds, 0, sizeof *ds);
+}

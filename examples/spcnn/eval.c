@@ -1,0 +1,193 @@
+/* spcnn eval and spcnn info. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+static void eval_usage(FILE *to)
+{
+    fprintf(to,
+            "usage: spcnn eval --model MODEL --data DIR [--images N] [--threads T]\n"
+            "\n"
+            "Test metrics of MODEL on the test images of DIR (t10k-images-idx3-ubyte, or the\n"
+            "last 10 %% of a PNG folder), with the EMA weights and z the encoder mean:\n"
+            "  bits/dim (patches)  NLL averaged over every patch_size x patch_size window (the\n"
+            "                      paper's figure)\n"
+            "  bits/dim (image)    NLL of the whole images, each pixel scored by its own window\n"
+            "  KL                  KL(q(z|x) || N(0, I)) in nats per image\n"
+            "\n"
+            "  --images N   evaluate N test images only (default: all; the test set is shuffled once with a fixed seed, so any N is a fair sample)\n"
+            "  --threads T  oneDNN/OpenMP threads (default: the model's setting)\n");
+}
+
+/* State of the progress callback of spcnn_model_evaluate. */
+typedef struct eval_progress {
+    cli_progress line;
+    double start;
+} eval_progress;
+
+static int on_eval_progress(double fraction, void *user)
+{
+    eval_progress *p = user;
+    double elapsed = cli_now() - p->start;
+    char eta[32], text[128];
+    if (fraction > 0.001)
+        cli_format_duration(elapsed * (1 - fraction) / fraction, eta, sizeof eta);
+    else
+        snprintf(eta, sizeof eta, "?");
+    snprintf(text, sizeof text, "evaluating: %5.1f %%  ETA %s", 100 * fraction, eta);
+    cli_progress_show(&p->line, text, fraction >= 1.0);
+    return cli_stop_signal != 0; /* Ctrl-C cancels the evaluation */
+}
+
+int cli_eval(int argc, char **argv)
+{
+    const char *model_path = NULL, *data_dir = NULL;
+    long long images = 0, threads = 0;
+    for (int i = 1; i < argc; i++) {
+        char name[64];
+        const char *value;
+        const char *flag = cli_split_flag(argv[i], name, sizeof name, &value);
+        if (cli_is_help(flag)) {
+            eval_usage(stdout);
+            return CLI_OK;
+        }
+        int known = strcmp(flag, "--model") == 0 || strcmp(flag, "--data") == 0 ||
+                    strcmp(flag, "--images") == 0 || strcmp(flag, "--threads") == 0;
+        if (!known) {
+            fprintf(stderr, "spcnn eval: unknown argument '%s'\n", argv[i]);
+            eval_usage(stderr);
+            return CLI_USAGE;
+        }
+        if (!value && !(value = cli_flag_value("eval", argc, argv, &i)))
+            return CLI_USAGE;
+        if (strcmp(flag, "--model") == 0)
+            model_path = value;
+        else if (strcmp(flag, "--data") == 0)
+            data_dir = value;
+        else if (strcmp(flag, "--images") == 0) {
+            if (!cli_parse_count("eval", flag, value, 1, 100000000, &images))
+                return CLI_USAGE;
+        } else if (!cli_parse_count("eval", flag, value, 1, 256, &threads)) {
+            return CLI_USAGE;
+        }
+    }
+    if (!model_path || !data_dir) {
+        fprintf(stderr, "spcnn eval: --model and --data are required\n");
+        eval_usage(stderr);
+        return CLI_USAGE;
+    }
+
+    cli_dataset ds;
+    if (!cli_dataset_load(data_dir, 0, &ds))
+        return CLI_FAILED;
+    spcnn_model *model = NULL;
+    spcnn_status st = spcnn_model_load(model_path, &model);
+    if (st != SPCNN_OK) {
+        cli_dataset_free(&ds);
+        return cli_fail("eval", model_path, st);
+    }
+    int rc = CLI_OK;
+    if (threads > 0 && (st = spcnn_model_set_threads(model, (int)threads)) != SPCNN_OK) {
+        rc = cli_fail("eval", "setting the threads", st);
+        goto done;
+    }
+    size_t n = ds.n_test;
+    if (images > 0 && (size_t)images < n)
+        n = (size_t)images;
+
+    cli_install_signal_handlers();
+    eval_progress progress;
+    cli_progress_init(&progress.line);
+    progress.start = cli_now();
+    spcnn_model_set_progress(model, on_eval_progress, &progress);
+    double bpd_patches = 0, bpd_image = 0, kl = 0;
+    st = spcnn_model_evaluate(model, ds.test, n, ds.test_h, ds.test_w, &bpd_patches, &bpd_image,
+                              &kl);
+    double seconds = cli_now() - progress.start;
+    cli_progress_end(&progress.line);
+    if (st == SPCNN_ERR_CANCELLED && cli_stop_signal) {
+        fprintf(stderr, "spcnn eval: interrupted\n");
+        rc = CLI_INTERRUPTED;
+        goto done;
+    }
+    if (st != SPCNN_OK) {
+        rc = cli_fail("eval", "evaluating", st);
+        goto done;
+    }
+    char took[32];
+    cli_format_duration(seconds, took, sizeof took);
+    printf("model:              %s\n", model_path);
+    printf("test images:        %zu of %zu (%zu x %zu, %s %s)\n", n, ds.n_test, ds.test_h,
+           ds.test_w, ds.kind, data_dir);
+    printf("bits/dim (patches): %.4f\n", bpd_patches);
+    printf("bits/dim (image):   %.4f\n", bpd_image);
+    printf("KL (nats/image):    %.4f\n", kl);
+    printf("time:               %.1f s (%s)\n", seconds, took);
+done:
+    spcnn_model_destroy(model);
+    cli_dataset_free(&ds);
+    return rc;
+}
+
+static void info_usage(FILE *to)
+{
+    fprintf(to, "usage: spcnn info MODEL\n"
+                "\n"
+                "Every hyper-parameter of MODEL, its training step, the images it has seen, its\n"
+                "parameter count and its file size.\n");
+}
+
+int cli_info(int argc, char **argv)
+{
+    if (argc == 2 && cli_is_help(argv[1])) {
+        info_usage(stdout);
+        return CLI_OK;
+    }
+    if (argc != 2 || argv[1][0] == '-') {
+        info_usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *path = argv[1];
+    spcnn_model *model = NULL;
+    spcnn_config *cfg = NULL;
+    spcnn_status st = spcnn_model_load(path, &model);
+    if (st != SPCNN_OK)
+        return cli_fail("info", path, st);
+    int rc = CLI_OK;
+    if ((st = spcnn_config_create(&cfg)) != SPCNN_OK ||
+        (st = spcnn_model_get_config(model, cfg)) != SPCNN_OK) {
+        rc = cli_fail("info", "reading the configuration", st);
+        goto done;
+    }
+    double step = 0, seen = 0, params = 0;
+    if ((st = spcnn_model_stat(model, SPCNN_STAT_STEP, &step)) != SPCNN_OK ||
+        (st = spcnn_model_stat(model, SPCNN_STAT_IMAGES_SEEN, &seen)) != SPCNN_OK ||
+        (st = spcnn_model_stat(model, SPCNN_STAT_PARAMETERS, &params)) != SPCNN_OK) {
+        rc = cli_fail("info", "reading the statistics", st);
+        goto done;
+    }
+    struct stat sb;
+    printf("model:       %s\n", path);
+    if (stat(path, &sb) == 0)
+        printf("file size:   %lld bytes (%.2f MB)\n", (long long)sb.st_size,
+               (double)sb.st_size / 1e6);
+    printf("step:        %.0f\n", step);
+    printf("images seen: %.0f\n", seen);
+    printf("parameters:  %.0f\n", params);
+    printf("hyper-parameters:\n");
+    for (int k = 1; k < 64; k++) {
+        const char *name = spcnn_config_key_name((spcnn_config_key)k);
+        double v;
+        if (name && spcnn_config_get(cfg, (spcnn_config_key)k, &v) == SPCNN_OK)
+            printf("  %-14s %.10g\n", name, v);
+    }
+done:
+    spcnn_config_destroy(cfg);
+    spcnn_model_destroy(model);
+    return rc;
+}

@@ -1,0 +1,112 @@
+/* spcnn: train, evaluate and inspect Spatial PixelCNN models from the command line.
+ *
+ *   spcnn train --data data/mnist --out mnist.spcnn --minutes 30
+ *   spcnn eval --model mnist.spcnn --data data/mnist
+ *   spcnn info mnist.spcnn
+ *   spcnn sample --model mnist.spcnn --size 56x56 --count 64 --out samples.png
+ *
+ * docs/cli.md is the manual. The program uses only the public API of libspatialpixelcnn.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "gen.h"
+
+static void usage(FILE *to)
+{
+    fprintf(to,
+            "usage: spcnn COMMAND [ARGS]\n"
+            "\n"
+            "Commands:\n"
+            "  train        train a model on a data set (or resume training one)\n"
+            "  eval         test bits/dim and KL of a model on a data set's test images\n"
+            "  info         hyper-parameters, step and size of a model file\n"
+            "  sample       generate a grid of new images (and one file per image)\n"
+            "  generate     generate one image of any size (streamed to PNG when large)\n"
+            "  upscale      regenerate a PNG image at another size\n"
+            "  reconstruct  test images next to their reconstructions at several sizes\n"
+            "  help         this text, or `spcnn help COMMAND` for one command\n"
+            "\n"
+            "`spcnn COMMAND --help` describes a command; `spcnn --version` prints the version.\n"
+            "Data: a folder with the IDX files train-images-idx3-ubyte and t10k-images-idx3-ubyte\n"
+            "(scripts/get-data.sh writes data/mnist and data/fashion-mnist), or a folder of PNG\n"
+            "images of one size (the last 10 %% by name are the test set).\n");
+}
+
+typedef int (*command_fn)(int argc, char **argv);
+
+static command_fn find_command(const char *name)
+{
+    if (strcmp(name, "train") == 0)
+        return cli_train;
+    if (strcmp(name, "eval") == 0)
+        return cli_eval;
+    if (strcmp(name, "info") == 0)
+        return cli_info;
+    if (strcmp(name, "sample") == 0)
+        return cli_sample;
+    if (strcmp(name, "generate") == 0)
+        return cli_generate;
+    if (strcmp(name, "upscale") == 0)
+        return cli_upscale;
+    if (strcmp(name, "reconstruct") == 0)
+        return cli_reconstruct;
+    return NULL;
+}
+
+/* libgomp reads OMP_WAIT_POLICY once, when it is loaded, and spinning threads stall on a shared
+ * machine (docs/threading.md): start again with it set unless the user chose a policy. */
+static void ensure_passive_wait(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY") != NULL || setenv("OMP_WAIT_POLICY", "passive", 1) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+    /* Not Linux, or no /proc: go on with the default policy. */
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (cli_is_help(cmd)) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("spcnn %s (libspatialpixelcnn %s)\n", SPCNN_VERSION_STRING,
+               spcnn_version_string());
+        return CLI_OK;
+    }
+    if (strcmp(cmd, "help") == 0) {
+        if (argc == 2) {
+            usage(stdout);
+            return CLI_OK;
+        }
+        command_fn fn = find_command(argv[2]);
+        if (!fn) {
+            fprintf(stderr, "spcnn help: unknown command '%s'\n", argv[2]);
+            usage(stderr);
+            return CLI_USAGE;
+        }
+        char help_flag[] = "--help";
+        char *help_argv[] = {argv[2], help_flag, NULL};
+        return fn(2, help_argv);
+    }
+    command_fn fn = find_command(cmd);
+    if (!fn) {
+        fprintf(stderr, "spcnn: unknown command '%s'\n", cmd);
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (fn != cli_info)
+        ensure_passive_wait(argv);
+    return fn(argc - 1, argv + 1);
+}

@@ -1,0 +1,356 @@
+/* spcnn sample (a grid of new images) and spcnn reconstruct (test images regenerated at
+ * several sizes). */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "gen.h"
+
+enum { SAMPLE_BATCH = 100, MAX_SIZES = 8 };
+
+static void sample_usage(FILE *to)
+{
+    fprintf(to,
+            "usage: spcnn sample --model MODEL --size HxW --out GRID.png [--count N]\n"
+            "                    [--columns C] [--out-dir DIR] [--seed S] [--temperature T]\n"
+            "                    [--schedule raster|wavefront] [--threads T]\n"
+            "\n"
+            "Generate N images of H x W pixels, each from its own z ~ N(0, I), and write them\n"
+            "as one grid (C columns, 1-pixel gray separators) and, with --out-dir, one file\n"
+            "each. Images are generated in batches of %d; image i is the same for any N (the\n"
+            "first batch uses the seed itself, later ones seeds derived from it).\n"
+            "\n"
+            "  --size HxW           image size, or N for N x N (at least the model's patch_size)\n"
+            "  --count N            number of images (default 16)\n"
+            "  --out GRID.png       the grid (at least one of --out and --out-dir is needed)\n"
+            "  --columns C          grid columns (default ceil(sqrt(N)))\n"
+            "  --out-dir DIR        also write DIR/sample-0000.png, ... (DIR is created)\n"
+            "%s"
+            "\n"
+            "Nothing is written when generation fails or is interrupted (Ctrl-C: status 130).\n",
+            SAMPLE_BATCH, gen_settings_usage);
+}
+
+/* Seed of batch b: the seed itself for the first, so that a call of at most SAMPLE_BATCH
+ * images is spcnn_model_generate_images with the seed; SplitMix64 of it for the others. */
+static uint64_t batch_seed(uint64_t seed, size_t b)
+{
+    if (b == 0)
+        return seed;
+    uint64_t x = seed + 0x9e3779b97f4a7c15ull * (uint64_t)b;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* mkdir -p */
+static int make_dirs(const char *cmd, const char *dir)
+{
+    size_t n = strlen(dir);
+    char *path = malloc(n + 1);
+    if (!path) {
+        fprintf(stderr, "spcnn %s: out of memory\n", cmd);
+        return 0;
+    }
+    memcpy(path, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (path[i] != '/' && path[i] != '\0')
+            continue;
+        char c = path[i];
+        path[i] = '\0';
+        if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+            fprintf(stderr, "spcnn %s: cannot create %s: %s\n", cmd, path, strerror(errno));
+            free(path);
+            return 0;
+        }
+        path[i] = c;
+    }
+    free(path);
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "spcnn %s: %s is not a folder\n", cmd, dir);
+        return 0;
+    }
+    return 1;
+}
+
+typedef struct sample_args {
+    size_t h, w;
+    long long count, columns;
+    const char *out, *out_dir;
+} sample_args;
+
+static int sample_flag(const char *cmd, const char *flag, const char *value, void *state)
+{
+    sample_args *a = state;
+    if (strcmp(flag, "--size") == 0)
+        return !value || gen_parse_size(cmd, flag, value, &a->h, &a->w);
+    if (strcmp(flag, "--count") == 0)
+        return !value || cli_parse_count(cmd, flag, value, 1, 1000000, &a->count);
+    if (strcmp(flag, "--columns") == 0)
+        return !value || cli_parse_count(cmd, flag, value, 1, 1000000, &a->columns);
+    if (strcmp(flag, "--out") == 0 || strcmp(flag, "--out-dir") == 0) {
+        if (value && flag[5] == '\0')
+            a->out = value;
+        else if (value)
+            a->out_dir = value;
+        return 1;
+    }
+    return 0;
+}
+
+int cli_sample(int argc, char **argv)
+{
+    gen_settings g;
+    gen_settings_init(&g);
+    sample_args a = {0, 0, 16, 0, NULL, NULL};
+    int rc = gen_parse_args("sample", argc, argv, &g, sample_flag, &a, sample_usage);
+    if (rc >= 0)
+        return rc;
+    rc = CLI_OK;
+    if (!g.model || a.h == 0 || (!a.out && !a.out_dir)) {
+        fprintf(stderr, "spcnn sample: --model, --size and --out (or --out-dir) are required\n");
+        sample_usage(stderr);
+        return CLI_USAGE;
+    }
+    const size_t n = (size_t)a.count, hw = a.h * a.w;
+    size_t bytes;
+    if (!gen_pixels("sample", n, a.h, a.w, &bytes))
+        return CLI_FAILED;
+    uint8_t *pixels = malloc(bytes), *grid = NULL;
+    if (!pixels) {
+        fprintf(stderr, "spcnn sample: out of memory for %zu images of %zu x %zu\n", n, a.h,
+                a.w);
+        return CLI_FAILED;
+    }
+    spcnn_model *model = gen_open_model("sample", &g);
+    if (!model || (a.out_dir && !make_dirs("sample", a.out_dir))) {
+        rc = CLI_FAILED;
+        goto done;
+    }
+
+    gen_progress progress;
+    gen_progress_start(&progress, model, "sampling");
+    spcnn_status st = SPCNN_OK;
+    for (size_t first = 0, b = 0; first < n && st == SPCNN_OK; first += SAMPLE_BATCH, b++) {
+        size_t count = n - first < SAMPLE_BATCH ? n - first : SAMPLE_BATCH;
+        gen_progress_part(&progress, (double)first / (double)n, (double)count / (double)n);
+        st = spcnn_model_generate_images(model, count, NULL, a.h, a.w, batch_seed(g.seed, b),
+                                         pixels + first * hw, count * hw);
+    }
+    double seconds = cli_now() - progress.start;
+    gen_progress_end(&progress);
+    if (st != SPCNN_OK) {
+        rc = gen_failed("sample", "generating", st);
+        goto done;
+    }
+
+    size_t cols = 1; /* ceil(sqrt(n)), without floating point */
+    while (cols * cols < n)
+        cols++;
+    if (a.columns > 0)
+        cols = (size_t)a.columns < n ? (size_t)a.columns : n;
+    size_t rows = (n + cols - 1) / cols, gh = 0, gw = 0;
+    if (a.out) {
+        if (!(grid = gen_grid_create("sample", rows, cols, a.h, a.w, &gh, &gw))) {
+            rc = CLI_FAILED;
+            goto done;
+        }
+        for (size_t i = 0; i < n; i++)
+            gen_grid_put(grid, gw, a.h, a.w, i / cols, i % cols, pixels + i * hw, a.h, a.w);
+        if ((st = spcnn_png_write(a.out, grid, gh, gw)) != SPCNN_OK) {
+            rc = cli_fail("sample", "writing the grid", st);
+            goto done;
+        }
+    }
+    for (size_t i = 0; a.out_dir && i < n; i++) {
+        size_t cap = strlen(a.out_dir) + 32;
+        char *path = malloc(cap);
+        if (!path) {
+            fprintf(stderr, "spcnn sample: out of memory\n");
+            rc = CLI_FAILED;
+            goto done;
+        }
+        snprintf(path, cap, "%s/sample-%04zu.png", a.out_dir, i);
+        st = spcnn_png_write(path, pixels + i * hw, a.h, a.w);
+        free(path);
+        if (st != SPCNN_OK) {
+            rc = cli_fail("sample", "writing an image", st);
+            goto done;
+        }
+    }
+    char took[32];
+    cli_format_duration(seconds, took, sizeof took);
+    printf("generated %zu images of %zu x %zu in %.1f s (%s)\n", n, a.h, a.w, seconds, took);
+    if (a.out)
+        printf("wrote %s (%zu x %zu pixels: a grid of %zu x %zu)\n", a.out, gh, gw, rows, cols);
+    if (a.out_dir)
+        printf("wrote %s/sample-%04d.png ... sample-%04zu.png\n", a.out_dir, 0, n - 1);
+done:
+    free(grid);
+    free(pixels);
+    spcnn_model_destroy(model);
+    return rc;
+}
+
+static void reconstruct_usage(FILE *to)
+{
+    fprintf(to,
+            "usage: spcnn reconstruct --model MODEL --data DIR --out GRID.png [--count N]\n"
+            "                         [--sizes LIST] [--seed S] [--temperature T]\n"
+            "                         [--schedule raster|wavefront] [--threads T]\n"
+            "\n"
+            "Encode the first N test images of DIR (the test set shuffled once with a fixed\n"
+            "seed, as spcnn eval uses it) and regenerate each from its z at several sizes. The\n"
+            "grid has one row per image and these columns, each image at its own size, centred\n"
+            "in cells as large as the largest:\n"
+            "  1      the input test image\n"
+            "  2...   the Spatial PixelCNN reconstruction (spcnn_model_reconstruct: z the encoder\n"
+            "         mean) at each size of LIST, by default 28x28, 56x56 and 224x224\n"
+            "\n"
+            "  --data DIR           data set folder, as for spcnn train / eval\n"
+            "  --count N            images (rows), default 8\n"
+            "  --sizes LIST         comma-separated sizes HxW or N (default 28,56,224; at most\n"
+            "                       %d, each at least the model's patch_size)\n"
+            "  --out GRID.png       the grid\n"
+            "%s"
+            "Image i is drawn with seed S + i. Ctrl-C cancels (status 130, nothing written).\n",
+            MAX_SIZES, gen_settings_usage);
+}
+
+typedef struct reconstruct_args {
+    const char *data, *out, *sizes;
+    long long count;
+} reconstruct_args;
+
+static int reconstruct_flag(const char *cmd, const char *flag, const char *value, void *state)
+{
+    reconstruct_args *a = state;
+    if (strcmp(flag, "--count") == 0)
+        return !value || cli_parse_count(cmd, flag, value, 1, 1000000, &a->count);
+    const char **slot = strcmp(flag, "--data") == 0    ? &a->data
+                        : strcmp(flag, "--out") == 0   ? &a->out
+                        : strcmp(flag, "--sizes") == 0 ? &a->sizes
+                                                       : NULL;
+    if (slot && value)
+        *slot = value;
+    return slot != NULL;
+}
+
+/* "28,56x40,224" into sizes; prints why and returns 0 on failure. */
+static int parse_sizes(const char *text, size_t *h, size_t *w, size_t *count)
+{
+    char buf[256];
+    if (strlen(text) >= sizeof buf) {
+        fprintf(stderr, "spcnn reconstruct: --sizes: list too long\n");
+        return 0;
+    }
+    memcpy(buf, text, strlen(text) + 1);
+    *count = 0;
+    for (char *item = buf, *comma; item; item = comma ? comma + 1 : NULL) {
+        if ((comma = strchr(item, ',')) != NULL)
+            *comma = '\0';
+        if (*count == MAX_SIZES) {
+            fprintf(stderr, "spcnn reconstruct: --sizes: at most %d sizes\n", MAX_SIZES);
+            return 0;
+        }
+        if (!gen_parse_size("reconstruct", "--sizes", item, &h[*count], &w[*count]))
+            return 0;
+        ++*count;
+    }
+    return 1;
+}
+
+int cli_reconstruct(int argc, char **argv)
+{
+    gen_settings g;
+    gen_settings_init(&g);
+    reconstruct_args a = {NULL, NULL, "28,56,224", 8};
+    int rc = gen_parse_args("reconstruct", argc, argv, &g, reconstruct_flag, &a, reconstruct_usage);
+    if (rc >= 0)
+        return rc;
+    rc = CLI_OK;
+    if (!g.model || !a.data || !a.out) {
+        fprintf(stderr, "spcnn reconstruct: --model, --data and --out are required\n");
+        reconstruct_usage(stderr);
+        return CLI_USAGE;
+    }
+    size_t sh[MAX_SIZES], sw[MAX_SIZES], ns;
+    if (!parse_sizes(a.sizes, sh, sw, &ns))
+        return CLI_USAGE;
+
+    cli_dataset ds;
+    if (!cli_dataset_load(a.data, 0, &ds))
+        return CLI_FAILED;
+    const size_t n = (size_t)a.count < ds.n_test ? (size_t)a.count : ds.n_test;
+    if (n == 0) {
+        fprintf(stderr, "spcnn reconstruct: %s has no test images\n", a.data);
+        cli_dataset_free(&ds);
+        return CLI_FAILED;
+    }
+    const size_t in_h = ds.test_h, in_w = ds.test_w;
+    size_t cell_h = in_h, cell_w = in_w, most = 0, work = 0, bytes;
+    for (size_t j = 0; j < ns; j++) {
+        cell_h = sh[j] > cell_h ? sh[j] : cell_h;
+        cell_w = sw[j] > cell_w ? sw[j] : cell_w;
+        most = sh[j] * sw[j] > most ? sh[j] * sw[j] : most;
+        work += sh[j] * sw[j];
+    }
+    uint8_t *out = NULL, *grid = NULL;
+    size_t gh, gw;
+    spcnn_model *model = NULL;
+    if (!gen_pixels("reconstruct", 1, most, 1, &bytes) || !(out = malloc(bytes)) ||
+        !(grid = gen_grid_create("reconstruct", n, ns + 1, cell_h, cell_w, &gh, &gw)) ||
+        !(model = gen_open_model("reconstruct", &g))) {
+        if (!out)
+            fprintf(stderr, "spcnn reconstruct: out of memory\n");
+        rc = CLI_FAILED;
+        goto done;
+    }
+
+    gen_progress progress;
+    gen_progress_start(&progress, model, "reconstructing");
+    spcnn_status st = SPCNN_OK;
+    double done = 0;
+    for (size_t i = 0; i < n && st == SPCNN_OK; i++) {
+        const uint8_t *image = ds.test + i * in_h * in_w;
+        gen_grid_put(grid, gw, cell_h, cell_w, i, 0, image, in_h, in_w);
+        for (size_t j = 0; j < ns && st == SPCNN_OK; j++) {
+            double share = (double)(sh[j] * sw[j]) / (double)(work * n);
+            gen_progress_part(&progress, done, share);
+            done += share;
+            st = spcnn_model_reconstruct(model, image, in_h, in_w, sh[j], sw[j], g.seed + i, out,
+                                         bytes);
+            if (st == SPCNN_OK)
+                gen_grid_put(grid, gw, cell_h, cell_w, i, j + 1, out, sh[j], sw[j]);
+        }
+    }
+    double seconds = cli_now() - progress.start;
+    gen_progress_end(&progress);
+    if (st != SPCNN_OK) {
+        rc = gen_failed("reconstruct", "reconstructing", st);
+        goto done;
+    }
+    if ((st = spcnn_png_write(a.out, grid, gh, gw)) != SPCNN_OK) {
+        rc = cli_fail("reconstruct", "writing the grid", st);
+        goto done;
+    }
+    printf("reconstructed %zu of %zu test images (%zu x %zu, %s %s) at", n, ds.n_test, in_h,
+           in_w, ds.kind, a.data);
+    for (size_t j = 0; j < ns; j++)
+        printf(" %zux%zu", sh[j], sw[j]);
+    printf(" in %.1f s\nwrote %s (%zu x %zu: columns input", seconds, a.out, gh, gw);
+    for (size_t j = 0; j < ns; j++)
+        printf(", %zux%zu", sh[j], sw[j]);
+    printf(")\n");
+done:
+    spcnn_model_destroy(model);
+    free(grid);
+    free(out);
+    cli_dataset_free(&ds);
+    return rc;
+}

@@ -1,0 +1,597 @@
+/* spcnn train: the training loop, its progress line, evaluation log and checkpoints. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+enum { BPD_WINDOW = 50, MAX_NUMERIC_FAILURES = 10, ARGS_HELP = -1 };
+
+static void train_usage(FILE *to)
+{
+    fprintf(to,
+            "usage: spcnn train --data DIR --out MODEL [--steps N] [--epochs N] [--minutes M]\n"
+            "                   [--resume MODEL] [--eval-images N] [--no-eval]\n"
+            "                   [--checkpoint-every N] [--threads T] [--KEY VALUE ...]\n"
+            "\n"
+            "Train a model on the training images of DIR (train-images-idx3-ubyte, or the first\n"
+            "90 %% of a folder of PNG images), shuffled every epoch in an order that follows from\n"
+            "the seed, in batches of batch_size (an incomplete last batch is dropped).\n"
+            "\n"
+            "  --data DIR            data set folder (scripts/get-data.sh writes data/mnist)\n"
+            "  --out MODEL           model file to write (default with --resume: that file)\n"
+            "  --steps N             stop at optimiser step N (a total: resuming counts on)\n"
+            "  --epochs N            stop after N epochs in total\n"
+            "  --minutes M           stop after M minutes of wall time in this run\n"
+            "                        (at least one of --steps, --epochs, --minutes is needed;\n"
+            "                        with several, training stops at the first limit reached)\n"
+            "  --resume MODEL        continue training MODEL, saved with its training state;\n"
+            "                        its configuration is kept (only --threads may change)\n"
+            "  --eval-images N       test images evaluated at the end of each epoch and of the\n"
+            "                        run: a fixed sample of the test set (default 100)\n"
+            "  --eval-every-epoch    evaluate after each epoch and at the end (the default)\n"
+            "  --eval-every E        evaluate after every E-th epoch only (default 1)\n"
+            "  --no-eval             do not evaluate while training\n"
+            "  --checkpoint-every N  save MODEL every N steps (default: after each epoch);\n"
+            "                        MODEL is also saved at the end and on Ctrl-C / SIGTERM\n"
+            "                        (exit status 130)\n"
+            "  --threads T           oneDNN/OpenMP threads (the `threads` key; default 1)\n"
+            "  --KEY VALUE           any hyper-parameter, with dashes or underscores:\n");
+    int col = 0;
+    for (int k = 1; k < 64; k++) {
+        const char *name = spcnn_config_key_name((spcnn_config_key)k);
+        double lo, hi;
+        int integer;
+        if (!name || spcnn_config_bounds((spcnn_config_key)k, &lo, &hi, &integer) != SPCNN_OK)
+            continue;
+        char item[96];
+        snprintf(item, sizeof item, "--%s %s", name, integer ? "N" : "X");
+        for (char *c = item + 2; *c; c++)
+            if (*c == '_')
+                *c = '-';
+        fprintf(to, "%s%-26s", col == 0 ? "                        " : "", item);
+        if (++col == 2) {
+            fputc('\n', to);
+            col = 0;
+        }
+    }
+    if (col)
+        fputc('\n', to);
+    fprintf(to, "                        (`spcnn info MODEL` lists them with their values)\n"
+                "\n"
+                "Progress goes to stderr; each evaluation is printed and appended to\n"
+                "MODEL.log.csv (minutes,step,epoch,train_bpd,test_bpd_patches,test_bpd_image,kl).\n"
+                "A run is deterministic for a fixed seed and thread count.\n");
+}
+
+typedef struct train_args {
+    const char *data, *out, *resume;
+    long long steps, epochs, eval_images, eval_every, checkpoint_every, threads;
+    double minutes;
+    int eval;
+    spcnn_config_key first_config_key; /* a hyper-parameter other than threads, if any */
+} train_args;
+
+/* The hyper-parameter named by "--nr-filters" or "--nr_filters"; 0 if flag is not one. */
+static int config_key_of_flag(const char *flag, spcnn_config_key *key)
+{
+    char name[64];
+    size_t len = strlen(flag);
+    if (len < 3 || len - 2 >= sizeof name || strncmp(flag, "--", 2) != 0)
+        return 0;
+    for (size_t i = 2; i <= len; i++)
+        name[i - 2] = flag[i] == '-' ? '_' : flag[i];
+    return spcnn_config_key_from_name(name, key) == SPCNN_OK;
+}
+
+static int set_config_flag(const char *flag, const char *value, spcnn_config *cfg,
+                           spcnn_config_key key)
+{
+    char *end;
+    double v = strtod(value, &end);
+    if (end == value || *end) {
+        fprintf(stderr, "spcnn train: %s: '%s' is not a number\n", flag, value);
+        return 0;
+    }
+    if (spcnn_config_set(cfg, key, v) != SPCNN_OK) {
+        /* The library's message names the key and its bounds. */
+        fprintf(stderr, "spcnn train: %s: %s\n", flag, spcnn_last_error_message());
+        return 0;
+    }
+    return 1;
+}
+
+static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *cfg)
+{
+    for (int i = 1; i < argc; i++) {
+        char buf[64];
+        const char *value;
+        const char *flag = cli_split_flag(argv[i], buf, sizeof buf, &value);
+        if (cli_is_help(flag)) {
+            train_usage(stdout);
+            return ARGS_HELP;
+        }
+        if (strcmp(flag, "--eval-every-epoch") == 0 || strcmp(flag, "--no-eval") == 0) {
+            if (value) {
+                fprintf(stderr, "spcnn train: %s takes no value\n", flag);
+                return CLI_USAGE;
+            }
+            a->eval = strcmp(flag, "--no-eval") != 0;
+            continue;
+        }
+        static const char *const plain[] = {"--data", "--out", "--resume", "--steps",
+                                            "--epochs", "--minutes", "--eval-images",
+                                            "--eval-every", "--checkpoint-every"};
+        int known = 0;
+        for (size_t k = 0; k < sizeof plain / sizeof plain[0]; k++)
+            known |= strcmp(flag, plain[k]) == 0;
+        spcnn_config_key key;
+        if (!known) {
+            if (!config_key_of_flag(flag, &key)) {
+                fprintf(stderr, "spcnn train: unknown argument '%s'\n", argv[i]);
+                train_usage(stderr);
+                return CLI_USAGE;
+            }
+            if (!value && !(value = cli_flag_value("train", argc, argv, &i)))
+                return CLI_USAGE;
+            if (!set_config_flag(flag, value, cfg, key))
+                return CLI_USAGE;
+            if (key == SPCNN_CFG_THREADS)
+                a->threads = (long long)strtod(value, NULL);
+            else if (!a->first_config_key)
+                a->first_config_key = key;
+            continue;
+        }
+        if (!value && !(value = cli_flag_value("train", argc, argv, &i)))
+            return CLI_USAGE;
+        int ok = 1;
+        if (strcmp(flag, "--data") == 0)
+            a->data = value;
+        else if (strcmp(flag, "--out") == 0)
+            a->out = value;
+        else if (strcmp(flag, "--resume") == 0)
+            a->resume = value;
+        else if (strcmp(flag, "--steps") == 0)
+            ok = cli_parse_count("train", flag, value, 1, LLONG_MAX / 2, &a->steps);
+        else if (strcmp(flag, "--epochs") == 0)
+            ok = cli_parse_count("train", flag, value, 1, 1000000000, &a->epochs);
+        else if (strcmp(flag, "--minutes") == 0)
+            ok = cli_parse_number("train", flag, value, 1e-3, 1e7, &a->minutes);
+        else if (strcmp(flag, "--eval-images") == 0)
+            ok = cli_parse_count("train", flag, value, 1, 100000000, &a->eval_images);
+        else if (strcmp(flag, "--eval-every") == 0)
+            ok = cli_parse_count("train", flag, value, 1, 1000000, &a->eval_every);
+        else
+            ok = cli_parse_count("train", flag, value, 1, LLONG_MAX / 2, &a->checkpoint_every);
+        if (!ok)
+            return CLI_USAGE;
+    }
+    if (!a->out)
+        a->out = a->resume;
+    if (!a->data || !a->out) {
+        fprintf(stderr, "spcnn train: --data and --out are required\n");
+        train_usage(stderr);
+        return CLI_USAGE;
+    }
+    if (!a->steps && !a->epochs && a->minutes <= 0) {
+        fprintf(stderr, "spcnn train: say how long to train: --steps, --epochs or --minutes\n");
+        return CLI_USAGE;
+    }
+    if (a->resume && a->first_config_key) {
+        fprintf(stderr,
+                "spcnn train: %s cannot be changed when resuming: the model keeps its own "
+                "configuration (`spcnn info %s` shows it); only --threads may be given\n",
+                spcnn_config_key_name(a->first_config_key), a->resume);
+        return CLI_USAGE;
+    }
+    return CLI_OK;
+}
+
+/* ---- data order: a permutation per epoch that follows from (seed, epoch) ---------------- */
+
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15u);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n) without modulo bias. */
+static uint64_t uniform_below(uint64_t *state, uint64_t n)
+{
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+    uint64_t r;
+    do
+        r = splitmix64(state);
+    while (r >= limit);
+    return r % n;
+}
+
+/* Fisher-Yates shuffle of 0..n-1; the order of an epoch depends only on seed and epoch, so a
+ * resumed run continues exactly the order of an uninterrupted one. */
+static void epoch_order(size_t *perm, size_t n, uint64_t seed, uint64_t epoch)
+{
+    uint64_t state = seed ^ (0xD1B54A32D192ED03u * (epoch + 1));
+    for (size_t i = 0; i < n; i++)
+        perm[i] = i;
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = (size_t)uniform_below(&state, (uint64_t)i + 1);
+        size_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+}
+
+/* ---- the training run ------------------------------------------------------------------- */
+
+typedef struct run {
+    const train_args *args;
+    spcnn_model *model;
+    cli_dataset ds;
+    size_t batch, steps_per_epoch;
+    long long target_step; /* LLONG_MAX: only --minutes limits the run */
+    double start, step_seconds, minutes_offset;
+    long long start_step, steps_done;
+    double bpd_ring[BPD_WINDOW];
+    int bpd_count;
+    cli_progress line;
+    FILE *csv;
+    char *csv_path;
+    long long last_eval_step, last_save_step;
+    long long eval_step; /* for the evaluation's progress text */
+} run;
+
+static double run_minutes(const run *r)
+{
+    return r->minutes_offset + (cli_now() - r->start) / 60.0;
+}
+
+static double train_bpd(const run *r)
+{
+    double s = 0;
+    int n = r->bpd_count < BPD_WINDOW ? r->bpd_count : BPD_WINDOW;
+    for (int i = 0; i < n; i++)
+        s += r->bpd_ring[i];
+    return n ? s / n : NAN;
+}
+
+static double stat_of(const run *r, spcnn_stat which)
+{
+    double v = 0;
+    spcnn_model_stat(r->model, which, &v);
+    return v;
+}
+
+static int on_train_eval_progress(double fraction, void *user)
+{
+    run *r = user;
+    char text[160];
+    snprintf(text, sizeof text, "step %lld | evaluating %zu test images: %3.0f %%", r->eval_step,
+             r->ds.n_test < (size_t)r->args->eval_images ? r->ds.n_test
+                                                          : (size_t)r->args->eval_images,
+             100 * fraction);
+    cli_progress_show(&r->line, text, 0);
+    return cli_stop_signal != 0;
+}
+
+/* Evaluate on the fixed first eval_images test images, print and log the result. */
+static spcnn_status evaluate(run *r, long long step, double epoch)
+{
+    size_t n = r->ds.n_test < (size_t)r->args->eval_images ? r->ds.n_test
+                                                           : (size_t)r->args->eval_images;
+    double patches = 0, image = 0, kl = 0;
+    r->eval_step = step;
+    spcnn_model_set_progress(r->model, on_train_eval_progress, r);
+    double t0 = cli_now();
+    spcnn_status st = spcnn_model_evaluate(r->model, r->ds.test, n, r->ds.test_h, r->ds.test_w,
+                                           &patches, &image, &kl);
+    spcnn_model_set_progress(r->model, NULL, NULL);
+    if (st != SPCNN_OK)
+        return st;
+    double minutes = run_minutes(r), bpd = train_bpd(r);
+    cli_progress_end(&r->line);
+    printf("[%7.2f min] step %lld epoch %.2f | train %.4f | test bits/dim %.4f (patches) "
+           "%.4f (image) | KL %.3f | eval %.1f s\n",
+           minutes, step, epoch, bpd, patches, image, kl, cli_now() - t0);
+    fflush(stdout);
+    if (r->csv) {
+        fprintf(r->csv, "%.3f,%lld,%.4f,%.5f,%.5f,%.5f,%.5f\n", minutes, step, epoch, bpd,
+                patches, image, kl);
+        fflush(r->csv);
+    }
+    r->last_eval_step = step;
+    return SPCNN_OK;
+}
+
+static int checkpoint(run *r, long long step)
+{
+    spcnn_status st = spcnn_model_save(r->model, r->args->out, 1);
+    if (st != SPCNN_OK) {
+        cli_progress_end(&r->line);
+        return cli_fail("train", "saving the checkpoint", st);
+    }
+    r->last_save_step = step;
+    cli_progress_end(&r->line);
+    printf("[%7.2f min] step %lld: saved %s\n", run_minutes(r), step, r->args->out);
+    fflush(stdout);
+    return CLI_OK;
+}
+
+static void show_progress(run *r, long long step, size_t pos, int force)
+{
+    char text[256], eta[32] = "-";
+    double rate = r->step_seconds > 0 ? (double)r->steps_done / r->step_seconds : 0;
+    double left = INFINITY;
+    if (r->target_step != LLONG_MAX && rate > 0)
+        left = (double)(r->target_step - step) / rate;
+    if (r->args->minutes > 0) {
+        double wall_left = r->args->minutes * 60 - (cli_now() - r->start);
+        left = wall_left < left ? wall_left : left;
+    }
+    if (isfinite(left))
+        cli_format_duration(left, eta, sizeof eta);
+    char target[32] = "";
+    if (r->target_step != LLONG_MAX)
+        snprintf(target, sizeof target, "/%lld", r->target_step);
+    snprintf(text, sizeof text,
+             "step %lld%s | epoch %.2f | %.2f steps/s | ETA %s | bits/dim %.4f | KL %.2f | "
+             "grad %.3g | lr %.3g",
+             step, target, (double)pos / (double)r->steps_per_epoch, rate, eta, train_bpd(r),
+             stat_of(r, SPCNN_STAT_KL), stat_of(r, SPCNN_STAT_GRAD_NORM),
+             stat_of(r, SPCNN_STAT_LEARNING_RATE));
+    cli_progress_show(&r->line, text, force);
+}
+
+static char *log_path(const char *model_path)
+{
+    size_t len = strlen(model_path) + sizeof ".log.csv";
+    char *p = malloc(len);
+    if (p)
+        snprintf(p, len, "%s.log.csv", model_path);
+    return p;
+}
+
+/* The log continues across resumed runs: a resumed run starts from the resumed model's log
+ * (copied when --out names another file) and its minutes go on from the last line. */
+static int open_log(run *r)
+{
+    static const char header[] =
+        "minutes,step,epoch,train_bpd,test_bpd_patches,test_bpd_image,kl\n";
+    r->csv_path = log_path(r->args->out);
+    char *old_path = r->args->resume ? log_path(r->args->resume) : NULL;
+    if (!r->csv_path || (r->args->resume && !old_path)) {
+        free(old_path);
+        return 0;
+    }
+    FILE *old = old_path ? fopen(old_path, "r") : NULL;
+    int same = old_path && strcmp(old_path, r->csv_path) == 0;
+    free(old_path);
+    if (old && same) {
+        char line[512];
+        while (fgets(line, sizeof line, old)) {
+            double m;
+            if (sscanf(line, "%lf,", &m) == 1)
+                r->minutes_offset = m;
+        }
+        fclose(old);
+        r->csv = fopen(r->csv_path, "a");
+        return r->csv != NULL;
+    }
+    r->csv = fopen(r->csv_path, "w");
+    if (!r->csv) {
+        if (old)
+            fclose(old);
+        return 0;
+    }
+    if (old) {
+        char line[512];
+        while (fgets(line, sizeof line, old)) {
+            double m;
+            if (sscanf(line, "%lf,", &m) == 1)
+                r->minutes_offset = m;
+            fputs(line, r->csv);
+        }
+        fclose(old);
+    } else {
+        fputs(header, r->csv);
+    }
+    fflush(r->csv);
+    return 1;
+}
+
+static void print_config(const run *r, const spcnn_config *cfg)
+{
+    printf("hyper-parameters:");
+    int col = 0;
+    for (int k = 1; k < 64; k++) {
+        const char *name = spcnn_config_key_name((spcnn_config_key)k);
+        double v;
+        if (!name || spcnn_config_get(cfg, (spcnn_config_key)k, &v) != SPCNN_OK)
+            continue;
+        printf("%s%s=%.10g", col % 6 == 0 ? "\n  " : " ", name, v);
+        col++;
+    }
+    printf("\nparameters: %.0f   step: %lld   images seen: %.0f\n",
+           stat_of(r, SPCNN_STAT_PARAMETERS), r->start_step,
+           stat_of(r, SPCNN_STAT_IMAGES_SEEN));
+    printf("data: %s %s: %zu training images of %zu x %zu (%zu steps per epoch), %zu test "
+           "images of %zu x %zu\n",
+           r->ds.kind, r->args->data, r->ds.n_train, r->ds.train_h, r->ds.train_w,
+           r->steps_per_epoch, r->ds.n_test, r->ds.test_h, r->ds.test_w);
+    fflush(stdout);
+}
+
+/* The loop proper; returns the exit status. */
+static int train_loop(run *r, uint64_t seed)
+{
+    size_t h = r->ds.train_h, w = r->ds.train_w, img = h * w;
+    size_t *perm = malloc(r->ds.n_train * sizeof *perm);
+    uint8_t *batch = malloc(r->batch * img);
+    if (!perm || !batch) {
+        free(perm);
+        free(batch);
+        fprintf(stderr, "spcnn train: out of memory for the batch\n");
+        return CLI_FAILED;
+    }
+    int rc = CLI_OK, numeric_failures = 0;
+    long long step = r->start_step, perm_epoch = -1;
+    size_t pos = (size_t)step; /* batches drawn so far: where the data order stands */
+    spcnn_status st = SPCNN_OK;
+    while (step < r->target_step && !cli_stop_signal) {
+        if (r->args->minutes > 0 && cli_now() - r->start >= r->args->minutes * 60)
+            break;
+        long long epoch = (long long)(pos / r->steps_per_epoch);
+        if (epoch != perm_epoch) {
+            epoch_order(perm, r->ds.n_train, seed, (uint64_t)epoch);
+            perm_epoch = epoch;
+        }
+        size_t first = (pos % r->steps_per_epoch) * r->batch;
+        for (size_t i = 0; i < r->batch; i++)
+            memcpy(batch + i * img, r->ds.train + perm[first + i] * img, img);
+        double t0 = cli_now(), bpd = 0;
+        st = spcnn_model_train_step(r->model, batch, r->batch, h, w, &bpd);
+        r->step_seconds += cli_now() - t0;
+        pos++;
+        if (st == SPCNN_ERR_NUMERIC && ++numeric_failures < MAX_NUMERIC_FAILURES) {
+            /* The model is unchanged: skip this batch and go on. */
+            cli_progress_end(&r->line);
+            fprintf(stderr, "spcnn train: warning: batch %zu skipped: %s\n", pos,
+                    spcnn_last_error_message());
+            continue;
+        }
+        if (st != SPCNN_OK) {
+            cli_progress_end(&r->line);
+            rc = cli_fail("train", "training step", st);
+            break;
+        }
+        numeric_failures = 0;
+        step = (long long)stat_of(r, SPCNN_STAT_STEP);
+        r->steps_done++;
+        r->bpd_ring[r->bpd_count++ % BPD_WINDOW] = bpd;
+        show_progress(r, step, pos, 0);
+        int epoch_end = pos % r->steps_per_epoch == 0;
+        if (epoch_end && r->args->eval &&
+            (pos / r->steps_per_epoch) % r->args->eval_every == 0) {
+            st = evaluate(r, step, (double)pos / (double)r->steps_per_epoch);
+            if (st != SPCNN_OK)
+                break;
+        }
+        if (r->args->checkpoint_every ? step % r->args->checkpoint_every == 0 : epoch_end) {
+            if ((rc = checkpoint(r, step)) != CLI_OK)
+                break;
+        }
+    }
+    if (rc == CLI_OK && !cli_stop_signal && st == SPCNN_OK)
+        show_progress(r, step, pos, 1);
+    if (rc == CLI_OK && st == SPCNN_OK && !cli_stop_signal && r->args->eval &&
+        step > r->start_step && r->last_eval_step != step)
+        st = evaluate(r, step, (double)pos / (double)r->steps_per_epoch);
+    cli_progress_end(&r->line);
+    if (rc == CLI_OK && st != SPCNN_OK && !(st == SPCNN_ERR_CANCELLED && cli_stop_signal))
+        rc = cli_fail("train", "evaluating", st);
+    if (rc == CLI_OK && r->last_save_step != step)
+        rc = checkpoint(r, step);
+    if (rc == CLI_OK && cli_stop_signal) {
+        fprintf(stderr, "spcnn train: stopped by %s at step %lld; checkpoint saved to %s "
+                        "(continue with --resume %s)\n",
+                cli_stop_signal == SIGINT ? "SIGINT" : "SIGTERM", step, r->args->out,
+                r->args->out);
+        rc = CLI_INTERRUPTED;
+    }
+    if (rc == CLI_OK) {
+        char took[32];
+        cli_format_duration(cli_now() - r->start, took, sizeof took);
+        printf("trained %lld steps (now at step %lld) in %s; model: %s, log: %s\n",
+               r->steps_done, step, took, r->args->out, r->csv_path);
+    }
+    free(perm);
+    free(batch);
+    return rc;
+}
+
+int cli_train(int argc, char **argv)
+{
+    train_args args = {.eval = 1, .eval_images = 100, .eval_every = 1};
+    spcnn_config *cfg = NULL;
+    spcnn_status st = spcnn_config_create(&cfg);
+    if (st != SPCNN_OK)
+        return cli_fail("train", "creating the configuration", st);
+    int rc = parse_train_args(argc, argv, &args, cfg);
+    if (rc != CLI_OK) {
+        spcnn_config_destroy(cfg);
+        return rc == ARGS_HELP ? CLI_OK : rc;
+    }
+
+    run r;
+    memset(&r, 0, sizeof r);
+    r.args = &args;
+    r.last_eval_step = r.last_save_step = -1;
+    cli_progress_init(&r.line);
+    if (!cli_dataset_load(args.data, 1, &r.ds)) {
+        rc = CLI_FAILED;
+        goto done;
+    }
+    if (args.resume) {
+        st = spcnn_model_load(args.resume, &r.model);
+        if (st != SPCNN_OK) {
+            rc = cli_fail("train", args.resume, st);
+            goto done;
+        }
+        if (args.threads && (st = spcnn_model_set_threads(r.model, (int)args.threads)) != SPCNN_OK) {
+            rc = cli_fail("train", "setting the threads", st);
+            goto done;
+        }
+        if ((st = spcnn_model_get_config(r.model, cfg)) != SPCNN_OK) {
+            rc = cli_fail("train", "reading the configuration", st);
+            goto done;
+        }
+    }
+    double batch_size = 0, seed = 0;
+    spcnn_config_get(cfg, SPCNN_CFG_BATCH_SIZE, &batch_size);
+    spcnn_config_get(cfg, SPCNN_CFG_SEED, &seed);
+    r.batch = (size_t)batch_size;
+    if (r.ds.n_train < r.batch) {
+        fprintf(stderr,
+                "spcnn train: %s has %zu training images, fewer than one batch (batch_size "
+                "%zu); use --batch-size\n",
+                args.data, r.ds.n_train, r.batch);
+        rc = CLI_FAILED;
+        goto done;
+    }
+    if (!args.resume && (st = spcnn_model_create(cfg, &r.model)) != SPCNN_OK) {
+        rc = cli_fail("train", "creating the model", st);
+        goto done;
+    }
+    r.steps_per_epoch = r.ds.n_train / r.batch;
+    r.start_step = (long long)stat_of(&r, SPCNN_STAT_STEP);
+    r.target_step = LLONG_MAX;
+    if (args.steps)
+        r.target_step = args.steps;
+    if (args.epochs && args.epochs * (long long)r.steps_per_epoch < r.target_step)
+        r.target_step = args.epochs * (long long)r.steps_per_epoch;
+    print_config(&r, cfg);
+    if (r.start_step >= r.target_step)
+        printf("the model is already at step %lld (target %lld): nothing to train\n",
+               r.start_step, r.target_step);
+    cli_install_signal_handlers();
+    if (!open_log(&r)) {
+        fprintf(stderr, "spcnn train: cannot write the log %s.log.csv\n", args.out);
+        rc = CLI_FAILED;
+        goto done;
+    }
+    r.start = cli_now();
+    rc = train_loop(&r, (uint64_t)seed);
+done:
+    if (r.csv)
+        fclose(r.csv);
+    free(r.csv_path);
+    spcnn_model_destroy(r.model);
+    cli_dataset_free(&r.ds);
+    spcnn_config_destroy(cfg);
+    return rc;
+}

@@ -1,0 +1,156 @@
+/* Argument parsing, time, progress lines and signals of the spcnn program. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+volatile sig_atomic_t cli_stop_signal = 0;
+
+static void on_signal(int sig)
+{
+    cli_stop_signal = sig;
+}
+
+void cli_install_signal_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    /* A second Ctrl-C while the checkpoint is being written kills the program at once; the
+     * model file is saved atomically, so the previous checkpoint survives. */
+    sa.sa_flags = (int)SA_RESETHAND;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int cli_is_help(const char *arg)
+{
+    return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+int cli_parse_count(const char *cmd, const char *flag, const char *text, long long lo,
+                    long long hi, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end || v < lo || v > hi) {
+        fprintf(stderr, "spcnn %s: %s: '%s' is not an integer in [%lld, %lld]\n", cmd, flag, text,
+                lo, hi);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+int cli_parse_number(const char *cmd, const char *flag, const char *text, double lo, double hi,
+                     double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(v) || v < lo || v > hi) {
+        fprintf(stderr, "spcnn %s: %s: '%s' is not a number in [%g, %g]\n", cmd, flag, text, lo,
+                hi);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+const char *cli_flag_value(const char *cmd, int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "spcnn %s: %s needs a value (see spcnn %s --help)\n", cmd, argv[*i], cmd);
+        return NULL;
+    }
+    *i += 1;
+    return argv[*i];
+}
+
+const char *cli_split_flag(const char *arg, char *buf, size_t cap, const char **value)
+{
+    const char *eq = strchr(arg, '=');
+    *value = NULL;
+    if (strncmp(arg, "--", 2) != 0 || eq == NULL || (size_t)(eq - arg) >= cap)
+        return arg;
+    memcpy(buf, arg, (size_t)(eq - arg));
+    buf[eq - arg] = '\0';
+    *value = eq + 1;
+    return buf;
+}
+
+int cli_fail(const char *cmd, const char *what, spcnn_status st)
+{
+    const char *detail = spcnn_last_error_message();
+    if (detail[0])
+        fprintf(stderr, "spcnn %s: %s: %s (%s)\n", cmd, what, spcnn_status_string(st), detail);
+    else
+        fprintf(stderr, "spcnn %s: %s: %s\n", cmd, what, spcnn_status_string(st));
+    return CLI_FAILED;
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void cli_format_duration(double seconds, char *buf, size_t cap)
+{
+    if (!isfinite(seconds) || seconds < 0) {
+        snprintf(buf, cap, "?");
+        return;
+    }
+    long long s = (long long)(seconds + 0.5);
+    if (s >= 3600)
+        snprintf(buf, cap, "%lldh%02lldm", s / 3600, (s / 60) % 60);
+    else if (s >= 60)
+        snprintf(buf, cap, "%lldm%02llds", s / 60, s % 60);
+    else
+        snprintf(buf, cap, "%llds", s);
+}
+
+void cli_progress_init(cli_progress *p)
+{
+    p->tty = isatty(STDERR_FILENO);
+    p->drawn = 0;
+    p->last_draw = cli_now();
+    p->interval = 10.0;
+}
+
+void cli_progress_show(cli_progress *p, const char *text, int force)
+{
+    double now = cli_now();
+    if (p->tty) {
+        /* Redraw at most 5 times a second: the terminal is not the bottleneck's place. */
+        if (!force && p->drawn && now - p->last_draw < 0.2)
+            return;
+        fprintf(stderr, "\r%s\033[K", text);
+        p->drawn = 1;
+    } else {
+        if (!force && now - p->last_draw < p->interval)
+            return;
+        fprintf(stderr, "%s\n", text);
+    }
+    fflush(stderr);
+    p->last_draw = now;
+}
+
+void cli_progress_end(cli_progress *p)
+{
+    if (p->tty && p->drawn) {
+        fputc('\n', stderr);
+        fflush(stderr);
+    }
+    p->drawn = 0;
+}

@@ -1,0 +1,38 @@
+/* Atomic replacement of a file: write to an exclusive temporary name next to the target, then
+ * fflush, fsync, fclose and rename it into place, so a reader sees either the old file or the
+ * complete new one, never a half-written mix. Used by every writer of the library (PNG, model
+ * files).
+ *
+ *   spcnn__atomic_file f;
+ *   SPCNN_TRY(spcnn__atomic_file_open(&f, path, "png"));
+ *   ... write to f.fp; on a failure: spcnn__atomic_file_abort(&f) ...
+ *   return spcnn__atomic_file_commit(&f);   (removes the temporary file if it fails) */
+#ifndef SPCNN_IO_ATOMIC_FILE_H
+#define SPCNN_IO_ATOMIC_FILE_H
+
+#include <stdio.h>
+
+#include "core/error.h"
+
+typedef struct spcnn__atomic_file {
+    FILE *fp;         /* the temporary file, opened for binary writing */
+    char *tmp;        /* its name, "<path>.tmp-<pid>-<n>" */
+    const char *path; /* the target (borrowed) */
+    const char *what; /* prefix of error messages, e.g. "png" (borrowed, static text) */
+} spcnn__atomic_file;
+
+/* Create the temporary file (O_EXCL, mode 0666 less the umask). Returns SPCNN_ERR_IO (e.g. the
+ * directory does not exist or is not writable; the message names the path and strerror) or
+ * SPCNN_ERR_OUT_OF_MEMORY; on failure nothing is left on disk and f needs no abort. */
+spcnn_status spcnn__atomic_file_open(spcnn__atomic_file *f, const char *path, const char *what);
+
+/* Flush, fsync, close and rename the temporary file over the target, then fsync the directory
+ * (best effort: the file is complete either way). On failure the temporary file is removed,
+ * the target is untouched, and SPCNN_ERR_IO names the file and strerror. f is released either
+ * way. */
+spcnn_status spcnn__atomic_file_commit(spcnn__atomic_file *f);
+
+/* Close and remove the temporary file, leaving the target untouched; f is released. */
+void spcnn__atomic_file_abort(spcnn__atomic_file *f);
+
+#endif

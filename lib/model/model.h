@@ -1,0 +1,64 @@
+/* The inside of spcnn_model: hyper-parameters, the one parameter table (PixelCNN rows then VAE
+ * rows), the optimiser, and the plans built lazily per shape. model.c holds the public API;
+ * model_file.c the file format (docs/file-format.md). */
+#ifndef SPCNN_MODEL_MODEL_H
+#define SPCNN_MODEL_MODEL_H
+
+#include "core/config.h"
+#include "model/pixelcnn.h"
+#include "model/vae.h"
+#include "nn/optim.h"
+#include "nn/params.h"
+
+/* Channels of the VAE's first stage (the second has twice as many). */
+#define SPCNN__VAE_CHANNELS 16
+
+typedef struct spcnn__train_plan spcnn__train_plan; /* model.c */
+typedef struct spcnn__eval_plan spcnn__eval_plan;   /* model.c */
+typedef struct spcnn__sample_plan spcnn__sample_plan; /* sample.c */
+
+/* Sampling plans for 1, 2, 4, ... windows per forward pass (sample.c). */
+enum { SPCNN__SAMPLE_BUCKETS = 8, SPCNN__SAMPLE_MAX_WINDOWS = 1 << (SPCNN__SAMPLE_BUCKETS - 1) };
+
+struct spcnn_model {
+    spcnn_config cfg; /* every hyper-parameter, as configured */
+    int m, f, r, k, latent, image_size, use_coords, use_latent;
+    int threads;
+
+    spcnn__dnnl ctx;
+    spcnn__params params;
+    spcnn__optim optim; /* optim.t is the step counter */
+    spcnn__pixelcnn_rows pc_rows;
+    size_t vae_rows_begin, vae_rows_end; /* empty without a latent code */
+
+    uint64_t images_seen;
+    /* 0 after loading a file saved without training state: raw weights were set from the EMA
+     * and the Adam moments are zero. */
+    int has_training_state;
+    double last[SPCNN_STAT_PARAMETERS + 1]; /* statistics of the last step, by spcnn_stat */
+
+    spcnn_progress_fn progress;
+    void *progress_user;
+
+    spcnn__train_plan *train; /* built for (batch, height, width) on first use */
+    spcnn__eval_plan *eval;
+    spcnn__sample_plan *sample[SPCNN__SAMPLE_BUCKETS];
+};
+
+/* Create a model with its parameter table allocated and initialised from cfg (which must be
+ * valid key by key; consistency across keys is checked here). */
+spcnn_status spcnn__model_new(const spcnn_config *cfg, spcnn_model **out);
+
+/* Release the sampling plans (sample.c); the next generation rebuilds them. */
+void spcnn__sample_plans_destroy(spcnn_model *model);
+
+/* The encoder mean of one image with EMA weights into z (model.c). */
+spcnn_status spcnn__model_encode_mean(spcnn_model *model, const uint8_t *image, size_t height,
+                                      size_t width, float *z);
+
+/* Model file (model_file.c). */
+spcnn_status spcnn__model_file_save(const spcnn_model *model, const char *path,
+                                    int with_training_state);
+spcnn_status spcnn__model_file_load(const char *path, spcnn_model **out);
+
+#endif

@@ -1,0 +1,582 @@
+#include "model/pixelcnn.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "nn/elementwise.h"
+#include "nn/rng.h"
+#include "nn/shift.h"
+
+/* The U-net is run as a list of operations over numbered tensors (every tensor is
+ * [windows × side² × F] at its scale), so that backward is the same list in reverse, each
+ * operation adding its input gradients into the tensors' gradient accumulators. */
+typedef enum op_kind {
+    OP_RESNET,    /* gated resnet: out = block(x, aux) */
+    OP_RESNET_UL, /* down-pass ul block: aux = concat(tensor a, tensor a2) */
+    OP_CONV       /* stride-2 shifted conv (up pass) or transposed conv (down pass) */
+} op_kind;
+
+typedef struct pc_op {
+    op_kind kind;
+    int layer; /* index into blocks[] or convs[] */
+    int scale;
+    int x, out, a, a2; /* tensor ids; a, a2 = -1 when absent */
+} pc_op;
+
+enum { MAX_OPS = 4 * SPCNN__PIXELCNN_MAX_BLOCKS + 8, MAX_TENSORS = 4 * SPCNN__PIXELCNN_MAX_BLOCKS + 8 };
+
+struct spcnn__pixelcnn {
+    spcnn__pixelcnn_shape s;
+    spcnn__pixelcnn_rows rows;
+
+    spcnn__conv in_u, in_ula, in_ulb, head;
+    spcnn__conv convs[8]; /* 2 downsampling pairs, then 2 upsampling pairs */
+    size_t conv_w[8], conv_b[8];
+    int nconvs;
+    spcnn__gated_resnet blocks[4 * SPCNN__PIXELCNN_MAX_BLOCKS];
+    int nblocks;
+    spcnn__resample grid_resample[2];
+
+    pc_op ops[MAX_OPS];
+    int nops;
+    int ntensors;
+    int tensor_scale[MAX_TENSORS];
+    float *t[MAX_TENSORS];  /* activations */
+    float *dt[MAX_TENSORS]; /* gradient accumulators (training only) */
+    float *cat[SPCNN__PIXELCNN_MAX_BLOCKS]; /* concat(u, ul_kept) of each down-pass ul block */
+    int ul0, final_ul;  /* tensor ids */
+    int u0;
+
+    float *xin;      /* [P × 2]: pixel, ones */
+    const float *grid[3]; /* grid at each scale: [0] the caller's, [1], [2] resampled */
+    float *grid_small[2];
+    const float *z;       /* the caller's z of the last forward (backward needs it) */
+    float *head_in;  /* elu(final ul) [P × F] */
+    float *tmp_x, *tmp_y, *tmp_a; /* [P × F], [P × F], [P × 2F] */
+    float *dz_tmp;   /* [n × L] */
+    float *work;     /* gated resnet backward scratch */
+    float *block_scratch; /* forward-only plans: the activations every block shares */
+    float *arena;
+};
+
+static int side(const spcnn__pixelcnn_shape *s, int scale)
+{
+    return s->m >> scale;
+}
+
+static size_t pix(const spcnn__pixelcnn_shape *s, int scale)
+{
+    size_t d = (size_t)side(s, scale);
+    return (size_t)s->n * d * d;
+}
+
+static spcnn__gated_resnet_shape block_shape(const spcnn__pixelcnn_shape *s, int scale, int aux_c,
+                                             int conv)
+{
+    spcnn__gated_resnet_shape g = {s->n, side(s, scale), side(s, scale), s->f, aux_c,
+                                   s->grid, s->latent, conv, s->backward};
+    return g;
+}
+
+/* ---- parameters ------------------------------------------------------------------------- */
+
+spcnn_status spcnn__pixelcnn_add_params(spcnn__params *params, const spcnn__pixelcnn_shape *s,
+                                        spcnn__pixelcnn_rows *rows)
+{
+    SPCNN_CHECK_ARG(s->m >= 4 && s->m % 4 == 0 && s->r >= 1 &&
+                        3 * s->r + 2 <= SPCNN__PIXELCNN_MAX_BLOCKS && s->f >= 1 && s->k >= 1,
+                    "pixelcnn: invalid shape m=%d r=%d f=%d k=%d", s->m, s->r, s->f, s->k);
+    const size_t f = (size_t)s->f;
+    memset(rows, 0xff, sizeof *rows);
+    SPCNN_TRY(spcnn__params_add_layer(params, "pc.in", "u.w", SPCNN__PARAM_CONV, f, 2, 2, 3,
+                                      SPCNN__INIT_HE, &rows->in_u_w));
+    SPCNN_TRY(spcnn__params_add_layer(params, "pc.in", "u.b", SPCNN__PARAM_BIAS, f, 0, 0, 0,
+                                      SPCNN__INIT_ZEROS, &rows->in_u_b));
+    SPCNN_TRY(spcnn__params_add_layer(params, "pc.in", "ul_a.w", SPCNN__PARAM_CONV, f, 2, 1, 3,
+                                      SPCNN__INIT_HE, &rows->in_ula_w));
+    SPCNN_TRY(spcnn__params_add_layer(params, "pc.in", "ul_a.b", SPCNN__PARAM_BIAS, f, 0, 0, 0,
+                                      SPCNN__INIT_ZEROS, &rows->in_ula_b));
+    SPCNN_TRY(spcnn__params_add_layer(params, "pc.in", "ul_b.w", SPCNN__PARAM_CONV, f, 2, 2, 1,
+                                      SPCNN__INIT_HE, &rows->in_ulb_w));
+    SPCNN_TRY(spcnn__params_add_layer(params, "pc.in", "ul_b.b", SPCNN__PARAM_BIAS, f, 0, 0, 0,
+                                      SPCNN__INIT_ZEROS, &rows->in_ulb_b));
+    char prefix[48];
+    for (int scale = 0; scale < 3; scale++) {
+        if (scale > 0) {
+            snprintf(prefix, sizeof prefix, "pc.up.down%d", scale);
+            SPCNN_TRY(spcnn__params_add_layer(params, prefix, "u.w", SPCNN__PARAM_CONV, f, f, 2,
+                                              3, SPCNN__INIT_HE, &rows->down_u_w[scale - 1]));
+            SPCNN_TRY(spcnn__params_add_layer(params, prefix, "u.b", SPCNN__PARAM_BIAS, f, 0, 0,
+                                              0, SPCNN__INIT_ZEROS, &rows->down_u_b[scale - 1]));
+            SPCNN_TRY(spcnn__params_add_layer(params, prefix, "ul.w", SPCNN__PARAM_CONV, f, f, 2,
+                                              2, SPCNN__INIT_HE, &rows->down_ul_w[scale - 1]));
+            SPCNN_TRY(spcnn__params_add_layer(params, prefix, "ul.b", SPCNN__PARAM_BIAS, f, 0, 0,
+                                              0, SPCNN__INIT_ZEROS, &rows->down_ul_b[scale - 1]));
+        }
+        for (int i = 0; i < s->r; i++) {
+            int j = scale * s->r + i;
+            spcnn__gated_resnet_shape g = block_shape(s, scale, 0, SPCNN__CONV_DOWN_SHIFTED);
+            snprintf(prefix, sizeof prefix, "pc.up.s%d.r%d.u", scale, i);
+            SPCNN_TRY(spcnn__gated_resnet_add_params(params, prefix, &g, &rows->up_u[j]));
+            g = block_shape(s, scale, s->f, SPCNN__CONV_DOWN_RIGHT_SHIFTED);
+            snprintf(prefix, sizeof prefix, "pc.up.s%d.r%d.ul", scale, i);
+            SPCNN_TRY(spcnn__gated_resnet_add_params(params, prefix, &g, &rows->up_ul[j]));
+        }
+    }
+    int j = 0;
+    for (int scale = 2; scale >= 0; scale--) {
+        if (scale < 2) {
+            int k = 1 - scale; /* 0: 2 -> 1, 1: 1 -> 0 */
+            snprintf(prefix, sizeof prefix, "pc.dn.up%d", scale);
+            SPCNN_TRY(spcnn__params_add_layer(params, prefix, "u.w", SPCNN__PARAM_DECONV, f, f, 2,
+                                              3, SPCNN__INIT_HE, &rows->up_u_w[k]));
+            SPCNN_TRY(spcnn__params_add_layer(params, prefix, "u.b", SPCNN__PARAM_BIAS, f, 0, 0,
+                                              0, SPCNN__INIT_ZEROS, &rows->up_u_b[k]));
+            SPCNN_TRY(spcnn__params_add_layer(params, prefix, "ul.w", SPCNN__PARAM_DECONV, f, f,
+                                              2, 2, SPCNN__INIT_HE, &rows->up_ul_w[k]));
+            SPCNN_TRY(spcnn__params_add_layer(params, prefix, "ul.b", SPCNN__PARAM_BIAS, f, 0, 0,
+                                              0, SPCNN__INIT_ZEROS, &rows->up_ul_b[k]));
+        }
+        int nres = scale == 2 ? s->r : s->r + 1;
+        for (int i = 0; i < nres; i++, j++) {
+            spcnn__gated_resnet_shape g = block_shape(s, scale, s->f, SPCNN__CONV_DOWN_SHIFTED);
+            snprintf(prefix, sizeof prefix, "pc.dn.s%d.r%d.u", scale, i);
+            SPCNN_TRY(spcnn__gated_resnet_add_params(params, prefix, &g, &rows->dn_u[j]));
+            g = block_shape(s, scale, 2 * s->f, SPCNN__CONV_DOWN_RIGHT_SHIFTED);
+            snprintf(prefix, sizeof prefix, "pc.dn.s%d.r%d.ul", scale, i);
+            SPCNN_TRY(spcnn__gated_resnet_add_params(params, prefix, &g, &rows->dn_ul[j]));
+        }
+    }
+    SPCNN_TRY(spcnn__params_add_layer(params, "pc.head", "w", SPCNN__PARAM_CONV, 3 * (size_t)s->k,
+                                      f, 1, 1, SPCNN__INIT_LECUN, &rows->head_w));
+    SPCNN_TRY(spcnn__params_add_layer(params, "pc.head", "b", SPCNN__PARAM_BIAS,
+                                      3 * (size_t)s->k, 0, 0, 0, SPCNN__INIT_ZEROS,
+                                      &rows->head_b));
+    return SPCNN_OK;
+}
+
+/* ---- construction ----------------------------------------------------------------------- */
+
+static int new_tensor(spcnn__pixelcnn *pc, int scale)
+{
+    pc->tensor_scale[pc->ntensors] = scale;
+    return pc->ntensors++;
+}
+
+static spcnn_status add_conv(spcnn__pixelcnn *pc, spcnn__dnnl *ctx, spcnn__conv_shape cs,
+                             size_t w_row, size_t b_row, int *index)
+{
+    cs.backward = pc->s.backward;
+    *index = pc->nconvs;
+    pc->conv_w[pc->nconvs] = w_row;
+    pc->conv_b[pc->nconvs] = b_row;
+    return spcnn__conv_init(&pc->convs[pc->nconvs++], ctx, &cs);
+}
+
+static spcnn_status add_block(spcnn__pixelcnn *pc, spcnn__dnnl *ctx, int scale, int aux_c,
+                              int conv, const spcnn__gated_resnet_rows *rows, int *index)
+{
+    spcnn__gated_resnet_shape g = block_shape(&pc->s, scale, aux_c, conv);
+    *index = pc->nblocks;
+    return spcnn__gated_resnet_init(&pc->blocks[pc->nblocks++], ctx, &g, rows,
+                                    pc->block_scratch);
+}
+
+static void add_op(spcnn__pixelcnn *pc, op_kind kind, int layer, int scale, int x, int out,
+                   int a, int a2)
+{
+    pc_op op = {kind, layer, scale, x, out, a, a2};
+    pc->ops[pc->nops++] = op;
+}
+
+/* Build the layers and the operation list, mirroring PixelCNN++'s model code. */
+static spcnn_status build_graph(spcnn__pixelcnn *pc, spcnn__dnnl *ctx)
+{
+    const spcnn__pixelcnn_shape *s = &pc->s;
+    const spcnn__pixelcnn_rows *rows = &pc->rows;
+    const int n = s->n, m = s->m, f = s->f, r = s->r;
+    int u_kept[3 * SPCNN__PIXELCNN_MAX_BLOCKS + 3], ul_kept[3 * SPCNN__PIXELCNN_MAX_BLOCKS + 3];
+    int nkept = 0, layer;
+
+    spcnn__conv_shape cs = spcnn__conv_shape_down_shifted(n, m, m, 2, f, 2, 3, 1);
+    cs.backward = s->backward;
+    SPCNN_TRY(spcnn__conv_init(&pc->in_u, ctx, &cs));
+    cs = spcnn__conv_shape_down_shifted(n, m, m, 2, f, 1, 3, 1);
+    cs.backward = s->backward;
+    SPCNN_TRY(spcnn__conv_init(&pc->in_ula, ctx, &cs));
+    cs = spcnn__conv_shape_down_right_shifted(n, m, m, 2, f, 2, 1, 1);
+    cs.backward = s->backward;
+    SPCNN_TRY(spcnn__conv_init(&pc->in_ulb, ctx, &cs));
+    cs = spcnn__conv_shape_nin(n, m, m, f, 3 * s->k);
+    cs.backward = s->backward;
+    SPCNN_TRY(spcnn__conv_init(&pc->head, ctx, &cs));
+
+    /* Up pass. */
+    int u = new_tensor(pc, 0), ul = new_tensor(pc, 0);
+    pc->u0 = u;
+    pc->ul0 = ul;
+    u_kept[nkept] = u;
+    ul_kept[nkept++] = ul;
+    for (int scale = 0; scale < 3; scale++) {
+        if (scale > 0) {
+            int hs = side(s, scale - 1), nu = new_tensor(pc, scale), nul = new_tensor(pc, scale);
+            SPCNN_TRY(add_conv(pc, ctx, spcnn__conv_shape_down_shifted(n, hs, hs, f, f, 2, 3, 2),
+                               rows->down_u_w[scale - 1], rows->down_u_b[scale - 1], &layer));
+            add_op(pc, OP_CONV, layer, scale, u, nu, -1, -1);
+            SPCNN_TRY(add_conv(pc, ctx,
+                               spcnn__conv_shape_down_right_shifted(n, hs, hs, f, f, 2, 2, 2),
+                               rows->down_ul_w[scale - 1], rows->down_ul_b[scale - 1], &layer));
+            add_op(pc, OP_CONV, layer, scale, ul, nul, -1, -1);
+            u = nu;
+            ul = nul;
+            u_kept[nkept] = u;
+            ul_kept[nkept++] = ul;
+        }
+        for (int i = 0; i < r; i++) {
+            int j = scale * r + i, nu = new_tensor(pc, scale), nul = new_tensor(pc, scale);
+            SPCNN_TRY(add_block(pc, ctx, scale, 0, SPCNN__CONV_DOWN_SHIFTED, &rows->up_u[j],
+                                &layer));
+            add_op(pc, OP_RESNET, layer, scale, u, nu, -1, -1);
+            SPCNN_TRY(add_block(pc, ctx, scale, f, SPCNN__CONV_DOWN_RIGHT_SHIFTED,
+                                &rows->up_ul[j], &layer));
+            add_op(pc, OP_RESNET, layer, scale, ul, nul, nu, -1);
+            u = nu;
+            ul = nul;
+            u_kept[nkept] = u;
+            ul_kept[nkept++] = ul;
+        }
+    }
+
+    /* Down pass: every kept output is consumed exactly once, the last one first. */
+    int pop = nkept - 1;
+    u = u_kept[pop];
+    ul = ul_kept[pop--];
+    int j = 0;
+    for (int scale = 2; scale >= 0; scale--) {
+        if (scale < 2) {
+            int k = 1 - scale, hs = side(s, scale + 1);
+            int nu = new_tensor(pc, scale), nul = new_tensor(pc, scale);
+            SPCNN_TRY(add_conv(pc, ctx,
+                               spcnn__conv_shape_down_shifted_deconv(n, hs, hs, f, f, 2, 3, 2),
+                               rows->up_u_w[k], rows->up_u_b[k], &layer));
+            add_op(pc, OP_CONV, layer, scale, u, nu, -1, -1);
+            SPCNN_TRY(add_conv(pc, ctx,
+                               spcnn__conv_shape_down_right_shifted_deconv(n, hs, hs, f, f, 2, 2,
+                                                                           2),
+                               rows->up_ul_w[k], rows->up_ul_b[k], &layer));
+            add_op(pc, OP_CONV, layer, scale, ul, nul, -1, -1);
+            u = nu;
+            ul = nul;
+        }
+        int nres = scale == 2 ? r : r + 1;
+        for (int i = 0; i < nres; i++, j++, pop--) {
+            int nu = new_tensor(pc, scale), nul = new_tensor(pc, scale);
+            SPCNN_TRY(add_block(pc, ctx, scale, f, SPCNN__CONV_DOWN_SHIFTED, &rows->dn_u[j],
+                                &layer));
+            add_op(pc, OP_RESNET, layer, scale, u, nu, u_kept[pop], -1);
+            SPCNN_TRY(add_block(pc, ctx, scale, 2 * f, SPCNN__CONV_DOWN_RIGHT_SHIFTED,
+                                &rows->dn_ul[j], &layer));
+            add_op(pc, OP_RESNET_UL, layer, scale, ul, nul, nu, ul_kept[pop]);
+            u = nu;
+            ul = nul;
+        }
+    }
+    if (pop != -1)
+        return spcnn__error(SPCNN_ERR_INTERNAL, "pixelcnn: %d kept outputs were not consumed",
+                            pop + 1);
+    pc->final_ul = ul;
+    return SPCNN_OK;
+}
+
+/* One arena for every activation, gradient accumulator and temporary. */
+static spcnn_status allocate(spcnn__pixelcnn *pc)
+{
+    const spcnn__pixelcnn_shape *s = &pc->s;
+    const size_t f = (size_t)s->f, p0 = pix(s, 0);
+    size_t work = 0;
+    for (int b = 0; b < pc->nblocks; b++) {
+        size_t w = spcnn__gated_resnet_work_size(&pc->blocks[b].s);
+        work = w > work ? w : work;
+    }
+    int ncat = 0;
+    for (int o = 0; o < pc->nops; o++)
+        ncat += pc->ops[o].kind == OP_RESNET_UL;
+
+    /* Two passes over the same list: measure, then hand out. */
+    float *base = NULL;
+    size_t total = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t at = 0;
+#define TAKE(ptr, count)                                            \
+    do {                                                            \
+        if (pass)                                                   \
+            (ptr) = base + at;                                      \
+        at += ((size_t)(count) + 15) / 16 * 16;                     \
+    } while (0)
+        for (int t = 0; t < pc->ntensors; t++) {
+            TAKE(pc->t[t], pix(s, pc->tensor_scale[t]) * f);
+            if (s->backward)
+                TAKE(pc->dt[t], pix(s, pc->tensor_scale[t]) * f);
+        }
+        int c = 0;
+        for (int o = 0; o < pc->nops; o++)
+            if (pc->ops[o].kind == OP_RESNET_UL) {
+                TAKE(pc->cat[c], pix(s, pc->ops[o].scale) * 2 * f);
+                c++;
+            }
+        TAKE(pc->xin, p0 * 2);
+        if (s->grid) {
+            TAKE(pc->grid_small[0], pix(s, 1) * 2);
+            TAKE(pc->grid_small[1], pix(s, 2) * 2);
+        }
+        TAKE(pc->head_in, p0 * f);
+        TAKE(pc->tmp_x, p0 * f);
+        TAKE(pc->tmp_y, p0 * f);
+        if (s->backward) {
+            TAKE(pc->tmp_a, p0 * 2 * f);
+            TAKE(pc->dz_tmp, (size_t)s->n * (size_t)(s->latent > 0 ? s->latent : 1));
+            TAKE(pc->work, work);
+        }
+#undef TAKE
+        if (pass == 0) {
+            total = at;
+            base = pc->arena = spcnn__malloc_aligned(total * sizeof(float));
+            if (base == NULL)
+                return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY,
+                                    "pixelcnn: out of memory for %zu MB of activations",
+                                    total * sizeof(float) >> 20);
+        }
+    }
+    (void)ncat;
+    /* The ones channel never changes. */
+    for (size_t i = 0; i < p0; i++)
+        pc->xin[2 * i + 1] = 1.0f;
+    return SPCNN_OK;
+}
+
+spcnn_status spcnn__pixelcnn_create(spcnn__dnnl *ctx, const spcnn__pixelcnn_shape *s,
+                                    const spcnn__pixelcnn_rows *rows, spcnn__pixelcnn **out)
+{
+    *out = NULL;
+    SPCNN_CHECK_ARG(s->n >= 1 && s->m >= 4 && s->m % 4 == 0 && s->r >= 1 &&
+                        3 * s->r + 2 <= SPCNN__PIXELCNN_MAX_BLOCKS,
+                    "pixelcnn: invalid shape n=%d m=%d r=%d", s->n, s->m, s->r);
+    spcnn__pixelcnn *pc = spcnn__calloc(1, sizeof *pc);
+    if (pc == NULL)
+        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "pixelcnn: out of memory");
+    pc->s = *s;
+    pc->rows = *rows;
+    spcnn_status st;
+    if (!s->backward) {
+        /* Inference keeps only the U-net's tensors; the blocks' internals are transient and
+         * one scratch, sized for the largest block (full scale, aux 2F), serves them all. */
+        spcnn__gated_resnet_shape big = block_shape(s, 0, 2 * s->f, SPCNN__CONV_DOWN_RIGHT_SHIFTED);
+        size_t floats = spcnn__gated_resnet_activation_size(&big);
+        pc->block_scratch = spcnn__malloc_aligned(floats * sizeof(float));
+        if (pc->block_scratch == NULL) {
+            st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "pixelcnn: out of memory for %zu MB",
+                              floats * sizeof(float) >> 20);
+            goto fail;
+        }
+    }
+    SPCNN_TRY_GOTO(st, build_graph(pc, ctx));
+    if (s->grid) {
+        for (int k = 0; k < 2; k++) {
+            spcnn__resample_shape rs = {s->n, 2, s->m, s->m, side(s, k + 1), side(s, k + 1)};
+            SPCNN_TRY_GOTO(st, spcnn__resample_init(&pc->grid_resample[k], ctx, &rs));
+        }
+    }
+    SPCNN_TRY_GOTO(st, allocate(pc));
+    *out = pc;
+    return SPCNN_OK;
+fail:
+    spcnn__pixelcnn_destroy(pc);
+    return st;
+}
+
+void spcnn__pixelcnn_destroy(spcnn__pixelcnn *pc)
+{
+    if (pc == NULL)
+        return;
+    spcnn__conv_deinit(&pc->in_u);
+    spcnn__conv_deinit(&pc->in_ula);
+    spcnn__conv_deinit(&pc->in_ulb);
+    spcnn__conv_deinit(&pc->head);
+    for (int i = 0; i < 8; i++)
+        spcnn__conv_deinit(&pc->convs[i]);
+    for (int i = 0; i < pc->nblocks; i++)
+        spcnn__gated_resnet_deinit(&pc->blocks[i]);
+    for (int k = 0; k < 2; k++)
+        spcnn__resample_deinit(&pc->grid_resample[k]);
+    spcnn__free_aligned(pc->arena);
+    spcnn__free_aligned(pc->block_scratch);
+    spcnn__free(pc);
+}
+
+const spcnn__pixelcnn_shape *spcnn__pixelcnn_shape_of(const spcnn__pixelcnn *pc)
+{
+    return &pc->s;
+}
+
+const float *spcnn__pixelcnn_final_ul(const spcnn__pixelcnn *pc)
+{
+    return pc->t[pc->final_ul];
+}
+
+/* ---- forward and backward --------------------------------------------------------------- */
+
+static const float *value(const spcnn__params *params, const float *w, size_t row)
+{
+    return w + params->rows[row].offset;
+}
+
+static uint64_t block_key(uint64_t key, int op)
+{
+    return spcnn__key4(key, (uint64_t)op, 0x9d1ce5u, 0);
+}
+
+spcnn_status spcnn__pixelcnn_forward(spcnn__pixelcnn *pc, spcnn__dnnl *ctx,
+                                     const spcnn__params *params, const float *w, const float *x,
+                                     const float *grid, const float *z, float rate, uint64_t key,
+                                     float *out)
+{
+    const spcnn__pixelcnn_shape *s = &pc->s;
+    const spcnn__pixelcnn_rows *rows = &pc->rows;
+    const size_t f = (size_t)s->f, p0 = pix(s, 0), m = (size_t)s->m, n = (size_t)s->n;
+
+    for (size_t i = 0; i < p0; i++)
+        pc->xin[2 * i] = x[i];
+    if (s->grid) {
+        pc->grid[0] = grid;
+        for (int k = 0; k < 2; k++) {
+            SPCNN_TRY(spcnn__resample_forward(&pc->grid_resample[k], ctx, grid,
+                                              pc->grid_small[k]));
+            pc->grid[k + 1] = pc->grid_small[k];
+        }
+    }
+    pc->z = z;
+
+    /* Input layer: u0 = down_shift(conv2x3(x)), ul0 = down_shift(conv1x3(x)) +
+     * right_shift(conv2x1(x)); the shifts make them strictly causal. */
+    SPCNN_TRY(spcnn__conv_forward(&pc->in_u, ctx, pc->xin, value(params, w, rows->in_u_w),
+                                  value(params, w, rows->in_u_b), pc->tmp_x));
+    spcnn__down_shift_forward(pc->tmp_x, pc->t[pc->u0], n, m, m, f);
+    SPCNN_TRY(spcnn__conv_forward(&pc->in_ula, ctx, pc->xin, value(params, w, rows->in_ula_w),
+                                  value(params, w, rows->in_ula_b), pc->tmp_x));
+    spcnn__down_shift_forward(pc->tmp_x, pc->t[pc->ul0], n, m, m, f);
+    SPCNN_TRY(spcnn__conv_forward(&pc->in_ulb, ctx, pc->xin, value(params, w, rows->in_ulb_w),
+                                  value(params, w, rows->in_ulb_b), pc->tmp_x));
+    spcnn__right_shift_forward(pc->tmp_x, pc->tmp_y, n, m, m, f);
+    spcnn__accumulate(pc->t[pc->ul0], pc->tmp_y, p0 * f);
+
+    for (int o = 0; o < pc->nops; o++) {
+        const pc_op *op = &pc->ops[o];
+        const float *g = s->grid ? pc->grid[op->scale] : NULL;
+        if (op->kind == OP_CONV) {
+            SPCNN_TRY(spcnn__conv_forward(&pc->convs[op->layer], ctx, pc->t[op->x],
+                                          value(params, w, pc->conv_w[op->layer]),
+                                          value(params, w, pc->conv_b[op->layer]),
+                                          pc->t[op->out]));
+            continue;
+        }
+        const float *aux = op->a >= 0 ? pc->t[op->a] : NULL;
+        if (op->kind == OP_RESNET_UL) {
+            float *cat = pc->cat[op->layer / 2 - 3 * s->r]; /* the ul blocks of the down pass */
+            spcnn__concat_forward(pc->t[op->a], pc->t[op->a2], cat, pix(s, op->scale), f, f);
+            aux = cat;
+        }
+        SPCNN_TRY(spcnn__gated_resnet_forward(&pc->blocks[op->layer], ctx, params, w,
+                                              pc->t[op->x], aux, g, z, rate, block_key(key, o),
+                                              pc->t[op->out]));
+    }
+
+    if (out == NULL) /* the sampler applies the head at one pixel per window itself */
+        return SPCNN_OK;
+    spcnn__elu_forward(pc->t[pc->final_ul], pc->head_in, p0 * f);
+    return spcnn__conv_forward(&pc->head, ctx, pc->head_in, value(params, w, rows->head_w),
+                               value(params, w, rows->head_b), out);
+}
+
+spcnn_status spcnn__pixelcnn_backward(spcnn__pixelcnn *pc, spcnn__dnnl *ctx,
+                                      const spcnn__params *params, const float *dout,
+                                      float rate, float *dz, float *dx)
+{
+    const spcnn__pixelcnn_shape *s = &pc->s;
+    const spcnn__pixelcnn_rows *rows = &pc->rows;
+    SPCNN_CHECK_ARG(s->backward, "pixelcnn: backward on a forward-only plan");
+    const size_t f = (size_t)s->f, p0 = pix(s, 0), m = (size_t)s->m, n = (size_t)s->n;
+    const size_t nz = (size_t)s->n * (size_t)s->latent;
+    const float *w = params->buf[SPCNN__BUF_VALUE];
+
+    for (int t = 0; t < pc->ntensors; t++)
+        memset(pc->dt[t], 0, pix(s, pc->tensor_scale[t]) * f * sizeof(float));
+    if (dz && nz)
+        memset(dz, 0, nz * sizeof(float));
+
+    /* Head: out = nin(elu(ul)). */
+    SPCNN_TRY(spcnn__conv_backward(&pc->head, ctx, pc->head_in, value(params, w, rows->head_w),
+                                   dout, pc->tmp_x, spcnn__params_grad(params, rows->head_w),
+                                   spcnn__params_grad(params, rows->head_b)));
+    spcnn__elu_backward(pc->head_in, pc->tmp_x, pc->tmp_x, p0 * f);
+    spcnn__accumulate(pc->dt[pc->final_ul], pc->tmp_x, p0 * f);
+
+    for (int o = pc->nops - 1; o >= 0; o--) {
+        const pc_op *op = &pc->ops[o];
+        const size_t count = pix(s, op->scale) * f;
+        if (op->kind == OP_CONV) {
+            /* The input of a stride-2 layer lives at the neighbouring scale. */
+            size_t in_count = pix(s, pc->tensor_scale[op->x]) * f;
+            SPCNN_TRY(spcnn__conv_backward(&pc->convs[op->layer], ctx, pc->t[op->x],
+                                           value(params, w, pc->conv_w[op->layer]),
+                                           pc->dt[op->out], pc->tmp_x,
+                                           spcnn__params_grad(params, pc->conv_w[op->layer]),
+                                           spcnn__params_grad(params, pc->conv_b[op->layer])));
+            spcnn__accumulate(pc->dt[op->x], pc->tmp_x, in_count);
+            continue;
+        }
+        const float *g = s->grid ? pc->grid[op->scale] : NULL;
+        const float *aux = op->a >= 0 ? pc->t[op->a] : NULL;
+        if (op->kind == OP_RESNET_UL)
+            aux = pc->cat[op->layer / 2 - 3 * s->r];
+        SPCNN_TRY(spcnn__gated_resnet_backward(&pc->blocks[op->layer], ctx, params, pc->t[op->x],
+                                               aux, g, pc->z, pc->dt[op->out], rate, pc->tmp_x,
+                                               op->a >= 0 ? pc->tmp_a : NULL,
+                                               nz ? pc->dz_tmp : NULL, pc->work));
+        spcnn__accumulate(pc->dt[op->x], pc->tmp_x, count);
+        if (op->kind == OP_RESNET_UL) {
+            spcnn__concat_backward(pc->tmp_a, pc->tmp_x, pc->tmp_y, pix(s, op->scale), f, f);
+            spcnn__accumulate(pc->dt[op->a], pc->tmp_x, count);
+            spcnn__accumulate(pc->dt[op->a2], pc->tmp_y, count);
+        } else if (op->a >= 0) {
+            spcnn__accumulate(pc->dt[op->a], pc->tmp_a, count);
+        }
+        if (dz && nz)
+            spcnn__accumulate(dz, pc->dz_tmp, nz);
+    }
+
+    /* Input layer. The image's own gradient (dx) is wanted only by the causality test. */
+    float *dxin = dx ? pc->tmp_a : NULL; /* [P × 2]: pixel and ones channels */
+    spcnn__down_shift_backward(pc->dt[pc->u0], pc->tmp_x, n, m, m, f);
+    SPCNN_TRY(spcnn__conv_backward(&pc->in_u, ctx, pc->xin, value(params, w, rows->in_u_w),
+                                   pc->tmp_x, dxin, spcnn__params_grad(params, rows->in_u_w),
+                                   spcnn__params_grad(params, rows->in_u_b)));
+    if (dx)
+        for (size_t i = 0; i < p0; i++)
+            dx[i] = dxin[2 * i];
+    spcnn__down_shift_backward(pc->dt[pc->ul0], pc->tmp_x, n, m, m, f);
+    SPCNN_TRY(spcnn__conv_backward(&pc->in_ula, ctx, pc->xin, value(params, w, rows->in_ula_w),
+                                   pc->tmp_x, dxin, spcnn__params_grad(params, rows->in_ula_w),
+                                   spcnn__params_grad(params, rows->in_ula_b)));
+    if (dx)
+        for (size_t i = 0; i < p0; i++)
+            dx[i] += dxin[2 * i];
+    spcnn__right_shift_backward(pc->dt[pc->ul0], pc->tmp_x, n, m, m, f);
+    SPCNN_TRY(spcnn__conv_backward(&pc->in_ulb, ctx, pc->xin, value(params, w, rows->in_ulb_w),
+                                   pc->tmp_x, dxin, spcnn__params_grad(params, rows->in_ulb_w),
+                                   spcnn__params_grad(params, rows->in_ulb_b)));
+    if (dx)
+        for (size_t i = 0; i < p0; i++)
+            dx[i] += dxin[2 * i];
+    return SPCNN_OK;
+}

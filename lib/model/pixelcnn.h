@@ -1,0 +1,69 @@
+/* The PixelCNN++ U-net of Spatial PixelCNN over a batch of m×m windows (one channel), built on
+ * the engine's layers (docs/design.md, "The PixelCNN++ U-net", draws the wiring):
+ *
+ *   input   x and a ones channel; u0 = down_shift(conv2x3(x)),
+ *           ul0 = down_shift(conv1x3(x)) + right_shift(conv2x1(x))
+ *   up      3 scales (m, m/2, m/4): R gated resnets per scale on u, and on ul with aux u;
+ *           stride-2 shifted convs between scales; every output is kept
+ *   down    3 scales (m/4, m/2, m) with R, R+1, R+1 gated resnets, consuming one kept output
+ *           each (u: aux u_kept; ul: aux concat(u, ul_kept)); stride-2 shifted transposed convs
+ *           between scales
+ *   head    nin(elu(ul)) -> 3K mixture parameters per pixel
+ *
+ * Every gated resnet is conditioned on the coordinate grid at its scale (resampled from the
+ * window's crop with oneDNN's linear resampling) and on z, when the model uses them. */
+#ifndef SPCNN_MODEL_PIXELCNN_H
+#define SPCNN_MODEL_PIXELCNN_H
+
+#include "nn/gated_resnet.h"
+#include "nn/resample.h"
+
+enum { SPCNN__PIXELCNN_MAX_BLOCKS = 64 };
+
+typedef struct spcnn__pixelcnn_shape {
+    int n;        /* windows per call */
+    int m;        /* window side, a multiple of 4 */
+    int f, r, k;  /* nr_filters, nr_resnet, nr_mix */
+    int latent;   /* L; 0: no latent conditioning */
+    int grid;     /* 1: coordinate conditioning */
+    int backward; /* 1: training */
+} spcnn__pixelcnn_shape;
+
+/* Rows of the parameter table. */
+typedef struct spcnn__pixelcnn_rows {
+    size_t in_u_w, in_u_b, in_ula_w, in_ula_b, in_ulb_w, in_ulb_b;
+    size_t down_u_w[2], down_u_b[2], down_ul_w[2], down_ul_b[2]; /* stride-2 convs */
+    size_t up_u_w[2], up_u_b[2], up_ul_w[2], up_ul_b[2];         /* stride-2 deconvs */
+    size_t head_w, head_b;
+    spcnn__gated_resnet_rows up_u[SPCNN__PIXELCNN_MAX_BLOCKS], up_ul[SPCNN__PIXELCNN_MAX_BLOCKS];
+    spcnn__gated_resnet_rows dn_u[SPCNN__PIXELCNN_MAX_BLOCKS], dn_ul[SPCNN__PIXELCNN_MAX_BLOCKS];
+} spcnn__pixelcnn_rows;
+
+typedef struct spcnn__pixelcnn spcnn__pixelcnn; /* defined in pixelcnn.c */
+
+spcnn_status spcnn__pixelcnn_add_params(spcnn__params *params, const spcnn__pixelcnn_shape *s,
+                                        spcnn__pixelcnn_rows *rows);
+spcnn_status spcnn__pixelcnn_create(spcnn__dnnl *ctx, const spcnn__pixelcnn_shape *s,
+                                    const spcnn__pixelcnn_rows *rows, spcnn__pixelcnn **out);
+void spcnn__pixelcnn_destroy(spcnn__pixelcnn *pc);
+const spcnn__pixelcnn_shape *spcnn__pixelcnn_shape_of(const spcnn__pixelcnn *pc);
+/* The ul stream after the last block, [n × m × m × F], valid after a forward. */
+const float *spcnn__pixelcnn_final_ul(const spcnn__pixelcnn *pc);
+
+/* x [n × m × m] pixel values in [-1, 1]; grid [n × m × m × 2] the window's crop of the image's
+ * coordinate grid (ignored without grid conditioning); z [n × L] (ignored without latent);
+ * out [n × m × m × 3K], or NULL to stop before the head (the sampler evaluates the head at one
+ * pixel per window from spcnn__pixelcnn_final_ul). Dropout `rate` with masks keyed by `key`.
+ * w: value base (raw or EMA). */
+spcnn_status spcnn__pixelcnn_forward(spcnn__pixelcnn *pc, spcnn__dnnl *ctx,
+                                     const spcnn__params *params, const float *w, const float *x,
+                                     const float *grid, const float *z, float rate, uint64_t key,
+                                     float *out);
+/* Backward of the last forward from dout [n × m × m × 3K]: overwrites the PixelCNN's gradient
+ * rows, dz [n × L] (if latent; may be NULL) and dx [n × m × m], the gradient with respect to
+ * the pixel values (may be NULL; only the causality test wants it). */
+spcnn_status spcnn__pixelcnn_backward(spcnn__pixelcnn *pc, spcnn__dnnl *ctx,
+                                      const spcnn__params *params, const float *dout,
+                                      float rate, float *dz, float *dx);
+
+#endif

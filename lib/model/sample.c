@@ -1,0 +1,419 @@
+/* Generation at any resolution (DESIGN.md §3): pixel (r, c) is drawn from the window at
+ * (max(0, r-m+1), max(0, c-m+1)), at its local position, from random numbers keyed by
+ * (seed, image, r, c).
+ *
+ * Two schedules give the same bytes. Raster: one window per pixel, image after image — the
+ * oracle. Wavefront: pixel (r, c) depends only on pixels with a smaller m·r + c, so every pixel
+ * with the same m·r + c, over all images, goes through one batched forward pass. Both only
+ * evaluate the network up to the last ul stream and apply the head at the one pixel wanted.
+ * Forward passes are independent of their batch size and slot (tests/test_sample.c checks the
+ * bytes), which is what makes the schedules interchangeable.
+ *
+ * Pixels live in a ring of rows per image: a window reaches m-1 rows up and the wavefront spans
+ * about width/m rows, so ring_rows = (width-1)/m + m + 2 rows suffice; a row leaves through the
+ * sink as soon as its last pixel is drawn. */
+#include <math.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "model/model.h"
+#include "nn/mixture.h"
+#include "nn/rng.h"
+
+struct spcnn__sample_plan {
+    size_t windows;
+    spcnn__pixelcnn *pc;
+    float *x, *grid, *z; /* [windows × m × m], [windows × m × m × 2], [windows × L] */
+};
+
+typedef struct pixel_job {
+    size_t image, r, c;
+} pixel_job;
+
+typedef struct generation {
+    spcnn_model *m;
+    size_t n, h, w;
+    uint64_t seed;
+    float temperature;
+    const float *z;    /* n × L */
+    uint8_t *ring;     /* n × ring_rows × w */
+    size_t ring_rows;
+    spcnn_row_fn sink;
+    void *user;
+    size_t done, total; /* pixels, for progress */
+    double reported;
+} generation;
+
+static void sample_plan_destroy(spcnn__sample_plan *sp)
+{
+    if (sp == NULL)
+        return;
+    spcnn__pixelcnn_destroy(sp->pc);
+    spcnn__free_aligned(sp->x);
+    spcnn__free_aligned(sp->grid);
+    spcnn__free_aligned(sp->z);
+    spcnn__free(sp);
+}
+
+void spcnn__sample_plans_destroy(spcnn_model *model)
+{
+    for (int b = 0; b < SPCNN__SAMPLE_BUCKETS; b++) {
+        sample_plan_destroy(model->sample[b]);
+        model->sample[b] = NULL;
+    }
+}
+
+/* The plan of the smallest bucket holding `count` windows (count <= SPCNN__SAMPLE_MAX_WINDOWS). */
+static spcnn_status sample_plan_get(spcnn_model *m, size_t count, spcnn__sample_plan **out)
+{
+    int b = 0;
+    while (((size_t)1 << b) < count)
+        b++;
+    if (m->sample[b]) {
+        *out = m->sample[b];
+        return SPCNN_OK;
+    }
+    const size_t windows = (size_t)1 << b, mm = (size_t)m->m * (size_t)m->m;
+    spcnn__sample_plan *sp = spcnn__calloc(1, sizeof *sp);
+    if (sp == NULL)
+        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "sampling plan: out of memory");
+    sp->windows = windows;
+    spcnn_status st;
+    spcnn__pixelcnn_shape ps = {(int)windows, m->m, m->f, m->r, m->k,
+                                m->use_latent ? m->latent : 0, m->use_coords, 0};
+    SPCNN_TRY_GOTO(st, spcnn__pixelcnn_create(&m->ctx, &ps, &m->pc_rows, &sp->pc));
+    sp->x = spcnn__malloc_aligned(windows * mm * sizeof(float));
+    sp->grid = spcnn__malloc_aligned(windows * mm * 2 * sizeof(float));
+    sp->z = spcnn__malloc_aligned(windows * (size_t)m->latent * sizeof(float));
+    if (!sp->x || !sp->grid || !sp->z) {
+        st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "sampling plan: out of memory");
+        goto fail;
+    }
+    m->sample[b] = *out = sp;
+    return SPCNN_OK;
+fail:
+    sample_plan_destroy(sp);
+    return st;
+}
+
+/* Coordinate of row (or column) i of an n-long side of the grid over [-1, 1]. */
+static float grid_coord(size_t i, size_t n)
+{
+    return n > 1 ? (float)(-1.0 + 2.0 * (double)i / (double)(n - 1)) : 0.0f;
+}
+
+/* One window's input: its pixels, read from rows[r][col0 + c], and its crop at (top, left) of
+ * the h×w coordinate grid. */
+static void fill_window(const spcnn_model *m, const uint8_t *const *rows, size_t col0,
+                        size_t top, size_t left, size_t h, size_t w, float *x, float *grid)
+{
+    const size_t ms = (size_t)m->m;
+    for (size_t r = 0; r < ms; r++) {
+        float gy = grid_coord(top + r, h);
+        for (size_t c = 0; c < ms; c++) {
+            size_t i = r * ms + c;
+            x[i] = (float)rows[r][col0 + c] / 127.5f - 1.0f;
+            grid[2 * i] = gy;
+            grid[2 * i + 1] = grid_coord(left + c, w);
+        }
+    }
+}
+
+/* The head at one pixel: params = b + W · elu(ul), in a fixed order (no batch dependence). */
+static uint8_t draw_pixel(const spcnn_model *m, const float *ul, float temperature,
+                          uint64_t key)
+{
+    const float *ema = m->params.buf[SPCNN__BUF_EMA];
+    const float *hw = ema + m->params.rows[m->pc_rows.head_w].offset;
+    const float *hb = ema + m->params.rows[m->pc_rows.head_b].offset;
+    const size_t f = (size_t)m->f, k3 = 3 * (size_t)m->k;
+    float act[1024], params[3 * SPCNN__MIX_MAX_K];
+    for (size_t i = 0; i < f; i++)
+        act[i] = ul[i] > 0 ? ul[i] : expm1f(ul[i]);
+    for (size_t o = 0; o < k3; o++) {
+        float acc = hb[o];
+        for (size_t i = 0; i < f; i++)
+            acc += hw[o * f + i] * act[i];
+        params[o] = acc;
+    }
+    spcnn__rng rng = spcnn__rng_make(key);
+    float u_comp = spcnn__rng_uniform(&rng);
+    float u_logistic = spcnn__rng_uniform_open(&rng);
+    return spcnn__mixture_sample(params, (size_t)m->k, temperature, u_comp, u_logistic);
+}
+
+static uint64_t pixel_key(uint64_t seed, size_t image, size_t r, size_t c)
+{
+    return spcnn__key4(seed, image, r, c);
+}
+
+static uint8_t *ring_row(const generation *g, size_t image, size_t r)
+{
+    return g->ring + (image * g->ring_rows + r % g->ring_rows) * g->w;
+}
+
+static spcnn_status report_progress(generation *g)
+{
+    spcnn_model *m = g->m;
+    if (m->progress == NULL)
+        return SPCNN_OK;
+    double frac = (double)g->done / (double)g->total;
+    if (frac < 1.0 && frac - g->reported < 0.01)
+        return SPCNN_OK;
+    g->reported = frac;
+    if (m->progress(frac, m->progress_user) != 0)
+        return spcnn__error(SPCNN_ERR_CANCELLED, "generation cancelled by the progress callback");
+    return SPCNN_OK;
+}
+
+/* Draw a group of pixels that do not depend on each other, in chunks of at most
+ * SPCNN__SAMPLE_MAX_WINDOWS windows; rows whose last pixel was drawn go to the sink. */
+static spcnn_status draw_group(generation *g, const pixel_job *jobs, size_t count)
+{
+    spcnn_model *m = g->m;
+    const size_t ms = (size_t)m->m, mm = ms * ms, f = (size_t)m->f, l = (size_t)m->latent;
+    const float *ema = m->params.buf[SPCNN__BUF_EMA];
+    for (size_t first = 0; first < count; first += SPCNN__SAMPLE_MAX_WINDOWS) {
+        size_t chunk = count - first;
+        if (chunk > SPCNN__SAMPLE_MAX_WINDOWS)
+            chunk = SPCNN__SAMPLE_MAX_WINDOWS;
+        spcnn__sample_plan *sp;
+        SPCNN_TRY(sample_plan_get(m, chunk, &sp));
+        for (size_t j = 0; j < sp->windows; j++) {
+            const pixel_job *job = &jobs[first + (j < chunk ? j : 0)]; /* pad with a real one */
+            size_t top = job->r + 1 > ms ? job->r + 1 - ms : 0;
+            size_t left = job->c + 1 > ms ? job->c + 1 - ms : 0;
+            const uint8_t *rows[256];
+            for (size_t r = 0; r < ms; r++)
+                rows[r] = ring_row(g, job->image, top + r);
+            fill_window(m, rows, left, top, left, g->h, g->w, sp->x + j * mm,
+                        sp->grid + j * mm * 2);
+            if (m->use_latent)
+                memcpy(sp->z + j * l, g->z + job->image * l, l * sizeof(float));
+        }
+        SPCNN_TRY(spcnn__pixelcnn_forward(sp->pc, &m->ctx, &m->params, ema, sp->x, sp->grid,
+                                          m->use_latent ? sp->z : NULL, 0.0f, 0, NULL));
+        const float *ul = spcnn__pixelcnn_final_ul(sp->pc);
+        for (size_t j = 0; j < chunk; j++) {
+            const pixel_job *job = &jobs[first + j];
+            size_t lr = job->r < ms - 1 ? job->r : ms - 1, lc = job->c < ms - 1 ? job->c : ms - 1;
+            ring_row(g, job->image, job->r)[job->c] =
+                draw_pixel(m, ul + (j * mm + lr * ms + lc) * f, g->temperature,
+                           pixel_key(g->seed, job->image, job->r, job->c));
+        }
+        for (size_t j = 0; j < chunk; j++) {
+            const pixel_job *job = &jobs[first + j];
+            if (job->c == g->w - 1 && g->sink &&
+                g->sink(ring_row(g, job->image, job->r), job->image, job->r, g->w, g->user))
+                return spcnn__error(SPCNN_ERR_CANCELLED, "generation cancelled by the row sink");
+        }
+        g->done += chunk;
+        SPCNN_TRY(report_progress(g));
+    }
+    return SPCNN_OK;
+}
+
+static spcnn_status run_raster(generation *g)
+{
+    for (size_t i = 0; i < g->n; i++)
+        for (size_t r = 0; r < g->h; r++)
+            for (size_t c = 0; c < g->w; c++) {
+                pixel_job job = {i, r, c};
+                SPCNN_TRY(draw_group(g, &job, 1));
+            }
+    return SPCNN_OK;
+}
+
+static spcnn_status run_wavefront(generation *g, pixel_job *jobs)
+{
+    const size_t ms = (size_t)g->m->m, steps = ms * (g->h - 1) + g->w;
+    for (size_t t = 0; t < steps; t++) {
+        size_t r_lo = t + 1 > g->w ? (t + 1 - g->w + ms - 1) / ms : 0;
+        size_t r_hi = t / ms < g->h - 1 ? t / ms : g->h - 1;
+        size_t count = 0;
+        for (size_t i = 0; i < g->n; i++)
+            for (size_t r = r_lo; r <= r_hi; r++) {
+                pixel_job job = {i, r, t - ms * r};
+                jobs[count++] = job;
+            }
+        SPCNN_TRY(draw_group(g, jobs, count));
+    }
+    return SPCNN_OK;
+}
+
+/* Checks shared by the generation entry points. */
+static spcnn_status check_generation(const spcnn_model *m, const char *what, size_t n,
+                                     size_t h, size_t w)
+{
+    SPCNN_CHECK_ARG(m != NULL, "%s: model is NULL", what);
+    SPCNN_CHECK_ARG(n >= 1 && n <= 1000000, "%s: n = %zu images is out of range [1, 1000000]",
+                    what, n);
+    SPCNN_CHECK_ARG(h >= (size_t)m->m && w >= (size_t)m->m,
+                    "%s: %zux%zu is smaller than the %dx%d window", what, h, w, m->m, m->m);
+    SPCNN_CHECK_ARG(h <= 1000000 && w <= 1000000, "%s: %zux%zu is too large (at most 1000000 "
+                    "per side)", what, h, w);
+    return SPCNN_OK;
+}
+
+/* z for every image: copied from the caller, or drawn from N(0, I) keyed by (seed, image). */
+static spcnn_status make_latents(const spcnn_model *m, size_t n, const float *z, uint64_t seed,
+                                 float **out)
+{
+    *out = NULL;
+    if (!m->use_latent)
+        return SPCNN_OK;
+    const size_t l = (size_t)m->latent;
+    float *buf = spcnn__malloc(n * l * sizeof(float));
+    if (buf == NULL)
+        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "generation: out of memory for z");
+    for (size_t i = 0; i < n; i++) {
+        if (z) {
+            memcpy(buf + i * l, z + i * l, l * sizeof(float));
+            continue;
+        }
+        spcnn__rng rng = spcnn__rng_make(spcnn__key4(seed, i, UINT64_MAX, UINT64_MAX));
+        for (size_t j = 0; j < l; j++)
+            buf[i * l + j] = spcnn__rng_normal(&rng);
+    }
+    for (size_t i = 0; i < n * l; i++)
+        if (!isfinite(buf[i])) {
+            spcnn__free(buf);
+            return spcnn__error(SPCNN_ERR_INVALID_ARGUMENT, "generation: z[%zu] is not finite",
+                                i);
+        }
+    *out = buf;
+    return SPCNN_OK;
+}
+
+spcnn_status spcnn_model_generate_stream(spcnn_model *model, size_t n, const float *z,
+                                         size_t height, size_t width, uint64_t seed,
+                                         spcnn_row_fn sink, void *user)
+{
+    SPCNN_TRY(check_generation(model, "generate", n, height, width));
+    SPCNN_CHECK_ARG(sink != NULL, "generate: sink is NULL");
+    spcnn_model *m = model;
+    spcnn__dnnl_enter(&m->ctx);
+    const size_t ms = (size_t)m->m;
+    generation g = {m, n, height, width, seed,
+                    (float)spcnn__config_value(&m->cfg, SPCNN_CFG_TEMPERATURE), NULL, NULL,
+                    (width - 1) / ms + ms + 2, sink, user, 0, n * height * width, 0};
+    if (g.ring_rows > height)
+        g.ring_rows = height;
+    /* Jobs of one wavefront step: at most n × (rows in flight). */
+    size_t max_jobs = n * ((width - 1) / ms + 2);
+    SPCNN_CHECK_ARG(n <= SIZE_MAX / g.ring_rows / width && max_jobs <= SIZE_MAX / sizeof(pixel_job),
+                    "generate: %zu images of %zux%zu are too large", n, height, width);
+    float *zbuf = NULL;
+    pixel_job *jobs = NULL;
+    spcnn_status st;
+    SPCNN_TRY_GOTO(st, make_latents(m, n, z, seed, &zbuf));
+    g.z = zbuf;
+    g.ring = spcnn__calloc(n * g.ring_rows, width);
+    jobs = spcnn__malloc(max_jobs * sizeof *jobs);
+    if (g.ring == NULL || jobs == NULL) {
+        st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "generate: out of memory for the row band");
+        goto fail;
+    }
+    st = spcnn__config_int(&m->cfg, SPCNN_CFG_SCHEDULE) == 0 ? run_raster(&g)
+                                                             : run_wavefront(&g, jobs);
+fail:
+    spcnn__free(jobs);
+    spcnn__free(g.ring);
+    spcnn__free(zbuf);
+    return st;
+}
+
+typedef struct buffer_sink {
+    uint8_t *pixels;
+    size_t h;
+} buffer_sink;
+
+static int copy_row(const uint8_t *row, size_t image, size_t y, size_t width, void *user)
+{
+    buffer_sink *b = user;
+    memcpy(b->pixels + (image * b->h + y) * width, row, width);
+    return 0;
+}
+
+spcnn_status spcnn_model_generate_images(spcnn_model *model, size_t n, const float *z,
+                                         size_t height, size_t width, uint64_t seed,
+                                         uint8_t *pixels, size_t capacity)
+{
+    SPCNN_TRY(check_generation(model, "generate", n, height, width));
+    SPCNN_CHECK_ARG(pixels != NULL, "generate: pixels is NULL");
+    if (height > SIZE_MAX / width || n > SIZE_MAX / (height * width) ||
+        capacity < n * height * width)
+        return spcnn__error(SPCNN_ERR_BUFFER_TOO_SMALL,
+                            "generate: %zu images of %zux%zu need more than the %zu bytes given",
+                            n, height, width, capacity);
+    buffer_sink b = {pixels, height};
+    return spcnn_model_generate_stream(model, n, z, height, width, seed, copy_row, &b);
+}
+
+spcnn_status spcnn_model_generate_image(spcnn_model *model, const float *z, size_t height,
+                                        size_t width, uint64_t seed, uint8_t *pixels,
+                                        size_t capacity)
+{
+    return spcnn_model_generate_images(model, 1, z, height, width, seed, pixels, capacity);
+}
+
+spcnn_status spcnn_model_sample_patch(spcnn_model *model, const float *z, size_t grid_height,
+                                      size_t grid_width, size_t top, size_t left, uint64_t seed,
+                                      uint8_t *patch, size_t capacity)
+{
+    SPCNN_TRY(check_generation(model, "sample patch", 1, grid_height, grid_width));
+    SPCNN_CHECK_ARG(patch != NULL, "sample patch: patch is NULL");
+    spcnn_model *m = model;
+    const size_t ms = (size_t)m->m, mm = ms * ms, f = (size_t)m->f;
+    SPCNN_CHECK_ARG(top <= grid_height - ms && left <= grid_width - ms,
+                    "sample patch: the %zux%zu patch at (%zu, %zu) leaves the %zux%zu grid", ms,
+                    ms, top, left, grid_height, grid_width);
+    if (capacity < mm)
+        return spcnn__error(SPCNN_ERR_BUFFER_TOO_SMALL,
+                            "sample patch: patch holds %zu bytes, %zu are needed", capacity, mm);
+    spcnn__dnnl_enter(&m->ctx);
+    float *zbuf = NULL;
+    SPCNN_TRY(make_latents(m, 1, z, seed, &zbuf));
+    spcnn__sample_plan *sp;
+    spcnn_status st = sample_plan_get(m, 1, &sp);
+    uint8_t window[256 * 256];
+    memset(window, 0, mm);
+    const uint8_t *rows[256];
+    for (size_t r = 0; r < ms; r++)
+        rows[r] = window + r * ms;
+    if (st == SPCNN_OK && m->use_latent)
+        memcpy(sp->z, zbuf, (size_t)m->latent * sizeof(float));
+    const float temperature = (float)spcnn__config_value(&m->cfg, SPCNN_CFG_TEMPERATURE);
+    for (size_t i = 0; i < mm && st == SPCNN_OK; i++) {
+        fill_window(m, rows, 0, top, left, grid_height, grid_width, sp->x, sp->grid);
+        st = spcnn__pixelcnn_forward(sp->pc, &m->ctx, &m->params, m->params.buf[SPCNN__BUF_EMA],
+                                     sp->x, sp->grid, m->use_latent ? sp->z : NULL, 0.0f, 0,
+                                     NULL);
+        if (st != SPCNN_OK)
+            break;
+        window[i] = draw_pixel(m, spcnn__pixelcnn_final_ul(sp->pc) + i * f, temperature,
+                               pixel_key(seed, 0, top + i / ms, left + i % ms));
+    }
+    spcnn__free(zbuf);
+    if (st == SPCNN_OK)
+        memcpy(patch, window, mm);
+    return st;
+}
+
+spcnn_status spcnn_model_reconstruct(spcnn_model *model, const uint8_t *image, size_t in_height,
+                                     size_t in_width, size_t out_height, size_t out_width,
+                                     uint64_t seed, uint8_t *out, size_t capacity)
+{
+    SPCNN_TRY(check_generation(model, "reconstruct", 1, out_height, out_width));
+    SPCNN_CHECK_ARG(image != NULL && out != NULL, "reconstruct: NULL argument");
+    SPCNN_CHECK_ARG(in_height >= 1 && in_width >= 1 && in_height <= 1000000 &&
+                        in_width <= 1000000,
+                    "reconstruct: invalid input size %zux%zu", in_height, in_width);
+    if (!model->use_latent)
+        return spcnn__error(SPCNN_ERR_UNSUPPORTED,
+                            "reconstruct: the model has no latent code (use_latent = 0)");
+    float z[1024];
+    spcnn__dnnl_enter(&model->ctx);
+    SPCNN_TRY(spcnn__model_encode_mean(model, image, in_height, in_width, z));
+    return spcnn_model_generate_images(model, 1, z, out_height, out_width, seed, out, capacity);
+}

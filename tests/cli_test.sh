@@ -1,0 +1,246 @@
+#!/bin/sh
+# The spcnn command-line tool end to end on a tiny data set: usage and exit codes, training a
+# tiny model (IDX and PNG folder), its log, info, eval, resuming, determinism, SIGTERM.
+# Usage: cli_test.sh <path to spcnn> [temporary folder]
+set -u
+export LC_ALL=C
+spcnn=$1
+[ -x "$spcnn" ] || { echo "FAIL: $spcnn is not an executable"; exit 1; }
+tmp=$(mktemp -d "${2:-${TMPDIR:-/tmp}}/spcnn-cli.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+python=/usr/bin/python3
+failures=0
+checks=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+pass() { checks=$((checks + 1)); }
+
+# expect <exit status> <regex in stdout+stderr> <command...>
+expect() {
+    want=$1 pattern=$2
+    shift 2
+    "$@" > "$tmp/out" 2>&1
+    got=$?
+    if [ "$got" -ne "$want" ]; then
+        fail "'$*' exited $got, expected $want"; sed 's/^/    /' "$tmp/out"
+    elif ! grep -Eq -- "$pattern" "$tmp/out"; then
+        fail "'$*': no /$pattern/ in its output"; sed 's/^/    /' "$tmp/out"
+    else
+        pass
+    fi
+}
+
+# 1. Usage.
+expect 0 '^usage: spcnn COMMAND' "$spcnn" --help
+expect 0 '^usage: spcnn COMMAND' "$spcnn" help
+expect 2 '^usage: spcnn COMMAND' "$spcnn"
+expect 2 "unknown command 'bogus'" "$spcnn" bogus
+expect 0 '--resume MODEL' "$spcnn" train --help
+expect 0 '--nr-filters N' "$spcnn" help train
+expect 0 'usage: spcnn eval' "$spcnn" eval --help
+expect 0 'usage: spcnn info' "$spcnn" info --help
+expect 0 "^spcnn [0-9]+\.[0-9]+\.[0-9]+" "$spcnn" --version
+expect 2 'usage: spcnn info' "$spcnn" info
+expect 2 '--data and --out are required' "$spcnn" train --steps 3
+expect 2 'say how long to train' "$spcnn" train --data "$tmp" --out "$tmp/m"
+expect 2 "unknown argument '--bogus'" "$spcnn" train --bogus 1 --data "$tmp" --out "$tmp/m"
+expect 2 'nr_filters = 0 is out of range' "$spcnn" train --nr-filters 0
+expect 2 'dropout = 2 is out of range' "$spcnn" train --dropout=2
+expect 2 "--steps: 'x' is not an integer" "$spcnn" train --steps x
+expect 2 '--batch_size needs a value' "$spcnn" train --batch_size
+expect 2 '--model and --data are required' "$spcnn" eval --images 2
+expect 1 'not a folder' "$spcnn" train --data "$tmp/none" --out "$tmp/m" --steps 1
+expect 1 'm.spcnn' "$spcnn" info "$tmp/m.spcnn"
+
+# 2. A tiny data set: 32 training and 8 test images of 12 x 12 (IDX), 10 PNG images of 12 x 12
+#    and a folder of PNG images of two sizes.
+mkdir -p "$tmp/idx" "$tmp/png" "$tmp/mixed"
+"$python" - "$tmp" <<'PY' || { echo "FAIL: could not write the data set"; exit 1; }
+import random, struct, sys, zlib
+tmp = sys.argv[1]
+rng = random.Random(7)
+def images(n, h, w):
+    # smooth blobs rather than noise, so a model has something to learn
+    out = bytearray()
+    for _ in range(n):
+        cy, cx = rng.uniform(3, h - 3), rng.uniform(3, w - 3)
+        for r in range(h):
+            for c in range(w):
+                d = ((r - cy) ** 2 + (c - cx) ** 2) ** 0.5
+                out.append(max(0, min(255, int(255 - 60 * d + rng.randint(-20, 20)))))
+    return out
+def idx(path, n, h, w):
+    with open(path, "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, h, w) + images(n, h, w))
+def png(path, h, w):
+    raw = images(1, h, w)
+    rows = b"".join(b"\0" + bytes(raw[r * w:(r + 1) * w]) for r in range(h))
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+idx(tmp + "/idx/train-images-idx3-ubyte", 32, 12, 12)
+idx(tmp + "/idx/t10k-images-idx3-ubyte", 8, 12, 12)
+for i in range(10):
+    png("%s/png/img%02d.png" % (tmp, i), 12, 12)
+png(tmp + "/mixed/a.png", 12, 12)
+png(tmp + "/mixed/b.png", 16, 12)
+PY
+
+tiny="--patch-size 8 --image-size 12 --nr-filters 4 --nr-resnet 1 --nr-mix 2 --latent-size 3
+      --batch-size 4 --eval-images 2"
+m=$tmp/m.spcnn
+# shellcheck disable=SC2086
+expect 0 'trained 3 steps \(now at step 3\)' "$spcnn" train --data "$tmp/idx" --out "$m" \
+    --steps 3 $tiny
+grep -q 'parameters: [1-9]' "$tmp/out" && pass || fail "train did not print the parameter count"
+grep -q 'nr_filters=4' "$tmp/out" && pass || fail "train did not print the configuration"
+[ -s "$m" ] && pass || fail "no model file $m"
+if [ -f "$m.log.csv" ]; then
+    head -n 1 "$m.log.csv" | grep -q '^minutes,step,epoch,train_bpd,test_bpd_patches,test_bpd_image,kl$' &&
+        pass || fail "bad CSV header: $(head -n 1 "$m.log.csv")"
+    tail -n 1 "$m.log.csv" | grep -Eq '^[0-9.]+,3,0\.3750,[0-9.]+,[0-9.]+,[0-9.]+,[0-9.]+$' &&
+        pass || fail "bad CSV line: $(tail -n 1 "$m.log.csv")"
+else
+    fail "no training log $m.log.csv"
+fi
+
+expect 0 'step: +3$' "$spcnn" info "$m"
+for want in 'nr_filters +4$' 'patch_size +8$' 'images seen: +12$' 'parameters: +[1-9][0-9]*$' \
+            'file size: +[1-9]'; do
+    grep -Eq "$want" "$tmp/out" && pass || fail "spcnn info: no /$want/"
+done
+expect 0 'bits/dim \(patches\): [0-9]+\.[0-9]+' "$spcnn" eval --model "$m" --data "$tmp/idx" \
+    --images 2
+for want in 'bits/dim \(image\): +[0-9]+\.[0-9]+' 'KL \(nats/image\): +[0-9]' \
+            'test images: +2 of 8'; do
+    grep -Eq "$want" "$tmp/out" && pass || fail "spcnn eval: no /$want/"
+done
+
+# 3. Resuming continues the step count (and refuses other hyper-parameters).
+expect 2 'nr_filters cannot be changed when resuming' "$spcnn" train --data "$tmp/idx" \
+    --resume "$m" --steps 5 --nr-filters 8
+expect 0 'now at step 5' "$spcnn" train --data "$tmp/idx" --resume "$m" --steps 5 \
+    --eval-images 2 --threads 1
+expect 0 'step: +5$' "$spcnn" info "$m"
+lines=$(wc -l < "$m.log.csv")
+[ "$lines" -eq 3 ] && pass || fail "the log has $lines lines after resuming, expected 3"
+# shellcheck disable=SC2086
+expect 0 'now at step 5' "$spcnn" train --data "$tmp/idx" --out "$tmp/straight.spcnn" \
+    --steps 5 $tiny
+cmp -s "$m" "$tmp/straight.spcnn" && pass ||
+    fail "3 steps + 2 resumed steps differ from 5 steps in one run (same seed and threads)"
+# Resuming into another file copies the log, so the new one holds the whole curve.
+expect 0 'now at step 6' "$spcnn" train --data "$tmp/idx" --resume "$m" --out "$tmp/m6.spcnn" \
+    --steps 6 --eval-images 2
+lines=$(cat "$tmp/m6.spcnn.log.csv" 2>/dev/null | wc -l)
+[ "$lines" -eq 4 ] && tail -n 1 "$tmp/m6.spcnn.log.csv" | grep -q '^[0-9.]*,6,' && pass ||
+    fail "resuming into another file: its log has $lines lines, expected 4 ending at step 6"
+
+# 4. PNG folders.
+# shellcheck disable=SC2086
+expect 0 'PNG folder .*: 9 training images of 12 x 12 \(2 steps per epoch\), 1 test' \
+    "$spcnn" train --data "$tmp/png" --out "$tmp/p.spcnn" --epochs 1 $tiny
+expect 1 'must have the same size' "$spcnn" train --data "$tmp/mixed" --out "$tmp/x" --steps 1
+expect 1 'fewer than one batch' "$spcnn" train --data "$tmp/png" --out "$tmp/x" --steps 1
+
+# 5. SIGTERM: checkpoint and exit 130.
+# shellcheck disable=SC2086
+"$spcnn" train --data "$tmp/idx" --out "$tmp/s.spcnn" --minutes 2 --no-eval $tiny \
+    > "$tmp/sig" 2>&1 &
+pid=$!
+i=0
+while [ ! -f "$tmp/s.spcnn.log.csv" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 0.5
+kill -TERM $pid
+wait $pid
+got=$?
+[ $got -eq 130 ] && pass || { fail "SIGTERM: exit status $got, expected 130"; cat "$tmp/sig"; }
+grep -q 'stopped by SIGTERM at step [0-9]*; checkpoint saved' "$tmp/sig" && [ -s "$tmp/s.spcnn" ] &&
+    pass || { fail "SIGTERM: no checkpoint"; cat "$tmp/sig"; }
+
+# 6. Generation: sample, generate, upscale, reconstruct with the tiny model m.
+size_of() { # the "HxW" of a PNG file's IHDR
+    "$python" -c 'import struct, sys
+d = open(sys.argv[1], "rb").read(24)
+w, h = struct.unpack(">II", d[16:24]) if d[:8] == b"\x89PNG\r\n\x1a\n" else (0, 0)
+print("%dx%d" % (h, w))' "$1" 2>/dev/null
+}
+expect 0 'usage: spcnn sample' "$spcnn" sample --help
+expect 0 'columns, each image at its own size' "$spcnn" help reconstruct
+expect 0 '--stream' "$spcnn" upscale --help
+expect 0 'usage: spcnn generate' "$spcnn" generate --help
+expect 2 "--size: '12y' is not a size HxW or N" "$spcnn" sample --model "$m" --size 12y \
+    --out "$tmp/x.png"
+expect 2 "--size: '12x' is not a size" "$spcnn" generate --model "$m" --size 12x --out "$tmp/x.png"
+expect 2 "--size: '0x12': each side must be in" "$spcnn" generate --model "$m" --size 0x12 \
+    --out "$tmp/x.png"
+expect 2 "--sizes: '12,,16' is not a size|--sizes: '' is not a size" "$spcnn" reconstruct \
+    --model "$m" --data "$tmp/idx" --out "$tmp/x.png" --sizes 12,,16
+expect 2 '--model, --size and --out \(or --out-dir\) are required' "$spcnn" sample --model "$m"
+expect 2 "--schedule: 'zigzag' is not raster or wavefront" "$spcnn" sample --model "$m" \
+    --size 12 --out "$tmp/x.png" --schedule zigzag
+expect 2 "--temperature: '3' is not a number in \[0, 2\]" "$spcnn" generate --model "$m" \
+    --size 12 --out "$tmp/x.png" --temperature 3
+expect 2 '--stream takes no value' "$spcnn" generate --model "$m" --size 12 --out "$tmp/x.png" \
+    --stream=1
+expect 1 '4x4 is smaller than the 8x8 window' "$spcnn" generate --model "$m" --size 4 \
+    --out "$tmp/x.png" --stream
+[ ! -e "$tmp/x.png" ] && [ -z "$(ls "$tmp" | grep 'x\.png\.tmp')" ] && pass ||
+    fail "a failed generation left a file behind"
+
+expect 0 'wrote .*g1.png \(12 x 25 pixels: a grid of 1 x 2\)' "$spcnn" sample --model "$m" \
+    --size 12x12 --count 2 --seed 3 --out "$tmp/g1.png" --out-dir "$tmp/od/sub" \
+    --schedule raster
+[ "$(size_of "$tmp/g1.png")" = 12x25 ] && pass || fail "sample grid: $(size_of "$tmp/g1.png")"
+[ "$(size_of "$tmp/od/sub/sample-0001.png")" = 12x12 ] && [ ! -e "$tmp/od/sub/sample-0002.png" ] &&
+    pass || fail "sample --out-dir: $(ls "$tmp/od/sub" 2>&1)"
+expect 0 'generated 2 images' "$spcnn" sample --model "$m" --size 12 --count 2 --seed 3 \
+    --out "$tmp/g2.png" --schedule wavefront --threads 2
+cmp -s "$tmp/g1.png" "$tmp/g2.png" && pass || fail "raster and wavefront samples differ"
+expect 0 'a grid of 2 x 2' "$spcnn" sample --model "$m" --size 8x10 --count 3 --seed 3 \
+    --out "$tmp/g3.png" --temperature 0
+[ "$(size_of "$tmp/g3.png")" = 17x21 ] && pass || fail "3-image grid: $(size_of "$tmp/g3.png")"
+expect 0 'wrote .*gen.png \(12 x 12\)' "$spcnn" generate --model "$m" --size 12 --seed 3 \
+    --out "$tmp/gen.png"
+cmp -s "$tmp/gen.png" "$tmp/od/sub/sample-0000.png" && pass ||
+    fail "generate differs from image 0 of sample with the same seed"
+# Streaming rows into the PNG writer gives the very file that spcnn_png_write gives.
+expect 0 '40 x 40, streamed' "$spcnn" generate --model "$m" --size 40x40 --seed 5 \
+    --out "$tmp/s1.png" --stream
+expect 0 '40 x 40\)' "$spcnn" generate --model "$m" --size 40 --seed 5 --out "$tmp/s2.png"
+[ "$(size_of "$tmp/s1.png")" = 40x40 ] && cmp -s "$tmp/s1.png" "$tmp/s2.png" && pass ||
+    fail "generate --stream differs from generate"
+expect 0 '24 x 24\)' "$spcnn" upscale --model "$m" --in "$tmp/png/img03.png" --size 24x24 \
+    --out "$tmp/u1.png"
+expect 0 '24 x 24, streamed' "$spcnn" upscale --model "$m" --in "$tmp/png/img03.png" \
+    --size 24 --out "$tmp/u2.png" --stream --schedule raster
+[ "$(size_of "$tmp/u1.png")" = 24x24 ] && cmp -s "$tmp/u1.png" "$tmp/u2.png" && pass ||
+    fail "upscale --stream differs from upscale"
+expect 0 '16 x 20, streamed' "$spcnn" upscale --model "$m" --in "$tmp/mixed/b.png" \
+    --size 16x20 --out "$tmp/u3.png" --stream
+expect 1 'nothing.png' "$spcnn" upscale --model "$m" --in "$tmp/nothing.png" --size 24 \
+    --out "$tmp/u4.png"
+# 2 rows; columns input 12x12, 12x12, 16x16 in cells of 16x16.
+expect 0 'reconstructed 2 of 8 test images .* at 12x12 16x16' "$spcnn" reconstruct \
+    --model "$m" --data "$tmp/idx" --count 2 --sizes 12,16 --out "$tmp/r.png"
+[ "$(size_of "$tmp/r.png")" = 33x50 ] && pass || fail "reconstruct grid: $(size_of "$tmp/r.png")"
+
+# Ctrl-C while a large image is streamed: status 130, no file, no temporary file.
+"$spcnn" generate --model "$m" --size 400 --out "$tmp/big.png" --stream > "$tmp/sig" 2>&1 &
+pid=$!
+i=0
+while [ -z "$(ls "$tmp" | grep 'big\.png\.tmp')" ] && [ $i -lt 200 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+sleep 0.3
+kill -INT $pid
+wait $pid
+got=$?
+[ $got -eq 130 ] && grep -q 'interrupted; no file written' "$tmp/sig" && pass ||
+    { fail "SIGINT during generate: exit status $got, expected 130"; cat "$tmp/sig"; }
+[ -z "$(ls "$tmp" | grep big)" ] && pass || fail "SIGINT left $(ls "$tmp" | grep big)"
+
+echo "cli_test: $checks checks passed, $failures failed"
+[ $failures -eq 0 ]

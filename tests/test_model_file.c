@@ -1,0 +1,706 @@
+/* Model files (lib/model/model_file.c, docs/file-format.md): exact round trips with and without
+ * training state, every kind of damage rejected with the right status and never a crash or a
+ * leak, atomic saves, and allocation failure at every site. */
+#define _POSIX_C_SOURCE 200809L
+#include <check.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "io/crc32.h"
+#include "model/model_file.h"
+#include "testutil.h"
+
+/* ---- helpers ----------------------------------------------------------------------------- */
+
+static void tmp_path(char *buf, size_t cap, const char *name)
+{
+    snprintf(buf, cap, "%s/test_model_file_%s", tu_tmpdir(), name);
+}
+
+static void assert_message_has(const char *needle)
+{
+    const char *msg = spcnn_last_error_message();
+    ck_assert_msg(strstr(msg, needle) != NULL, "message \"%s\" lacks \"%s\"", msg, needle);
+}
+
+static unsigned char *read_bytes(const char *path, size_t *size)
+{
+    FILE *fp = fopen(path, "rb");
+    ck_assert_ptr_nonnull(fp);
+    ck_assert_int_eq(fseek(fp, 0, SEEK_END), 0);
+    long n = ftell(fp);
+    ck_assert_int_ge(n, 0);
+    rewind(fp);
+    unsigned char *b = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(fread(b, 1, (size_t)n, fp), (size_t)n);
+    fclose(fp);
+    *size = (size_t)n;
+    return b;
+}
+
+static void write_bytes(const char *path, const void *bytes, size_t n)
+{
+    FILE *fp = fopen(path, "wb");
+    ck_assert_ptr_nonnull(fp);
+    if (n)
+        ck_assert_uint_eq(fwrite(bytes, 1, n, fp), n);
+    ck_assert_int_eq(fclose(fp), 0);
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static void put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Recompute the trailing checksum after a deliberate edit, so the edit reaches the checks
+ * behind the checksum. */
+static void reseal(unsigned char *b, size_t n)
+{
+    put32(b + n - 4, spcnn__crc32_update(0, b, n - 4));
+}
+
+/* The tiny network of the tests: m 8, F 4, R 1, K 2, L 3, VAE input 8 (smallest: F 1, K 1,
+ * L 1, for the loops that damage a file thousands of times), and some non-default values so
+ * the round trip of the configuration means something. */
+static spcnn_model *make_model(uint64_t seed, int smallest)
+{
+    spcnn_config *cfg = NULL;
+    ck_assert_int_eq(spcnn_config_create(&cfg), SPCNN_OK);
+    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_PATCH_SIZE, 8), SPCNN_OK);
+    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_NR_FILTERS, smallest ? 1 : 4), SPCNN_OK);
+    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_NR_RESNET, 1), SPCNN_OK);
+    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_NR_MIX, smallest ? 1 : 2), SPCNN_OK);
+    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_LATENT_SIZE, smallest ? 1 : 3), SPCNN_OK);
+    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_IMAGE_SIZE, 8), SPCNN_OK);
+    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_DROPOUT, 0.25), SPCNN_OK);
+    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_LEARNING_RATE, 3.0e-4 / 7), SPCNN_OK);
+    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_BATCH_SIZE, 17), SPCNN_OK);
+    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_SEED, (double)seed), SPCNN_OK);
+    spcnn_model *m = NULL;
+    spcnn_status st = spcnn__model_new(cfg, &m);
+    ck_assert_msg(st == SPCNN_OK, "model_new: %s", spcnn_last_error_message());
+    spcnn_config_destroy(cfg);
+    return m;
+}
+
+static spcnn_model *tiny_model(uint64_t seed)
+{
+    return make_model(seed, 0);
+}
+
+/* Random contents in every row of every buffer (Adam v positive), so nothing survives a
+ * round trip by being zero; step and images_seen beyond 32 bits. */
+static void scramble(spcnn_model *m, uint64_t seed)
+{
+    tu_rng rng = {seed};
+    spcnn__params *p = &m->params;
+    for (int b = 0; b < SPCNN__BUF_COUNT; b++)
+        for (size_t r = 0; r < p->nrows; r++)
+            tu_fill_f(&rng, spcnn__params_ptr(p, (spcnn__param_buf)b, r), p->rows[r].count,
+                      b == SPCNN__BUF_ADAM_V ? 1e-12 : -3, 3);
+    m->optim.t = 0x100000000ull + seed;
+    m->images_seen = 0x7000000000ull + 3 * seed;
+}
+
+/* Hyper-parameter records a file holds: one per key the library knows. */
+static size_t nkeys(void)
+{
+    size_t n = 0;
+    for (int k = 1; k < SPCNN__CONFIG_KEY_END; k++)
+        n += spcnn_config_key_name((spcnn_config_key)k) != NULL;
+    return n;
+}
+
+/* Bytes of header and table, from the format's definition (docs/file-format.md): what the
+ * tests truncate and damage one offset at a time. */
+static size_t table_end(const spcnn_model *m)
+{
+    size_t n = 24 + 12 * nkeys() + 8 + 8 + 4;
+    for (size_t r = 0; r < m->params.nrows; r++)
+        n += 2 + strlen(m->params.rows[r].name) + 4 + 4 + 8 * (size_t)m->params.rows[r].ndims + 8;
+    return n;
+}
+
+static int row_equal(const spcnn__params *a, const spcnn__params *b, spcnn__param_buf ba,
+                     spcnn__param_buf bb, size_t r)
+{
+    return memcmp(spcnn__params_ptr(a, ba, r), spcnn__params_ptr(b, bb, r),
+                  a->rows[r].count * sizeof(float)) == 0;
+}
+
+static int all_zero(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (x[i] != 0.0f)
+            return 0;
+    return 1;
+}
+
+/* Rows, padding and scalars of a loaded model against the saved one; gradients are zero
+ * after a load, and equal to the saved model's after both took the same step (stepped). */
+static void compare_models_ex(const spcnn_model *saved, const spcnn_model *loaded, int training,
+                              int stepped)
+{
+    const spcnn__params *a = &saved->params, *b = &loaded->params;
+    ck_assert_uint_eq(a->nrows, b->nrows);
+    ck_assert_uint_eq(a->total, b->total);
+    for (int k = 1; k < SPCNN__CONFIG_KEY_END; k++)
+        ck_assert_msg(memcmp(&saved->cfg.values[k], &loaded->cfg.values[k], sizeof(double)) == 0,
+                      "key %d: %.17g vs %.17g", k, saved->cfg.values[k], loaded->cfg.values[k]);
+    ck_assert_uint_eq(saved->optim.t, loaded->optim.t);
+    ck_assert_uint_eq(saved->images_seen, loaded->images_seen);
+    ck_assert_int_eq(loaded->has_training_state, training);
+    for (size_t r = 0; r < a->nrows; r++) {
+        ck_assert_str_eq(a->rows[r].name, b->rows[r].name);
+        ck_assert_msg(row_equal(a, b, SPCNN__BUF_EMA, SPCNN__BUF_EMA, r), "EMA row %zu", r);
+        if (training) {
+            ck_assert_msg(row_equal(a, b, SPCNN__BUF_VALUE, SPCNN__BUF_VALUE, r), "value %zu", r);
+            ck_assert_msg(row_equal(a, b, SPCNN__BUF_ADAM_M, SPCNN__BUF_ADAM_M, r), "m %zu", r);
+            ck_assert_msg(row_equal(a, b, SPCNN__BUF_ADAM_V, SPCNN__BUF_ADAM_V, r), "v %zu", r);
+        } else {
+            /* Raw weights restart from the EMA, with fresh moments. */
+            ck_assert_msg(row_equal(a, b, SPCNN__BUF_EMA, SPCNN__BUF_VALUE, r), "value %zu", r);
+            ck_assert(all_zero(spcnn__params_ptr(b, SPCNN__BUF_ADAM_M, r), b->rows[r].count));
+            ck_assert(all_zero(spcnn__params_ptr(b, SPCNN__BUF_ADAM_V, r), b->rows[r].count));
+        }
+    }
+    /* Padding between rows stays zero in every buffer, gradients start at zero. */
+    for (int k = 0; k < SPCNN__BUF_COUNT; k++) {
+        const float *buf = b->buf[k];
+        size_t at = 0;
+        for (size_t r = 0; r < b->nrows; r++) {
+            ck_assert(all_zero(buf + at, b->rows[r].offset - at));
+            at = b->rows[r].offset + b->rows[r].count;
+        }
+        ck_assert(all_zero(buf + at, b->total - at));
+    }
+    if (stepped)
+        ck_assert(memcmp(a->buf[SPCNN__BUF_GRAD], b->buf[SPCNN__BUF_GRAD],
+                         a->total * sizeof(float)) == 0);
+    else
+        ck_assert(all_zero(b->buf[SPCNN__BUF_GRAD], b->total));
+}
+
+static void compare_models(const spcnn_model *saved, const spcnn_model *loaded, int training)
+{
+    compare_models_ex(saved, loaded, training, 0);
+}
+
+static int temporaries_left(const char *prefix)
+{
+    DIR *dir = opendir(tu_tmpdir());
+    ck_assert_ptr_nonnull(dir);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(dir)) != NULL;)
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0 && strstr(e->d_name, ".tmp-");
+    closedir(dir);
+    return n;
+}
+
+/* The same from bytes in memory, for loops over thousands of damaged copies. */
+static spcnn_status load_mem(const unsigned char *bytes, size_t size, spcnn_status want,
+                             const char *what, size_t at)
+{
+    spcnn_model *m = (spcnn_model *)(uintptr_t)1;
+    spcnn_status st = spcnn__model_file_load_memory(bytes, size, "damaged", &m);
+    if (want != SPCNN_OK)
+        ck_assert_msg(st == want, "%s %zu: status %d (%s), want %d", what, at, st,
+                      spcnn_last_error_message(), want);
+    if (st != SPCNN_OK)
+        ck_assert_ptr_null(m);
+    spcnn_model_destroy(m);
+    return st;
+}
+
+static spcnn_status load_expect(const char *path, spcnn_status want)
+{
+    spcnn_model *m = (spcnn_model *)(uintptr_t)1; /* must be overwritten with NULL */
+    spcnn_status st = spcnn__model_file_load(path, &m);
+    ck_assert_msg(st == want, "load %s: status %d (%s), want %d", path, st,
+                  spcnn_last_error_message(), want);
+    if (st != SPCNN_OK)
+        ck_assert_ptr_null(m);
+    spcnn_model_destroy(m);
+    return st;
+}
+
+/* ---- tests ------------------------------------------------------------------------------- */
+
+START_TEST(test_crc32)
+{
+    /* The table equals the bitwise definition; the standard check value; chunking. */
+    uint32_t worst = 0;
+    for (uint32_t n = 0; n < 256; n++) {
+        uint32_t c = n;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        worst |= c ^ spcnn__crc32_table[n];
+    }
+    ck_assert_uint_eq(worst, 0);
+    ck_assert_uint_eq(spcnn__crc32_update(0, "123456789", 9), 0xCBF43926u);
+    ck_assert_uint_eq(spcnn__crc32_update(0, "", 0), 0);
+    uint32_t a = spcnn__crc32_update(spcnn__crc32_update(0, "1234", 4), "56789", 5);
+    ck_assert_uint_eq(a, 0xCBF43926u);
+    printf("crc32: table of 256 entries and check value 0xCBF43926 match\n");
+}
+END_TEST
+
+START_TEST(test_roundtrip)
+{
+    char path[512], again[512];
+    tmp_path(path, sizeof path, "roundtrip.spcnn");
+    tmp_path(again, sizeof again, "roundtrip2.spcnn");
+    spcnn_model *m = tiny_model(5);
+    scramble(m, 11);
+    for (int training = 1; training >= 0; training--) {
+        ck_assert_int_eq(spcnn__model_file_save(m, path, training), SPCNN_OK);
+        size_t size;
+        unsigned char *bytes = read_bytes(path, &size);
+        size_t expect = table_end(m) + m->params.nvalues * 4 * (training ? 4 : 1) + 4;
+        ck_assert_uint_eq(size, expect);
+        ck_assert(memcmp(bytes, "SPCNNMDL", 8) == 0);
+        ck_assert_uint_eq(get32(bytes + 8), 1);
+        ck_assert_uint_eq(get32(bytes + 12), (uint32_t)training);
+
+        spcnn_model *l = NULL;
+        spcnn_status st = spcnn__model_file_load(path, &l);
+        ck_assert_msg(st == SPCNN_OK, "load: %s", spcnn_last_error_message());
+        compare_models(m, l, training);
+
+        /* Saving the loaded model writes the same bytes (with training state; without, the
+         * loaded raw weights are the EMA, so compare the EMA-only file). */
+        ck_assert_int_eq(spcnn__model_file_save(l, again, training), SPCNN_OK);
+        size_t size2;
+        unsigned char *bytes2 = read_bytes(again, &size2);
+        ck_assert_uint_eq(size2, size);
+        ck_assert(memcmp(bytes, bytes2, size) == 0);
+        printf("round trip %s training state: %zu rows, %zu values, %zu bytes, every buffer "
+               "bit-identical, padding zero, re-save identical\n",
+               training ? "with" : "without", m->params.nrows, m->params.nvalues, size);
+        free(bytes);
+        free(bytes2);
+        spcnn_model_destroy(l);
+    }
+    ck_assert_int_eq(temporaries_left("test_model_file_roundtrip"), 0);
+    remove(path);
+    remove(again);
+    spcnn_model_destroy(m);
+}
+END_TEST
+
+START_TEST(test_truncation)
+{
+    char path[512], cut_path[512];
+    tmp_path(path, sizeof path, "whole.spcnn");
+    tmp_path(cut_path, sizeof cut_path, "cut.spcnn");
+    spcnn_model *m = make_model(2, 1);
+    scramble(m, 3);
+    ck_assert_int_eq(spcnn__model_file_save(m, path, 1), SPCNN_OK);
+    size_t size;
+    unsigned char *bytes = read_bytes(path, &size);
+    size_t head = table_end(m);
+    size_t section = m->params.nvalues * 4;
+    ck_assert_uint_eq(size, head + 4 * section + 4);
+
+    /* Every length up to the end of the table, about 1000 spread over the four tensor
+     * sections, every length within the checksum. */
+    size_t checked = 0;
+    size_t stride = (size - head) / 1000 + 1;
+    for (size_t cut = 0; cut < size; cut += cut < head || cut + 8 >= size ? 1 : stride) {
+        load_mem(bytes, cut, SPCNN_ERR_FORMAT, "cut", cut);
+        if (cut == 0) {
+            assert_message_has("not a model file");
+        } else {
+            char where[64];
+            snprintf(where, sizeof where, "truncated at byte %zu", cut);
+            assert_message_has(where);
+        }
+        checked++;
+    }
+    /* The messages name the field or the section and row. */
+    load_mem(bytes, head - 3, SPCNN_ERR_FORMAT, "cut", head - 3);
+    assert_message_has("value count");
+    const char *sections[] = {"EMA values of row 0", "raw values of row 0",
+                              "Adam first moments of row 0", "Adam second moments of row 0"};
+    for (size_t s = 0; s < 4; s++) {
+        load_mem(bytes, head + s * section + 2, SPCNN_ERR_FORMAT, "cut", head + s * section);
+        assert_message_has(sections[s]);
+    }
+    load_mem(bytes, size - 1, SPCNN_ERR_FORMAT, "cut", size - 1);
+    assert_message_has("checksum");
+    /* Through the file system as well. */
+    write_bytes(cut_path, bytes, head + 3 * section + 5);
+    load_expect(cut_path, SPCNN_ERR_FORMAT);
+    assert_message_has("Adam second moments");
+    printf("last message: %s\n", spcnn_last_error_message());
+
+    /* One byte too many. */
+    unsigned char *longer = malloc(size + 1);
+    memcpy(longer, bytes, size);
+    longer[size] = 0;
+    load_mem(longer, size + 1, SPCNN_ERR_FORMAT, "longer", size + 1);
+    assert_message_has("unexpected bytes");
+    printf("truncation: %zu cut lengths of a %zu-byte file (all %zu of header and table) -> "
+           "FORMAT naming the byte\n",
+           checked, size, head);
+    free(longer);
+    free(bytes);
+    remove(path);
+    remove(cut_path);
+    spcnn_model_destroy(m);
+}
+END_TEST
+
+START_TEST(test_damage)
+{
+    char path[512], bad[512];
+    tmp_path(path, sizeof path, "good.spcnn");
+    tmp_path(bad, sizeof bad, "bad.spcnn");
+    spcnn_model *m = make_model(4, 1);
+    scramble(m, 6);
+    ck_assert_int_eq(spcnn__model_file_save(m, path, 0), SPCNN_OK);
+    size_t size;
+    unsigned char *good = read_bytes(path, &size);
+    unsigned char *b = malloc(size);
+    size_t head = table_end(m);
+
+    /* One flipped byte at every offset of the header (magic to row count), every 5th of the
+     * table, about 200 of the tensors, each of the checksum: always rejected, as corrupt or
+     * (for the version field) as newer. */
+    size_t nformat = 0, nversion = 0, nflips = 0;
+    size_t fixed = 24 + 12 * nkeys() + 8 + 8 + 4;
+    size_t stride = (size - head) / 200 + 1;
+    for (size_t at = 0; at < size;
+         at += at < fixed || at + 8 >= size ? 1 : at < head ? 5 : stride) {
+        nflips++;
+        memcpy(b, good, size);
+        b[at] ^= 0x5a;
+        spcnn_model *l = (spcnn_model *)(uintptr_t)1;
+        spcnn_status st = spcnn__model_file_load_memory(b, size, "flipped", &l);
+        ck_assert_msg(st == SPCNN_ERR_FORMAT || (st == SPCNN_ERR_VERSION && at >= 8 && at < 12),
+                      "flip at %zu: status %d (%s)", at, st, spcnn_last_error_message());
+        ck_assert_ptr_null(l);
+        nformat += st == SPCNN_ERR_FORMAT;
+        nversion += st == SPCNN_ERR_VERSION;
+    }
+    printf("byte flips: %zu of a %zu-byte file, %zu rejected as FORMAT, %zu as VERSION\n",
+           nflips, size, nformat, nversion);
+
+    /* Edits behind a recomputed checksum reach the semantic checks. */
+    memcpy(b, good, size);
+    put32(b + 8, 2); /* version 2: refused before anything else */
+    write_bytes(bad, b, size);
+    load_expect(bad, SPCNN_ERR_VERSION);
+    assert_message_has("newer format version 2 (this library reads up to 1)");
+
+    memcpy(b, good, size);
+    put32(b + 8, 0);
+    reseal(b, size);
+    write_bytes(bad, b, size);
+    load_expect(bad, SPCNN_ERR_FORMAT);
+
+    memcpy(b, good, size);
+    put32(b + 12, 2); /* an unknown flag */
+    reseal(b, size);
+    write_bytes(bad, b, size);
+    load_expect(bad, SPCNN_ERR_FORMAT);
+    assert_message_has("unknown flags");
+
+    memcpy(b, good, size);
+    put32(b + 24, 99); /* the first key becomes one this library does not know */
+    reseal(b, size);
+    write_bytes(bad, b, size);
+    load_expect(bad, SPCNN_ERR_VERSION);
+    assert_message_has("key 99");
+
+    memcpy(b, good, size);
+    put32(b + 24 + 12, get32(b + 24)); /* the same key twice */
+    reseal(b, size);
+    write_bytes(bad, b, size);
+    load_expect(bad, SPCNN_ERR_FORMAT);
+    assert_message_has("twice");
+
+    /* Key 2 (nr_filters, the second pair): out of bounds, then valid but another network. */
+    ck_assert_uint_eq(get32(good + 24 + 12), SPCNN_CFG_NR_FILTERS);
+    double v = 4.5;
+    uint64_t bits;
+    memcpy(b, good, size);
+    memcpy(&bits, &v, 8);
+    put64(b + 24 + 12 + 4, bits);
+    reseal(b, size);
+    write_bytes(bad, b, size);
+    load_expect(bad, SPCNN_ERR_FORMAT);
+    assert_message_has("nr_filters");
+    v = 2;
+    memcpy(&bits, &v, 8);
+    put64(b + 24 + 12 + 4, bits);
+    reseal(b, size);
+    write_bytes(bad, b, size);
+    load_expect(bad, SPCNN_ERR_FORMAT);
+    assert_message_has("parameter row 0");
+    printf("table mismatch: %s\n", spcnn_last_error_message());
+
+    /* A key the file lacks keeps its default: drop dropout (the 7th pair; it does not change
+     * the table), the model loads with dropout 0.5 and everything else as saved. */
+    ck_assert_uint_eq(get32(good + 24 + 12 * 6), SPCNN_CFG_DROPOUT);
+    size_t drop_at = 24 + 12 * 6;
+    unsigned char *s = malloc(size);
+    memcpy(s, good, drop_at);
+    memcpy(s + drop_at, good + drop_at + 12, size - drop_at - 12);
+    put32(s + 20, SPCNN__CONFIG_KEY_END - 2);
+    reseal(s, size - 12);
+    write_bytes(bad, s, size - 12);
+    spcnn_model *l = NULL;
+    ck_assert_int_eq(spcnn__model_file_load(bad, &l), SPCNN_OK);
+    ck_assert(l->cfg.values[SPCNN_CFG_DROPOUT] == 0.5);
+    l->cfg.values[SPCNN_CFG_DROPOUT] = m->cfg.values[SPCNN_CFG_DROPOUT];
+    compare_models(m, l, 0);
+    spcnn_model_destroy(l);
+    free(s);
+
+    /* A row's name changed; a NaN in the EMA. */
+    size_t name_at = 24 + 12 * nkeys() + 8 + 8 + 4 + 2;
+    memcpy(b, good, size);
+    b[name_at] ^= 0x20;
+    reseal(b, size);
+    write_bytes(bad, b, size);
+    load_expect(bad, SPCNN_ERR_FORMAT);
+    assert_message_has("parameter row 0");
+    memcpy(b, good, size);
+    put32(b + head + 4 * 7, 0x7fc00000u);
+    reseal(b, size);
+    write_bytes(bad, b, size);
+    load_expect(bad, SPCNN_ERR_FORMAT);
+    assert_message_has("EMA values of row 0");
+    assert_message_has("index 7");
+
+    /* The intact file still loads. */
+    write_bytes(bad, good, size);
+    load_expect(bad, SPCNN_OK);
+    free(b);
+    free(good);
+    remove(path);
+    remove(bad);
+    spcnn_model_destroy(m);
+}
+END_TEST
+
+START_TEST(test_not_a_model_and_missing)
+{
+    char path[512];
+    tmp_path(path, sizeof path, "text.spcnn");
+    const char *text = "this is not a model file, just some text long enough\n";
+    write_bytes(path, text, strlen(text));
+    load_expect(path, SPCNN_ERR_FORMAT);
+    assert_message_has("not a model file");
+    write_bytes(path, "SPCN", 4);
+    load_expect(path, SPCNN_ERR_FORMAT);
+    assert_message_has("truncated");
+    write_bytes(path, "", 0);
+    load_expect(path, SPCNN_ERR_FORMAT);
+    assert_message_has("empty");
+    remove(path);
+
+    tmp_path(path, sizeof path, "no_such_file.spcnn");
+    load_expect(path, SPCNN_ERR_IO);
+    assert_message_has(path);
+    load_expect(tu_tmpdir(), SPCNN_ERR_IO); /* a directory */
+
+    spcnn_model *m = NULL;
+    ck_assert_int_eq(spcnn__model_file_load(NULL, &m), SPCNN_ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_null(m);
+    ck_assert_int_eq(spcnn__model_file_load(path, NULL), SPCNN_ERR_INVALID_ARGUMENT);
+    m = tiny_model(1);
+    ck_assert_int_eq(spcnn__model_file_save(NULL, path, 0), SPCNN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(spcnn__model_file_save(m, NULL, 0), SPCNN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(spcnn__model_file_save(m, "", 0), SPCNN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(spcnn__model_file_save(m, path, 2), SPCNN_ERR_INVALID_ARGUMENT);
+    /* A NaN could be written but never read back: save refuses it. */
+    m->params.buf[SPCNN__BUF_EMA][m->params.rows[1].offset] = NAN;
+    ck_assert_int_eq(spcnn__model_file_save(m, path, 0), SPCNN_ERR_INVALID_ARGUMENT);
+    assert_message_has("non-finite");
+    struct stat st;
+    ck_assert_int_ne(stat(path, &st), 0);
+    spcnn_model_destroy(m);
+    printf("not a model, empty, short, missing, directory, NULL arguments: rejected\n");
+}
+END_TEST
+
+START_TEST(test_atomic_save)
+{
+    char path[512], missing[512];
+    tmp_path(path, sizeof path, "atomic.spcnn");
+    tmp_path(missing, sizeof missing, "no_such_dir/model.spcnn");
+    spcnn_model *a = tiny_model(7), *b = tiny_model(8);
+    scramble(a, 1);
+    scramble(b, 2);
+
+    ck_assert_int_eq(spcnn__model_file_save(a, missing, 1), SPCNN_ERR_IO);
+    assert_message_has(missing);
+
+    /* Replace a file; then failed saves (no memory; the target is a directory) leave the
+     * previous file intact and no temporary behind. */
+    ck_assert_int_eq(spcnn__model_file_save(a, path, 1), SPCNN_OK);
+    ck_assert_int_eq(spcnn__model_file_save(b, path, 1), SPCNN_OK);
+    size_t size;
+    unsigned char *before = read_bytes(path, &size);
+    spcnn__alloc_fail_after(0);
+    spcnn_status st = spcnn__model_file_save(a, path, 1);
+    spcnn__alloc_fail_after(-1);
+    ck_assert_int_eq(st, SPCNN_ERR_OUT_OF_MEMORY);
+    spcnn__alloc_fail_after(1); /* the writer's buffer succeeds, the temporary's name fails */
+    st = spcnn__model_file_save(a, path, 1);
+    spcnn__alloc_fail_after(-1);
+    ck_assert_int_eq(st, SPCNN_ERR_OUT_OF_MEMORY);
+    size_t size2;
+    unsigned char *after = read_bytes(path, &size2);
+    ck_assert_uint_eq(size, size2);
+    ck_assert(memcmp(before, after, size) == 0);
+
+    char dir[512];
+    tmp_path(dir, sizeof dir, "atomic_dir.spcnn");
+    mkdir(dir, 0777);
+    ck_assert_int_eq(spcnn__model_file_save(a, dir, 0), SPCNN_ERR_IO); /* rename fails */
+    assert_message_has("rename");
+    struct stat sb;
+    ck_assert_int_eq(stat(dir, &sb), 0);
+    ck_assert(S_ISDIR(sb.st_mode));
+    rmdir(dir);
+    ck_assert_int_eq(temporaries_left("test_model_file_atomic"), 0);
+
+    spcnn_model *l = NULL;
+    ck_assert_int_eq(spcnn__model_file_load(path, &l), SPCNN_OK);
+    compare_models(b, l, 1);
+    printf("atomic save: missing directory -> IO; replaced file holds the new model; failed "
+           "saves (no memory, rename over a directory) keep the old bytes, no temporary left\n");
+    spcnn_model_destroy(l);
+    free(before);
+    free(after);
+    remove(path);
+    spcnn_model_destroy(a);
+    spcnn_model_destroy(b);
+}
+END_TEST
+
+START_TEST(test_alloc_failure)
+{
+    char path[512];
+    tmp_path(path, sizeof path, "alloc.spcnn");
+    spcnn_model *m = tiny_model(9);
+    scramble(m, 9);
+    ck_assert_int_eq(spcnn__model_file_save(m, path, 1), SPCNN_OK);
+
+    spcnn__alloc_fail_after(-1);
+    spcnn_model *l = NULL;
+    ck_assert_int_eq(spcnn__model_file_load(path, &l), SPCNN_OK);
+    long sites = spcnn__alloc_fail_after(-1);
+    spcnn_model_destroy(l);
+    ck_assert_int_gt(sites, 2);
+    for (long k = 0; k < sites; k++) {
+        l = (spcnn_model *)(uintptr_t)1;
+        spcnn__alloc_fail_after(k);
+        spcnn_status st = spcnn__model_file_load(path, &l);
+        spcnn__alloc_fail_after(-1);
+        ck_assert_msg(st == SPCNN_ERR_OUT_OF_MEMORY, "site %ld: status %d (%s)", k, st,
+                      spcnn_last_error_message());
+        ck_assert_ptr_null(l);
+    }
+    ck_assert_int_eq(spcnn__model_file_load(path, &l), SPCNN_OK);
+    compare_models(m, l, 1);
+    spcnn_model_destroy(l);
+
+    spcnn__alloc_fail_after(-1);
+    ck_assert_int_eq(spcnn__model_file_save(m, path, 0), SPCNN_OK);
+    long save_sites = spcnn__alloc_fail_after(-1);
+    for (long k = 0; k < save_sites; k++) {
+        spcnn__alloc_fail_after(k);
+        spcnn_status st = spcnn__model_file_save(m, path, 0);
+        spcnn__alloc_fail_after(-1);
+        ck_assert_int_eq(st, SPCNN_ERR_OUT_OF_MEMORY);
+    }
+    ck_assert_int_eq(temporaries_left("test_model_file_alloc"), 0);
+    printf("allocation failure: each of %ld load sites and %ld save sites -> OUT_OF_MEMORY, "
+           "out NULL\n",
+           sites, save_sites);
+    remove(path);
+    spcnn_model_destroy(m);
+}
+END_TEST
+
+START_TEST(test_resume_exact)
+{
+    /* With training state, the next step after a load is bit-identical to the step the saving
+     * model takes; without, evaluation (EMA weights) is identical. */
+    char path[512];
+    tmp_path(path, sizeof path, "resume.spcnn");
+    spcnn_model *m = tiny_model(12);
+    enum { N = 2, S = 8 };
+    uint8_t images[N * S * S];
+    tu_rng rng = {77};
+    for (size_t i = 0; i < sizeof images; i++)
+        images[i] = (uint8_t)(tu_next(&rng) >> 56);
+    double bpd_m, bpd_l;
+    spcnn_status st = spcnn_model_train_step(m, images, N, S, S, &bpd_m);
+    ck_assert_msg(st == SPCNN_OK, "train_step: %s", spcnn_last_error_message());
+    ck_assert_int_eq(spcnn__model_file_save(m, path, 1), SPCNN_OK);
+    spcnn_model *l = NULL;
+    ck_assert_int_eq(spcnn__model_file_load(path, &l), SPCNN_OK);
+    ck_assert_int_eq(spcnn_model_train_step(m, images, N, S, S, &bpd_m), SPCNN_OK);
+    ck_assert_int_eq(spcnn_model_train_step(l, images, N, S, S, &bpd_l), SPCNN_OK);
+    ck_assert_msg(memcmp(&bpd_m, &bpd_l, sizeof bpd_m) == 0, "%.17g vs %.17g", bpd_m, bpd_l);
+    compare_models_ex(m, l, 1, 1);
+
+    ck_assert_int_eq(spcnn__model_file_save(m, path, 0), SPCNN_OK);
+    spcnn_model *e = NULL;
+    ck_assert_int_eq(spcnn__model_file_load(path, &e), SPCNN_OK);
+    float nll_m[S * S], nll_e[S * S];
+    st = spcnn_model_log_prob(m, images, S, S, NULL, nll_m, S * S);
+    ck_assert_msg(st == SPCNN_OK, "log_prob: %s", spcnn_last_error_message());
+    ck_assert_int_eq(spcnn_model_log_prob(e, images, S, S, NULL, nll_e, S * S), SPCNN_OK);
+    ck_assert(memcmp(nll_m, nll_e, sizeof nll_m) == 0);
+    printf("resume: step after load bit-identical (bits/dim %.6f, every buffer equal); "
+           "EMA-only file evaluates identically (nll[0] %.6f bits)\n",
+           bpd_l, (double)nll_e[0]);
+    spcnn_model_destroy(e);
+    spcnn_model_destroy(l);
+    spcnn_model_destroy(m);
+    remove(path);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("model_file");
+    TCase *tc = tcase_create("model_file");
+    tcase_add_test(tc, test_crc32);
+    tcase_add_test(tc, test_roundtrip);
+    tcase_add_test(tc, test_truncation);
+    tcase_add_test(tc, test_damage);
+    tcase_add_test(tc, test_not_a_model_and_missing);
+    tcase_add_test(tc, test_atomic_save);
+    tcase_add_test(tc, test_alloc_failure);
+    tcase_add_test(tc, test_resume_exact);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
