@@ -1,61 +1,75 @@
 #!/usr/bin/env bash
-# The main demonstration: fetch the data sets, build the library and the examples (reusing
-# build/), run the examples that exist, and print where their outputs are.
-# SPCNN_BUILD_DIR chooses another build directory.
+# The main demonstration: fetch the data sets, build the library and the programs (reusing
+# build/), then with the bundled MNIST model (models/mnist.spcnn) — or a freshly trained one —
+# evaluate it and generate images: 100 random digits at 28x28, 16 at 56x56, and test digits
+# reconstructed at 28, 56 and 224 pixels. Prints where everything is.
+#
+#   SPCNN_DEMO_TRAIN_MINUTES=N   train a new model for N minutes instead of using the bundled
+#                                one (resumes out/mnist.spcnn when it exists)
+#   SPCNN_DEMO_THREADS=T         threads for training and generation (default 2)
+#   SPCNN_BUILD_DIR=DIR          another build directory
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build=${SPCNN_BUILD_DIR:-build}
+threads=${SPCNN_DEMO_THREADS:-2}
 out=out
 outputs=()
 step() { echo; echo "== $* ($SECONDS s)"; }
 die() { echo "demo: $*" >&2; exit 1; }
+# libgomp reads its wait policy when it loads; passive keeps 2 threads from spinning
+# against each other on a busy 2-core machine (docs/threading.md).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 
 step "data: scripts/get-data.sh"
-[ -x scripts/get-data.sh ] || die "scripts/get-data.sh is missing or not executable"
 scripts/get-data.sh
 
 step "build: $build"
 cmake -S . -B "$build" -DSPCNN_BUILD_EXAMPLES=ON > /dev/null
-wanted=(mnist_grid) # later: train, generate
-examples=()
-for e in "${wanted[@]}"; do
-    if [ -f "examples/$e.c" ]; then
-        examples+=("$e")
-    else
-        echo "demo: examples/$e.c does not exist yet; skipping it"
-    fi
-done
-cmake --build "$build" -j"$(nproc)" --target spatialpixelcnn "${examples[@]}"
+cmake --build "$build" -j"$(nproc)" --target spatialpixelcnn spcnn mnist_grid
+spcnn=$build/examples/spcnn
 mkdir -p "$out"
 
-# grid <example> <IDX images> <output PNG>: a grid of the first images of a data set.
-grid() {
-    [ -f "$2" ] || die "$2 is missing: scripts/get-data.sh should have written it"
-    echo "+ $build/examples/$1 $2 $3"
-    "$build/examples/$1" "$2" "$3"
-    outputs+=("$3")
-}
-for e in "${examples[@]}"; do
-    case $e in
-        mnist_grid)
-            step "examples/mnist_grid: MNIST and Fashion-MNIST test images"
-            grid mnist_grid data/mnist/t10k-images-idx3-ubyte "$out/mnist-test-grid.png"
-            if [ -f data/fashion-mnist/t10k-images-idx3-ubyte ]; then
-                grid mnist_grid data/fashion-mnist/t10k-images-idx3-ubyte \
-                    "$out/fashion-mnist-test-grid.png"
-            fi
-            ;;
-    esac
-done
+step "the data: a grid of MNIST test digits"
+"$build/examples/mnist_grid" data/mnist/t10k-images-idx3-ubyte "$out/mnist-test-grid.png" 100 10
+outputs+=("$out/mnist-test-grid.png")
+
+model=models/mnist.spcnn
+if [ -n "${SPCNN_DEMO_TRAIN_MINUTES:-}" ]; then
+    model=$out/mnist.spcnn
+    resume=()
+    [ -f "$model" ] && resume=(--resume "$model")
+    step "train: $SPCNN_DEMO_TRAIN_MINUTES minutes on MNIST into $model"
+    "$spcnn" train --data data/mnist --out "$model" "${resume[@]}" \
+        --minutes "$SPCNN_DEMO_TRAIN_MINUTES" --threads "$threads" --eval-images 30
+    outputs+=("$model" "$model.log.csv")
+fi
+[ -f "$model" ] || die "$model is missing (set SPCNN_DEMO_TRAIN_MINUTES=N to train one)"
+
+step "the model: $model"
+"$spcnn" info "$model"
+
+step "evaluate on 100 test images (bits/dim over all 8x8 patches, and of whole images)"
+"$spcnn" eval --model "$model" --data data/mnist --images 100 --threads "$threads"
+
+step "sample 100 digits at 28x28"
+"$spcnn" sample --model "$model" --size 28 --count 100 --seed 1 --threads "$threads" \
+    --out "$out/samples-28.png"
+outputs+=("$out/samples-28.png")
+
+step "sample 16 digits at 56x56 (the model was trained on 8x8 patches of 28x28 digits)"
+"$spcnn" sample --model "$model" --size 56 --count 16 --seed 2 --threads "$threads" \
+    --out "$out/samples-56.png"
+outputs+=("$out/samples-56.png")
+
+step "reconstruct 4 test digits at 28, 56 and 224 pixels"
+"$spcnn" reconstruct --model "$model" --data data/mnist --count 4 --seed 3 \
+    --threads "$threads" --out "$out/reconstruct.png"
+outputs+=("$out/reconstruct.png")
 
 step "done"
-if [ ${#outputs[@]} -eq 0 ]; then
-    echo "No example produced output yet (training and generation come with later releases)."
-else
-    echo "Outputs:"
-    for f in "${outputs[@]}"; do
-        echo "  $PWD/$f"
-    done
-fi
+echo "Outputs:"
+for f in "${outputs[@]}"; do
+    echo "  $PWD/$f"
+done
 echo "Data: $PWD/data   Build: $PWD/$build"

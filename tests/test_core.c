@@ -7,6 +7,8 @@
 
 #include "spatialpixelcnn.h"
 
+#include "testutil.h"
+
 static const spcnn_config_key all_keys[] = {
     SPCNN_CFG_PATCH_SIZE,   SPCNN_CFG_NR_FILTERS, SPCNN_CFG_NR_RESNET,    SPCNN_CFG_NR_MIX,
     SPCNN_CFG_LATENT_SIZE,  SPCNN_CFG_IMAGE_SIZE, SPCNN_CFG_DROPOUT,      SPCNN_CFG_LEARNING_RATE,
@@ -174,9 +176,5 @@ int main(void)
     tcase_add_test(tc, test_config_misuse);
     tcase_add_test(tc, test_config_names);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return tu_run_suite(s);
 }

@@ -206,9 +206,5 @@ int main(void)
     tcase_add_test(tc, test_stack_no_dropout);
     tcase_add_test(tc, test_stack_dropout);
     suite_add_tcase(suite, tc);
-    SRunner *sr = srunner_create(suite);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return tu_run_suite(suite);
 }

@@ -772,9 +772,5 @@ int main(void)
     tcase_add_test(idx, test_idx_malformed);
     tcase_add_test(idx, test_idx_misuse);
     suite_add_tcase(s, idx);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return tu_run_suite(s);
 }

@@ -36,6 +36,11 @@ double tu_gradcheck(void *ctx, tu_fn f, const double *x, size_t nx, size_t ny, c
 /* Print one line "name: worst error e (limit l)" so passing tests show their margins. */
 void tu_report(const char *name, double error, double limit);
 
+/* Run a Check suite (each test forked, as Check does by default), print its summary, free it;
+ * returns the process exit status: EXIT_SUCCESS when every test passed. */
+struct Suite;
+int tu_run_suite(struct Suite *suite);
+
 /* A directory for temporary files of this test run (SPCNN_TEST_TMP or /tmp). */
 const char *tu_tmpdir(void);
 
