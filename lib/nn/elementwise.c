@@ -151,6 +151,13 @@ void spcnn__concat_elu_dropout_forward(const float *x, float *y, uint8_t *mask, 
                                        size_t c, float rate, uint64_t key)
 {
     const uint32_t thr = drop_threshold(rate);
+    if (thr == 0) {
+        /* No dropout (inference, or a rate below 2^-17): every element is kept with factor 1,
+         * so skip the random draws; the mask still says "kept" for a backward pass. */
+        spcnn__concat_elu_forward(x, y, p, c);
+        memset(mask, 1, p * 2 * c);
+        return;
+    }
     const float scale = spcnn__dropout_scale(rate);
 #pragma omp parallel for schedule(static) if (p * c >= PAR_MIN)
     for (size_t i = 0; i < p; i++) {
