@@ -130,7 +130,7 @@ SPCNN_API const char *spcnn_status_string(spcnn_status status);
  * @brief The detail of the last failure on the calling thread.
  *
  * The message names the operation and the cause, e.g.
- * "config: nr_filters = 0 is out of range [1, 1024]". It is set by every function that returns
+ * "config_set: nr_filters = 0 is out of range: an integer in [1, 1024]". It is set by every function that returns
  * a status other than ::SPCNN_OK and is left unchanged by successful calls.
  * @return Thread-local text, valid until the next failing call on this thread; "" if no call
  *         has failed on this thread. Never NULL.
