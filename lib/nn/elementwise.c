@@ -4,6 +4,7 @@
 #include "nn/elementwise.h"
 
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "nn/fastexp.h"
@@ -11,6 +12,30 @@
 
 /* Below this many elements a parallel region costs more than it saves. */
 #define PAR_MIN ((size_t)1 << 15)
+
+/* The row kernels below are compiled for AVX-512, AVX2 and plain x86-64, and the loader picks
+ * the best one the CPU has (GCC function multi-versioning). Each lane does the same
+ * operations whatever the vector width (ISO C: no FMA contraction), so every version gives
+ * the same bytes. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define ROW_KERNEL __attribute__((target_clones("avx512f", "avx2", "default"))) static void
+#else
+#define ROW_KERNEL static void
+#endif
+
+/* Run kernel(rows [lo, hi)) over `rows` rows split evenly among the OpenMP threads. */
+#define FOR_ROW_RANGES(rows, work, call)                                           \
+    do {                                                                           \
+        const size_t rows_ = (rows);                                               \
+        const int parallel_ = (work) >= PAR_MIN;                                   \
+        _Pragma("omp parallel if (parallel_)")                                     \
+        {                                                                          \
+            const size_t t_ = (size_t)omp_get_thread_num();                        \
+            const size_t nt_ = (size_t)omp_get_num_threads();                      \
+            const size_t lo = rows_ * t_ / nt_, hi = rows_ * (t_ + 1) / nt_;       \
+            call;                                                                  \
+        }                                                                          \
+    } while (0)
 
 /* The inner loops are branch-free so that they vectorise: selections are conditional
  * expressions (blends), and exp is spcnn__expf, an inline polynomial (glibc's expf is a call
@@ -65,10 +90,9 @@ void spcnn__elu_backward(const float *y, const float *dy, float *dx, size_t n)
         dx[i] = dy[i] * elu_grad_from_y(y[i]);
 }
 
-void spcnn__concat_elu_forward(const float *x, float *y, size_t p, size_t c)
+ROW_KERNEL concat_elu_rows(const float *x, float *y, size_t lo, size_t hi, size_t c)
 {
-#pragma omp parallel for schedule(static) if (p * c >= PAR_MIN)
-    for (size_t i = 0; i < p; i++) {
+    for (size_t i = lo; i < hi; i++) {
         const float *xi = x + i * c;
         float *yi = y + i * 2 * c;
 #pragma omp simd
@@ -77,16 +101,26 @@ void spcnn__concat_elu_forward(const float *x, float *y, size_t p, size_t c)
     }
 }
 
-void spcnn__concat_elu_backward(const float *y, const float *dy, float *dx, size_t p, size_t c)
+void spcnn__concat_elu_forward(const float *x, float *y, size_t p, size_t c)
 {
-#pragma omp parallel for schedule(static) if (p * c >= PAR_MIN)
-    for (size_t i = 0; i < p; i++) {
+    FOR_ROW_RANGES(p, p * c, concat_elu_rows(x, y, lo, hi, c));
+}
+
+ROW_KERNEL concat_elu_backward_rows(const float *y, const float *dy, float *dx, size_t lo,
+                                    size_t hi, size_t c)
+{
+    for (size_t i = lo; i < hi; i++) {
         const float *yi = y + i * 2 * c, *dyi = dy + i * 2 * c;
         float *dxi = dx + i * c;
 #pragma omp simd
         for (size_t j = 0; j < c; j++)
             dxi[j] = dyi[j] * elu_grad_from_y(yi[j]) - dyi[c + j] * elu_grad_from_y(yi[c + j]);
     }
+}
+
+void spcnn__concat_elu_backward(const float *y, const float *dy, float *dx, size_t p, size_t c)
+{
+    FOR_ROW_RANGES(p, p * c, concat_elu_backward_rows(y, dy, dx, lo, hi, c));
 }
 
 /* ---- dropout -------------------------------------------------------------------------- */
@@ -178,14 +212,11 @@ void spcnn__concat_elu_dropout_forward(const float *x, float *y, uint8_t *mask, 
     }
 }
 
-void spcnn__concat_elu_dropout_backward(const float *y, const uint8_t *mask, const float *dy,
-                                        float *dx, size_t p, size_t c, float rate)
+ROW_KERNEL concat_elu_dropout_backward_rows(const float *y, const uint8_t *mask,
+                                            const float *dy, float *dx, size_t lo, size_t hi,
+                                            size_t c, float scale, float q)
 {
-    const float scale = spcnn__dropout_scale(rate);
-    /* q = 1/scale is k/65536 with k <= 65536: exact in float. */
-    const float q = (float)(65536u - drop_threshold(rate)) / 65536.0f;
-#pragma omp parallel for schedule(static) if (p * c >= PAR_MIN)
-    for (size_t i = 0; i < p; i++) {
+    for (size_t i = lo; i < hi; i++) {
         const float *yi = y + i * 2 * c, *dyi = dy + i * 2 * c;
         const uint8_t *mi = mask + i * 2 * c;
         float *dxi = dx + i * c;
@@ -199,12 +230,22 @@ void spcnn__concat_elu_dropout_backward(const float *y, const uint8_t *mask, con
     }
 }
 
+void spcnn__concat_elu_dropout_backward(const float *y, const uint8_t *mask, const float *dy,
+                                        float *dx, size_t p, size_t c, float rate)
+{
+    const float scale = spcnn__dropout_scale(rate);
+    /* q = 1/scale is k/65536 with k <= 65536: exact in float. */
+    const float q = (float)(65536u - drop_threshold(rate)) / 65536.0f;
+    FOR_ROW_RANGES(p, p * c,
+                   concat_elu_dropout_backward_rows(y, mask, dy, dx, lo, hi, c, scale, q));
+}
+
 /* ---- gated residual ------------------------------------------------------------------- */
 
-void spcnn__gate_forward(const float *x, const float *c2, float *out, size_t p, size_t f)
+ROW_KERNEL gate_rows(const float *x, const float *c2, float *out, size_t lo, size_t hi,
+                     size_t f)
 {
-#pragma omp parallel for schedule(static) if (p * f >= PAR_MIN)
-    for (size_t i = 0; i < p; i++) {
+    for (size_t i = lo; i < hi; i++) {
         const float *a = c2 + i * 2 * f, *b = a + f;
 #pragma omp simd
         for (size_t j = 0; j < f; j++)
@@ -212,10 +253,15 @@ void spcnn__gate_forward(const float *x, const float *c2, float *out, size_t p, 
     }
 }
 
-void spcnn__gate_backward(const float *c2, const float *dout, float *dc2, size_t p, size_t f)
+void spcnn__gate_forward(const float *x, const float *c2, float *out, size_t p, size_t f)
 {
-#pragma omp parallel for schedule(static) if (p * f >= PAR_MIN)
-    for (size_t i = 0; i < p; i++) {
+    FOR_ROW_RANGES(p, p * f, gate_rows(x, c2, out, lo, hi, f));
+}
+
+ROW_KERNEL gate_backward_rows(const float *c2, const float *dout, float *dc2, size_t lo,
+                              size_t hi, size_t f)
+{
+    for (size_t i = lo; i < hi; i++) {
         const float *a = c2 + i * 2 * f, *b = a + f;
         float *da = dc2 + i * 2 * f, *db = da + f;
 #pragma omp simd
@@ -225,6 +271,11 @@ void spcnn__gate_backward(const float *c2, const float *dout, float *dc2, size_t
             db[j] = g * a[j] * s * (1.0f - s);
         }
     }
+}
+
+void spcnn__gate_backward(const float *c2, const float *dout, float *dc2, size_t p, size_t f)
+{
+    FOR_ROW_RANGES(p, p * f, gate_backward_rows(c2, dout, dc2, lo, hi, f));
 }
 
 /* ---- conditioning --------------------------------------------------------------------- */
