@@ -575,6 +575,7 @@ spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t *images, s
 
     spcnn__optim_stats os;
     spcnn_status st = spcnn__optim_step(&m->params, &m->optim, &os);
+    m->ctx.weights_version++; /* raw and EMA weights moved (or, on failure, may have) */
     if (st != SPCNN_OK)
         return spcnn__error_context(st, "train step");
     m->images_seen += n;

@@ -299,8 +299,15 @@ spcnn_status spcnn__conv_forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *
     SPCNN_TRY(set_handle(l->y, y));
     dnnl_memory_t wm = l->w;
     if (l->w_to_fwd) {
-        dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, l->w}, {DNNL_ARG_TO, l->w_fwd}};
-        SPCNN_TRY(spcnn__dnnl_execute(ctx, l->w_to_fwd, 2, r, "weights reorder"));
+        /* A forward-only layer keeps its reordered weights while the same buffer holds the same
+         * weights (the context's weights_version says when they change): sampling runs the
+         * same weights thousands of times. Training layers reorder on every call. */
+        if (l->s.backward || w != l->w_fwd_source || ctx->weights_version != l->w_fwd_version) {
+            dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, l->w}, {DNNL_ARG_TO, l->w_fwd}};
+            SPCNN_TRY(spcnn__dnnl_execute(ctx, l->w_to_fwd, 2, r, "weights reorder"));
+            l->w_fwd_source = w;
+            l->w_fwd_version = ctx->weights_version;
+        }
         wm = l->w_fwd;
     }
     dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, l->x}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, l->y}};

@@ -4,6 +4,8 @@
 #ifndef SPCNN_NN_DNNL_CTX_H
 #define SPCNN_NN_DNNL_CTX_H
 
+#include <stdint.h>
+
 #include <oneapi/dnnl/dnnl.h>
 
 #include "core/error.h"
@@ -15,6 +17,9 @@ typedef struct spcnn__dnnl {
     /* When set, creating a primitive whose implementation is oneDNN's reference code ("ref:")
      * fails: those are the silent 100x slow paths. Tests set it. */
     int forbid_reference_impl;
+    /* Bumped whenever parameter values change in place (each optimiser step): forward-only
+     * layers keep weights reordered for oneDNN until it changes. */
+    uint64_t weights_version;
     /* One scratchpad shared by every primitive of the context (they run one at a time). */
     void *scratch;
     size_t scratch_size;
