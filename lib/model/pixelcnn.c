@@ -299,9 +299,6 @@ static spcnn_status allocate(spcnn__pixelcnn *pc)
         size_t w = spcnn__gated_resnet_work_size(&pc->blocks[b].s);
         work = w > work ? w : work;
     }
-    int ncat = 0;
-    for (int o = 0; o < pc->nops; o++)
-        ncat += pc->ops[o].kind == OP_RESNET_UL;
 
     /* Two passes over the same list: measure, then hand out. */
     float *base = NULL;
@@ -348,7 +345,6 @@ static spcnn_status allocate(spcnn__pixelcnn *pc)
                                     total * sizeof(float) >> 20);
         }
     }
-    (void)ncat;
     /* The ones channel never changes. */
     for (size_t i = 0; i < p0; i++)
         pc->xin[2 * i + 1] = 1.0f;
