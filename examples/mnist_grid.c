@@ -35,7 +35,8 @@ int main(int argc, char **argv)
     size_t want = 100, columns = 10;
     if (argc < 3 || argc > 5 || (argc > 3 && !parse_count(argv[3], &want)) ||
         (argc > 4 && !parse_count(argv[4], &columns))) {
-        fprintf(stderr, "usage: mnist_grid IDX_FILE OUT.png [COUNT (100)] [COLUMNS (10)]\n");
+        fprintf(stderr, "usage: mnist_grid IDX_FILE OUT.png [COUNT (100)] [COLUMNS (10)]\n"
+                        "(COUNT images spread evenly over the file, which may be sorted)\n");
         return EXIT_FAILURE;
     }
 
@@ -61,14 +62,15 @@ int main(int argc, char **argv)
     memset(grid, SEPARATOR, grid_h * grid_w);
     for (size_t i = 0; i < count; i++) {
         size_t top = (i / columns) * (h + 1) + 1, left = (i % columns) * (w + 1) + 1;
+        size_t k = i * n / count; /* evenly spread: the MNIST split is in digit order */
         for (size_t r = 0; r < h; r++)
-            memcpy(grid + (top + r) * grid_w + left, images + (i * h + r) * w, w);
+            memcpy(grid + (top + r) * grid_w + left, images + (k * h + r) * w, w);
     }
     st = spcnn_png_write(argv[2], grid, grid_h, grid_w);
     if (st != SPCNN_OK)
         return fail("writing the PNG", st);
-    printf("wrote %s: %zu of %zu images of %zu x %zu in %zu rows x %zu columns, %zu x %zu "
-           "pixels\n",
+    printf("wrote %s: %zu of %zu images (evenly spread) of %zu x %zu in %zu rows x %zu columns, "
+           "%zu x %zu pixels\n",
            argv[2], count, n, h, w, rows, columns, grid_h, grid_w);
     free(grid);
     free(images);
