@@ -21,60 +21,32 @@ typedef struct shape {
 static const shape shapes[] = {{4, 64, 25}, {3, 35, 7}};
 #define NSHAPES (sizeof shapes / sizeof shapes[0])
 
-static float *fbuf(size_t n)
-{
-    float *p = malloc((n ? n : 1) * sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
-static double *dbuf(size_t n)
-{
-    double *p = malloc((n ? n : 1) * sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
-/* Random float data and its exact double copy. */
-static void fill_pair(tu_rng *r, float *f, double *d, size_t n, double lo, double hi)
-{
-    tu_fill_f(r, f, n, lo, hi);
-    tu_f2d(f, d, n);
-}
-
-static void check_nmse(const char *name, const float *a, const double *ref, size_t n)
-{
-    double e = tu_nmse(a, ref, n);
-    tu_report(name, e, LIMIT);
-    ck_assert_msg(e < LIMIT, "%s: nmse %g", name, e);
-}
-
 START_TEST(test_elu_and_concat_elu)
 {
     tu_rng r = {1};
     for (size_t s = 0; s < NSHAPES; s++) {
         size_t p = shapes[s].n * shapes[s].hw, c = shapes[s].c, n = p * c;
-        float *x = fbuf(n), *y = fbuf(2 * n), *dy = fbuf(2 * n), *dx = fbuf(n);
-        double *xd = dbuf(n), *yd = dbuf(2 * n), *dyd = dbuf(2 * n), *dxd = dbuf(n);
-        fill_pair(&r, x, xd, n, -4, 4);
-        fill_pair(&r, dy, dyd, 2 * n, -1, 1);
+        float *x = tu_alloc_f(n), *y = tu_alloc_f(2 * n), *dy = tu_alloc_f(2 * n), *dx = tu_alloc_f(n);
+        double *xd = tu_alloc_d(n), *yd = tu_alloc_d(2 * n), *dyd = tu_alloc_d(2 * n), *dxd = tu_alloc_d(n);
+        tu_fill_pair(&r, x, xd, n, -4, 4);
+        tu_fill_pair(&r, dy, dyd, 2 * n, -1, 1);
 
         spcnn__elu_forward(x, y, n);
         ref_elu_forward(xd, yd, n);
-        check_nmse("elu forward", y, yd, n);
+        tu_check_nmse("elu forward", y, yd, n, LIMIT);
         spcnn__elu_backward(y, dy, dx, n);
         ref_elu_backward(xd, dyd, dxd, n);
-        check_nmse("elu backward", dx, dxd, n);
+        tu_check_nmse("elu backward", dx, dxd, n, LIMIT);
 
         spcnn__concat_elu_forward(x, y, p, c);
         ref_concat_elu_forward(xd, yd, p, c);
-        check_nmse("concat_elu forward", y, yd, 2 * n);
+        tu_check_nmse("concat_elu forward", y, yd, 2 * n, LIMIT);
         spcnn__concat_elu_backward(y, dy, dx, p, c);
         ref_concat_elu_backward(xd, dyd, dxd, p, c);
-        check_nmse("concat_elu backward", dx, dxd, n);
+        tu_check_nmse("concat_elu backward", dx, dxd, n, LIMIT);
 
         /* In place: y aliasing x, dx aliasing dy. */
-        float *xa = fbuf(n);
+        float *xa = tu_alloc_f(n);
         memcpy(xa, x, n * sizeof *x);
         spcnn__elu_forward(xa, xa, n);
         spcnn__elu_forward(x, y, n);
@@ -92,23 +64,23 @@ START_TEST(test_dropout_against_reference)
     for (size_t s = 0; s < NSHAPES; s++)
         for (size_t q = 0; q < 3; q++) {
             size_t n = shapes[s].n * shapes[s].hw * shapes[s].c;
-            float *x = fbuf(n), *y = fbuf(n), *dy = fbuf(n), *dx = fbuf(n);
-            double *xd = dbuf(n), *yd = dbuf(n), *dyd = dbuf(n), *dxd = dbuf(n);
+            float *x = tu_alloc_f(n), *y = tu_alloc_f(n), *dy = tu_alloc_f(n), *dx = tu_alloc_f(n);
+            double *xd = tu_alloc_d(n), *yd = tu_alloc_d(n), *dyd = tu_alloc_d(n), *dxd = tu_alloc_d(n);
             uint8_t *mask = malloc(n), *mref = malloc(n);
             ck_assert(mask && mref);
-            fill_pair(&r, x, xd, n, -3, 3);
-            fill_pair(&r, dy, dyd, n, -1, 1);
+            tu_fill_pair(&r, x, xd, n, -3, 3);
+            tu_fill_pair(&r, dy, dyd, n, -1, 1);
             const uint64_t key = 1000 + s * 10 + q;
             spcnn__dropout_forward(x, y, mask, n, rates[q], key);
             /* The mask is exactly the documented draw. */
             ref_dropout_mask(key, rates[q], mref, n);
             ck_assert(memcmp(mask, mref, n) == 0);
             ref_dropout_forward(xd, mref, yd, n, rates[q]);
-            check_nmse("dropout forward", y, yd, n);
+            tu_check_nmse("dropout forward", y, yd, n, LIMIT);
             /* Backward reuses the mask: zero exactly where dropped. */
             spcnn__dropout_backward(mask, dy, dx, n, rates[q]);
             ref_dropout_backward(mref, dyd, dxd, n, rates[q]);
-            check_nmse("dropout backward", dx, dxd, n);
+            tu_check_nmse("dropout backward", dx, dxd, n, LIMIT);
             for (size_t i = 0; i < n; i++)
                 ck_assert(mask[i] || dx[i] == 0.0f);
             free(x), free(y), free(dy), free(dx), free(xd), free(yd), free(dyd), free(dxd);
@@ -120,7 +92,7 @@ END_TEST
 START_TEST(test_dropout_properties)
 {
     enum { N = 200003 };
-    float *x = fbuf(N), *y = fbuf(N), *dx = fbuf(N);
+    float *x = tu_alloc_f(N), *y = tu_alloc_f(N), *dx = tu_alloc_f(N);
     uint8_t *m1 = malloc(N), *m2 = malloc(N);
     ck_assert(m1 && m2);
     tu_rng r = {3};
@@ -170,14 +142,14 @@ START_TEST(test_concat_elu_dropout_fused)
     tu_rng r = {4};
     for (size_t s = 0; s < NSHAPES; s++) {
         size_t p = shapes[s].n * shapes[s].hw, c = shapes[s].c, n = p * c;
-        float *x = fbuf(n), *y1 = fbuf(2 * n), *y2 = fbuf(2 * n), *dy = fbuf(2 * n),
-              *dx = fbuf(n);
-        double *xd = dbuf(n), *e = dbuf(2 * n), *yd = dbuf(2 * n), *dyd = dbuf(2 * n),
-               *de = dbuf(2 * n), *dxd = dbuf(n);
+        float *x = tu_alloc_f(n), *y1 = tu_alloc_f(2 * n), *y2 = tu_alloc_f(2 * n), *dy = tu_alloc_f(2 * n),
+              *dx = tu_alloc_f(n);
+        double *xd = tu_alloc_d(n), *e = tu_alloc_d(2 * n), *yd = tu_alloc_d(2 * n), *dyd = tu_alloc_d(2 * n),
+               *de = tu_alloc_d(2 * n), *dxd = tu_alloc_d(n);
         uint8_t *m1 = malloc(2 * n), *m2 = malloc(2 * n);
         ck_assert(m1 && m2);
-        fill_pair(&r, x, xd, n, -3, 3);
-        fill_pair(&r, dy, dyd, 2 * n, -1, 1);
+        tu_fill_pair(&r, x, xd, n, -3, 3);
+        tu_fill_pair(&r, dy, dyd, 2 * n, -1, 1);
         /* Fused == unfused, bit for bit. */
         spcnn__concat_elu_dropout_forward(x, y1, m1, p, c, 0.5f, 5);
         spcnn__concat_elu_forward(x, y2, p, c);
@@ -187,11 +159,11 @@ START_TEST(test_concat_elu_dropout_fused)
         /* Backward from the fused output against the composed references. */
         ref_concat_elu_forward(xd, e, p, c);
         ref_dropout_forward(e, m1, yd, 2 * n, 0.5);
-        check_nmse("concat_elu+dropout forward", y1, yd, 2 * n);
+        tu_check_nmse("concat_elu+dropout forward", y1, yd, 2 * n, LIMIT);
         spcnn__concat_elu_dropout_backward(y1, m1, dy, dx, p, c, 0.5f);
         ref_dropout_backward(m1, dyd, de, 2 * n, 0.5);
         ref_concat_elu_backward(xd, de, dxd, p, c);
-        check_nmse("concat_elu+dropout backward", dx, dxd, n);
+        tu_check_nmse("concat_elu+dropout backward", dx, dxd, n, LIMIT);
         /* rate 0: plain concat_elu. */
         spcnn__concat_elu_dropout_forward(x, y1, m1, p, c, 0.0f, 5);
         spcnn__concat_elu_forward(x, y2, p, c);
@@ -207,19 +179,19 @@ START_TEST(test_gate)
     tu_rng r = {5};
     for (size_t s = 0; s < NSHAPES; s++) {
         size_t p = shapes[s].n * shapes[s].hw, f = shapes[s].c, n = p * f;
-        float *x = fbuf(n), *c2 = fbuf(2 * n), *out = fbuf(n), *dout = fbuf(n),
-              *dc2 = fbuf(2 * n);
-        double *xd = dbuf(n), *c2d = dbuf(2 * n), *outd = dbuf(n), *doutd = dbuf(n),
-               *dxd = dbuf(n), *dc2d = dbuf(2 * n);
-        fill_pair(&r, x, xd, n, -2, 2);
-        fill_pair(&r, c2, c2d, 2 * n, -30, 30); /* both tails of the sigmoid */
-        fill_pair(&r, dout, doutd, n, -1, 1);
+        float *x = tu_alloc_f(n), *c2 = tu_alloc_f(2 * n), *out = tu_alloc_f(n), *dout = tu_alloc_f(n),
+              *dc2 = tu_alloc_f(2 * n);
+        double *xd = tu_alloc_d(n), *c2d = tu_alloc_d(2 * n), *outd = tu_alloc_d(n), *doutd = tu_alloc_d(n),
+               *dxd = tu_alloc_d(n), *dc2d = tu_alloc_d(2 * n);
+        tu_fill_pair(&r, x, xd, n, -2, 2);
+        tu_fill_pair(&r, c2, c2d, 2 * n, -30, 30); /* both tails of the sigmoid */
+        tu_fill_pair(&r, dout, doutd, n, -1, 1);
         spcnn__gate_forward(x, c2, out, p, f);
         ref_gate_forward(xd, c2d, outd, p, f);
-        check_nmse("gate forward", out, outd, n);
+        tu_check_nmse("gate forward", out, outd, n, LIMIT);
         spcnn__gate_backward(c2, dout, dc2, p, f);
         ref_gate_backward(c2d, doutd, dxd, dc2d, p, f);
-        check_nmse("gate backward dc2", dc2, dc2d, 2 * n);
+        tu_check_nmse("gate backward dc2", dc2, dc2d, 2 * n, LIMIT);
         /* In place on x. */
         spcnn__gate_forward(x, c2, x, p, f);
         ck_assert(memcmp(x, out, n * sizeof *x) == 0);
@@ -234,13 +206,13 @@ START_TEST(test_cond_add)
     tu_rng r = {6};
     for (size_t s = 0; s < NSHAPES; s++) {
         size_t n = shapes[s].n, hw = shapes[s].hw, c = 2 * shapes[s].c, m = n * hw * c;
-        float *c2 = fbuf(m), *hxy = fbuf(m), *hz = fbuf(n * c), *dhz = fbuf(n * c);
-        double *c2d = dbuf(m), *hxyd = dbuf(m), *hzd = dbuf(n * c), *outd = dbuf(m),
-               *dhzd = dbuf(n * c);
-        float *work = fbuf(m);
-        fill_pair(&r, c2, c2d, m, -1, 1);
-        fill_pair(&r, hxy, hxyd, m, -1, 1);
-        fill_pair(&r, hz, hzd, n * c, -1, 1);
+        float *c2 = tu_alloc_f(m), *hxy = tu_alloc_f(m), *hz = tu_alloc_f(n * c), *dhz = tu_alloc_f(n * c);
+        double *c2d = tu_alloc_d(m), *hxyd = tu_alloc_d(m), *hzd = tu_alloc_d(n * c), *outd = tu_alloc_d(m),
+               *dhzd = tu_alloc_d(n * c);
+        float *work = tu_alloc_f(m);
+        tu_fill_pair(&r, c2, c2d, m, -1, 1);
+        tu_fill_pair(&r, hxy, hxyd, m, -1, 1);
+        tu_fill_pair(&r, hz, hzd, n * c, -1, 1);
         /* Both terms, either one, neither. */
         for (int which = 0; which < 4; which++) {
             const float *a = which & 1 ? hxy : NULL, *b = which & 2 ? hz : NULL;
@@ -248,12 +220,12 @@ START_TEST(test_cond_add)
             spcnn__cond_add_forward(work, a, b, n, hw, c);
             ref_cond_add_forward(c2d, which & 1 ? hxyd : NULL, which & 2 ? hzd : NULL, outd, n,
                                  hw, c);
-            check_nmse("conditioning add forward", work, outd, m);
+            tu_check_nmse("conditioning add forward", work, outd, m, LIMIT);
         }
         /* Backward: per-image sums of dc2 (c2 serves as dc2). */
         spcnn__cond_add_backward(c2, dhz, n, hw, c);
         ref_cond_add_backward(c2d, NULL, NULL, dhzd, n, hw, c);
-        check_nmse("conditioning add backward dh_z", dhz, dhzd, n * c);
+        tu_check_nmse("conditioning add backward dh_z", dhz, dhzd, n * c, LIMIT);
         free(c2), free(hxy), free(hz), free(dhz), free(work);
         free(c2d), free(hxyd), free(hzd), free(outd), free(dhzd);
     }
@@ -266,26 +238,26 @@ START_TEST(test_add_accumulate_concat)
     for (size_t s = 0; s < NSHAPES; s++) {
         size_t p = shapes[s].n * shapes[s].hw, ca = shapes[s].c, cb = shapes[s].c / 2 + 1;
         size_t na = p * ca, nb = p * cb, ny = na + nb;
-        float *a = fbuf(na), *b = fbuf(na), *y = fbuf(ny), *da = fbuf(na), *db = fbuf(nb);
-        double *ad = dbuf(na), *bd = dbuf(na), *yd = dbuf(ny), *dad = dbuf(na),
-               *dbd = dbuf(nb);
-        fill_pair(&r, a, ad, na, -1, 1);
-        fill_pair(&r, b, bd, na, -1, 1);
+        float *a = tu_alloc_f(na), *b = tu_alloc_f(na), *y = tu_alloc_f(ny), *da = tu_alloc_f(na), *db = tu_alloc_f(nb);
+        double *ad = tu_alloc_d(na), *bd = tu_alloc_d(na), *yd = tu_alloc_d(ny), *dad = tu_alloc_d(na),
+               *dbd = tu_alloc_d(nb);
+        tu_fill_pair(&r, a, ad, na, -1, 1);
+        tu_fill_pair(&r, b, bd, na, -1, 1);
         spcnn__add(a, b, y, na);
         ref_add(ad, bd, yd, na);
-        check_nmse("add", y, yd, na);
+        tu_check_nmse("add", y, yd, na, LIMIT);
         spcnn__accumulate(y, a, na);
         ref_accumulate(yd, ad, na);
-        check_nmse("accumulate", y, yd, na);
+        tu_check_nmse("accumulate", y, yd, na, LIMIT);
 
         /* concat of a [p × ca] and b viewed as [p × cb] */
         spcnn__concat_forward(a, b, y, p, ca, cb);
         ref_concat_forward(ad, bd, yd, p, ca, cb);
-        check_nmse("concat forward", y, yd, ny);
+        tu_check_nmse("concat forward", y, yd, ny, LIMIT);
         spcnn__concat_backward(y, da, db, p, ca, cb);
         ref_concat_backward(yd, dad, dbd, p, ca, cb);
-        check_nmse("concat backward a", da, dad, na);
-        check_nmse("concat backward b", db, dbd, nb);
+        tu_check_nmse("concat backward a", da, dad, na, LIMIT);
+        tu_check_nmse("concat backward b", db, dbd, nb, LIMIT);
         /* Split round trip is exact, and NULL halves are skipped. */
         ck_assert(memcmp(da, a, na * sizeof *a) == 0);
         ck_assert(memcmp(db, b, nb * sizeof *b) == 0);
@@ -314,7 +286,7 @@ START_TEST(test_thread_count_independence)
 {
     enum { NOUT = 9 };
     const size_t n = 32, hw = 64, c = 25, p = n * hw, m = p * c;
-    float *x = fbuf(m), *c2 = fbuf(2 * m), *h = fbuf(2 * m), *hz = fbuf(n * 2 * c);
+    float *x = tu_alloc_f(m), *c2 = tu_alloc_f(2 * m), *h = tu_alloc_f(2 * m), *hz = tu_alloc_f(n * 2 * c);
     float *out[2][NOUT];
     uint8_t *mask[2][2];
     tu_rng r = {8};
@@ -326,7 +298,7 @@ START_TEST(test_thread_count_independence)
         omp_set_num_threads(t + 1);
         ck_assert_int_eq(omp_get_max_threads(), t + 1);
         for (int k = 0; k < NOUT; k++) {
-            out[t][k] = fbuf(2 * m);
+            out[t][k] = tu_alloc_f(2 * m);
             memset(out[t][k], 0, 2 * m * sizeof(float));
         }
         mask[t][0] = malloc(2 * m);

@@ -15,20 +15,6 @@
 
 #define LIMIT 1e-10
 
-static float *fbuf(size_t n)
-{
-    float *p = malloc(n * sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
-static double *dbuf(size_t n)
-{
-    double *p = malloc(n * sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
 /* Random head outputs for p pixels: logits, means (some outside [−1, 1]) and log-scales from
  * below the clamp to wide. */
 static void random_params(tu_rng *r, float *pr, size_t p, size_t k, double ls_lo, double ls_hi)
@@ -51,8 +37,8 @@ START_TEST(test_nll_against_reference)
     tu_rng r = {1};
     for (size_t s = 0; s < 2; s++) {
         size_t p = shapes[s].p, k = shapes[s].k, np = p * 3 * k;
-        float *pr = fbuf(np), *nll = fbuf(p), *dnll = fbuf(p), *dpr = fbuf(np);
-        double *prd = dbuf(np), *nlld = dbuf(p), *dnlld = dbuf(p), *dprd = dbuf(np);
+        float *pr = tu_alloc_f(np), *nll = tu_alloc_f(p), *dnll = tu_alloc_f(p), *dpr = tu_alloc_f(np);
+        double *prd = tu_alloc_d(np), *nlld = tu_alloc_d(p), *dnlld = tu_alloc_d(p), *dprd = tu_alloc_d(np);
         uint8_t *pix = malloc(p);
         ck_assert_ptr_nonnull(pix);
         random_params(&r, pr, p, k, -7.5, 0.5);
@@ -270,7 +256,7 @@ END_TEST
 START_TEST(test_thread_count_independence)
 {
     const size_t p = 8192, k = 10, np = p * 3 * k;
-    float *pr = fbuf(np), *dnll = fbuf(p), *nll[2], *dpr[2];
+    float *pr = tu_alloc_f(np), *dnll = tu_alloc_f(p), *nll[2], *dpr[2];
     uint8_t *pix = malloc(p);
     ck_assert_ptr_nonnull(pix);
     tu_rng r = {6};
@@ -281,8 +267,8 @@ START_TEST(test_thread_count_independence)
     for (int t = 0; t < 2; t++) {
         omp_set_num_threads(t + 1);
         ck_assert_int_eq(omp_get_max_threads(), t + 1);
-        nll[t] = fbuf(p);
-        dpr[t] = fbuf(np);
+        nll[t] = tu_alloc_f(p);
+        dpr[t] = tu_alloc_f(np);
         spcnn__mixture_nll_forward(pr, pix, nll[t], p, k);
         spcnn__mixture_nll_backward(pr, pix, dnll, dpr[t], p, k);
     }

@@ -12,33 +12,6 @@
 
 #define LIMIT 1e-12
 
-static float *fbuf(size_t n)
-{
-    float *p = malloc(n * sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
-static double *dbuf(size_t n)
-{
-    double *p = malloc(n * sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
-static void fill_pair(tu_rng *r, float *f, double *d, size_t n, double lo, double hi)
-{
-    tu_fill_f(r, f, n, lo, hi);
-    tu_f2d(f, d, n);
-}
-
-static void check_nmse(const char *name, const float *a, const double *ref, size_t n)
-{
-    double e = tu_nmse(a, ref, n);
-    tu_report(name, e, LIMIT);
-    ck_assert_msg(e < LIMIT, "%s: nmse %g", name, e);
-}
-
 /* Targets p/255 for random bytes, as the VAE sees an image. */
 static void fill_targets(tu_rng *r, float *t, double *td, size_t n)
 {
@@ -53,18 +26,18 @@ START_TEST(test_bce)
     tu_rng r = {1};
     for (int s = 0; s < 2; s++) {
         size_t n = shapes[s][0], d = shapes[s][1], m = n * d;
-        float *l = fbuf(m), *t = fbuf(m), *loss = fbuf(n), *dloss = fbuf(n), *dl = fbuf(m);
-        double *ld = dbuf(m), *td = dbuf(m), *lossd = dbuf(n), *dlossd = dbuf(n),
-               *dld = dbuf(m);
-        fill_pair(&r, l, ld, m, -8, 8);
+        float *l = tu_alloc_f(m), *t = tu_alloc_f(m), *loss = tu_alloc_f(n), *dloss = tu_alloc_f(n), *dl = tu_alloc_f(m);
+        double *ld = tu_alloc_d(m), *td = tu_alloc_d(m), *lossd = tu_alloc_d(n), *dlossd = tu_alloc_d(n),
+               *dld = tu_alloc_d(m);
+        tu_fill_pair(&r, l, ld, m, -8, 8);
         fill_targets(&r, t, td, m);
-        fill_pair(&r, dloss, dlossd, n, -1, 1);
+        tu_fill_pair(&r, dloss, dlossd, n, -1, 1);
         spcnn__bce_logits_forward(l, t, loss, n, d);
         ref_bce_logits_forward(ld, td, lossd, n, d);
-        check_nmse("bernoulli cross-entropy forward", loss, lossd, n);
+        tu_check_nmse("bernoulli cross-entropy forward", loss, lossd, n, LIMIT);
         spcnn__bce_logits_backward(l, t, dloss, dl, n, d);
         ref_bce_logits_backward(ld, td, dlossd, dld, n, d);
-        check_nmse("bernoulli cross-entropy backward", dl, dld, m);
+        tu_check_nmse("bernoulli cross-entropy backward", dl, dld, m, LIMIT);
         free(l), free(t), free(loss), free(dloss), free(dl);
         free(ld), free(td), free(lossd), free(dlossd), free(dld);
     }
@@ -88,36 +61,36 @@ START_TEST(test_kl_and_reparam)
     tu_rng r = {2};
     for (int s = 0; s < 2; s++) {
         size_t n = shapes[s][0], l = shapes[s][1], m = n * l;
-        float *mu = fbuf(m), *lv = fbuf(m), *eps = fbuf(m), *kl = fbuf(n), *dkl = fbuf(n),
-              *dmu = fbuf(m), *dlv = fbuf(m), *z = fbuf(m), *dz = fbuf(m);
-        double *mud = dbuf(m), *lvd = dbuf(m), *epsd = dbuf(m), *kld = dbuf(n), *dkld = dbuf(n),
-               *dmud = dbuf(m), *dlvd = dbuf(m), *zd = dbuf(m), *dzd = dbuf(m);
-        fill_pair(&r, mu, mud, m, -3, 3);
-        fill_pair(&r, lv, lvd, m, -6, 3);
-        fill_pair(&r, eps, epsd, m, -3, 3);
-        fill_pair(&r, dkl, dkld, n, -1, 1);
-        fill_pair(&r, dz, dzd, m, -1, 1);
+        float *mu = tu_alloc_f(m), *lv = tu_alloc_f(m), *eps = tu_alloc_f(m), *kl = tu_alloc_f(n), *dkl = tu_alloc_f(n),
+              *dmu = tu_alloc_f(m), *dlv = tu_alloc_f(m), *z = tu_alloc_f(m), *dz = tu_alloc_f(m);
+        double *mud = tu_alloc_d(m), *lvd = tu_alloc_d(m), *epsd = tu_alloc_d(m), *kld = tu_alloc_d(n), *dkld = tu_alloc_d(n),
+               *dmud = tu_alloc_d(m), *dlvd = tu_alloc_d(m), *zd = tu_alloc_d(m), *dzd = tu_alloc_d(m);
+        tu_fill_pair(&r, mu, mud, m, -3, 3);
+        tu_fill_pair(&r, lv, lvd, m, -6, 3);
+        tu_fill_pair(&r, eps, epsd, m, -3, 3);
+        tu_fill_pair(&r, dkl, dkld, n, -1, 1);
+        tu_fill_pair(&r, dz, dzd, m, -1, 1);
         spcnn__kl_forward(mu, lv, kl, n, l);
         ref_kl_forward(mud, lvd, kld, n, l);
-        check_nmse("KL forward", kl, kld, n);
+        tu_check_nmse("KL forward", kl, kld, n, LIMIT);
         spcnn__kl_backward(mu, lv, dkl, dmu, dlv, n, l);
         ref_kl_backward(mud, lvd, dkld, dmud, dlvd, n, l);
-        check_nmse("KL backward dmu", dmu, dmud, m);
-        check_nmse("KL backward dlogvar", dlv, dlvd, m);
+        tu_check_nmse("KL backward dmu", dmu, dmud, m, LIMIT);
+        tu_check_nmse("KL backward dlogvar", dlv, dlvd, m, LIMIT);
 
         spcnn__reparam_forward(mu, lv, eps, z, m);
         ref_reparam_forward(mud, lvd, epsd, zd, m);
-        check_nmse("reparameterisation forward", z, zd, m);
+        tu_check_nmse("reparameterisation forward", z, zd, m, LIMIT);
         spcnn__reparam_backward(lv, eps, dz, dmu, dlv, m);
         ref_reparam_backward(lvd, epsd, dzd, dmud, dlvd, m);
-        check_nmse("reparameterisation backward dmu", dmu, dmud, m);
-        check_nmse("reparameterisation backward dlogvar", dlv, dlvd, m);
+        tu_check_nmse("reparameterisation backward dmu", dmu, dmud, m, LIMIT);
+        tu_check_nmse("reparameterisation backward dlogvar", dlv, dlvd, m, LIMIT);
         /* dmu may alias dz */
-        float *alias = fbuf(m);
+        float *alias = tu_alloc_f(m);
         memcpy(alias, dz, m * sizeof *dz);
         spcnn__reparam_backward(lv, eps, alias, alias, dlv, m);
         ck_assert(memcmp(alias, dz, m * sizeof *dz) == 0);
-        check_nmse("reparameterisation backward dlogvar (aliased)", dlv, dlvd, m);
+        tu_check_nmse("reparameterisation backward dlogvar (aliased)", dlv, dlvd, m, LIMIT);
         free(alias);
         free(mu), free(lv), free(eps), free(kl), free(dkl), free(dmu), free(dlv), free(z),
             free(dz);
@@ -134,8 +107,8 @@ END_TEST
 START_TEST(test_thread_count_independence)
 {
     const size_t n = 128, d = 784, m = n * d;
-    float *l = fbuf(m), *t = fbuf(m), *dloss = fbuf(n), *loss[2], *dl[2];
-    double *td = dbuf(m);
+    float *l = tu_alloc_f(m), *t = tu_alloc_f(m), *dloss = tu_alloc_f(n), *loss[2], *dl[2];
+    double *td = tu_alloc_d(m);
     tu_rng r = {3};
     tu_fill_f(&r, l, m, -6, 6);
     fill_targets(&r, t, td, m);
@@ -143,8 +116,8 @@ START_TEST(test_thread_count_independence)
     for (int k = 0; k < 2; k++) {
         omp_set_num_threads(k + 1);
         ck_assert_int_eq(omp_get_max_threads(), k + 1);
-        loss[k] = fbuf(n);
-        dl[k] = fbuf(m);
+        loss[k] = tu_alloc_f(n);
+        dl[k] = tu_alloc_f(m);
         spcnn__bce_logits_forward(l, t, loss[k], n, d);
         spcnn__bce_logits_backward(l, t, dloss, dl[k], n, d);
     }

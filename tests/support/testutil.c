@@ -128,3 +128,30 @@ int tu_run_suite(Suite *suite)
     srunner_free(sr);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
+
+float *tu_alloc_f(size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+double *tu_alloc_d(size_t n)
+{
+    double *p = malloc((n ? n : 1) * sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+void tu_fill_pair(tu_rng *rng, float *f, double *d, size_t n, double lo, double hi)
+{
+    tu_fill_f(rng, f, n, lo, hi);
+    tu_f2d(f, d, n);
+}
+
+void tu_check_nmse(const char *name, const float *a, const double *ref, size_t n, double limit)
+{
+    double e = tu_nmse(a, ref, n);
+    tu_report(name, e, limit);
+    ck_assert_msg(e < limit, "%s: nmse %g (limit %g)", name, e, limit);
+}

@@ -16,9 +16,17 @@ void tu_fill_f(tu_rng *rng, float *x, size_t n, double lo, double hi);
 void tu_d2f(const double *x, float *y, size_t n);
 void tu_f2d(const float *x, double *y, size_t n);
 
+/* Buffers that cannot fail (a failed allocation fails the test); never NULL, even for n = 0. */
+float *tu_alloc_f(size_t n);
+double *tu_alloc_d(size_t n);
+/* Random float data in [lo, hi) and its exact double copy. */
+void tu_fill_pair(tu_rng *rng, float *f, double *d, size_t n, double lo, double hi);
+
 /* Normalised MSE of a float result against a double reference: sum (a-r)^2 / sum r^2
  * (the denominator is floored at 1e-30 so an all-zero reference compares absolutely). */
 double tu_nmse(const float *a, const double *ref, size_t n);
+/* Report tu_nmse(a, ref, n) with tu_report and fail the test unless it is below limit. */
+void tu_check_nmse(const char *name, const float *a, const double *ref, size_t n, double limit);
 /* Largest |a - b|. */
 double tu_max_abs_diff_d(const double *a, const double *b, size_t n);
 
