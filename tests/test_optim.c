@@ -563,42 +563,6 @@ START_TEST(test_non_finite_guard)
 }
 END_TEST
 
-START_TEST(test_ema_swap_and_copy)
-{
-    spcnn__params p;
-    spcnn__optim o;
-    build_small(&p);
-    spcnn__params_init_values(&p, 8);
-    spcnn__optim_init(&o, 1e-2, 1, 0.9, 0.999, 0, 0.9);
-    tu_rng rng = {11};
-    for (int s = 0; s < 3; s++) {
-        for (size_t r = 0; r < p.nrows; r++)
-            tu_fill_f(&rng, spcnn__params_grad(&p, r), p.rows[r].count, -1, 1);
-        ck_assert_int_eq(spcnn__optim_step(&p, &o, NULL), SPCNN_OK);
-    }
-    size_t bytes = p.total * sizeof(float);
-    float *w = malloc(bytes), *e = malloc(bytes), *scratch = malloc(bytes);
-    ck_assert(w && e && scratch);
-    memcpy(w, p.buf[SPCNN__BUF_VALUE], bytes);
-    memcpy(e, p.buf[SPCNN__BUF_EMA], bytes);
-    ck_assert_int_ne(memcmp(w, e, bytes), 0);
-    spcnn__params_copy_ema(&p, scratch);
-    ck_assert_int_eq(memcmp(scratch, e, bytes), 0);
-    float *value_ptr = spcnn__params_value(&p, 2);
-    spcnn__params_swap_ema(&p);
-    ck_assert_ptr_eq(spcnn__params_value(&p, 2), value_ptr); /* pointers stay valid */
-    ck_assert_int_eq(memcmp(p.buf[SPCNN__BUF_VALUE], e, bytes), 0);
-    ck_assert_int_eq(memcmp(p.buf[SPCNN__BUF_EMA], w, bytes), 0);
-    spcnn__params_swap_ema(&p);
-    ck_assert_int_eq(memcmp(p.buf[SPCNN__BUF_VALUE], w, bytes), 0);
-    ck_assert_int_eq(memcmp(p.buf[SPCNN__BUF_EMA], e, bytes), 0);
-    free(w);
-    free(e);
-    free(scratch);
-    spcnn__params_deinit(&p);
-}
-END_TEST
-
 START_TEST(test_optim_rejects)
 {
     spcnn__params p;
@@ -640,7 +604,6 @@ int main(void)
     tcase_add_test(tc, test_clipping);
     tcase_add_test(tc, test_grad_norm);
     tcase_add_test(tc, test_non_finite_guard);
-    tcase_add_test(tc, test_ema_swap_and_copy);
     tcase_add_test(tc, test_optim_rejects);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

@@ -410,11 +410,6 @@ void spcnn__pixelcnn_destroy(spcnn__pixelcnn *pc)
     spcnn__free(pc);
 }
 
-const spcnn__pixelcnn_shape *spcnn__pixelcnn_shape_of(const spcnn__pixelcnn *pc)
-{
-    return &pc->s;
-}
-
 const float *spcnn__pixelcnn_final_ul(const spcnn__pixelcnn *pc)
 {
     return pc->t[pc->final_ul];

@@ -46,7 +46,6 @@ spcnn_status spcnn__pixelcnn_add_params(spcnn__params *params, const spcnn__pixe
 spcnn_status spcnn__pixelcnn_create(spcnn__dnnl *ctx, const spcnn__pixelcnn_shape *s,
                                     const spcnn__pixelcnn_rows *rows, spcnn__pixelcnn **out);
 void spcnn__pixelcnn_destroy(spcnn__pixelcnn *pc);
-const spcnn__pixelcnn_shape *spcnn__pixelcnn_shape_of(const spcnn__pixelcnn *pc);
 /* The ul stream after the last block, [n × m × m × F], valid after a forward. */
 const float *spcnn__pixelcnn_final_ul(const spcnn__pixelcnn *pc);
 

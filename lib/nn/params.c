@@ -173,21 +173,6 @@ void spcnn__params_zero_grad(spcnn__params *p)
     memset(p->buf[SPCNN__BUF_GRAD], 0, p->total * sizeof(float));
 }
 
-void spcnn__params_swap_ema(spcnn__params *p)
-{
-    float *w = p->buf[SPCNN__BUF_VALUE], *e = p->buf[SPCNN__BUF_EMA];
-    for (size_t i = 0; i < p->total; i++) {
-        float t = w[i];
-        w[i] = e[i];
-        e[i] = t;
-    }
-}
-
-void spcnn__params_copy_ema(const spcnn__params *p, float *dst)
-{
-    memcpy(dst, p->buf[SPCNN__BUF_EMA], p->total * sizeof(float));
-}
-
 spcnn_status spcnn__params_add_layer(spcnn__params *p, const char *prefix, const char *suffix,
                                      spcnn__param_kind kind, size_t d0, size_t d1, size_t d2,
                                      size_t d3, spcnn__param_init init, size_t *index)

@@ -124,12 +124,6 @@ static inline float *spcnn__params_ema(const spcnn__params *p, size_t row)
 /* Zero the whole gradient buffer (before a backward pass that accumulates into it). */
 void spcnn__params_zero_grad(spcnn__params *p);
 
-/* Evaluation with EMA weights. swap_ema exchanges the contents of the value and EMA buffers
- * (pointers handed to layers stay valid; calling it twice restores the state), copy_ema writes
- * the EMA into `dst` (p->total floats, e.g. a scratch value buffer). */
-void spcnn__params_swap_ema(spcnn__params *p);
-void spcnn__params_copy_ema(const spcnn__params *p, float *dst);
-
 /* Standard deviation of a scheme for a given fan_in (0 for zeros and ones). */
 double spcnn__param_init_std(spcnn__param_init init, size_t fan_in);
 
