@@ -32,8 +32,8 @@ static void stack_setup(stack *s, float rate)
     s->ctx.forbid_reference_impl = 1;
     s->rate = rate;
     spcnn__params_init(&s->params);
-    spcnn__gated_resnet_shape sh1 = {N, H, W, F, F, 1, L, SPCNN__CONV_DOWN_SHIFTED, 1};
-    spcnn__gated_resnet_shape sh2 = {N, H, W, F, 2 * F, 1, L, SPCNN__CONV_DOWN_RIGHT_SHIFTED, 1};
+    spcnn__gated_resnet_shape sh1 = {N, H, W, F, F, 1, L, SPCNN__CONV_DOWN_SHIFTED, 1, 0};
+    spcnn__gated_resnet_shape sh2 = {N, H, W, F, 2 * F, 1, L, SPCNN__CONV_DOWN_RIGHT_SHIFTED, 1, 0};
     spcnn__gated_resnet_rows r1, r2;
     ck_assert_int_eq(spcnn__gated_resnet_add_params(&s->params, "b1", &sh1, &r1), SPCNN_OK);
     ck_assert_int_eq(spcnn__gated_resnet_add_params(&s->params, "b2", &sh2, &r2), SPCNN_OK);
@@ -198,6 +198,98 @@ START_TEST(test_stack_dropout)
 }
 END_TEST
 
+/* A cone block (forward only) computes the bottom-right q×q square of a full block's output
+ * from the bottom-right squares of its inputs: the same floats, bit for bit, for every q, both
+ * streams, with the aux input and both conditionings — at the sampler's real channel count, so
+ * oneDNN picks the kernels it picks there. The wavefront sampler's equality with the raster
+ * oracle rests on this. */
+static void crop(const float *x, int from, int c, float *y, int to, int n)
+{
+    for (int b = 0; b < n; b++)
+        for (int r = 0; r < to; r++)
+            for (int col = 0; col < to; col++)
+                memcpy(y + (((size_t)b * to + r) * to + col) * c,
+                       x + (((size_t)b * from + from - to + r) * from + from - to + col) * c,
+                       (size_t)c * sizeof(float));
+}
+
+static void check_cone(int conv, int aux_c)
+{
+    enum { CN = 3, S = 8, CF = 25, CL = 5 };
+    spcnn__dnnl ctx;
+    ck_assert_int_eq(spcnn__dnnl_init(&ctx, 1), SPCNN_OK);
+    ctx.forbid_reference_impl = 1;
+    spcnn__params params;
+    spcnn__params_init(&params);
+    spcnn__gated_resnet_shape full = {CN, S, S, CF, aux_c, 1, CL, conv, 0, 0};
+    spcnn__gated_resnet_rows rows;
+    ck_assert_int_eq(spcnn__gated_resnet_add_params(&params, "b", &full, &rows), SPCNN_OK);
+    ck_assert_int_eq(spcnn__params_allocate(&params), SPCNN_OK);
+    spcnn__params_init_values(&params, 3);
+    tu_rng rng = {5};
+    for (size_t i = 0; i < params.total; i++)
+        params.buf[SPCNN__BUF_VALUE][i] += (float)tu_uniform(&rng, -0.3, 0.3);
+    const float *w = params.buf[SPCNN__BUF_VALUE];
+    const size_t pf = (size_t)CN * S * S;
+    float *x = tu_alloc_f(pf * CF), *a = tu_alloc_f(pf * aux_c), *grid = tu_alloc_f(pf * 2);
+    float *z = tu_alloc_f(CN * CL), *y = tu_alloc_f(pf * CF);
+    float *xc = tu_alloc_f(pf * CF), *ac = tu_alloc_f(pf * aux_c), *gc = tu_alloc_f(pf * 2);
+    float *yc = tu_alloc_f(pf * CF), *want = tu_alloc_f(pf * CF);
+    tu_fill_f(&rng, x, pf * CF, -1, 1);
+    tu_fill_f(&rng, a, pf * aux_c, -1, 1);
+    tu_fill_f(&rng, grid, pf * 2, -1, 1);
+    tu_fill_f(&rng, z, CN * CL, -1, 1);
+
+    spcnn__gated_resnet block;
+    ck_assert_int_eq(spcnn__gated_resnet_init(&block, &ctx, &full, &rows, NULL), SPCNN_OK);
+    ck_assert_int_eq(spcnn__gated_resnet_forward(&block, &ctx, &params, w, x, a, grid, z, 0.0f,
+                                                 0, y),
+                     SPCNN_OK);
+    spcnn__gated_resnet_deinit(&block);
+    for (int q = 1; q < S; q++) {
+        spcnn__gated_resnet_shape cone = {CN, q, q, CF, aux_c, 1, CL, conv, 0, S};
+        int q1 = q + 1 < S ? q + 1 : S, xs = q + 2 < S ? q + 2 : S;
+        crop(x, S, CF, xc, xs, CN);
+        crop(a, S, aux_c, ac, q1, CN);
+        crop(grid, S, 2, gc, q, CN);
+        crop(y, S, CF, want, q, CN);
+        ck_assert_msg(spcnn__gated_resnet_init(&block, &ctx, &cone, &rows, NULL) == SPCNN_OK,
+                      "%s", spcnn_last_error_message());
+        ck_assert_int_eq(spcnn__gated_resnet_forward(&block, &ctx, &params, w, xc, ac, gc, z,
+                                                     0.0f, 0, yc),
+                         SPCNN_OK);
+        spcnn__gated_resnet_deinit(&block);
+        size_t count = (size_t)CN * q * q * CF;
+        ck_assert_msg(memcmp(yc, want, count * sizeof(float)) == 0,
+                      "cone block q=%d (conv %d, aux %d) differs from the full block", q, conv,
+                      aux_c);
+    }
+    /* A cone as large as its scale, or a training cone, is refused. */
+    spcnn__gated_resnet_shape bad = {CN, S, S, CF, aux_c, 1, CL, conv, 0, S};
+    ck_assert_int_eq(spcnn__gated_resnet_init(&block, &ctx, &bad, &rows, NULL),
+                     SPCNN_ERR_INVALID_ARGUMENT);
+    bad.h = bad.w = 3;
+    bad.backward = 1;
+    ck_assert_int_eq(spcnn__gated_resnet_init(&block, &ctx, &bad, &rows, NULL),
+                     SPCNN_ERR_INVALID_ARGUMENT);
+    free(x), free(a), free(grid), free(z), free(y), free(xc), free(ac), free(gc), free(yc);
+    free(want);
+    spcnn__params_deinit(&params);
+    spcnn__dnnl_deinit(&ctx);
+}
+
+START_TEST(test_cone_u)
+{
+    check_cone(SPCNN__CONV_DOWN_SHIFTED, 25);
+}
+END_TEST
+
+START_TEST(test_cone_ul)
+{
+    check_cone(SPCNN__CONV_DOWN_RIGHT_SHIFTED, 50);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("gated_resnet");
@@ -206,5 +298,10 @@ int main(void)
     tcase_add_test(tc, test_stack_no_dropout);
     tcase_add_test(tc, test_stack_dropout);
     suite_add_tcase(suite, tc);
+    TCase *cone = tcase_create("cone");
+    tcase_set_timeout(cone, 60);
+    tcase_add_test(cone, test_cone_u);
+    tcase_add_test(cone, test_cone_ul);
+    suite_add_tcase(suite, cone);
     return tu_run_suite(suite);
 }

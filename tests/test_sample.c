@@ -105,6 +105,32 @@ START_TEST(test_threads_and_seeds)
 }
 END_TEST
 
+/* The same with the bundled model (the default network: F = 25, R = 2, K = 10), whose channel
+ * counts make oneDNN pick the kernels real generation runs on — the corner plans' equality
+ * with the whole network rests on those kernels — with 1 and 2 threads. */
+START_TEST(test_bundled_model_raster_equals_wavefront)
+{
+    const char *path = getenv("SPCNN_TEST_MODEL");
+    ck_assert_msg(path != NULL, "SPCNN_TEST_MODEL is not set");
+    spcnn_model *m = NULL;
+    ck_assert_msg(spcnn_model_load(path, &m) == SPCNN_OK, "%s", spcnn_last_error_message());
+    const size_t h = 21, w = 26, n = 2;
+    uint8_t raster[2 * 21 * 26], wave[2 * 21 * 26];
+    generate(m, 0, n, h, w, 3, raster);
+    for (int threads = 1; threads <= 2; threads++) {
+        ck_assert_int_eq(spcnn_model_set_threads(m, threads), SPCNN_OK);
+        generate(m, 1, n, h, w, 3, wave);
+        size_t differ = 0;
+        for (size_t i = 0; i < sizeof raster; i++)
+            differ += raster[i] != wave[i];
+        printf("bundled model, raster vs wavefront %zux%zu, %d thread(s): %zu of %zu bytes "
+               "differ\n", h, w, threads, differ, sizeof raster);
+        ck_assert_uint_eq(differ, 0);
+    }
+    spcnn_model_destroy(m);
+}
+END_TEST
+
 START_TEST(test_sample_patch_matches_image)
 {
     spcnn_model *m = tiny_model(1);
@@ -255,6 +281,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_raster_equals_wavefront);
     tcase_add_test(tc, test_threads_and_seeds);
+    tcase_add_test(tc, test_bundled_model_raster_equals_wavefront);
     tcase_add_test(tc, test_sample_patch_matches_image);
     tcase_add_test(tc, test_stream);
     tcase_add_test(tc, test_reconstruct);

@@ -156,7 +156,7 @@ static float *carve(carver *c, size_t count)
 static spcnn__pixelcnn_shape pixelcnn_shape(const spcnn_model *m, int n, int backward)
 {
     spcnn__pixelcnn_shape s = {n, m->m, m->f, m->r, m->k, m->use_latent ? m->latent : 0,
-                               m->use_coords, backward};
+                               m->use_coords, backward, 0};
     return s;
 }
 

@@ -17,7 +17,8 @@ typedef struct spcnn__train_plan spcnn__train_plan; /* model.c */
 typedef struct spcnn__eval_plan spcnn__eval_plan;   /* model.c */
 typedef struct spcnn__sample_plan spcnn__sample_plan; /* sample.c */
 
-/* Sampling plans for 1, 2, 4, ... windows per forward pass (sample.c). */
+/* Sampling plans for 1, 2, 4, ... windows per forward pass (sample.c), of two kinds: the whole
+ * network, and the corner plans that compute only what the bottom-right pixel needs. */
 enum { SPCNN__SAMPLE_BUCKETS = 8, SPCNN__SAMPLE_MAX_WINDOWS = 1 << (SPCNN__SAMPLE_BUCKETS - 1) };
 
 struct spcnn_model {
@@ -42,7 +43,7 @@ struct spcnn_model {
 
     spcnn__train_plan *train; /* built for (batch, height, width) on first use */
     spcnn__eval_plan *eval;
-    spcnn__sample_plan *sample[SPCNN__SAMPLE_BUCKETS];
+    spcnn__sample_plan *sample[2][SPCNN__SAMPLE_BUCKETS]; /* [corner][bucket] */
 };
 
 /* Create a model with its parameter table allocated and initialised from cfg (which must be

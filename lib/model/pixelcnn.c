@@ -32,9 +32,12 @@ struct spcnn__pixelcnn {
 
     spcnn__conv in_u, in_ula, in_ulb, head;
     spcnn__conv convs[8]; /* 2 downsampling pairs, then 2 upsampling pairs */
+    spcnn__conv_shape conv_shape[8];
     size_t conv_w[8], conv_b[8];
     int nconvs;
     spcnn__gated_resnet blocks[4 * SPCNN__PIXELCNN_MAX_BLOCKS];
+    spcnn__gated_resnet_shape block_shape[4 * SPCNN__PIXELCNN_MAX_BLOCKS];
+    const spcnn__gated_resnet_rows *block_rows[4 * SPCNN__PIXELCNN_MAX_BLOCKS];
     int nblocks;
     spcnn__resample grid_resample[2];
 
@@ -42,6 +45,7 @@ struct spcnn__pixelcnn {
     int nops;
     int ntensors;
     int tensor_scale[MAX_TENSORS];
+    int tensor_side[MAX_TENSORS]; /* stored as the bottom-right square of this side */
     float *t[MAX_TENSORS];  /* activations */
     float *dt[MAX_TENSORS]; /* gradient accumulators (training only) */
     float *cat[SPCNN__PIXELCNN_MAX_BLOCKS]; /* concat(u, ul_kept) of each down-pass ul block */
@@ -49,6 +53,7 @@ struct spcnn__pixelcnn {
     int u0;
 
     float *xin;      /* [P × 2]: pixel, ones */
+    float *grid_crop; /* corner plans: the grid on a cone block's square */
     const float *grid[3]; /* grid at each scale: [0] the caller's, [1], [2] resampled */
     float *grid_small[2];
     const float *z;       /* the caller's z of the last forward (backward needs it) */
@@ -75,8 +80,18 @@ static spcnn__gated_resnet_shape block_shape(const spcnn__pixelcnn_shape *s, int
                                              int conv)
 {
     spcnn__gated_resnet_shape g = {s->n, side(s, scale), side(s, scale), s->f, aux_c,
-                                   s->grid, s->latent, conv, s->backward};
+                                   s->grid, s->latent, conv, s->backward, 0};
     return g;
+}
+
+static size_t square(const spcnn__pixelcnn_shape *s, int d)
+{
+    return (size_t)s->n * (size_t)d * (size_t)d;
+}
+
+static int min_int(int a, int b)
+{
+    return a < b ? a : b;
 }
 
 /* ---- parameters ------------------------------------------------------------------------- */
@@ -164,23 +179,23 @@ static int new_tensor(spcnn__pixelcnn *pc, int scale)
     return pc->ntensors++;
 }
 
-static spcnn_status add_conv(spcnn__pixelcnn *pc, spcnn__dnnl *ctx, spcnn__conv_shape cs,
-                             size_t w_row, size_t b_row, int *index)
+/* The graph is recorded first (layer shapes, no primitives), so that a corner plan can shrink
+ * its blocks before anything is created. */
+static int add_conv(spcnn__pixelcnn *pc, spcnn__conv_shape cs, size_t w_row, size_t b_row)
 {
     cs.backward = pc->s.backward;
-    *index = pc->nconvs;
+    pc->conv_shape[pc->nconvs] = cs;
     pc->conv_w[pc->nconvs] = w_row;
     pc->conv_b[pc->nconvs] = b_row;
-    return spcnn__conv_init(&pc->convs[pc->nconvs++], ctx, &cs);
+    return pc->nconvs++;
 }
 
-static spcnn_status add_block(spcnn__pixelcnn *pc, spcnn__dnnl *ctx, int scale, int aux_c,
-                              int conv, const spcnn__gated_resnet_rows *rows, int *index)
+static int add_block(spcnn__pixelcnn *pc, int scale, int aux_c, int conv,
+                     const spcnn__gated_resnet_rows *rows)
 {
-    spcnn__gated_resnet_shape g = block_shape(&pc->s, scale, aux_c, conv);
-    *index = pc->nblocks;
-    return spcnn__gated_resnet_init(&pc->blocks[pc->nblocks++], ctx, &g, rows,
-                                    pc->block_scratch);
+    pc->block_shape[pc->nblocks] = block_shape(&pc->s, scale, aux_c, conv);
+    pc->block_rows[pc->nblocks] = rows;
+    return pc->nblocks++;
 }
 
 static void add_op(spcnn__pixelcnn *pc, op_kind kind, int layer, int scale, int x, int out,
@@ -190,27 +205,14 @@ static void add_op(spcnn__pixelcnn *pc, op_kind kind, int layer, int scale, int 
     pc->ops[pc->nops++] = op;
 }
 
-/* Build the layers and the operation list, mirroring PixelCNN++'s model code. */
-static spcnn_status build_graph(spcnn__pixelcnn *pc, spcnn__dnnl *ctx)
+/* Record the operation list, mirroring PixelCNN++'s model code. */
+static spcnn_status build_graph(spcnn__pixelcnn *pc)
 {
     const spcnn__pixelcnn_shape *s = &pc->s;
     const spcnn__pixelcnn_rows *rows = &pc->rows;
-    const int n = s->n, m = s->m, f = s->f, r = s->r;
+    const int n = s->n, f = s->f, r = s->r;
     int u_kept[3 * SPCNN__PIXELCNN_MAX_BLOCKS + 3], ul_kept[3 * SPCNN__PIXELCNN_MAX_BLOCKS + 3];
     int nkept = 0, layer;
-
-    spcnn__conv_shape cs = spcnn__conv_shape_down_shifted(n, m, m, 2, f, 2, 3, 1);
-    cs.backward = s->backward;
-    SPCNN_TRY(spcnn__conv_init(&pc->in_u, ctx, &cs));
-    cs = spcnn__conv_shape_down_shifted(n, m, m, 2, f, 1, 3, 1);
-    cs.backward = s->backward;
-    SPCNN_TRY(spcnn__conv_init(&pc->in_ula, ctx, &cs));
-    cs = spcnn__conv_shape_down_right_shifted(n, m, m, 2, f, 2, 1, 1);
-    cs.backward = s->backward;
-    SPCNN_TRY(spcnn__conv_init(&pc->in_ulb, ctx, &cs));
-    cs = spcnn__conv_shape_nin(n, m, m, f, 3 * s->k);
-    cs.backward = s->backward;
-    SPCNN_TRY(spcnn__conv_init(&pc->head, ctx, &cs));
 
     /* Up pass. */
     int u = new_tensor(pc, 0), ul = new_tensor(pc, 0);
@@ -221,12 +223,11 @@ static spcnn_status build_graph(spcnn__pixelcnn *pc, spcnn__dnnl *ctx)
     for (int scale = 0; scale < 3; scale++) {
         if (scale > 0) {
             int hs = side(s, scale - 1), nu = new_tensor(pc, scale), nul = new_tensor(pc, scale);
-            SPCNN_TRY(add_conv(pc, ctx, spcnn__conv_shape_down_shifted(n, hs, hs, f, f, 2, 3, 2),
-                               rows->down_u_w[scale - 1], rows->down_u_b[scale - 1], &layer));
+            layer = add_conv(pc, spcnn__conv_shape_down_shifted(n, hs, hs, f, f, 2, 3, 2),
+                             rows->down_u_w[scale - 1], rows->down_u_b[scale - 1]);
             add_op(pc, OP_CONV, layer, scale, u, nu, -1, -1);
-            SPCNN_TRY(add_conv(pc, ctx,
-                               spcnn__conv_shape_down_right_shifted(n, hs, hs, f, f, 2, 2, 2),
-                               rows->down_ul_w[scale - 1], rows->down_ul_b[scale - 1], &layer));
+            layer = add_conv(pc, spcnn__conv_shape_down_right_shifted(n, hs, hs, f, f, 2, 2, 2),
+                             rows->down_ul_w[scale - 1], rows->down_ul_b[scale - 1]);
             add_op(pc, OP_CONV, layer, scale, ul, nul, -1, -1);
             u = nu;
             ul = nul;
@@ -235,11 +236,9 @@ static spcnn_status build_graph(spcnn__pixelcnn *pc, spcnn__dnnl *ctx)
         }
         for (int i = 0; i < r; i++) {
             int j = scale * r + i, nu = new_tensor(pc, scale), nul = new_tensor(pc, scale);
-            SPCNN_TRY(add_block(pc, ctx, scale, 0, SPCNN__CONV_DOWN_SHIFTED, &rows->up_u[j],
-                                &layer));
+            layer = add_block(pc, scale, 0, SPCNN__CONV_DOWN_SHIFTED, &rows->up_u[j]);
             add_op(pc, OP_RESNET, layer, scale, u, nu, -1, -1);
-            SPCNN_TRY(add_block(pc, ctx, scale, f, SPCNN__CONV_DOWN_RIGHT_SHIFTED,
-                                &rows->up_ul[j], &layer));
+            layer = add_block(pc, scale, f, SPCNN__CONV_DOWN_RIGHT_SHIFTED, &rows->up_ul[j]);
             add_op(pc, OP_RESNET, layer, scale, ul, nul, nu, -1);
             u = nu;
             ul = nul;
@@ -257,14 +256,12 @@ static spcnn_status build_graph(spcnn__pixelcnn *pc, spcnn__dnnl *ctx)
         if (scale < 2) {
             int k = 1 - scale, hs = side(s, scale + 1);
             int nu = new_tensor(pc, scale), nul = new_tensor(pc, scale);
-            SPCNN_TRY(add_conv(pc, ctx,
-                               spcnn__conv_shape_down_shifted_deconv(n, hs, hs, f, f, 2, 3, 2),
-                               rows->up_u_w[k], rows->up_u_b[k], &layer));
+            layer = add_conv(pc, spcnn__conv_shape_down_shifted_deconv(n, hs, hs, f, f, 2, 3, 2),
+                             rows->up_u_w[k], rows->up_u_b[k]);
             add_op(pc, OP_CONV, layer, scale, u, nu, -1, -1);
-            SPCNN_TRY(add_conv(pc, ctx,
-                               spcnn__conv_shape_down_right_shifted_deconv(n, hs, hs, f, f, 2, 2,
-                                                                           2),
-                               rows->up_ul_w[k], rows->up_ul_b[k], &layer));
+            layer = add_conv(pc,
+                             spcnn__conv_shape_down_right_shifted_deconv(n, hs, hs, f, f, 2, 2, 2),
+                             rows->up_ul_w[k], rows->up_ul_b[k]);
             add_op(pc, OP_CONV, layer, scale, ul, nul, -1, -1);
             u = nu;
             ul = nul;
@@ -272,11 +269,9 @@ static spcnn_status build_graph(spcnn__pixelcnn *pc, spcnn__dnnl *ctx)
         int nres = scale == 2 ? r : r + 1;
         for (int i = 0; i < nres; i++, j++, pop--) {
             int nu = new_tensor(pc, scale), nul = new_tensor(pc, scale);
-            SPCNN_TRY(add_block(pc, ctx, scale, f, SPCNN__CONV_DOWN_SHIFTED, &rows->dn_u[j],
-                                &layer));
+            layer = add_block(pc, scale, f, SPCNN__CONV_DOWN_SHIFTED, &rows->dn_u[j]);
             add_op(pc, OP_RESNET, layer, scale, u, nu, u_kept[pop], -1);
-            SPCNN_TRY(add_block(pc, ctx, scale, 2 * f, SPCNN__CONV_DOWN_RIGHT_SHIFTED,
-                                &rows->dn_ul[j], &layer));
+            layer = add_block(pc, scale, 2 * f, SPCNN__CONV_DOWN_RIGHT_SHIFTED, &rows->dn_ul[j]);
             add_op(pc, OP_RESNET_UL, layer, scale, ul, nul, nu, ul_kept[pop]);
             u = nu;
             ul = nul;
@@ -286,6 +281,88 @@ static spcnn_status build_graph(spcnn__pixelcnn *pc, spcnn__dnnl *ctx)
         return spcnn__error(SPCNN_ERR_INTERNAL, "pixelcnn: %d kept outputs were not consumed",
                             pop + 1);
     pc->final_ul = ul;
+    for (int t = 0; t < pc->ntensors; t++)
+        pc->tensor_side[t] = side(s, pc->tensor_scale[t]);
+    return SPCNN_OK;
+}
+
+/* A corner plan computes only what the final ul at the window's bottom-right pixel depends on.
+ * Walking the list backwards, each block's output is needed on a bottom-right square of some
+ * side q, so it reads x on the min(q+2, full) square and its aux inputs on min(q+1, full)
+ * (one row up and one column left per causal convolution); a stride-2 layer is taken to need
+ * its whole input. A block whose q is below its scale's side becomes a cone block
+ * (nn/gated_resnet.h) and stores its output on that square. With 8×8 windows this shrinks the
+ * full-scale blocks of the down pass to squares of 1 to 6 (docs/design.md, "Sampling only what
+ * is needed"). */
+static spcnn_status plan_corner(spcnn__pixelcnn *pc)
+{
+    int need[MAX_TENSORS] = {0};
+    need[pc->final_ul] = 1;
+    for (int o = pc->nops - 1; o >= 0; o--) {
+        const pc_op *op = &pc->ops[o];
+        const int full = side(&pc->s, op->scale), q = need[op->out];
+        if (q == 0)
+            return spcnn__error(SPCNN_ERR_INTERNAL, "pixelcnn: operation %d is not needed", o);
+        int nx, na;
+        if (op->kind == OP_CONV) {
+            nx = side(&pc->s, pc->tensor_scale[op->x]);
+            na = 0;
+        } else {
+            nx = min_int(q + 2, full);
+            na = min_int(q + 1, full);
+            pc->tensor_side[op->out] = q;
+            if (q < full) {
+                spcnn__gated_resnet_shape *g = &pc->block_shape[op->layer];
+                g->h = g->w = q;
+                g->full = full;
+            }
+        }
+        need[op->x] = nx > need[op->x] ? nx : need[op->x];
+        if (op->a >= 0)
+            need[op->a] = na > need[op->a] ? na : need[op->a];
+        if (op->a2 >= 0)
+            need[op->a2] = na > need[op->a2] ? na : need[op->a2];
+    }
+    return SPCNN_OK;
+}
+
+/* Create every primitive of the recorded graph, and the scratch its forward-only blocks share. */
+static spcnn_status create_layers(spcnn__pixelcnn *pc, spcnn__dnnl *ctx)
+{
+    const spcnn__pixelcnn_shape *s = &pc->s;
+    const int n = s->n, m = s->m, f = s->f;
+    spcnn__conv_shape cs = spcnn__conv_shape_down_shifted(n, m, m, 2, f, 2, 3, 1);
+    cs.backward = s->backward;
+    SPCNN_TRY(spcnn__conv_init(&pc->in_u, ctx, &cs));
+    cs = spcnn__conv_shape_down_shifted(n, m, m, 2, f, 1, 3, 1);
+    cs.backward = s->backward;
+    SPCNN_TRY(spcnn__conv_init(&pc->in_ula, ctx, &cs));
+    cs = spcnn__conv_shape_down_right_shifted(n, m, m, 2, f, 2, 1, 1);
+    cs.backward = s->backward;
+    SPCNN_TRY(spcnn__conv_init(&pc->in_ulb, ctx, &cs));
+    if (!s->corner) {
+        cs = spcnn__conv_shape_nin(n, m, m, f, 3 * s->k);
+        cs.backward = s->backward;
+        SPCNN_TRY(spcnn__conv_init(&pc->head, ctx, &cs));
+    }
+    for (int c = 0; c < pc->nconvs; c++)
+        SPCNN_TRY(spcnn__conv_init(&pc->convs[c], ctx, &pc->conv_shape[c]));
+    if (!s->backward) {
+        /* Inference keeps only the U-net's tensors; the blocks' internals are transient and
+         * one scratch, sized for the largest block, serves them all. */
+        size_t floats = 0;
+        for (int b = 0; b < pc->nblocks; b++) {
+            size_t need = spcnn__gated_resnet_activation_size(&pc->block_shape[b]);
+            floats = need > floats ? need : floats;
+        }
+        pc->block_scratch = spcnn__malloc_aligned(floats * sizeof(float));
+        if (pc->block_scratch == NULL)
+            return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "pixelcnn: out of memory for %zu MB",
+                                floats * sizeof(float) >> 20);
+    }
+    for (int b = 0; b < pc->nblocks; b++)
+        SPCNN_TRY(spcnn__gated_resnet_init(&pc->blocks[b], ctx, &pc->block_shape[b],
+                                           pc->block_rows[b], pc->block_scratch));
     return SPCNN_OK;
 }
 
@@ -312,7 +389,7 @@ static spcnn_status allocate(spcnn__pixelcnn *pc)
         at += ((size_t)(count) + 15) / 16 * 16;                     \
     } while (0)
         for (int t = 0; t < pc->ntensors; t++) {
-            TAKE(pc->t[t], pix(s, pc->tensor_scale[t]) * f);
+            TAKE(pc->t[t], square(s, pc->tensor_side[t]) * f);
             if (s->backward)
                 TAKE(pc->dt[t], pix(s, pc->tensor_scale[t]) * f);
         }
@@ -323,6 +400,8 @@ static spcnn_status allocate(spcnn__pixelcnn *pc)
                 c++;
             }
         TAKE(pc->xin, p0 * 2);
+        if (s->corner)
+            TAKE(pc->grid_crop, p0 * 2);
         if (s->grid) {
             TAKE(pc->grid_small[0], pix(s, 1) * 2);
             TAKE(pc->grid_small[1], pix(s, 2) * 2);
@@ -358,25 +437,17 @@ spcnn_status spcnn__pixelcnn_create(spcnn__dnnl *ctx, const spcnn__pixelcnn_shap
     SPCNN_CHECK_ARG(s->n >= 1 && s->m >= 4 && s->m % 4 == 0 && s->r >= 1 &&
                         3 * s->r + 2 <= SPCNN__PIXELCNN_MAX_BLOCKS,
                     "pixelcnn: invalid shape n=%d m=%d r=%d", s->n, s->m, s->r);
+    SPCNN_CHECK_ARG(!s->corner || !s->backward, "pixelcnn: a corner plan is forward only");
     spcnn__pixelcnn *pc = spcnn__calloc(1, sizeof *pc);
     if (pc == NULL)
         return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "pixelcnn: out of memory");
     pc->s = *s;
     pc->rows = *rows;
     spcnn_status st;
-    if (!s->backward) {
-        /* Inference keeps only the U-net's tensors; the blocks' internals are transient and
-         * one scratch, sized for the largest block (full scale, aux 2F), serves them all. */
-        spcnn__gated_resnet_shape big = block_shape(s, 0, 2 * s->f, SPCNN__CONV_DOWN_RIGHT_SHIFTED);
-        size_t floats = spcnn__gated_resnet_activation_size(&big);
-        pc->block_scratch = spcnn__malloc_aligned(floats * sizeof(float));
-        if (pc->block_scratch == NULL) {
-            st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "pixelcnn: out of memory for %zu MB",
-                              floats * sizeof(float) >> 20);
-            goto fail;
-        }
-    }
-    SPCNN_TRY_GOTO(st, build_graph(pc, ctx));
+    SPCNN_TRY_GOTO(st, build_graph(pc));
+    if (s->corner)
+        SPCNN_TRY_GOTO(st, plan_corner(pc));
+    SPCNN_TRY_GOTO(st, create_layers(pc, ctx));
     if (s->grid) {
         for (int k = 0; k < 2; k++) {
             spcnn__resample_shape rs = {s->n, 2, s->m, s->m, side(s, k + 1), side(s, k + 1)};
@@ -413,6 +484,11 @@ void spcnn__pixelcnn_destroy(spcnn__pixelcnn *pc)
 const float *spcnn__pixelcnn_final_ul(const spcnn__pixelcnn *pc)
 {
     return pc->t[pc->final_ul];
+}
+
+int spcnn__pixelcnn_final_side(const spcnn__pixelcnn *pc)
+{
+    return pc->tensor_side[pc->final_ul];
 }
 
 /* ---- forward and backward --------------------------------------------------------------- */
@@ -471,19 +547,41 @@ spcnn_status spcnn__pixelcnn_forward(spcnn__pixelcnn *pc, spcnn__dnnl *ctx,
                                           pc->t[op->out]));
             continue;
         }
+        const float *x_in = pc->t[op->x];
         const float *aux = op->a >= 0 ? pc->t[op->a] : NULL;
-        if (op->kind == OP_RESNET_UL) {
-            float *cat = pc->cat[op->layer / 2 - 3 * s->r]; /* the ul blocks of the down pass */
+        const int full = side(s, op->scale), q = pc->blocks[op->layer].s.h;
+        float *cat = op->kind == OP_RESNET_UL ? pc->cat[op->layer / 2 - 3 * s->r] : NULL;
+        if (q < full) {
+            /* A cone block: its inputs cut to the squares it reads. */
+            const size_t q1 = (size_t)min_int(q + 1, full), xs = (size_t)min_int(q + 2, full);
+            if ((size_t)pc->tensor_side[op->x] != xs) {
+                spcnn__crop_square(x_in, (size_t)pc->tensor_side[op->x], f, pc->tmp_x, xs, f, n);
+                x_in = pc->tmp_x;
+            }
+            if (cat) {
+                spcnn__crop_square(aux, (size_t)pc->tensor_side[op->a], f, cat, q1, 2 * f, n);
+                spcnn__crop_square(pc->t[op->a2], (size_t)pc->tensor_side[op->a2], f, cat + f, q1,
+                                   2 * f, n);
+                aux = cat;
+            } else if (aux && (size_t)pc->tensor_side[op->a] != q1) {
+                spcnn__crop_square(aux, (size_t)pc->tensor_side[op->a], f, pc->tmp_y, q1, f, n);
+                aux = pc->tmp_y;
+            }
+            if (g) {
+                spcnn__crop_square(g, (size_t)full, 2, pc->grid_crop, (size_t)q, 2, n);
+                g = pc->grid_crop;
+            }
+        } else if (cat) {
             spcnn__concat_forward(pc->t[op->a], pc->t[op->a2], cat, pix(s, op->scale), f, f);
             aux = cat;
         }
-        SPCNN_TRY(spcnn__gated_resnet_forward(&pc->blocks[op->layer], ctx, params, w,
-                                              pc->t[op->x], aux, g, z, rate, block_key(key, o),
-                                              pc->t[op->out]));
+        SPCNN_TRY(spcnn__gated_resnet_forward(&pc->blocks[op->layer], ctx, params, w, x_in, aux,
+                                              g, z, rate, block_key(key, o), pc->t[op->out]));
     }
 
     if (out == NULL) /* the sampler applies the head at one pixel per window itself */
         return SPCNN_OK;
+    SPCNN_CHECK_ARG(!s->corner, "pixelcnn: a corner plan has no head");
     spcnn__elu_forward(pc->t[pc->final_ul], pc->head_in, p0 * f);
     return spcnn__conv_forward(&pc->head, ctx, pc->head_in, value(params, w, rows->head_w),
                                value(params, w, rows->head_b), out);

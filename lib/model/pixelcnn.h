@@ -27,6 +27,8 @@ typedef struct spcnn__pixelcnn_shape {
     int latent;   /* L; 0: no latent conditioning */
     int grid;     /* 1: coordinate conditioning */
     int backward; /* 1: training */
+    int corner;   /* 1: forward only, and only what the final ul at the bottom-right pixel
+                     needs (the sampler's windows away from the image's top and left edges) */
 } spcnn__pixelcnn_shape;
 
 /* Rows of the parameter table. */
@@ -46,8 +48,10 @@ spcnn_status spcnn__pixelcnn_add_params(spcnn__params *params, const spcnn__pixe
 spcnn_status spcnn__pixelcnn_create(spcnn__dnnl *ctx, const spcnn__pixelcnn_shape *s,
                                     const spcnn__pixelcnn_rows *rows, spcnn__pixelcnn **out);
 void spcnn__pixelcnn_destroy(spcnn__pixelcnn *pc);
-/* The ul stream after the last block, [n × m × m × F], valid after a forward. */
+/* The ul stream after the last block, valid after a forward: [n × d × d × F], the bottom-right
+ * d×d square of each window, d = spcnn__pixelcnn_final_side (m; 1 for a corner plan). */
 const float *spcnn__pixelcnn_final_ul(const spcnn__pixelcnn *pc);
+int spcnn__pixelcnn_final_side(const spcnn__pixelcnn *pc);
 
 /* x [n × m × m] pixel values in [-1, 1]; grid [n × m × m × 2] the window's crop of the image's
  * coordinate grid (ignored without grid conditioning); z [n × L] (ignored without latent);

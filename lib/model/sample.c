@@ -2,12 +2,14 @@
  * (max(0, r-m+1), max(0, c-m+1)), at its local position, from random numbers keyed by
  * (seed, image, r, c).
  *
- * Two schedules give the same bytes. Raster: one window per pixel, image after image — the
- * oracle. Wavefront: pixel (r, c) depends only on pixels with a smaller m·r + c, so every pixel
- * with the same m·r + c, over all images, goes through one batched forward pass. Both only
- * evaluate the network up to the last ul stream and apply the head at the one pixel wanted.
- * Forward passes are independent of their batch size and slot (tests/test_sample.c checks the
- * bytes), which is what makes the schedules interchangeable.
+ * Two schedules give the same bytes. Raster: one window per pixel, image after image, through
+ * the whole network — the oracle. Wavefront: pixel (r, c) depends only on pixels with a smaller
+ * m·r + c, so every pixel with the same m·r + c, over all images, goes through one batched
+ * forward pass; and a pixel at its window's bottom-right corner (r, c >= m-1: all but the top
+ * and left bands) goes through a corner plan, which computes only what that pixel depends on
+ * (pixelcnn.h). Both apply the head at the one pixel wanted. Forward passes are independent of
+ * their batch size and slot, and a corner plan's values are the whole network's (tests check
+ * the bytes), which is what makes the schedules interchangeable.
  *
  * Pixels live in a ring of rows per image: a window reaches m-1 rows up and the wavefront spans
  * about width/m rows, so ring_rows = (width-1)/m + m + 2 rows suffice; a row leaves through the
@@ -57,20 +59,23 @@ static void sample_plan_destroy(spcnn__sample_plan *sp)
 
 void spcnn__sample_plans_destroy(spcnn_model *model)
 {
-    for (int b = 0; b < SPCNN__SAMPLE_BUCKETS; b++) {
-        sample_plan_destroy(model->sample[b]);
-        model->sample[b] = NULL;
-    }
+    for (int corner = 0; corner < 2; corner++)
+        for (int b = 0; b < SPCNN__SAMPLE_BUCKETS; b++) {
+            sample_plan_destroy(model->sample[corner][b]);
+            model->sample[corner][b] = NULL;
+        }
 }
 
-/* The plan of the smallest bucket holding `count` windows (count <= SPCNN__SAMPLE_MAX_WINDOWS). */
-static spcnn_status sample_plan_get(spcnn_model *m, size_t count, spcnn__sample_plan **out)
+/* The plan (whole network, or corner) of the smallest bucket holding `count` windows
+ * (count <= SPCNN__SAMPLE_MAX_WINDOWS). */
+static spcnn_status sample_plan_get(spcnn_model *m, int corner, size_t count,
+                                    spcnn__sample_plan **out)
 {
     int b = 0;
     while (((size_t)1 << b) < count)
         b++;
-    if (m->sample[b]) {
-        *out = m->sample[b];
+    if (m->sample[corner][b]) {
+        *out = m->sample[corner][b];
         return SPCNN_OK;
     }
     const size_t windows = (size_t)1 << b, mm = (size_t)m->m * (size_t)m->m;
@@ -80,7 +85,7 @@ static spcnn_status sample_plan_get(spcnn_model *m, size_t count, spcnn__sample_
     sp->windows = windows;
     spcnn_status st;
     spcnn__pixelcnn_shape ps = {(int)windows, m->m, m->f, m->r, m->k,
-                                m->use_latent ? m->latent : 0, m->use_coords, 0};
+                                m->use_latent ? m->latent : 0, m->use_coords, 0, corner};
     SPCNN_TRY_GOTO(st, spcnn__pixelcnn_create(&m->ctx, &ps, &m->pc_rows, &sp->pc));
     sp->x = spcnn__malloc_aligned(windows * mm * sizeof(float));
     sp->grid = spcnn__malloc_aligned(windows * mm * 2 * sizeof(float));
@@ -89,7 +94,7 @@ static spcnn_status sample_plan_get(spcnn_model *m, size_t count, spcnn__sample_
         st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "sampling plan: out of memory");
         goto fail;
     }
-    m->sample[b] = *out = sp;
+    m->sample[corner][b] = *out = sp;
     return SPCNN_OK;
 fail:
     sample_plan_destroy(sp);
@@ -167,8 +172,10 @@ static spcnn_status report_progress(generation *g)
 }
 
 /* Draw a group of pixels that do not depend on each other, in chunks of at most
- * SPCNN__SAMPLE_MAX_WINDOWS windows; rows whose last pixel was drawn go to the sink. */
-static spcnn_status draw_group(generation *g, const pixel_job *jobs, size_t count)
+ * SPCNN__SAMPLE_MAX_WINDOWS windows, through the whole network or (`corner`, only for pixels
+ * at their window's bottom-right corner) corner plans; rows whose last pixel was drawn go to
+ * the sink. */
+static spcnn_status draw_group(generation *g, const pixel_job *jobs, size_t count, int corner)
 {
     spcnn_model *m = g->m;
     const size_t ms = (size_t)m->m, mm = ms * ms, f = (size_t)m->f, l = (size_t)m->latent;
@@ -178,7 +185,7 @@ static spcnn_status draw_group(generation *g, const pixel_job *jobs, size_t coun
         if (chunk > SPCNN__SAMPLE_MAX_WINDOWS)
             chunk = SPCNN__SAMPLE_MAX_WINDOWS;
         spcnn__sample_plan *sp;
-        SPCNN_TRY(sample_plan_get(m, chunk, &sp));
+        SPCNN_TRY(sample_plan_get(m, corner, chunk, &sp));
         for (size_t j = 0; j < sp->windows; j++) {
             const pixel_job *job = &jobs[first + (j < chunk ? j : 0)]; /* pad with a real one */
             size_t top = job->r + 1 > ms ? job->r + 1 - ms : 0;
@@ -193,13 +200,15 @@ static spcnn_status draw_group(generation *g, const pixel_job *jobs, size_t coun
         }
         SPCNN_TRY(spcnn__pixelcnn_forward(sp->pc, &m->ctx, &m->params, ema, sp->x, sp->grid,
                                           m->use_latent ? sp->z : NULL, 0.0f, 0, NULL));
+        /* The final ul holds each window's bottom-right d×d square. */
         const float *ul = spcnn__pixelcnn_final_ul(sp->pc);
+        const size_t d = (size_t)spcnn__pixelcnn_final_side(sp->pc), cut = ms - d;
         for (size_t j = 0; j < chunk; j++) {
             const pixel_job *job = &jobs[first + j];
             size_t lr = job->r < ms - 1 ? job->r : ms - 1, lc = job->c < ms - 1 ? job->c : ms - 1;
             ring_row(g, job->image, job->r)[job->c] =
-                draw_pixel(m, ul + (j * mm + lr * ms + lc) * f, g->temperature,
-                           pixel_key(g->seed, job->image, job->r, job->c));
+                draw_pixel(m, ul + (j * d * d + (lr - cut) * d + (lc - cut)) * f,
+                           g->temperature, pixel_key(g->seed, job->image, job->r, job->c));
         }
         for (size_t j = 0; j < chunk; j++) {
             const pixel_job *job = &jobs[first + j];
@@ -219,7 +228,7 @@ static spcnn_status run_raster(generation *g)
         for (size_t r = 0; r < g->h; r++)
             for (size_t c = 0; c < g->w; c++) {
                 pixel_job job = {i, r, c};
-                SPCNN_TRY(draw_group(g, &job, 1));
+                SPCNN_TRY(draw_group(g, &job, 1, 0));
             }
     return SPCNN_OK;
 }
@@ -230,13 +239,21 @@ static spcnn_status run_wavefront(generation *g, pixel_job *jobs)
     for (size_t t = 0; t < steps; t++) {
         size_t r_lo = t + 1 > g->w ? (t + 1 - g->w + ms - 1) / ms : 0;
         size_t r_hi = t / ms < g->h - 1 ? t / ms : g->h - 1;
-        size_t count = 0;
-        for (size_t i = 0; i < g->n; i++)
-            for (size_t r = r_lo; r <= r_hi; r++) {
-                pixel_job job = {i, r, t - ms * r};
-                jobs[count++] = job;
-            }
-        SPCNN_TRY(draw_group(g, jobs, count));
+        /* Pixels in the top and left bands first (the whole network), then the rest (corner
+         * plans); within each, image by image, so rows reach the sink in order. */
+        size_t count = 0, border = 0;
+        for (int corner = 0; corner < 2; corner++) {
+            for (size_t i = 0; i < g->n; i++)
+                for (size_t r = r_lo; r <= r_hi; r++) {
+                    pixel_job job = {i, r, t - ms * r};
+                    if ((job.r >= ms - 1 && job.c >= ms - 1) == corner)
+                        jobs[count++] = job;
+                }
+            if (!corner)
+                border = count;
+        }
+        SPCNN_TRY(draw_group(g, jobs, border, 0));
+        SPCNN_TRY(draw_group(g, jobs + border, count - border, 1));
     }
     return SPCNN_OK;
 }
@@ -375,7 +392,7 @@ spcnn_status spcnn_model_sample_patch(spcnn_model *model, const float *z, size_t
     float *zbuf = NULL;
     SPCNN_TRY(make_latents(m, 1, z, seed, &zbuf));
     spcnn__sample_plan *sp;
-    spcnn_status st = sample_plan_get(m, 1, &sp);
+    spcnn_status st = sample_plan_get(m, 0, 1, &sp);
     uint8_t window[256 * 256];
     memset(window, 0, mm);
     const uint8_t *rows[256];

@@ -5,12 +5,53 @@
 
 #include "core/alloc.h"
 #include "nn/elementwise.h"
+#include "nn/shift.h"
 
 #define NO_ROW SIZE_MAX
 
 static size_t pixels(const spcnn__gated_resnet_shape *s)
 {
     return (size_t)s->n * (size_t)s->h * (size_t)s->w;
+}
+
+/* Where a block's tensors live: the output (c2, grid) on p pixels, c1 and the aux input on p1,
+ * x on px. An ordinary block has them all on its h×w; a cone block on squares of sides q, q1 and
+ * xs at the bottom right of its full×full scale. */
+typedef struct extents {
+    size_t p, p1, px;
+    int q, q1, xs;
+} extents;
+
+static int min_int(int a, int b)
+{
+    return a < b ? a : b;
+}
+
+static extents block_extents(const spcnn__gated_resnet_shape *s)
+{
+    extents e = {pixels(s), pixels(s), pixels(s), s->h, s->h, s->h};
+    if (s->full > 0) {
+        const size_t n = (size_t)s->n;
+        e.q1 = min_int(e.q + 1, s->full);
+        e.xs = min_int(e.q + 2, s->full);
+        e.p1 = n * (size_t)e.q1 * (size_t)e.q1;
+        e.px = n * (size_t)e.xs * (size_t)e.xs;
+    }
+    return e;
+}
+
+/* A cone block's causal convolution from the bottom-right a×a square to the b×b one (b <= a <=
+ * b + 1): with a = b + 1 every tap is inside the square; with a = b the square is the whole
+ * scale and the full block's top and left padding applies. The right padding of the 2×3 kernel
+ * is the full block's too: the squares share the scale's right edge. */
+static spcnn__conv_shape cone_conv(const spcnn__gated_resnet_shape *s, int a, int b, int c_in,
+                                   int c_out)
+{
+    const int kw = s->conv == SPCNN__CONV_DOWN_SHIFTED ? 3 : 2, pad = b + 1 - a;
+    spcnn__conv_shape cs = spcnn__conv_shape_make(s->n, a, a, c_in, c_out, 2, kw, 1, pad, 0, pad,
+                                                  kw == 3 ? 1 : 0);
+    cs.backward = 0;
+    return cs;
 }
 
 static spcnn__conv_shape stream_conv(const spcnn__gated_resnet_shape *s, int c_in, int c_out)
@@ -75,16 +116,20 @@ void spcnn__gated_resnet_deinit(spcnn__gated_resnet *gr)
     memset(gr, 0, sizeof *gr);
 }
 
-/* Floats of the activation block (each tensor rounded up to 16 floats); sizes[8] receives the
+enum { NSLOTS = 9 };
+
+/* Floats of the activation block (each tensor rounded up to 16 floats); sizes[] receives the
  * tensors' sizes in slot order. */
-static size_t block_floats(const spcnn__gated_resnet_shape *s, size_t sizes[8])
+static size_t block_floats(const spcnn__gated_resnet_shape *s, size_t sizes[NSLOTS])
 {
-    const size_t p = pixels(s), f = (size_t)s->f, a = (size_t)s->aux_c;
-    const size_t list[8] = {p * 2 * f, p * f, p * 2 * a, p * 2 * f, p * 2 * f,
-                            s->grid ? p * 2 * f : 0, s->latent ? (size_t)s->n * 2 * f : 0,
-                            (p * 2 * f + 3) / 4};
+    const extents e = block_extents(s);
+    const size_t f = (size_t)s->f, a = (size_t)s->aux_c;
+    const size_t list[NSLOTS] = {e.px * 2 * f, e.p1 * f, e.p1 * 2 * a, e.p1 * 2 * f,
+                                 e.p * 2 * f, s->grid ? e.p * 2 * f : 0,
+                                 s->latent ? (size_t)s->n * 2 * f : 0, (e.p1 * 2 * f + 3) / 4,
+                                 s->full > 0 ? e.p * f : 0};
     size_t total = 0;
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < NSLOTS; i++) {
         sizes[i] = list[i];
         total += (list[i] + 15) / 16 * 16;
     }
@@ -93,7 +138,7 @@ static size_t block_floats(const spcnn__gated_resnet_shape *s, size_t sizes[8])
 
 size_t spcnn__gated_resnet_activation_size(const spcnn__gated_resnet_shape *s)
 {
-    size_t sizes[8];
+    size_t sizes[NSLOTS];
     return block_floats(s, sizes);
 }
 
@@ -107,15 +152,22 @@ spcnn_status spcnn__gated_resnet_init(spcnn__gated_resnet *gr, spcnn__dnnl *ctx,
                     "gated resnet: invalid shape n=%d h=%d w=%d f=%d", s->n, s->h, s->w, s->f);
     SPCNN_CHECK_ARG(shared == NULL || !s->backward,
                     "gated resnet: a training block keeps its activations: no shared scratch");
+    SPCNN_CHECK_ARG(s->full == 0 || (!s->backward && s->h == s->w && s->h < s->full),
+                    "gated resnet: a cone block is a forward-only square smaller than its scale "
+                    "(h=%d w=%d full=%d)", s->h, s->w, s->full);
     gr->s = *s;
     gr->rows = *rows;
     spcnn_status st;
-    spcnn__conv_shape cs = stream_conv(s, 2 * s->f, s->f);
+    const extents e = block_extents(s);
+    spcnn__conv_shape cs = s->full ? cone_conv(s, e.xs, e.q1, 2 * s->f, s->f)
+                                   : stream_conv(s, 2 * s->f, s->f);
     SPCNN_TRY_GOTO(st, spcnn__conv_init(&gr->conv1, ctx, &cs));
-    cs = stream_conv(s, 2 * s->f, 2 * s->f);
+    cs = s->full ? cone_conv(s, e.q1, e.q, 2 * s->f, 2 * s->f)
+                 : stream_conv(s, 2 * s->f, 2 * s->f);
     SPCNN_TRY_GOTO(st, spcnn__conv_init(&gr->conv2, ctx, &cs));
     if (s->aux_c > 0) {
-        cs = spcnn__conv_shape_nin(s->n, s->h, s->w, 2 * s->aux_c, s->f);
+        cs = spcnn__conv_shape_nin(s->n, s->full ? e.q1 : s->h, s->full ? e.q1 : s->w,
+                                   2 * s->aux_c, s->f);
         cs.backward = s->backward;
         SPCNN_TRY_GOTO(st, spcnn__conv_init(&gr->aux, ctx, &cs));
     }
@@ -133,9 +185,9 @@ spcnn_status spcnn__gated_resnet_init(spcnn__gated_resnet *gr, spcnn__dnnl *ctx,
     /* One block for every kept activation, owned; or, forward-only with `shared`, the
      * caller's scratch (nothing needs to survive the call, so blocks run one after another
      * can share it). */
-    size_t sizes[8], total = block_floats(s, sizes);
-    float **slots[] = {&gr->ce_x, &gr->c1, &gr->ce_a, &gr->ce_c1, &gr->c2, &gr->h_xy, &gr->h_z,
-                       (float **)&gr->mask};
+    size_t sizes[NSLOTS], total = block_floats(s, sizes);
+    float **slots[NSLOTS] = {&gr->ce_x, &gr->c1,  &gr->ce_a,           &gr->ce_c1, &gr->c2,
+                             &gr->h_xy, &gr->h_z, (float **)&gr->mask, &gr->x_res};
     float *next = shared;
     if (next == NULL) {
         next = gr->arena = spcnn__malloc_aligned(total * sizeof(float));
@@ -174,19 +226,20 @@ spcnn_status spcnn__gated_resnet_forward(spcnn__gated_resnet *gr, spcnn__dnnl *c
 {
     const spcnn__gated_resnet_shape *s = &gr->s;
     const spcnn__gated_resnet_rows *r = &gr->rows;
-    const size_t p = pixels(s), f = (size_t)s->f;
+    const extents e = block_extents(s);
+    const size_t p = e.p, f = (size_t)s->f;
 
-    spcnn__concat_elu_forward(x, gr->ce_x, p, f);
+    spcnn__concat_elu_forward(x, gr->ce_x, e.px, f);
     SPCNN_TRY(spcnn__conv_forward(&gr->conv1, ctx, gr->ce_x, row_ptr(params, w, r->conv1_w),
                                   row_ptr(params, w, r->conv1_b), gr->c1));
     if (s->aux_c > 0) {
         /* The aux path's output goes through ce_c1 as scratch before c1 += it. */
-        spcnn__concat_elu_forward(a, gr->ce_a, p, (size_t)s->aux_c);
+        spcnn__concat_elu_forward(a, gr->ce_a, e.p1, (size_t)s->aux_c);
         SPCNN_TRY(spcnn__conv_forward(&gr->aux, ctx, gr->ce_a, row_ptr(params, w, r->aux_w),
                                       row_ptr(params, w, r->aux_b), gr->ce_c1));
-        spcnn__accumulate(gr->c1, gr->ce_c1, p * f);
+        spcnn__accumulate(gr->c1, gr->ce_c1, e.p1 * f);
     }
-    spcnn__concat_elu_dropout_forward(gr->c1, gr->ce_c1, gr->mask, p, f, rate, dropout_key);
+    spcnn__concat_elu_dropout_forward(gr->c1, gr->ce_c1, gr->mask, e.p1, f, rate, dropout_key);
     SPCNN_TRY(spcnn__conv_forward(&gr->conv2, ctx, gr->ce_c1, row_ptr(params, w, r->conv2_w),
                                   row_ptr(params, w, r->conv2_b), gr->c2));
     if (s->grid)
@@ -198,6 +251,10 @@ spcnn_status spcnn__gated_resnet_forward(spcnn__gated_resnet *gr, spcnn__dnnl *c
     if (s->grid || s->latent > 0)
         spcnn__cond_add_forward(gr->c2, s->grid ? gr->h_xy : NULL, s->latent ? gr->h_z : NULL,
                                 (size_t)s->n, (size_t)s->h * (size_t)s->w, 2 * f);
+    if (s->full > 0) { /* the residual is x on the output square */
+        spcnn__crop_square(x, (size_t)e.xs, f, gr->x_res, (size_t)e.q, f, (size_t)s->n);
+        x = gr->x_res;
+    }
     spcnn__gate_forward(x, gr->c2, out, p, f);
     return SPCNN_OK;
 }

@@ -8,7 +8,15 @@
  *
  * `conv` is the stream's causal convolution: down-shifted 2×3 (u stream) or down-right-shifted
  * 2×2 (ul stream). All tensors are NHWC: x, out [n·h·w × F], a [n·h·w × aux_c], grid
- * [n·h·w × 2] (the coordinate grid at this scale), z [n × L]. */
+ * [n·h·w × 2] (the coordinate grid at this scale), z [n × L].
+ *
+ * A cone block (shape.full > 0, forward only) computes only the bottom-right q×q square
+ * (q = h = w < full) of a full×full block's output, from the bottom-right squares of its inputs
+ * that this square depends on: x as the bottom-right min(q+2, full) square, a as
+ * min(q+1, full), grid as q; each causal convolution reads one more row above and one more
+ * column to the left than it writes. The sampler's last blocks need only the cone of one pixel
+ * (docs/design.md, "Sampling only what is needed"); the values are the same floats as the full
+ * block's at those positions (tests/test_gated_resnet.c). */
 #ifndef SPCNN_NN_GATED_RESNET_H
 #define SPCNN_NN_GATED_RESNET_H
 
@@ -30,6 +38,7 @@ typedef struct spcnn__gated_resnet_shape {
     int latent;   /* size of z; 0: no latent conditioning */
     int conv;     /* spcnn__stream_conv */
     int backward; /* 1: training (keeps activations, builds backward primitives) */
+    int full;     /* a cone block: the side of the full output (see above); 0: an ordinary block */
 } spcnn__gated_resnet_shape;
 
 /* Rows of the parameter table (SIZE_MAX: absent). */
@@ -51,6 +60,7 @@ typedef struct spcnn__gated_resnet {
     float *h_xy;    /* grid projection          [P × 2F] */
     float *h_z;     /* latent projection        [n × 2F] */
     uint8_t *mask;  /* dropout mask             [P × 2F] */
+    float *x_res;   /* cone blocks: x cropped to the output square, for the residual */
     float *arena;
 } spcnn__gated_resnet;
 

@@ -51,3 +51,20 @@ void spcnn__right_shift_backward(const float *dy, float *dx, size_t n, size_t h,
         memset(dxr + (w - 1) * c, 0, c * sizeof *dxr);
     }
 }
+
+void spcnn__crop_square(const float *x, size_t from, size_t c, float *y, size_t to, size_t y_c,
+                        size_t n)
+{
+    const size_t skip = from - to;
+    for (size_t b = 0; b < n; b++)
+        for (size_t r = 0; r < to; r++) {
+            const float *xr = x + ((b * from + skip + r) * from + skip) * c;
+            float *yr = y + (b * to + r) * to * y_c;
+            if (y_c == c) {
+                memcpy(yr, xr, to * c * sizeof *yr);
+                continue;
+            }
+            for (size_t col = 0; col < to; col++)
+                memcpy(yr + col * y_c, xr + col * c, c * sizeof *yr);
+        }
+}
