@@ -21,6 +21,17 @@ typedef struct spcnn__sample_plan spcnn__sample_plan; /* sample.c */
  * network, and the corner plans that compute only what the bottom-right pixel needs. */
 enum { SPCNN__SAMPLE_BUCKETS = 8, SPCNN__SAMPLE_MAX_WINDOWS = 1 << (SPCNN__SAMPLE_BUCKETS - 1) };
 
+/* With threads > 1, generation runs `threads` workers side by side, each evaluating its share
+ * of a wavefront step's windows on one thread with its own oneDNN context (scratchpad) and
+ * plans: windows are independent, while splitting each small primitive over threads mostly
+ * waits (docs/threading.md). */
+typedef struct spcnn__sample_worker {
+    spcnn__dnnl ctx; /* one thread; created by the worker's thread on first use */
+    spcnn__sample_plan *plans[2][SPCNN__SAMPLE_BUCKETS];
+    spcnn_status status;
+    char message[512]; /* the worker's error message, for the calling thread */
+} spcnn__sample_worker;
+
 struct spcnn_model {
     spcnn_config cfg; /* every hyper-parameter, as configured */
     int m, f, r, k, latent, image_size, use_coords, use_latent;
@@ -43,14 +54,15 @@ struct spcnn_model {
 
     spcnn__train_plan *train; /* built for (batch, height, width) on first use */
     spcnn__eval_plan *eval;
-    spcnn__sample_plan *sample[2][SPCNN__SAMPLE_BUCKETS]; /* [corner][bucket] */
+    spcnn__sample_plan *sample[2][SPCNN__SAMPLE_BUCKETS]; /* [corner][bucket], on ctx */
+    spcnn__sample_worker *workers; /* `threads` of them when threads > 1, built on first use */
 };
 
 /* Create a model with its parameter table allocated and initialised from cfg (which must be
  * valid key by key; consistency across keys is checked here). */
 spcnn_status spcnn__model_new(const spcnn_config *cfg, spcnn_model **out);
 
-/* Release the sampling plans (sample.c); the next generation rebuilds them. */
+/* Release the sampling plans and workers (sample.c); the next generation rebuilds them. */
 void spcnn__sample_plans_destroy(spcnn_model *model);
 
 /* The encoder mean of one image with EMA weights into z (model.c). */

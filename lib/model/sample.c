@@ -15,6 +15,8 @@
  * about width/m rows, so ring_rows = (width-1)/m + m + 2 rows suffice; a row leaves through the
  * sink as soon as its last pixel is drawn. */
 #include <math.h>
+#include <omp.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -57,25 +59,40 @@ static void sample_plan_destroy(spcnn__sample_plan *sp)
     spcnn__free(sp);
 }
 
-void spcnn__sample_plans_destroy(spcnn_model *model)
+typedef spcnn__sample_plan *plan_set[2][SPCNN__SAMPLE_BUCKETS]; /* [corner][bucket] */
+
+static void plans_destroy(plan_set plans)
 {
     for (int corner = 0; corner < 2; corner++)
         for (int b = 0; b < SPCNN__SAMPLE_BUCKETS; b++) {
-            sample_plan_destroy(model->sample[corner][b]);
-            model->sample[corner][b] = NULL;
+            sample_plan_destroy(plans[corner][b]);
+            plans[corner][b] = NULL;
         }
 }
 
+void spcnn__sample_plans_destroy(spcnn_model *model)
+{
+    plans_destroy(model->sample);
+    if (model->workers == NULL)
+        return;
+    for (int t = 0; t < model->threads; t++) {
+        plans_destroy(model->workers[t].plans);
+        spcnn__dnnl_deinit(&model->workers[t].ctx);
+    }
+    spcnn__free(model->workers);
+    model->workers = NULL;
+}
+
 /* The plan (whole network, or corner) of the smallest bucket holding `count` windows
- * (count <= SPCNN__SAMPLE_MAX_WINDOWS). */
-static spcnn_status sample_plan_get(spcnn_model *m, int corner, size_t count,
-                                    spcnn__sample_plan **out)
+ * (count <= SPCNN__SAMPLE_MAX_WINDOWS), from a set built on ctx. */
+static spcnn_status sample_plan_get(spcnn_model *m, spcnn__dnnl *ctx, plan_set plans, int corner,
+                                    size_t count, spcnn__sample_plan **out)
 {
     int b = 0;
     while (((size_t)1 << b) < count)
         b++;
-    if (m->sample[corner][b]) {
-        *out = m->sample[corner][b];
+    if (plans[corner][b]) {
+        *out = plans[corner][b];
         return SPCNN_OK;
     }
     const size_t windows = (size_t)1 << b, mm = (size_t)m->m * (size_t)m->m;
@@ -86,7 +103,7 @@ static spcnn_status sample_plan_get(spcnn_model *m, int corner, size_t count,
     spcnn_status st;
     spcnn__pixelcnn_shape ps = {(int)windows, m->m, m->f, m->r, m->k,
                                 m->use_latent ? m->latent : 0, m->use_coords, 0, corner};
-    SPCNN_TRY_GOTO(st, spcnn__pixelcnn_create(&m->ctx, &ps, &m->pc_rows, &sp->pc));
+    SPCNN_TRY_GOTO(st, spcnn__pixelcnn_create(ctx, &ps, &m->pc_rows, &sp->pc));
     sp->x = spcnn__malloc_aligned(windows * mm * sizeof(float));
     sp->grid = spcnn__malloc_aligned(windows * mm * 2 * sizeof(float));
     sp->z = spcnn__malloc_aligned(windows * (size_t)m->latent * sizeof(float));
@@ -94,7 +111,7 @@ static spcnn_status sample_plan_get(spcnn_model *m, int corner, size_t count,
         st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "sampling plan: out of memory");
         goto fail;
     }
-    m->sample[corner][b] = *out = sp;
+    plans[corner][b] = *out = sp;
     return SPCNN_OK;
 fail:
     sample_plan_destroy(sp);
@@ -171,21 +188,34 @@ static spcnn_status report_progress(generation *g)
     return SPCNN_OK;
 }
 
-/* Draw a group of pixels that do not depend on each other, in chunks of at most
- * SPCNN__SAMPLE_MAX_WINDOWS windows, through the whole network or (`corner`, only for pixels
- * at their window's bottom-right corner) corner plans; rows whose last pixel was drawn go to
- * the sink. */
-static spcnn_status draw_group(generation *g, const pixel_job *jobs, size_t count, int corner)
+/* Windows of a forward pass: a pass costs about as much fixed work as half a window (measured,
+ * docs/benchmarks.md), so a remainder is padded up to the next bucket only when that wastes
+ * less than the extra passes would cost; otherwise it goes in passes of its binary digits. */
+static size_t pass_windows(size_t remaining)
+{
+    if (remaining >= SPCNN__SAMPLE_MAX_WINDOWS)
+        return SPCNN__SAMPLE_MAX_WINDOWS;
+    size_t up = 1, down, passes = 0;
+    while (up < remaining)
+        up <<= 1;
+    down = up == remaining ? up : up >> 1;
+    for (size_t r = remaining; r; r &= r - 1)
+        passes++;
+    return 2 * (up - remaining) < passes - 1 ? up : down;
+}
+
+/* Evaluate the windows of jobs[0, count) on ctx and write their pixels into the ring. */
+static spcnn_status draw_pixels(const generation *g, spcnn__dnnl *ctx, plan_set plans,
+                                const pixel_job *jobs, size_t count, int corner)
 {
     spcnn_model *m = g->m;
     const size_t ms = (size_t)m->m, mm = ms * ms, f = (size_t)m->f, l = (size_t)m->latent;
     const float *ema = m->params.buf[SPCNN__BUF_EMA];
-    for (size_t first = 0; first < count; first += SPCNN__SAMPLE_MAX_WINDOWS) {
-        size_t chunk = count - first;
-        if (chunk > SPCNN__SAMPLE_MAX_WINDOWS)
-            chunk = SPCNN__SAMPLE_MAX_WINDOWS;
+    for (size_t first = 0; first < count;) {
+        size_t chunk = count - first, pass = pass_windows(chunk);
+        chunk = chunk < pass ? chunk : pass;
         spcnn__sample_plan *sp;
-        SPCNN_TRY(sample_plan_get(m, corner, chunk, &sp));
+        SPCNN_TRY(sample_plan_get(m, ctx, plans, corner, pass, &sp));
         for (size_t j = 0; j < sp->windows; j++) {
             const pixel_job *job = &jobs[first + (j < chunk ? j : 0)]; /* pad with a real one */
             size_t top = job->r + 1 > ms ? job->r + 1 - ms : 0;
@@ -198,7 +228,7 @@ static spcnn_status draw_group(generation *g, const pixel_job *jobs, size_t coun
             if (m->use_latent)
                 memcpy(sp->z + j * l, g->z + job->image * l, l * sizeof(float));
         }
-        SPCNN_TRY(spcnn__pixelcnn_forward(sp->pc, &m->ctx, &m->params, ema, sp->x, sp->grid,
+        SPCNN_TRY(spcnn__pixelcnn_forward(sp->pc, ctx, &m->params, ema, sp->x, sp->grid,
                                           m->use_latent ? sp->z : NULL, 0.0f, 0, NULL));
         /* The final ul holds each window's bottom-right d×d square. */
         const float *ul = spcnn__pixelcnn_final_ul(sp->pc);
@@ -210,16 +240,82 @@ static spcnn_status draw_group(generation *g, const pixel_job *jobs, size_t coun
                 draw_pixel(m, ul + (j * d * d + (lr - cut) * d + (lc - cut)) * f,
                            g->temperature, pixel_key(g->seed, job->image, job->r, job->c));
         }
-        for (size_t j = 0; j < chunk; j++) {
-            const pixel_job *job = &jobs[first + j];
-            if (job->c == g->w - 1 && g->sink &&
-                g->sink(ring_row(g, job->image, job->r), job->image, job->r, g->w, g->user))
-                return spcnn__error(SPCNN_ERR_CANCELLED, "generation cancelled by the row sink");
-        }
-        g->done += chunk;
-        SPCNN_TRY(report_progress(g));
+        first += chunk;
     }
     return SPCNN_OK;
+}
+
+/* A worker's context: made by the worker's own thread (which sets that thread's OpenMP count to
+ * one), with the model's test setting and weights version, so that layers caching reordered
+ * weights see every optimiser step. */
+static spcnn_status worker_ready(const spcnn_model *m, spcnn__sample_worker *w)
+{
+    if (w->ctx.engine == NULL)
+        SPCNN_TRY(spcnn__dnnl_init(&w->ctx, 1));
+    spcnn__dnnl_enter(&w->ctx);
+    w->ctx.forbid_reference_impl = m->ctx.forbid_reference_impl;
+    w->ctx.weights_version = m->ctx.weights_version;
+    return SPCNN_OK;
+}
+
+/* The windows of jobs[0, count) split over the model's workers, one thread each. A caller
+ * already inside a parallel region gets a team of one, which then does all the work. */
+static spcnn_status draw_pixels_parallel(const generation *g, const pixel_job *jobs,
+                                         size_t count, int corner)
+{
+    spcnn_model *m = g->m;
+    if (m->workers == NULL) {
+        m->workers = spcnn__calloc((size_t)m->threads, sizeof *m->workers);
+        if (m->workers == NULL)
+            return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "generate: out of memory for workers");
+    }
+    const int team = count < (size_t)m->threads ? (int)count : m->threads;
+    if (team == 1) { /* one window: worker 0 in this thread, no parallel region */
+        spcnn__sample_worker *w = &m->workers[0];
+        spcnn_status st = worker_ready(m, w);
+        if (st == SPCNN_OK)
+            st = draw_pixels(g, &w->ctx, w->plans, jobs, count, corner);
+        spcnn__dnnl_enter(&m->ctx);
+        return st;
+    }
+    int ran = 0;
+#pragma omp parallel num_threads(team)
+    {
+        const size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+        spcnn__sample_worker *w = &m->workers[t];
+        const size_t lo = count * t / nt, hi = count * (t + 1) / nt;
+        w->status = worker_ready(m, w);
+        if (w->status == SPCNN_OK)
+            w->status = draw_pixels(g, &w->ctx, w->plans, jobs + lo, hi - lo, corner);
+        if (w->status != SPCNN_OK)
+            snprintf(w->message, sizeof w->message, "%s", spcnn_last_error_message());
+        if (t == 0)
+            ran = (int)nt;
+    }
+    for (int t = 0; t < ran; t++)
+        if (m->workers[t].status != SPCNN_OK)
+            return spcnn__error(m->workers[t].status, "%s", m->workers[t].message);
+    return SPCNN_OK;
+}
+
+/* Draw a group of pixels that do not depend on each other, through the whole network or
+ * (`corner`, only for pixels at their window's bottom-right corner) corner plans; rows whose
+ * last pixel was drawn go to the sink, in job order. */
+static spcnn_status draw_group(generation *g, const pixel_job *jobs, size_t count, int corner)
+{
+    if (count == 0)
+        return SPCNN_OK;
+    spcnn_model *m = g->m;
+    SPCNN_TRY(m->threads > 1 ? draw_pixels_parallel(g, jobs, count, corner)
+                             : draw_pixels(g, &m->ctx, m->sample, jobs, count, corner));
+    for (size_t j = 0; j < count; j++) {
+        const pixel_job *job = &jobs[j];
+        if (job->c == g->w - 1 && g->sink &&
+            g->sink(ring_row(g, job->image, job->r), job->image, job->r, g->w, g->user))
+            return spcnn__error(SPCNN_ERR_CANCELLED, "generation cancelled by the row sink");
+    }
+    g->done += count;
+    return report_progress(g);
 }
 
 static spcnn_status run_raster(generation *g)
@@ -392,7 +488,7 @@ spcnn_status spcnn_model_sample_patch(spcnn_model *model, const float *z, size_t
     float *zbuf = NULL;
     SPCNN_TRY(make_latents(m, 1, z, seed, &zbuf));
     spcnn__sample_plan *sp;
-    spcnn_status st = sample_plan_get(m, 0, 1, &sp);
+    spcnn_status st = sample_plan_get(m, &m->ctx, m->sample, 0, 1, &sp);
     uint8_t window[256 * 256];
     memset(window, 0, mm);
     const uint8_t *rows[256];

@@ -23,12 +23,18 @@
 #define ROW_KERNEL static void
 #endif
 
-/* Run kernel(rows [lo, hi)) over `rows` rows split evenly among the OpenMP threads. */
+/* Run kernel(rows [lo, hi)) over `rows` rows split evenly among the OpenMP threads. Small work,
+ * one thread, or a caller already in a parallel region (the sampler's workers) runs the kernel
+ * directly: even a one-thread parallel region costs a team set-up per call. */
 #define FOR_ROW_RANGES(rows, work, call)                                           \
     do {                                                                           \
         const size_t rows_ = (rows);                                               \
-        const int parallel_ = (work) >= PAR_MIN;                                   \
-        _Pragma("omp parallel if (parallel_)")                                     \
+        if ((work) < PAR_MIN || omp_get_max_threads() == 1 || omp_in_parallel()) { \
+            const size_t lo = 0, hi = rows_;                                       \
+            call;                                                                  \
+            break;                                                                 \
+        }                                                                          \
+        _Pragma("omp parallel")                                                    \
         {                                                                          \
             const size_t t_ = (size_t)omp_get_thread_num();                        \
             const size_t nt_ = (size_t)omp_get_num_threads();                      \
