@@ -17,9 +17,11 @@ typedef struct spcnn__train_plan spcnn__train_plan; /* model.c */
 typedef struct spcnn__eval_plan spcnn__eval_plan;   /* model.c */
 typedef struct spcnn__sample_plan spcnn__sample_plan; /* sample.c */
 
-/* Sampling plans for 1, 2, 4, ... windows per forward pass (sample.c), of two kinds: the whole
- * network, and the corner plans that compute only what the bottom-right pixel needs. */
-enum { SPCNN__SAMPLE_BUCKETS = 8, SPCNN__SAMPLE_MAX_WINDOWS = 1 << (SPCNN__SAMPLE_BUCKETS - 1) };
+/* Sampling plans for 1, 2, 4, ..., 64 windows per forward pass (sample.c), of two kinds: the
+ * whole network, and the corner plans that compute only what the bottom-right pixel needs.
+ * Each plan holds its activations, so memory grows with the largest bucket (and with the
+ * number of workers); 64 windows already make a pass's fixed cost negligible (under 1 %). */
+enum { SPCNN__SAMPLE_BUCKETS = 7, SPCNN__SAMPLE_MAX_WINDOWS = 1 << (SPCNN__SAMPLE_BUCKETS - 1) };
 
 /* With threads > 1, generation runs `threads` workers side by side, each evaluating its share
  * of a wavefront step's windows on one thread with its own oneDNN context (scratchpad) and

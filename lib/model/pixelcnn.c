@@ -406,7 +406,8 @@ static spcnn_status allocate(spcnn__pixelcnn *pc)
             TAKE(pc->grid_small[0], pix(s, 1) * 2);
             TAKE(pc->grid_small[1], pix(s, 2) * 2);
         }
-        TAKE(pc->head_in, p0 * f);
+        if (!s->corner)
+            TAKE(pc->head_in, p0 * f);
         TAKE(pc->tmp_x, p0 * f);
         TAKE(pc->tmp_y, p0 * f);
         if (s->backward) {

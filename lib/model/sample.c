@@ -245,13 +245,14 @@ static spcnn_status draw_pixels(const generation *g, spcnn__dnnl *ctx, plan_set 
     return SPCNN_OK;
 }
 
-/* A worker's context: made by the worker's own thread (which sets that thread's OpenMP count to
- * one), with the model's test setting and weights version, so that layers caching reordered
- * weights see every optimiser step. */
+/* A worker's context: on the model's engine, so that the workers share their primitives;
+ * made by the worker's own thread (which sets that thread's OpenMP count to one); with the
+ * model's test setting and weights version, so that layers caching reordered weights see every
+ * optimiser step. */
 static spcnn_status worker_ready(const spcnn_model *m, spcnn__sample_worker *w)
 {
     if (w->ctx.engine == NULL)
-        SPCNN_TRY(spcnn__dnnl_init(&w->ctx, 1));
+        SPCNN_TRY(spcnn__dnnl_init_on(&w->ctx, 1, &m->ctx));
     spcnn__dnnl_enter(&w->ctx);
     w->ctx.forbid_reference_impl = m->ctx.forbid_reference_impl;
     w->ctx.weights_version = m->ctx.weights_version;

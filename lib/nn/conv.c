@@ -216,9 +216,21 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
         SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create(ctx, &l->fwd, &fwd_pd, &d, NULL, NULL,
                                                         "convolution forward"));
     }
-    if (fmt == SPCNN__WEIGHTS_ANY)
+    if (fmt == SPCNN__WEIGHTS_ANY && s->backward)
         SPCNN_TRY_GOTO(st, chosen_weights(ctx, fwd_pd, dnnl_query_weights_md, &wmd, 1,
                                           &l->w_to_fwd, &l->w_fwd, &l->w_fwd_buf));
+    if (fmt == SPCNN__WEIGHTS_ANY && !s->backward) {
+        /* Forward only: the reordered weights live in the context, shared (see conv.h). */
+        const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(fwd_pd,
+                                                                     dnnl_query_weights_md, 0);
+        if (md == NULL) {
+            st = spcnn__error(SPCNN_ERR_BACKEND, "oneDNN: %s: no weights descriptor", name);
+            goto fail;
+        }
+        l->w_fwd_md = *md;
+        if (!dnnl_memory_desc_equal(md, &wmd))
+            SPCNN_TRY_GOTO(st, make_reorder(ctx, &l->w_to_fwd, &wmd, md));
+    }
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->x, &xmd, NULL));
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->w, &wmd, NULL));
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->b, &bmd, NULL));
@@ -298,17 +310,26 @@ spcnn_status spcnn__conv_forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *
     SPCNN_TRY(set_handle(l->w, w));
     SPCNN_TRY(set_handle(l->y, y));
     dnnl_memory_t wm = l->w;
-    if (l->w_to_fwd) {
-        /* A forward-only layer keeps its reordered weights while the same buffer holds the same
-         * weights (the context's weights_version says when they change): sampling runs the
-         * same weights thousands of times. Training layers reorder on every call. */
-        if (l->s.backward || w != l->w_fwd_source || ctx->weights_version != l->w_fwd_version) {
-            dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, l->w}, {DNNL_ARG_TO, l->w_fwd}};
-            SPCNN_TRY(spcnn__dnnl_execute(ctx, l->w_to_fwd, 2, r, "weights reorder"));
-            l->w_fwd_source = w;
-            l->w_fwd_version = ctx->weights_version;
-        }
+    if (l->w_to_fwd && l->s.backward) { /* training: the weights change every step */
+        dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, l->w}, {DNNL_ARG_TO, l->w_fwd}};
+        SPCNN_TRY(spcnn__dnnl_execute(ctx, l->w_to_fwd, 2, r, "weights reorder"));
         wm = l->w_fwd;
+    } else if (l->w_to_fwd) {
+        /* Forward only: the context's copy of these weights, reordered again only when the
+         * weights changed (weights_version): sampling runs the same weights millions of times,
+         * through many plans. */
+        spcnn__dnnl_weights *e = l->w_shared;
+        if (e == NULL || e->source != w) {
+            SPCNN_TRY(spcnn__dnnl_weights_find(ctx, w, &l->w_fwd_md, &e));
+            l->w_shared = e;
+        }
+        if (!e->filled || e->version != ctx->weights_version) {
+            dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, l->w}, {DNNL_ARG_TO, e->mem}};
+            SPCNN_TRY(spcnn__dnnl_execute(ctx, l->w_to_fwd, 2, r, "weights reorder"));
+            e->filled = 1;
+            e->version = ctx->weights_version;
+        }
+        wm = e->mem;
     }
     dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, l->x}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, l->y}};
     int nargs = 3;

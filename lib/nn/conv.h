@@ -74,9 +74,10 @@ typedef struct spcnn__conv {
     dnnl_primitive_t w_to_fwd, w_to_bwd_data, dw_from_bwd;
     dnnl_memory_t w_fwd, w_bwd_data, dw_bwd;
     void *w_fwd_buf, *w_bwd_data_buf, *dw_bwd_buf;
-    /* Forward-only layers: which weights w_fwd holds (buffer and context weights_version). */
-    const float *w_fwd_source;
-    uint64_t w_fwd_version;
+    /* Forward-only layers: the chosen layout, and the context's shared copy in it (found on
+     * first use for a given source buffer; see spcnn__dnnl_weights). */
+    dnnl_memory_desc_t w_fwd_md;
+    spcnn__dnnl_weights *w_shared;
 } spcnn__conv;
 
 /* Create every primitive for the shape. On failure l is deinitialised. */

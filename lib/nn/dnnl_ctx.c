@@ -27,13 +27,18 @@ void spcnn__dnnl_enter(const spcnn__dnnl *ctx)
     omp_set_num_threads(ctx->threads);
 }
 
-spcnn_status spcnn__dnnl_init(spcnn__dnnl *ctx, int threads)
+static spcnn_status init(spcnn__dnnl *ctx, int threads, dnnl_engine_t engine)
 {
     memset(ctx, 0, sizeof *ctx);
     ctx->threads = threads > 0 ? threads : 1;
     spcnn__dnnl_enter(ctx);
     spcnn_status st;
-    dnnl_status_t s = dnnl_engine_create(&ctx->engine, dnnl_cpu, 0);
+    dnnl_status_t s = dnnl_success;
+    ctx->engine = engine;
+    if (engine == NULL) {
+        s = dnnl_engine_create(&ctx->engine, dnnl_cpu, 0);
+        ctx->owns_engine = 1;
+    }
     SPCNN_TRY_GOTO(st, spcnn__dnnl_error(s, "engine create"));
     s = dnnl_stream_create(&ctx->stream, ctx->engine, dnnl_stream_default_flags);
     SPCNN_TRY_GOTO(st, spcnn__dnnl_error(s, "stream create"));
@@ -43,14 +48,32 @@ fail:
     return st;
 }
 
+spcnn_status spcnn__dnnl_init(spcnn__dnnl *ctx, int threads)
+{
+    return init(ctx, threads, NULL);
+}
+
+spcnn_status spcnn__dnnl_init_on(spcnn__dnnl *ctx, int threads, const spcnn__dnnl *parent)
+{
+    return init(ctx, threads, parent->engine);
+}
+
 void spcnn__dnnl_deinit(spcnn__dnnl *ctx)
 {
+    while (ctx->weights) {
+        spcnn__dnnl_weights *e = ctx->weights;
+        ctx->weights = e->next;
+        if (e->mem)
+            dnnl_memory_destroy(e->mem);
+        spcnn__free_aligned(e->buf);
+        spcnn__free(e);
+    }
     if (ctx->scratch_mem)
         dnnl_memory_destroy(ctx->scratch_mem);
     spcnn__free_aligned(ctx->scratch);
     if (ctx->stream)
         dnnl_stream_destroy(ctx->stream);
-    if (ctx->engine)
+    if (ctx->engine && ctx->owns_engine)
         dnnl_engine_destroy(ctx->engine);
     memset(ctx, 0, sizeof *ctx);
 }
@@ -149,5 +172,34 @@ spcnn_status spcnn__dnnl_execute(spcnn__dnnl *ctx, dnnl_primitive_t prim, int na
     args[nargs].memory = ctx->scratch_mem;
     SPCNN_DNNL(dnnl_primitive_execute(prim, ctx->stream, nargs + 1, args), what);
     SPCNN_DNNL(dnnl_stream_wait(ctx->stream), what);
+    return SPCNN_OK;
+}
+
+spcnn_status spcnn__dnnl_weights_find(spcnn__dnnl *ctx, const float *source,
+                                      const dnnl_memory_desc_t *md, spcnn__dnnl_weights **out)
+{
+    for (spcnn__dnnl_weights *e = ctx->weights; e; e = e->next)
+        if (e->source == source && dnnl_memory_desc_equal(&e->md, md)) {
+            *out = e;
+            return SPCNN_OK;
+        }
+    *out = NULL;
+    spcnn__dnnl_weights *e = spcnn__calloc(1, sizeof *e);
+    if (e == NULL)
+        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "reordered weights: out of memory");
+    e->source = source;
+    e->md = *md;
+    e->buf = spcnn__malloc_aligned(dnnl_memory_desc_get_size(md));
+    spcnn_status st = e->buf ? spcnn__dnnl_memory(ctx, &e->mem, md, e->buf)
+                             : spcnn__error(SPCNN_ERR_OUT_OF_MEMORY,
+                                            "reordered weights: out of memory");
+    if (st != SPCNN_OK) {
+        spcnn__free_aligned(e->buf);
+        spcnn__free(e);
+        return st;
+    }
+    e->next = ctx->weights;
+    ctx->weights = e;
+    *out = e;
     return SPCNN_OK;
 }

@@ -10,8 +10,23 @@
 
 #include "core/error.h"
 
+/* Weights reordered into a primitive's chosen layout for forward-only layers, kept by the
+ * context and shared by every layer that reads the same source buffer in the same layout (the
+ * same layer in plans of different batch sizes, whole-network and corner plans): one copy per
+ * context instead of one per layer object. Refreshed when the context's weights_version moves. */
+typedef struct spcnn__dnnl_weights {
+    struct spcnn__dnnl_weights *next;
+    const float *source;
+    int filled;       /* 0 until the first reorder */
+    uint64_t version; /* the context's weights_version at the last reorder */
+    dnnl_memory_desc_t md;
+    dnnl_memory_t mem;
+    void *buf;
+} spcnn__dnnl_weights;
+
 typedef struct spcnn__dnnl {
     dnnl_engine_t engine;
+    int owns_engine; /* 0: another context's, which outlives this one */
     dnnl_stream_t stream;
     int threads;
     /* When set, creating a primitive whose implementation is oneDNN's reference code ("ref:")
@@ -24,9 +39,15 @@ typedef struct spcnn__dnnl {
     void *scratch;
     size_t scratch_size;
     dnnl_memory_t scratch_mem;
+    spcnn__dnnl_weights *weights; /* list of the shared reordered weights */
 } spcnn__dnnl;
 
 spcnn_status spcnn__dnnl_init(spcnn__dnnl *ctx, int threads);
+/* A context on `parent`'s engine (own stream, scratchpad and weights): oneDNN's primitive cache
+ * is per engine, so contexts that share one share identical primitives (their kernels and
+ * memory) instead of each building its own. Executing one primitive from several threads at
+ * once is safe with user-mode scratchpads. */
+spcnn_status spcnn__dnnl_init_on(spcnn__dnnl *ctx, int threads, const spcnn__dnnl *parent);
 void spcnn__dnnl_deinit(spcnn__dnnl *ctx);
 
 /* Translate a oneDNN status into a spcnn status with a message naming `what`. */
@@ -57,6 +78,11 @@ spcnn_status spcnn__dnnl_execute(spcnn__dnnl *ctx, dnnl_primitive_t prim, int na
  * dnnl_memory_set_data_handle). */
 spcnn_status spcnn__dnnl_memory(spcnn__dnnl *ctx, dnnl_memory_t *mem,
                                 const dnnl_memory_desc_t *md, void *handle);
+
+/* The context's copy of `source` in layout md, created (unfilled, with its buffer) when there is
+ * none yet. Valid until spcnn__dnnl_deinit. */
+spcnn_status spcnn__dnnl_weights_find(spcnn__dnnl *ctx, const float *source,
+                                      const dnnl_memory_desc_t *md, spcnn__dnnl_weights **out);
 
 /* Set the OpenMP thread count of the calling thread to the context's; called on entry of
  * every computing API function because the count is a per-thread setting. */
