@@ -1,6 +1,7 @@
 /* The inside of spcnn_model: hyper-parameters, the one parameter table (PixelCNN rows then VAE
- * rows), the optimiser, and the plans built lazily per shape. model.c holds the public API;
- * model_file.c the file format (docs/file-format.md). */
+ * rows), the optimiser, and the plans built lazily per shape. The public API is spread by what
+ * it does: model.c (creation, settings), train.c, evaluate.c, sample.c (generation) and
+ * model_file.c (the file format, docs/file-format.md). */
 #ifndef SPCNN_MODEL_MODEL_H
 #define SPCNN_MODEL_MODEL_H
 
@@ -13,8 +14,8 @@
 /* Channels of the VAE's first stage (the second has twice as many). */
 #define SPCNN__VAE_CHANNELS 16
 
-typedef struct spcnn__train_plan spcnn__train_plan; /* model.c */
-typedef struct spcnn__eval_plan spcnn__eval_plan;   /* model.c */
+typedef struct spcnn__train_plan spcnn__train_plan; /* train.c */
+typedef struct spcnn__eval_plan spcnn__eval_plan;   /* evaluate.c */
 typedef struct spcnn__sample_plan spcnn__sample_plan; /* sample.c */
 
 /* Sampling plans for 1, 2, 4, ..., 64 windows per forward pass (sample.c), of two kinds: the
@@ -64,10 +65,14 @@ struct spcnn_model {
  * valid key by key; consistency across keys is checked here). */
 spcnn_status spcnn__model_new(const spcnn_config *cfg, spcnn_model **out);
 
-/* Release the sampling plans and workers (sample.c); the next generation rebuilds them. */
+/* Release the training plan (train.c), the evaluation plan (evaluate.c), the sampling plans
+ * and workers (sample.c); the next call rebuilds what it needs. NULL is allowed. */
+void spcnn__train_plan_destroy(spcnn__train_plan *tp);
+void spcnn__eval_plan_destroy(spcnn__eval_plan *ep);
+
 void spcnn__sample_plans_destroy(spcnn_model *model);
 
-/* The encoder mean of one image with EMA weights into z (model.c). */
+/* The encoder mean of one image with EMA weights into z (evaluate.c). */
 spcnn_status spcnn__model_encode_mean(spcnn_model *model, const uint8_t *image, size_t height,
                                       size_t width, float *z);
 

@@ -1,0 +1,204 @@
+/* Training (paper eq. 5): spcnn_model_train_step and its plan. */
+#include "core/alloc.h"
+#include "model/plan.h"
+#include "nn/elementwise.h"
+#include "nn/mixture.h"
+#include "nn/rng.h"
+#include "nn/vae_loss.h"
+
+#define LN2 0.69314718055994530942
+
+/* Keys of the model's random streams (with the seed and the step). */
+enum { RNG_CROP = 1, RNG_EPS = 2, RNG_DROPOUT = 3 };
+
+struct spcnn__train_plan {
+    size_t n, h, w;
+    spcnn__pixelcnn *pc;
+    spcnn__vae *vae;
+    spcnn__image_prep prep;
+    float *arena;
+    float *x_crop, *grid_crop, *mix, *nll, *dnll, *dmix;
+    uint8_t *pix_crop;
+    float *mu, *logvar, *eps, *z, *logits, *dlogits, *bce, *kl, *dloss;
+    float *dz_pc, *dz_dec, *dmu, *dlogvar, *dmu_kl, *dlogvar_kl;
+};
+
+void spcnn__train_plan_destroy(spcnn__train_plan *tp)
+{
+    if (tp == NULL)
+        return;
+    spcnn__pixelcnn_destroy(tp->pc);
+    spcnn__vae_destroy(tp->vae);
+    spcnn__image_prep_deinit(&tp->prep);
+    spcnn__free_aligned(tp->arena);
+    spcnn__free(tp);
+}
+
+static void train_plan_layout(spcnn__train_plan *tp, const spcnn_model *m, spcnn__carver *c)
+{
+    const size_t n = tp->n, p = n * (size_t)m->m * (size_t)m->m, k3 = 3 * (size_t)m->k;
+    const size_t l = (size_t)m->latent, ss = n * (size_t)m->image_size * (size_t)m->image_size;
+    tp->x_crop = spcnn__carve(c, p);
+    tp->grid_crop = spcnn__carve(c, 2 * p);
+    tp->mix = spcnn__carve(c, p * k3);
+    tp->dmix = spcnn__carve(c, p * k3);
+    tp->nll = spcnn__carve(c, p);
+    tp->dnll = spcnn__carve(c, p);
+    tp->pix_crop = (uint8_t *)spcnn__carve(c, (p + 3) / 4);
+    if (m->use_latent) {
+        tp->mu = spcnn__carve(c, n * l);
+        tp->logvar = spcnn__carve(c, n * l);
+        tp->eps = spcnn__carve(c, n * l);
+        tp->z = spcnn__carve(c, n * l);
+        tp->logits = spcnn__carve(c, ss);
+        tp->dlogits = spcnn__carve(c, ss);
+        tp->bce = spcnn__carve(c, n);
+        tp->kl = spcnn__carve(c, n);
+        tp->dloss = spcnn__carve(c, n);
+        tp->dz_pc = spcnn__carve(c, n * l);
+        tp->dz_dec = spcnn__carve(c, n * l);
+        tp->dmu = spcnn__carve(c, n * l);
+        tp->dlogvar = spcnn__carve(c, n * l);
+        tp->dmu_kl = spcnn__carve(c, n * l);
+        tp->dlogvar_kl = spcnn__carve(c, n * l);
+    }
+}
+
+static spcnn_status train_plan_create(spcnn_model *m, size_t n, size_t h, size_t w,
+                                      spcnn__train_plan **out)
+{
+    *out = NULL;
+    spcnn__train_plan *tp = spcnn__calloc(1, sizeof *tp);
+    if (tp == NULL)
+        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "train plan: out of memory");
+    tp->n = n;
+    tp->h = h;
+    tp->w = w;
+    spcnn_status st;
+    spcnn__pixelcnn_shape ps = spcnn__model_pixelcnn_shape(m, (int)n, 1);
+    SPCNN_TRY_GOTO(st, spcnn__pixelcnn_create(&m->ctx, &ps, &m->pc_rows, &tp->pc));
+    if (m->use_latent) {
+        spcnn__vae_shape vs = spcnn__model_vae_shape(m, (int)n, 1);
+        SPCNN_TRY_GOTO(st, spcnn__vae_create(&m->ctx, &m->params, m->vae_rows_begin, &vs,
+                                             &tp->vae));
+        SPCNN_TRY_GOTO(st, spcnn__image_prep_init(&tp->prep, &m->ctx, n, h, w, m->image_size));
+    }
+    spcnn__carver c = {NULL, 0};
+    train_plan_layout(tp, m, &c);
+    tp->arena = spcnn__malloc_aligned(c.at * sizeof(float));
+    if (tp->arena == NULL) {
+        st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "train plan: out of memory for %zu MB",
+                          c.at * sizeof(float) >> 20);
+        goto fail;
+    }
+    c.base = tp->arena;
+    c.at = 0;
+    train_plan_layout(tp, m, &c);
+    *out = tp;
+    return SPCNN_OK;
+fail:
+    spcnn__train_plan_destroy(tp);
+    return st;
+}
+
+spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t *images, size_t n,
+                                    size_t height, size_t width, double *bits_per_dim)
+{
+    SPCNN_CHECK_ARG(model != NULL, "train step: model is NULL");
+    SPCNN_TRY(spcnn__check_images(model, "train step", images, n, height, width));
+    SPCNN_CHECK_ARG(n <= 65536, "train step: batch of %zu images is above 65536", n);
+    spcnn_model *m = model;
+    spcnn__dnnl_enter(&m->ctx);
+    spcnn__train_plan *tp = m->train;
+    if (tp == NULL || tp->n != n || tp->h != height || tp->w != width) {
+        spcnn__train_plan_destroy(m->train);
+        m->train = NULL;
+        SPCNN_TRY(train_plan_create(m, n, height, width, &m->train));
+        tp = m->train;
+    }
+    const uint64_t seed = (uint64_t)spcnn__config_value(&m->cfg, SPCNN_CFG_SEED);
+    const uint64_t step = m->optim.t;
+    const size_t mm = (size_t)m->m * (size_t)m->m, p = n * mm, l = (size_t)m->latent;
+    const size_t ss = (size_t)m->image_size * (size_t)m->image_size;
+    const float rate = (float)spcnn__config_value(&m->cfg, SPCNN_CFG_DROPOUT);
+    const float *w = m->params.buf[SPCNN__BUF_VALUE];
+
+    /* One uniformly random window per image. */
+    for (size_t i = 0; i < n; i++) {
+        spcnn__rng rng = spcnn__rng_make(spcnn__key4(seed, step, RNG_CROP, i));
+        size_t top = (size_t)(spcnn__rng_uniform(&rng) * (float)(height - (size_t)m->m + 1));
+        size_t left = (size_t)(spcnn__rng_uniform(&rng) * (float)(width - (size_t)m->m + 1));
+        top = top > height - (size_t)m->m ? height - (size_t)m->m : top;
+        left = left > width - (size_t)m->m ? width - (size_t)m->m : left;
+        spcnn__crop_window(images + i * height * width, height, width, top, left, m->m,
+                    tp->x_crop + i * mm, tp->pix_crop + i * mm, tp->grid_crop + i * mm * 2);
+    }
+
+    /* VAE: z ~ q(z|x), reparameterised so the patch loss trains the encoder too. */
+    double recon = 0, kl = 0;
+    if (m->use_latent) {
+        SPCNN_TRY(spcnn__image_prep_run(&tp->prep, &m->ctx, images, m->image_size));
+        SPCNN_TRY(spcnn__vae_encode(tp->vae, &m->ctx, &m->params, w, tp->prep.x, tp->mu,
+                                    tp->logvar));
+        for (size_t i = 0; i < n; i++) {
+            spcnn__rng rng = spcnn__rng_make(spcnn__key4(seed, step, RNG_EPS, i));
+            for (size_t j = 0; j < l; j++)
+                tp->eps[i * l + j] = spcnn__rng_normal(&rng);
+        }
+        spcnn__reparam_forward(tp->mu, tp->logvar, tp->eps, tp->z, n * l);
+        SPCNN_TRY(spcnn__vae_decode(tp->vae, &m->ctx, &m->params, w, tp->z, tp->logits));
+        spcnn__bce_logits_forward(tp->logits, tp->prep.target, tp->bce, n, ss);
+        spcnn__kl_forward(tp->mu, tp->logvar, tp->kl, n, l);
+        for (size_t i = 0; i < n; i++) {
+            recon += tp->bce[i];
+            kl += tp->kl[i];
+        }
+    }
+
+    /* PixelCNN on the windows. */
+    SPCNN_TRY(spcnn__pixelcnn_forward(tp->pc, &m->ctx, &m->params, w, tp->x_crop, tp->grid_crop,
+                                      m->use_latent ? tp->z : NULL, rate,
+                                      spcnn__key4(seed, step, RNG_DROPOUT, 0), tp->mix));
+    spcnn__mixture_nll_forward(tp->mix, tp->pix_crop, tp->nll, p, (size_t)m->k);
+    double nll = 0;
+    for (size_t i = 0; i < p; i++)
+        nll += tp->nll[i];
+
+    /* Backward of loss = mean over images of (patch NLL + reconstruction + KL). */
+    const float inv_n = 1.0f / (float)n;
+    spcnn__params_zero_grad(&m->params);
+    for (size_t i = 0; i < p; i++)
+        tp->dnll[i] = inv_n;
+    spcnn__mixture_nll_backward(tp->mix, tp->pix_crop, tp->dnll, tp->dmix, p, (size_t)m->k);
+    SPCNN_TRY(spcnn__pixelcnn_backward(tp->pc, &m->ctx, &m->params, tp->dmix, rate,
+                                       m->use_latent ? tp->dz_pc : NULL, NULL));
+    if (m->use_latent) {
+        for (size_t i = 0; i < n; i++)
+            tp->dloss[i] = inv_n;
+        spcnn__bce_logits_backward(tp->logits, tp->prep.target, tp->dloss, tp->dlogits, n, ss);
+        SPCNN_TRY(spcnn__vae_decode_backward(tp->vae, &m->ctx, &m->params, tp->z, tp->dlogits,
+                                             tp->dz_dec));
+        spcnn__accumulate(tp->dz_pc, tp->dz_dec, n * l);
+        spcnn__reparam_backward(tp->logvar, tp->eps, tp->dz_pc, tp->dmu, tp->dlogvar, n * l);
+        spcnn__kl_backward(tp->mu, tp->logvar, tp->dloss, tp->dmu_kl, tp->dlogvar_kl, n, l);
+        spcnn__accumulate(tp->dmu, tp->dmu_kl, n * l);
+        spcnn__accumulate(tp->dlogvar, tp->dlogvar_kl, n * l);
+        SPCNN_TRY(spcnn__vae_encode_backward(tp->vae, &m->ctx, &m->params, tp->prep.x, tp->dmu,
+                                             tp->dlogvar));
+    }
+
+    spcnn__optim_stats os;
+    spcnn_status st = spcnn__optim_step(&m->params, &m->optim, &os);
+    m->ctx.weights_version++; /* raw and EMA weights moved (or, on failure, may have) */
+    if (st != SPCNN_OK)
+        return spcnn__error_context(st, "train step");
+    m->images_seen += n;
+    m->last[SPCNN_STAT_BITS_PER_DIM] = nll / (double)p / LN2;
+    m->last[SPCNN_STAT_RECONSTRUCTION] = recon / (double)n;
+    m->last[SPCNN_STAT_KL] = kl / (double)n;
+    m->last[SPCNN_STAT_LEARNING_RATE] = os.lr;
+    m->last[SPCNN_STAT_GRAD_NORM] = os.grad_norm;
+    if (bits_per_dim)
+        *bits_per_dim = m->last[SPCNN_STAT_BITS_PER_DIM];
+    return SPCNN_OK;
+}
