@@ -3,6 +3,7 @@
  * equals the top-left corner of generate_image; streaming delivers every row in order;
  * misuse gets the documented statuses. */
 #include <check.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +170,43 @@ START_TEST(test_worker_allocation_failure)
 }
 END_TEST
 
+/* Two models with threads = 2, each driven by its own thread of an OpenMP parallel region: a
+ * caller already inside a parallel region gets a team of one worker, which does all the work,
+ * and distinct models do not disturb each other. Same bytes as one call at a time. */
+START_TEST(test_generate_inside_parallel_region)
+{
+    spcnn_model *a = tiny_model(2);
+    char path[512];
+    snprintf(path, sizeof path, "%s/test_sample_nested.spcnn", tu_tmpdir());
+    ck_assert_int_eq(spcnn_model_save(a, path, 0), SPCNN_OK);
+    spcnn_model *models[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(spcnn_model_load(path, &models[i]), SPCNN_OK);
+        ck_assert_int_eq(spcnn_model_set_threads(models[i], 2), SPCNN_OK);
+    }
+    enum { NH = 14, NW = 19 };
+    uint8_t want[2][2 * NH * NW], got[2][2 * NH * NW];
+    for (int i = 0; i < 2; i++)
+        generate(models[i], 1, 2, NH, NW, (uint64_t)(20 + i), want[i]);
+    spcnn_status st[2] = {SPCNN_ERR_INTERNAL, SPCNN_ERR_INTERNAL};
+#pragma omp parallel num_threads(2)
+    {
+        int i = omp_get_thread_num();
+        if (i < 2)
+            st[i] = spcnn_model_generate_images(models[i], 2, NULL, NH, NW, (uint64_t)(20 + i),
+                                                got[i], sizeof got[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(st[i], SPCNN_OK);
+        ck_assert_msg(memcmp(want[i], got[i], sizeof want[i]) == 0,
+                      "model %d: a call inside a parallel region gives other bytes", i);
+        spcnn_model_destroy(models[i]);
+    }
+    remove(path);
+    spcnn_model_destroy(a);
+}
+END_TEST
+
 START_TEST(test_sample_patch_matches_image)
 {
     spcnn_model *m = tiny_model(1);
@@ -321,6 +359,7 @@ int main(void)
     tcase_add_test(tc, test_threads_and_seeds);
     tcase_add_test(tc, test_bundled_model_raster_equals_wavefront);
     tcase_add_test(tc, test_worker_allocation_failure);
+    tcase_add_test(tc, test_generate_inside_parallel_region);
     tcase_add_test(tc, test_sample_patch_matches_image);
     tcase_add_test(tc, test_stream);
     tcase_add_test(tc, test_reconstruct);
