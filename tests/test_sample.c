@@ -207,6 +207,53 @@ START_TEST(test_generate_inside_parallel_region)
 }
 END_TEST
 
+/* Forward-only layers keep the weights reordered for oneDNN in their context (shared by every
+ * plan, and per worker): after more training steps, generation and likelihood must use the new
+ * weights — the same bytes as a fresh model loaded from the trained one's file. */
+START_TEST(test_generation_follows_training)
+{
+    for (int threads = 1; threads <= 2; threads++) {
+        spcnn_model *m = tiny_model(threads);
+        enum { TH = 12, TW = 15 };
+        uint8_t before[2 * TH * TW], after[2 * TH * TW], fresh[2 * TH * TW], image[S * S];
+        float nll_after[S * S], nll_fresh[S * S];
+        for (size_t i = 0; i < sizeof image; i++)
+            image[i] = (uint8_t)(i % S > 3 && i % S < 8 ? 220 : 10);
+        generate(m, 1, 2, TH, TW, 8, before);
+        ck_assert_int_eq(spcnn_model_log_prob(m, image, S, S, NULL, nll_after, S * S), SPCNN_OK);
+        uint8_t batch[8 * S * S];
+        for (int step = 0; step < 20; step++) {
+            for (size_t i = 0; i < sizeof batch; i++)
+                batch[i] = (uint8_t)((i * 7 + (size_t)step) % 256);
+            ck_assert_int_eq(spcnn_model_train_step(m, batch, 8, S, S, NULL), SPCNN_OK);
+        }
+        generate(m, 1, 2, TH, TW, 8, after);
+        ck_assert_int_eq(spcnn_model_log_prob(m, image, S, S, NULL, nll_after, S * S), SPCNN_OK);
+        char path[512];
+        snprintf(path, sizeof path, "%s/test_sample_follow.spcnn", tu_tmpdir());
+        ck_assert_int_eq(spcnn_model_save(m, path, 0), SPCNN_OK);
+        spcnn_model *f = NULL;
+        ck_assert_int_eq(spcnn_model_load(path, &f), SPCNN_OK);
+        ck_assert_int_eq(spcnn_model_set_threads(f, threads), SPCNN_OK);
+        generate(f, 1, 2, TH, TW, 8, fresh);
+        ck_assert_int_eq(spcnn_model_log_prob(f, image, S, S, NULL, nll_fresh, S * S), SPCNN_OK);
+        size_t changed = 0;
+        for (size_t i = 0; i < sizeof before; i++)
+            changed += before[i] != after[i];
+        printf("%d thread(s): %zu of %zu bytes changed by 20 training steps\n", threads, changed,
+               sizeof before);
+        ck_assert_uint_gt(changed, 0);
+        ck_assert_msg(memcmp(after, fresh, sizeof after) == 0,
+                      "%d thread(s): generation after training used stale weights", threads);
+        ck_assert_msg(memcmp(nll_after, nll_fresh, sizeof nll_after) == 0,
+                      "%d thread(s): log_prob after training used stale weights", threads);
+        remove(path);
+        spcnn_model_destroy(f);
+        spcnn_model_destroy(m);
+    }
+}
+END_TEST
+
 START_TEST(test_sample_patch_matches_image)
 {
     spcnn_model *m = tiny_model(1);
@@ -360,6 +407,7 @@ int main(void)
     tcase_add_test(tc, test_bundled_model_raster_equals_wavefront);
     tcase_add_test(tc, test_worker_allocation_failure);
     tcase_add_test(tc, test_generate_inside_parallel_region);
+    tcase_add_test(tc, test_generation_follows_training);
     tcase_add_test(tc, test_sample_patch_matches_image);
     tcase_add_test(tc, test_stream);
     tcase_add_test(tc, test_reconstruct);
