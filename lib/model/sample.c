@@ -293,6 +293,7 @@ static spcnn_status draw_pixels_parallel(const generation *g, const pixel_job *j
         if (t == 0)
             ran = (int)nt;
     }
+    spcnn__dnnl_enter(&m->ctx); /* the workers set their threads' OpenMP count to one */
     for (int t = 0; t < ran; t++)
         if (m->workers[t].status != SPCNN_OK)
             return spcnn__error(m->workers[t].status, "%s", m->workers[t].message);
