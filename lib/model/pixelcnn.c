@@ -24,7 +24,10 @@ typedef struct pc_op {
     int x, out, a, a2; /* tensor ids; a, a2 = -1 when absent */
 } pc_op;
 
-enum { MAX_OPS = 4 * SPCNN__PIXELCNN_MAX_BLOCKS + 8, MAX_TENSORS = 4 * SPCNN__PIXELCNN_MAX_BLOCKS + 8 };
+enum {
+    MAX_OPS = 4 * SPCNN__PIXELCNN_MAX_BLOCKS + 8,
+    MAX_TENSORS = 4 * SPCNN__PIXELCNN_MAX_BLOCKS + 8
+};
 
 struct spcnn__pixelcnn {
     spcnn__pixelcnn_shape s;

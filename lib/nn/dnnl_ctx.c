@@ -146,8 +146,10 @@ spcnn_status spcnn__dnnl_primitive_create(spcnn__dnnl *ctx, dnnl_primitive_t *pr
         goto fail;
     }
 
-    const dnnl_memory_desc_t *scratch_md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-    SPCNN_TRY_GOTO(st, grow_scratchpad(ctx, scratch_md ? dnnl_memory_desc_get_size(scratch_md) : 0));
+    const dnnl_memory_desc_t *scratch_md =
+        dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    SPCNN_TRY_GOTO(st,
+                   grow_scratchpad(ctx, scratch_md ? dnnl_memory_desc_get_size(scratch_md) : 0));
     s = dnnl_primitive_create(prim, pd);
     SPCNN_TRY_GOTO(st, spcnn__dnnl_error(s, what));
     dnnl_primitive_attr_destroy(user_attr);

@@ -70,29 +70,31 @@ spcnn_status spcnn__gated_resnet_add_params(spcnn__params *params, const char *p
 {
     const size_t f = (size_t)s->f, kh = 2, kw = s->conv == SPCNN__CONV_DOWN_SHIFTED ? 3 : 2;
     rows->aux_w = rows->aux_b = rows->grid_w = rows->z_w = NO_ROW;
-    SPCNN_TRY(spcnn__params_add_layer(params, prefix, "conv1.w", SPCNN__PARAM_CONV, f, 2 * f, kh, kw,
-                      SPCNN__INIT_HE, &rows->conv1_w));
+    SPCNN_TRY(spcnn__params_add_layer(params, prefix, "conv1.w", SPCNN__PARAM_CONV, f, 2 * f,
+                                      kh, kw, SPCNN__INIT_HE, &rows->conv1_w));
     SPCNN_TRY(spcnn__params_add_layer(params, prefix, "conv1.b", SPCNN__PARAM_BIAS, f, 1, 1, 1,
-                      SPCNN__INIT_ZEROS, &rows->conv1_b));
+                                      SPCNN__INIT_ZEROS, &rows->conv1_b));
     if (s->aux_c > 0) {
-        SPCNN_TRY(spcnn__params_add_layer(params, prefix, "aux.w", SPCNN__PARAM_CONV, f, 2 * (size_t)s->aux_c,
-                          1, 1, SPCNN__INIT_HE, &rows->aux_w));
+        SPCNN_TRY(spcnn__params_add_layer(params, prefix, "aux.w", SPCNN__PARAM_CONV, f,
+                                          2 * (size_t)s->aux_c, 1, 1, SPCNN__INIT_HE,
+                                          &rows->aux_w));
         SPCNN_TRY(spcnn__params_add_layer(params, prefix, "aux.b", SPCNN__PARAM_BIAS, f, 1, 1, 1,
-                          SPCNN__INIT_ZEROS, &rows->aux_b));
+                                          SPCNN__INIT_ZEROS, &rows->aux_b));
     }
     /* The last conv and the conditioning projections start small: the block starts near the
      * identity, which keeps the deep residual stack stable without data-dependent init. */
-    SPCNN_TRY(spcnn__params_add_layer(params, prefix, "conv2.w", SPCNN__PARAM_CONV, 2 * f, 2 * f, kh, kw,
-                      SPCNN__INIT_SMALL, &rows->conv2_w));
-    SPCNN_TRY(spcnn__params_add_layer(params, prefix, "conv2.b", SPCNN__PARAM_BIAS, 2 * f, 1, 1, 1,
-                      SPCNN__INIT_ZEROS, &rows->conv2_b));
+    SPCNN_TRY(spcnn__params_add_layer(params, prefix, "conv2.w", SPCNN__PARAM_CONV, 2 * f, 2 * f,
+                                      kh, kw, SPCNN__INIT_SMALL, &rows->conv2_w));
+    SPCNN_TRY(spcnn__params_add_layer(params, prefix, "conv2.b", SPCNN__PARAM_BIAS, 2 * f, 1, 1,
+                                      1, SPCNN__INIT_ZEROS, &rows->conv2_b));
     /* No biases on the projections: conv2's bias already covers them. */
     if (s->grid)
-        SPCNN_TRY(spcnn__params_add_layer(params, prefix, "grid.w", SPCNN__PARAM_CONV, 2 * f, 2, 1, 1,
-                          SPCNN__INIT_SMALL, &rows->grid_w));
+        SPCNN_TRY(spcnn__params_add_layer(params, prefix, "grid.w", SPCNN__PARAM_CONV, 2 * f, 2,
+                                          1, 1, SPCNN__INIT_SMALL, &rows->grid_w));
     if (s->latent > 0)
         SPCNN_TRY(spcnn__params_add_layer(params, prefix, "z.w", SPCNN__PARAM_LINEAR, 2 * f,
-                          (size_t)s->latent, 1, 1, SPCNN__INIT_SMALL, &rows->z_w));
+                                          (size_t)s->latent, 1, 1, SPCNN__INIT_SMALL,
+                                          &rows->z_w));
     return SPCNN_OK;
 }
 

@@ -93,7 +93,8 @@ spcnn_status spcnn__linear_forward(spcnn__linear *l, spcnn__dnnl *ctx, const flo
     SPCNN_TRY(set_handle(l->x, x));
     SPCNN_TRY(set_handle(l->w, w));
     SPCNN_TRY(set_handle(l->y, y));
-    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, l->x}, {DNNL_ARG_WEIGHTS, l->w}, {DNNL_ARG_DST, l->y}};
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, l->x}, {DNNL_ARG_WEIGHTS, l->w},
+                               {DNNL_ARG_DST, l->y}};
     int nargs = 3;
     if (l->s.bias) {
         SPCNN_TRY(set_handle(l->b, b));
