@@ -300,20 +300,26 @@ static int sink(const uint8_t *row, size_t image, size_t y, size_t width, void *
 
 START_TEST(test_stream)
 {
-    spcnn_model *m = tiny_model(1);
-    const size_t h = 15, w = 11;
-    uint8_t buffered[2 * 15 * 11], streamed[2 * 15 * 11];
-    generate(m, 1, 2, h, w, 3, buffered);
-    rows_seen s = {{0, 0}, 0, 0, streamed, h};
-    ck_assert_int_eq(spcnn_model_generate_stream(m, 2, NULL, h, w, 3, sink, &s), SPCNN_OK);
-    ck_assert_uint_eq(s.next[0], h);
-    ck_assert_uint_eq(s.next[1], h);
-    ck_assert_int_eq(memcmp(buffered, streamed, sizeof buffered), 0);
-    rows_seen stop = {{0, 0}, 0, 5, streamed, h};
-    ck_assert_int_eq(spcnn_model_generate_stream(m, 2, NULL, h, w, 3, sink, &stop),
-                     SPCNN_ERR_CANCELLED);
-    ck_assert_uint_eq(stop.calls, 5);
-    spcnn_model_destroy(m);
+    for (int threads = 1; threads <= 2; threads++) { /* 2: the rows of the workers' steps */
+        spcnn_model *m = tiny_model(threads);
+        const size_t h = 15, w = 11;
+        uint8_t buffered[2 * 15 * 11], streamed[2 * 15 * 11];
+        generate(m, 1, 2, h, w, 3, buffered);
+        rows_seen s = {{0, 0}, 0, 0, streamed, h};
+        ck_assert_int_eq(spcnn_model_generate_stream(m, 2, NULL, h, w, 3, sink, &s), SPCNN_OK);
+        ck_assert_uint_eq(s.next[0], h);
+        ck_assert_uint_eq(s.next[1], h);
+        ck_assert_int_eq(memcmp(buffered, streamed, sizeof buffered), 0);
+        rows_seen stop = {{0, 0}, 0, 5, streamed, h};
+        ck_assert_int_eq(spcnn_model_generate_stream(m, 2, NULL, h, w, 3, sink, &stop),
+                         SPCNN_ERR_CANCELLED);
+        ck_assert_uint_eq(stop.calls, 5);
+        /* A cancelled generation leaves the model as it was. */
+        memset(streamed, 0, sizeof streamed);
+        generate(m, 1, 2, h, w, 3, streamed);
+        ck_assert_int_eq(memcmp(buffered, streamed, sizeof buffered), 0);
+        spcnn_model_destroy(m);
+    }
 }
 END_TEST
 
@@ -370,6 +376,9 @@ START_TEST(test_misuse)
     ck_assert_int_eq(spcnn_model_set_option(m, SPCNN_CFG_TEMPERATURE, -1),
                      SPCNN_ERR_INVALID_ARGUMENT);
     ck_assert_int_eq(spcnn_model_set_progress(m, cancel_early, NULL), SPCNN_OK);
+    ck_assert_int_eq(spcnn_model_generate_image(m, NULL, 16, 16, 1, out, sizeof out),
+                     SPCNN_ERR_CANCELLED);
+    ck_assert_int_eq(spcnn_model_set_threads(m, 2), SPCNN_OK); /* cancelled between steps */
     ck_assert_int_eq(spcnn_model_generate_image(m, NULL, 16, 16, 1, out, sizeof out),
                      SPCNN_ERR_CANCELLED);
     spcnn_model_destroy(m);
