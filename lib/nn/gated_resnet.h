@@ -15,8 +15,9 @@
  * that this square depends on: x as the bottom-right min(q+2, full) square, a as
  * min(q+1, full), grid as q; each causal convolution reads one more row above and one more
  * column to the left than it writes. The sampler's last blocks need only the cone of one pixel
- * (docs/design.md, "Sampling only what is needed"); the values are the same floats as the full
- * block's at those positions (tests/test_gated_resnet.c). */
+ * (docs/design.md, "Sampling only what is needed"); with dropout off (rate 0, as in sampling) the
+ * values are the same floats as the full block's at those positions (tests/test_gated_resnet.c;
+ * dropout masks are keyed by position in the tensor, so a cone's would differ). */
 #ifndef SPCNN_NN_GATED_RESNET_H
 #define SPCNN_NN_GATED_RESNET_H
 
