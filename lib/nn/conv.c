@@ -1,6 +1,5 @@
 #include "nn/conv.h"
 
-#include <stdint.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -95,13 +94,6 @@ spcnn_status spcnn__conv_out_size(const spcnn__conv_shape *s, int *oh, int *ow)
 size_t spcnn__conv_weights_size(const spcnn__conv_shape *s)
 {
     return (size_t)s->c_out * s->c_in * s->kh * s->kw;
-}
-
-/* oneDNN wants a non-const handle even for inputs it only reads. */
-static spcnn_status set_handle(dnnl_memory_t m, const void *p)
-{
-    SPCNN_DNNL(dnnl_memory_set_data_handle(m, (void *)(uintptr_t)p), "set memory handle");
-    return SPCNN_OK;
 }
 
 /* A reorder between two weight layouts, created once. Reorders of f32 weights need no
@@ -306,9 +298,9 @@ fail:
 spcnn_status spcnn__conv_forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *x, const float *w,
                                  const float *b, float *y)
 {
-    SPCNN_TRY(set_handle(l->x, x));
-    SPCNN_TRY(set_handle(l->w, w));
-    SPCNN_TRY(set_handle(l->y, y));
+    SPCNN_TRY(spcnn__dnnl_set_handle(l->x, x));
+    SPCNN_TRY(spcnn__dnnl_set_handle(l->w, w));
+    SPCNN_TRY(spcnn__dnnl_set_handle(l->y, y));
     dnnl_memory_t wm = l->w;
     if (l->w_to_fwd && l->s.backward) { /* training: the weights change every step */
         dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, l->w}, {DNNL_ARG_TO, l->w_fwd}};
@@ -334,7 +326,7 @@ spcnn_status spcnn__conv_forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *
     dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, l->x}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, l->y}};
     int nargs = 3;
     if (l->s.bias) {
-        SPCNN_TRY(set_handle(l->b, b));
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->b, b));
         args[nargs].arg = DNNL_ARG_BIAS;
         args[nargs++].memory = l->b;
     }
@@ -348,10 +340,10 @@ spcnn_status spcnn__conv_backward(spcnn__conv *l, spcnn__dnnl *ctx, const float 
 {
     if (!l->s.backward)
         return spcnn__error(SPCNN_ERR_INTERNAL, "convolution: backward of a forward-only layer");
-    SPCNN_TRY(set_handle(l->dy, dy));
+    SPCNN_TRY(spcnn__dnnl_set_handle(l->dy, dy));
     if (dx) {
-        SPCNN_TRY(set_handle(l->w, w));
-        SPCNN_TRY(set_handle(l->dx, dx));
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->w, w));
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->dx, dx));
         dnnl_memory_t wm = l->w;
         if (l->w_to_bwd_data) {
             dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, l->w}, {DNNL_ARG_TO, l->w_bwd_data}};
@@ -365,14 +357,14 @@ spcnn_status spcnn__conv_backward(spcnn__conv *l, spcnn__dnnl *ctx, const float 
     if (dw) {
         if (l->s.bias && db == NULL)
             return spcnn__error(SPCNN_ERR_INTERNAL, "convolution: bias gradient missing");
-        SPCNN_TRY(set_handle(l->x, x));
-        SPCNN_TRY(set_handle(l->dw, dw));
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->x, x));
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->dw, dw));
         dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, l->x},
                                    {DNNL_ARG_DIFF_DST, l->dy},
                                    {DNNL_ARG_DIFF_WEIGHTS, l->dw_bwd ? l->dw_bwd : l->dw}};
         int nargs = 3;
         if (l->s.bias) {
-            SPCNN_TRY(set_handle(l->db, db));
+            SPCNN_TRY(spcnn__dnnl_set_handle(l->db, db));
             args[nargs].arg = DNNL_ARG_DIFF_BIAS;
             args[nargs++].memory = l->db;
         }

@@ -1,6 +1,7 @@
 #include "nn/dnnl_ctx.h"
 
 #include <omp.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -203,5 +204,11 @@ spcnn_status spcnn__dnnl_weights_find(spcnn__dnnl *ctx, const float *source,
     e->next = ctx->weights;
     ctx->weights = e;
     *out = e;
+    return SPCNN_OK;
+}
+
+spcnn_status spcnn__dnnl_set_handle(dnnl_memory_t mem, const void *handle)
+{
+    SPCNN_DNNL(dnnl_memory_set_data_handle(mem, (void *)(uintptr_t)handle), "set memory handle");
     return SPCNN_OK;
 }

@@ -79,6 +79,10 @@ spcnn_status spcnn__dnnl_execute(spcnn__dnnl *ctx, dnnl_primitive_t prim, int na
 spcnn_status spcnn__dnnl_memory(spcnn__dnnl *ctx, dnnl_memory_t *mem,
                                 const dnnl_memory_desc_t *md, void *handle);
 
+/* Point a memory object at a caller buffer (oneDNN wants a non-const handle even for inputs it
+ * only reads). */
+spcnn_status spcnn__dnnl_set_handle(dnnl_memory_t mem, const void *handle);
+
 /* The context's copy of `source` in layout md, created (unfilled, with its buffer) when there is
  * none yet. Valid until spcnn__dnnl_deinit. */
 spcnn_status spcnn__dnnl_weights_find(spcnn__dnnl *ctx, const float *source,

@@ -1,13 +1,6 @@
 #include "nn/linear.h"
 
-#include <stdint.h>
 #include <string.h>
-
-static spcnn_status set_handle(dnnl_memory_t m, const void *p)
-{
-    SPCNN_DNNL(dnnl_memory_set_data_handle(m, (void *)(uintptr_t)p), "set memory handle");
-    return SPCNN_OK;
-}
 
 spcnn_status spcnn__linear_init(spcnn__linear *l, spcnn__dnnl *ctx,
                                 const spcnn__linear_shape *shape)
@@ -90,14 +83,14 @@ spcnn_status spcnn__linear_forward(spcnn__linear *l, spcnn__dnnl *ctx, const flo
         }
         return SPCNN_OK;
     }
-    SPCNN_TRY(set_handle(l->x, x));
-    SPCNN_TRY(set_handle(l->w, w));
-    SPCNN_TRY(set_handle(l->y, y));
+    SPCNN_TRY(spcnn__dnnl_set_handle(l->x, x));
+    SPCNN_TRY(spcnn__dnnl_set_handle(l->w, w));
+    SPCNN_TRY(spcnn__dnnl_set_handle(l->y, y));
     dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, l->x}, {DNNL_ARG_WEIGHTS, l->w},
                                {DNNL_ARG_DST, l->y}};
     int nargs = 3;
     if (l->s.bias) {
-        SPCNN_TRY(set_handle(l->b, b));
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->b, b));
         args[nargs].arg = DNNL_ARG_BIAS;
         args[nargs++].memory = l->b;
     }
@@ -110,10 +103,10 @@ spcnn_status spcnn__linear_backward(spcnn__linear *l, spcnn__dnnl *ctx, const fl
 {
     if (!l->s.backward)
         return spcnn__error(SPCNN_ERR_INTERNAL, "linear: backward of a forward-only layer");
-    SPCNN_TRY(set_handle(l->dy, dy));
+    SPCNN_TRY(spcnn__dnnl_set_handle(l->dy, dy));
     if (dx) {
-        SPCNN_TRY(set_handle(l->w, w));
-        SPCNN_TRY(set_handle(l->dx, dx));
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->w, w));
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->dx, dx));
         dnnl_exec_arg_t args[4] = {
             {DNNL_ARG_DIFF_DST, l->dy}, {DNNL_ARG_WEIGHTS, l->w}, {DNNL_ARG_DIFF_SRC, l->dx}};
         SPCNN_TRY(spcnn__dnnl_execute(ctx, l->bwd_data, 3, args, "linear backward data"));
@@ -121,13 +114,13 @@ spcnn_status spcnn__linear_backward(spcnn__linear *l, spcnn__dnnl *ctx, const fl
     if (dw) {
         if (l->s.bias && db == NULL)
             return spcnn__error(SPCNN_ERR_INTERNAL, "linear: bias gradient missing");
-        SPCNN_TRY(set_handle(l->x, x));
-        SPCNN_TRY(set_handle(l->dw, dw));
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->x, x));
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->dw, dw));
         dnnl_exec_arg_t args[5] = {
             {DNNL_ARG_SRC, l->x}, {DNNL_ARG_DIFF_DST, l->dy}, {DNNL_ARG_DIFF_WEIGHTS, l->dw}};
         int nargs = 3;
         if (l->s.bias) {
-            SPCNN_TRY(set_handle(l->db, db));
+            SPCNN_TRY(spcnn__dnnl_set_handle(l->db, db));
             args[nargs].arg = DNNL_ARG_DIFF_BIAS;
             args[nargs++].memory = l->db;
         }

@@ -1,6 +1,5 @@
 #include "nn/resample.h"
 
-#include <stdint.h>
 #include <string.h>
 
 spcnn_status spcnn__resample_init(spcnn__resample *l, spcnn__dnnl *ctx,
@@ -36,8 +35,8 @@ fail:
 spcnn_status spcnn__resample_forward(spcnn__resample *l, spcnn__dnnl *ctx, const float *x,
                                      float *y)
 {
-    SPCNN_DNNL(dnnl_memory_set_data_handle(l->x, (void *)(uintptr_t)x), "set memory handle");
-    SPCNN_DNNL(dnnl_memory_set_data_handle(l->y, y), "set memory handle");
+    SPCNN_TRY(spcnn__dnnl_set_handle(l->x, x));
+    SPCNN_TRY(spcnn__dnnl_set_handle(l->y, y));
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, l->x}, {DNNL_ARG_DST, l->y}};
     return spcnn__dnnl_execute(ctx, l->fwd, 2, args, "resample forward");
 }
