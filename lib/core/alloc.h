@@ -14,6 +14,21 @@ void spcnn__free(void *ptr);
 void *spcnn__malloc_aligned(size_t size);
 void spcnn__free_aligned(void *ptr);
 
+/* One arena, many tensors: carve consecutive slices, each starting on 16 floats (64 bytes).
+ * Run the same sequence of carves twice: with base NULL to measure (c.at is then the total in
+ * floats; the pointers handed out are NULL), then over an arena of that size. */
+typedef struct spcnn__carver {
+    float *base;
+    size_t at;
+} spcnn__carver;
+
+static inline float *spcnn__carve(spcnn__carver *c, size_t count)
+{
+    float *p = c->base ? c->base + c->at : NULL;
+    c->at += (count + 15) / 16 * 16;
+    return p;
+}
+
 /* Test hook: the allocation after `countdown` successful ones fails (per thread); a negative
  * countdown disables injection. Returns the number of allocations made since the last call. */
 long spcnn__alloc_fail_after(long countdown);

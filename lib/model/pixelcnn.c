@@ -381,51 +381,40 @@ static spcnn_status allocate(spcnn__pixelcnn *pc)
     }
 
     /* Two passes over the same list: measure, then hand out. */
-    float *base = NULL;
-    size_t total = 0;
+    spcnn__carver c = {NULL, 0};
     for (int pass = 0; pass < 2; pass++) {
-        size_t at = 0;
-#define TAKE(ptr, count)                                            \
-    do {                                                            \
-        if (pass)                                                   \
-            (ptr) = base + at;                                      \
-        at += ((size_t)(count) + 15) / 16 * 16;                     \
-    } while (0)
+        c.at = 0;
         for (int t = 0; t < pc->ntensors; t++) {
-            TAKE(pc->t[t], square(s, pc->tensor_side[t]) * f);
+            pc->t[t] = spcnn__carve(&c, square(s, pc->tensor_side[t]) * f);
             if (s->backward)
-                TAKE(pc->dt[t], pix(s, pc->tensor_scale[t]) * f);
+                pc->dt[t] = spcnn__carve(&c, pix(s, pc->tensor_scale[t]) * f);
         }
-        int c = 0;
+        int k = 0;
         for (int o = 0; o < pc->nops; o++)
-            if (pc->ops[o].kind == OP_RESNET_UL) {
-                TAKE(pc->cat[c], pix(s, pc->ops[o].scale) * 2 * f);
-                c++;
-            }
-        TAKE(pc->xin, p0 * 2);
+            if (pc->ops[o].kind == OP_RESNET_UL)
+                pc->cat[k++] = spcnn__carve(&c, pix(s, pc->ops[o].scale) * 2 * f);
+        pc->xin = spcnn__carve(&c, p0 * 2);
         if (s->corner)
-            TAKE(pc->grid_crop, p0 * 2);
+            pc->grid_crop = spcnn__carve(&c, p0 * 2);
         if (s->grid) {
-            TAKE(pc->grid_small[0], pix(s, 1) * 2);
-            TAKE(pc->grid_small[1], pix(s, 2) * 2);
+            pc->grid_small[0] = spcnn__carve(&c, pix(s, 1) * 2);
+            pc->grid_small[1] = spcnn__carve(&c, pix(s, 2) * 2);
         }
         if (!s->corner)
-            TAKE(pc->head_in, p0 * f);
-        TAKE(pc->tmp_x, p0 * f);
-        TAKE(pc->tmp_y, p0 * f);
+            pc->head_in = spcnn__carve(&c, p0 * f);
+        pc->tmp_x = spcnn__carve(&c, p0 * f);
+        pc->tmp_y = spcnn__carve(&c, p0 * f);
         if (s->backward) {
-            TAKE(pc->tmp_a, p0 * 2 * f);
-            TAKE(pc->dz_tmp, (size_t)s->n * (size_t)(s->latent > 0 ? s->latent : 1));
-            TAKE(pc->work, work);
+            pc->tmp_a = spcnn__carve(&c, p0 * 2 * f);
+            pc->dz_tmp = spcnn__carve(&c, (size_t)s->n * (size_t)(s->latent > 0 ? s->latent : 1));
+            pc->work = spcnn__carve(&c, work);
         }
-#undef TAKE
         if (pass == 0) {
-            total = at;
-            base = pc->arena = spcnn__malloc_aligned(total * sizeof(float));
-            if (base == NULL)
+            c.base = pc->arena = spcnn__malloc_aligned(c.at * sizeof(float));
+            if (c.base == NULL)
                 return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY,
                                     "pixelcnn: out of memory for %zu MB of activations",
-                                    total * sizeof(float) >> 20);
+                                    c.at * sizeof(float) >> 20);
         }
     }
     /* The ones channel never changes. */

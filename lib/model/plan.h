@@ -4,6 +4,7 @@
 #ifndef SPCNN_MODEL_PLAN_H
 #define SPCNN_MODEL_PLAN_H
 
+#include "core/alloc.h"
 #include "model/model.h"
 #include "nn/resample.h"
 
@@ -23,20 +24,6 @@ spcnn_status spcnn__image_prep_init(spcnn__image_prep *p, spcnn__dnnl *ctx, size
 spcnn_status spcnn__image_prep_run(spcnn__image_prep *p, spcnn__dnnl *ctx,
                                    const uint8_t *images, int s);
 void spcnn__image_prep_deinit(spcnn__image_prep *p);
-
-/* Carve consecutive 64-byte aligned slices out of one block: measure with base NULL, then
- * hand out. */
-typedef struct spcnn__carver {
-    float *base;
-    size_t at;
-} spcnn__carver;
-
-static inline float *spcnn__carve(spcnn__carver *c, size_t count)
-{
-    float *p = c->base ? c->base + c->at : NULL;
-    c->at += (count + 15) / 16 * 16;
-    return p;
-}
 
 /* The networks of a model for n windows (images). */
 spcnn__pixelcnn_shape spcnn__model_pixelcnn_shape(const spcnn_model *m, int n, int backward);

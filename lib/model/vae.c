@@ -361,19 +361,19 @@ spcnn_status spcnn__vae_create(spcnn__dnnl *ctx, const spcnn__params *params, si
                             bw * n * L,  bw * n * L,  bw * n * 2 * L};
     _Static_assert(sizeof slots / sizeof slots[0] == sizeof sizes / sizeof sizes[0],
                    "one size per tensor");
-    size_t total = 0;
+    spcnn__carver arena = {NULL, 0};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-        total += (sizes[i] + 15) / 16 * 16;
-    v->arena = spcnn__malloc_aligned(total * sizeof(float));
+        spcnn__carve(&arena, sizes[i]);
+    arena.base = v->arena = spcnn__malloc_aligned(arena.at * sizeof(float));
     if (v->arena == NULL) {
         st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "vae: out of memory for %zu bytes of "
-                          "activations", total * sizeof(float));
+                          "activations", arena.at * sizeof(float));
         goto fail;
     }
-    float *next = v->arena;
+    arena.at = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        *slots[i] = sizes[i] ? next : NULL;
-        next += (sizes[i] + 15) / 16 * 16;
+        float *p = spcnn__carve(&arena, sizes[i]);
+        *slots[i] = sizes[i] ? p : NULL;
     }
     *out = v;
     return SPCNN_OK;

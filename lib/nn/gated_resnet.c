@@ -120,9 +120,8 @@ void spcnn__gated_resnet_deinit(spcnn__gated_resnet *gr)
 
 enum { NSLOTS = 9 };
 
-/* Floats of the activation block (each tensor rounded up to 16 floats); sizes[] receives the
- * tensors' sizes in slot order. */
-static size_t block_floats(const spcnn__gated_resnet_shape *s, size_t sizes[NSLOTS])
+/* The activation block's tensors, in slot order (see spcnn__gated_resnet_init). */
+static void block_sizes(const spcnn__gated_resnet_shape *s, size_t sizes[NSLOTS])
 {
     const extents e = block_extents(s);
     const size_t f = (size_t)s->f, a = (size_t)s->aux_c;
@@ -130,18 +129,31 @@ static size_t block_floats(const spcnn__gated_resnet_shape *s, size_t sizes[NSLO
                                  e.p * 2 * f, s->grid ? e.p * 2 * f : 0,
                                  s->latent ? (size_t)s->n * 2 * f : 0, (e.p1 * 2 * f + 3) / 4,
                                  s->full > 0 ? e.p * f : 0};
-    size_t total = 0;
+    memcpy(sizes, list, sizeof list);
+}
+
+/* The activation block's total in floats; with gr, its tensors laid out over base. */
+static size_t block_layout(spcnn__gated_resnet *gr, const spcnn__gated_resnet_shape *s,
+                           float *base)
+{
+    size_t sizes[NSLOTS];
+    float *at[NSLOTS];
+    block_sizes(s, sizes);
+    spcnn__carver c = {base, 0};
     for (int i = 0; i < NSLOTS; i++) {
-        sizes[i] = list[i];
-        total += (list[i] + 15) / 16 * 16;
+        float *p = spcnn__carve(&c, sizes[i]);
+        at[i] = sizes[i] ? p : NULL;
     }
-    return total;
+    if (gr) {
+        gr->ce_x = at[0], gr->c1 = at[1], gr->ce_a = at[2], gr->ce_c1 = at[3], gr->c2 = at[4];
+        gr->h_xy = at[5], gr->h_z = at[6], gr->mask = (uint8_t *)at[7], gr->x_res = at[8];
+    }
+    return c.at;
 }
 
 size_t spcnn__gated_resnet_activation_size(const spcnn__gated_resnet_shape *s)
 {
-    size_t sizes[NSLOTS];
-    return block_floats(s, sizes);
+    return block_layout(NULL, s, NULL);
 }
 
 spcnn_status spcnn__gated_resnet_init(spcnn__gated_resnet *gr, spcnn__dnnl *ctx,
@@ -187,12 +199,10 @@ spcnn_status spcnn__gated_resnet_init(spcnn__gated_resnet *gr, spcnn__dnnl *ctx,
     /* One block for every kept activation, owned; or, forward-only with `shared`, the
      * caller's scratch (nothing needs to survive the call, so blocks run one after another
      * can share it). */
-    size_t sizes[NSLOTS], total = block_floats(s, sizes);
-    float **slots[NSLOTS] = {&gr->ce_x, &gr->c1,  &gr->ce_a,           &gr->ce_c1, &gr->c2,
-                             &gr->h_xy, &gr->h_z, (float **)&gr->mask, &gr->x_res};
-    float *next = shared;
-    if (next == NULL) {
-        next = gr->arena = spcnn__malloc_aligned(total * sizeof(float));
+    float *base = shared;
+    if (base == NULL) {
+        size_t total = block_layout(NULL, s, NULL);
+        base = gr->arena = spcnn__malloc_aligned(total * sizeof(float));
         if (gr->arena == NULL) {
             st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY,
                               "gated resnet: out of memory for %zu bytes of activations",
@@ -200,10 +210,7 @@ spcnn_status spcnn__gated_resnet_init(spcnn__gated_resnet *gr, spcnn__dnnl *ctx,
             goto fail;
         }
     }
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        *slots[i] = sizes[i] ? next : NULL;
-        next += (sizes[i] + 15) / 16 * 16;
-    }
+    block_layout(gr, s, base);
     return SPCNN_OK;
 fail:
     spcnn__gated_resnet_deinit(gr);
