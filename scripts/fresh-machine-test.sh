@@ -111,7 +111,15 @@ fi
 unpack() {
     mkdir -p "$root"
     tar -xf "$base" -C "$root"
+    # This machine's network settings go in, as they would be on any machine of its network:
+    # its resolver, and the certificate authorities its administrator added (a machine behind
+    # a TLS-inspecting proxy must trust the proxy's CA to reach the npm registry). Debian's
+    # ca-certificates package, once install-deps installs it, adds them to the trust store.
     cp /etc/resolv.conf "$root/etc/resolv.conf"
+    if compgen -G "/usr/local/share/ca-certificates/*.crt" > /dev/null; then
+        mkdir -p "$root/usr/local/share/ca-certificates"
+        cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+    fi
     for d in proc sys dev dev/pts; do
         mkdir -p "$root/$d"
     done
