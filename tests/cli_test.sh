@@ -95,11 +95,22 @@ expect 0 'trained 3 steps \(now at step 3\)' "$spcnn" train --data "$tmp/idx" --
     --steps 3 $tiny
 grep -q 'parameters: [1-9]' "$tmp/out" && pass || fail "train did not print the parameter count"
 grep -q 'nr_filters=4' "$tmp/out" && pass || fail "train did not print the configuration"
+# 32 training images: the last 3 (a tenth) are the validation set, 29 are trained on.
+grep -q '29 training images of 12 x 12 (7 steps per epoch), 3 more held out for validation' \
+    "$tmp/out" && pass || fail "train did not hold out the validation images: $(grep data: "$tmp/out")"
+grep -q 'valid bits/dim [0-9.]* (patches)' "$tmp/out" && pass ||
+    fail "train did not evaluate on the validation images"
+# shellcheck disable=SC2086
+expect 2 '--validation 0 leaves nothing to evaluate' "$spcnn" train --data "$tmp/idx" \
+    --out "$tmp/x" --steps 1 $tiny --validation 0
+# shellcheck disable=SC2086
+expect 0 '32 training images of 12 x 12 \(8 steps per epoch\), 0 more held out' "$spcnn" train \
+    --data "$tmp/idx" --out "$tmp/all.spcnn" --steps 1 $tiny --validation 0 --no-eval
 [ -s "$m" ] && pass || fail "no model file $m"
 if [ -f "$m.log.csv" ]; then
-    head -n 1 "$m.log.csv" | grep -q '^minutes,step,epoch,train_bpd,test_bpd_patches,test_bpd_image,kl$' &&
+    head -n 1 "$m.log.csv" | grep -q '^minutes,step,epoch,train_bpd,valid_bpd_patches,valid_bpd_image,kl$' &&
         pass || fail "bad CSV header: $(head -n 1 "$m.log.csv")"
-    tail -n 1 "$m.log.csv" | grep -Eq '^[0-9.]+,3,0\.3750,[0-9.]+,[0-9.]+,[0-9.]+,[0-9.]+$' &&
+    tail -n 1 "$m.log.csv" | grep -Eq '^[0-9.]+,3,0\.4286,[0-9.]+,[0-9.]+,[0-9.]+,[0-9.]+$' &&
         pass || fail "bad CSV line: $(tail -n 1 "$m.log.csv")"
 else
     fail "no training log $m.log.csv"
@@ -116,6 +127,11 @@ for want in 'bits/dim \(image\): +[0-9]+\.[0-9]+' 'KL \(nats/image\): +[0-9]' \
             'test images: +2 of 8'; do
     grep -Eq "$want" "$tmp/out" && pass || fail "spcnn eval: no /$want/"
 done
+expect 0 'test images: +8 of 8' "$spcnn" eval --model "$m" --data "$tmp/idx"
+expect 0 'validation images: +2 of 3' "$spcnn" eval --model "$m" --data "$tmp/idx" \
+    --split validation --limit 2
+expect 2 "'train' is neither test nor validation" "$spcnn" eval --model "$m" --data "$tmp/idx" \
+    --split train
 
 # 3. Resuming continues the step count (and refuses other hyper-parameters).
 expect 2 'nr_filters cannot be changed when resuming' "$spcnn" train --data "$tmp/idx" \
@@ -139,7 +155,7 @@ lines=$(cat "$tmp/m6.spcnn.log.csv" 2>/dev/null | wc -l)
 
 # 4. PNG folders.
 # shellcheck disable=SC2086
-expect 0 'PNG folder .*: 9 training images of 12 x 12 \(2 steps per epoch\), 1 test' \
+expect 0 'PNG folder .*: 8 training images of 12 x 12 \(2 steps per epoch\), 1 more held out' \
     "$spcnn" train --data "$tmp/png" --out "$tmp/p.spcnn" --epochs 1 $tiny
 expect 1 'must have the same size' "$spcnn" train --data "$tmp/mixed" --out "$tmp/x" --steps 1
 expect 1 'fewer than one batch' "$spcnn" train --data "$tmp/png" --out "$tmp/x" --steps 1

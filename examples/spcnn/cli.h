@@ -11,10 +11,11 @@
 /* Exit statuses: 2 for a bad command line, 130 after Ctrl-C / SIGTERM (as a shell reports). */
 enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2, CLI_INTERRUPTED = 130 };
 
-/* A data set in memory: the training and the test images, each set of one size. */
+/* A data set in memory: the training and the test images, each set of one size, and the
+ * validation images held out of the training set (cli_dataset_hold_out; same size). */
 typedef struct cli_dataset {
-    uint8_t *train, *test;
-    size_t n_train, n_test;
+    uint8_t *train, *test, *valid;
+    size_t n_train, n_test, n_valid;
     size_t train_h, train_w, test_h, test_w;
     const char *kind; /* "IDX" or "PNG folder" */
 } cli_dataset;
@@ -24,6 +25,12 @@ typedef struct cli_dataset {
  * loads only the test set. Prints the reason and returns 0 on failure. */
 int cli_dataset_load(const char *dir, int want_train, cli_dataset *ds);
 void cli_dataset_free(cli_dataset *ds);
+/* Hold the last n training images out as the validation set (shuffled once with a fixed seed,
+ * like the test set); n_train shrinks by n. Prints the reason and returns 0 on failure. */
+int cli_dataset_hold_out(cli_dataset *ds, size_t n);
+/* The validation images held out of n_train training images unless told otherwise: MNIST's
+ * usual last 5 000 of 60 000, a tenth of a smaller set (at least 1 of 2 or more). */
+size_t cli_default_validation(size_t n_train);
 
 /* Commands: argv[0] is the command name. */
 int cli_train(int argc, char **argv);

@@ -178,24 +178,55 @@ done:
     return ok;
 }
 
-/* Shuffle the test images once, with a fixed seed: test files are often sorted (the MNIST
- * split of scripts/get-data.sh is in digit order), and `--images N` / `--eval-images N` take
- * the first N, which must be a fair sample of every class. */
-static void shuffle_test_set(cli_dataset *ds)
+/* Shuffle a set of images once, with a fixed seed: image files are often sorted (a folder of
+ * PNGs by name, some MNIST copies by digit), and `--limit N` / `--eval-images N` take the
+ * first N, which must be a fair sample of every class. */
+static void shuffle_images(uint8_t *images, size_t n, size_t size)
 {
-    const size_t size = ds->test_h * ds->test_w;
     uint8_t *tmp = malloc(size ? size : 1);
     if (!tmp)
         return; /* keeping the file order is still correct, only less representative */
     uint64_t state = 0x5eed5eed5eedull;
-    for (size_t i = ds->n_test; i > 1; i--) {
+    for (size_t i = n; i > 1; i--) {
         state = state * 6364136223846793005ull + 1442695040888963407ull;
         size_t j = (size_t)((state >> 33) % i);
-        memcpy(tmp, ds->test + (i - 1) * size, size);
-        memcpy(ds->test + (i - 1) * size, ds->test + j * size, size);
-        memcpy(ds->test + j * size, tmp, size);
+        memcpy(tmp, images + (i - 1) * size, size);
+        memcpy(images + (i - 1) * size, images + j * size, size);
+        memcpy(images + j * size, tmp, size);
     }
     free(tmp);
+}
+
+size_t cli_default_validation(size_t n_train)
+{
+    const size_t usual = 5000;
+    if (n_train < 2)
+        return 0;
+    if (n_train / 10 < 1)
+        return 1;
+    return n_train / 10 < usual ? n_train / 10 : usual;
+}
+
+int cli_dataset_hold_out(cli_dataset *ds, size_t n)
+{
+    const size_t size = ds->train_h * ds->train_w;
+    if (n == 0)
+        return 1;
+    if (n >= ds->n_train) {
+        fprintf(stderr, "spcnn: cannot hold out %zu validation images of %zu training images\n",
+                n, ds->n_train);
+        return 0;
+    }
+    ds->valid = malloc(n * size);
+    if (!ds->valid) {
+        fprintf(stderr, "spcnn: out of memory for %zu validation images\n", n);
+        return 0;
+    }
+    ds->n_train -= n;
+    memcpy(ds->valid, ds->train + ds->n_train * size, n * size);
+    ds->n_valid = n;
+    shuffle_images(ds->valid, n, size);
+    return 1;
 }
 
 int cli_dataset_load(const char *dir, int want_train, cli_dataset *ds)
@@ -226,7 +257,7 @@ int cli_dataset_load(const char *dir, int want_train, cli_dataset *ds)
     if (!ok)
         cli_dataset_free(ds);
     else
-        shuffle_test_set(ds);
+        shuffle_images(ds->test, ds->n_test, ds->test_h * ds->test_w);
     return ok;
 }
 
@@ -234,5 +265,6 @@ void cli_dataset_free(cli_dataset *ds)
 {
     free(ds->train);
     free(ds->test);
+    free(ds->valid);
     memset(ds, 0, sizeof *ds);
 }

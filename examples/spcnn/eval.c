@@ -11,17 +11,27 @@
 static void eval_usage(FILE *to)
 {
     fprintf(to,
-            "usage: spcnn eval --model MODEL --data DIR [--images N] [--threads T]\n"
+            "usage: spcnn eval --model MODEL --data DIR [--split test|validation] [--limit N]\n"
+            "                  [--threads T]\n"
             "\n"
-            "Test metrics of MODEL on the test images of DIR (t10k-images-idx3-ubyte, or the\n"
-            "last 10 %% of a PNG folder), with the EMA weights and z the encoder mean:\n"
+            "Metrics of MODEL on the test images of DIR (t10k-images-idx3-ubyte, or the last\n"
+            "10 %% of a PNG folder), with the EMA weights and z the encoder mean:\n"
             "  bits/dim (patches)  NLL averaged over every patch_size x patch_size window (the\n"
             "                      paper's figure)\n"
             "  bits/dim (image)    NLL of the whole images, each pixel scored by its own window\n"
             "  KL                  KL(q(z|x) || N(0, I)) in nats per image\n"
             "\n"
-            "  --images N   evaluate N test images only (default: all; the test set is shuffled once with a fixed seed, so any N is a fair sample)\n"
-            "  --threads T  oneDNN/OpenMP threads (default: the model's setting)\n");
+            "\n"
+            "  --split S    test (default): the test images, for reporting;\n"
+            "               validation: the images `spcnn train` holds out at the end of the\n"
+            "               training images (the last 5000; a tenth of fewer than 50 000),\n"
+            "               for choosing settings without touching the test images\n"
+            "  --limit N    evaluate the first N images only (default: all; each set is\n"
+            "               shuffled once with a fixed seed, so any N is a fair sample);\n"
+            "               --images N is the same\n"
+            "  --threads T  oneDNN/OpenMP threads (default: the model's setting)\n"
+            "\n"
+            "Progress and its ETA go to stderr.\n");
 }
 
 /* State of the progress callback of spcnn_model_evaluate. */
@@ -46,7 +56,7 @@ static int on_eval_progress(double fraction, void *user)
 
 int cli_eval(int argc, char **argv)
 {
-    const char *model_path = NULL, *data_dir = NULL;
+    const char *model_path = NULL, *data_dir = NULL, *split = "test";
     long long images = 0, threads = 0;
     for (int i = 1; i < argc; i++) {
         char name[64];
@@ -57,7 +67,8 @@ int cli_eval(int argc, char **argv)
             return CLI_OK;
         }
         int known = strcmp(flag, "--model") == 0 || strcmp(flag, "--data") == 0 ||
-                    strcmp(flag, "--images") == 0 || strcmp(flag, "--threads") == 0;
+                    strcmp(flag, "--images") == 0 || strcmp(flag, "--limit") == 0 ||
+                    strcmp(flag, "--split") == 0 || strcmp(flag, "--threads") == 0;
         if (!known) {
             fprintf(stderr, "spcnn eval: unknown argument '%s'\n", argv[i]);
             eval_usage(stderr);
@@ -69,7 +80,14 @@ int cli_eval(int argc, char **argv)
             model_path = value;
         else if (strcmp(flag, "--data") == 0)
             data_dir = value;
-        else if (strcmp(flag, "--images") == 0) {
+        else if (strcmp(flag, "--split") == 0) {
+            if (strcmp(value, "test") != 0 && strcmp(value, "validation") != 0) {
+                fprintf(stderr, "spcnn eval: --split: '%s' is neither test nor validation\n",
+                        value);
+                return CLI_USAGE;
+            }
+            split = value;
+        } else if (strcmp(flag, "--images") == 0 || strcmp(flag, "--limit") == 0) {
             if (!cli_parse_count("eval", flag, value, 1, 100000000, &images))
                 return CLI_USAGE;
         } else if (!cli_parse_count("eval", flag, value, 1, 256, &threads)) {
@@ -83,8 +101,21 @@ int cli_eval(int argc, char **argv)
     }
 
     cli_dataset ds;
-    if (!cli_dataset_load(data_dir, 0, &ds))
+    int validation = strcmp(split, "validation") == 0;
+    if (!cli_dataset_load(data_dir, validation, &ds))
         return CLI_FAILED;
+    size_t n_valid = validation ? cli_default_validation(ds.n_train) : 0;
+    if (validation && (n_valid == 0 || !cli_dataset_hold_out(&ds, n_valid))) {
+        if (n_valid == 0)
+            fprintf(stderr, "spcnn eval: %s: too few training images for a validation set\n",
+                    data_dir);
+        cli_dataset_free(&ds);
+        return CLI_FAILED;
+    }
+    /* The images evaluated: the test set, or the validation set in its place. */
+    const uint8_t *set = validation ? ds.valid : ds.test;
+    size_t n_set = validation ? ds.n_valid : ds.n_test;
+    size_t h = validation ? ds.train_h : ds.test_h, w = validation ? ds.train_w : ds.test_w;
     spcnn_model *model = NULL;
     spcnn_status st = spcnn_model_load(model_path, &model);
     if (st != SPCNN_OK) {
@@ -96,7 +127,7 @@ int cli_eval(int argc, char **argv)
         rc = cli_fail("eval", "setting the threads", st);
         goto done;
     }
-    size_t n = ds.n_test;
+    size_t n = n_set;
     if (images > 0 && (size_t)images < n)
         n = (size_t)images;
 
@@ -106,8 +137,7 @@ int cli_eval(int argc, char **argv)
     progress.start = cli_now();
     spcnn_model_set_progress(model, on_eval_progress, &progress);
     double bpd_patches = 0, bpd_image = 0, kl = 0;
-    st = spcnn_model_evaluate(model, ds.test, n, ds.test_h, ds.test_w, &bpd_patches, &bpd_image,
-                              &kl);
+    st = spcnn_model_evaluate(model, set, n, h, w, &bpd_patches, &bpd_image, &kl);
     double seconds = cli_now() - progress.start;
     cli_progress_end(&progress.line);
     if (st == SPCNN_ERR_CANCELLED && cli_stop_signal) {
@@ -122,8 +152,8 @@ int cli_eval(int argc, char **argv)
     char took[32];
     cli_format_duration(seconds, took, sizeof took);
     printf("model:              %s\n", model_path);
-    printf("test images:        %zu of %zu (%zu x %zu, %s %s)\n", n, ds.n_test, ds.test_h,
-           ds.test_w, ds.kind, data_dir);
+    printf("%-20s%zu of %zu (%zu x %zu, %s %s)\n",
+           validation ? "validation images:" : "test images:", n, n_set, h, w, ds.kind, data_dir);
     printf("bits/dim (patches): %.4f\n", bpd_patches);
     printf("bits/dim (image):   %.4f\n", bpd_image);
     printf("KL (nats/image):    %.4f\n", kl);

@@ -15,12 +15,14 @@ static void train_usage(FILE *to)
 {
     fprintf(to,
             "usage: spcnn train --data DIR --out MODEL [--steps N] [--epochs N] [--minutes M]\n"
-            "                   [--resume MODEL] [--eval-images N] [--no-eval]\n"
+            "                   [--resume MODEL] [--validation N] [--eval-images N] [--no-eval]\n"
             "                   [--checkpoint-every N] [--threads T] [--KEY VALUE ...]\n"
             "\n"
             "Train a model on the training images of DIR (train-images-idx3-ubyte, or the first\n"
-            "90 %% of a folder of PNG images), shuffled every epoch in an order that follows from\n"
-            "the seed, in batches of batch_size (an incomplete last batch is dropped).\n"
+            "90 %% of a folder of PNG images) less the validation images held out at their end,\n"
+            "shuffled every epoch in an order that follows from the seed, in batches of\n"
+            "batch_size (an incomplete last batch is dropped). The test images of DIR are never\n"
+            "read: progress is measured on the validation images.\n"
             "\n"
             "  --data DIR            data set folder (scripts/get-data.sh writes data/mnist)\n"
             "  --out MODEL           model file to write (default with --resume: that file)\n"
@@ -31,8 +33,11 @@ static void train_usage(FILE *to)
             "                        with several, training stops at the first limit reached)\n"
             "  --resume MODEL        continue training MODEL, saved with its training state;\n"
             "                        its configuration is kept (only --threads may change)\n"
-            "  --eval-images N       test images evaluated at the end of each epoch and of the\n"
-            "                        run: a fixed sample of the test set (default 100)\n"
+            "  --validation N        hold the last N training images out as the validation set\n"
+            "                        (default 5000; a tenth of fewer than 50 000 images;\n"
+            "                        0 trains on all of them and needs --no-eval)\n"
+            "  --eval-images N       validation images evaluated at the end of each epoch and of\n"
+            "                        the run: a fixed sample of the validation set (default 100)\n"
             "  --eval-every-epoch    evaluate after each epoch and at the end (the default)\n"
             "  --eval-every E        evaluate after every E-th epoch only (default 1)\n"
             "  --no-eval             do not evaluate while training\n"
@@ -64,13 +69,14 @@ static void train_usage(FILE *to)
     fprintf(to, "                        (`spcnn info MODEL` lists them with their values)\n"
                 "\n"
                 "Progress goes to stderr; each evaluation is printed and appended to\n"
-                "MODEL.log.csv (minutes,step,epoch,train_bpd,test_bpd_patches,test_bpd_image,kl).\n"
+                "MODEL.log.csv (minutes,step,epoch,train_bpd,valid_bpd_patches,valid_bpd_image,kl).\n"
                 "A run is deterministic for a fixed seed and thread count.\n");
 }
 
 typedef struct train_args {
     const char *data, *out, *resume;
     long long steps, epochs, eval_images, eval_every, checkpoint_every, threads;
+    long long validation; /* -1: cli_default_validation */
     double minutes;
     int eval;
     spcnn_config_key first_config_key; /* a hyper-parameter other than threads, if any */
@@ -125,7 +131,8 @@ static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *
         }
         static const char *const plain[] = {"--data", "--out", "--resume", "--steps",
                                             "--epochs", "--minutes", "--eval-images",
-                                            "--eval-every", "--checkpoint-every"};
+                                            "--eval-every", "--checkpoint-every",
+                                            "--validation"};
         int known = 0;
         for (size_t k = 0; k < sizeof plain / sizeof plain[0]; k++)
             known |= strcmp(flag, plain[k]) == 0;
@@ -165,6 +172,8 @@ static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *
             ok = cli_parse_count("train", flag, value, 1, 100000000, &a->eval_images);
         else if (strcmp(flag, "--eval-every") == 0)
             ok = cli_parse_count("train", flag, value, 1, 1000000, &a->eval_every);
+        else if (strcmp(flag, "--validation") == 0)
+            ok = cli_parse_count("train", flag, value, 0, 100000000, &a->validation);
         else
             ok = cli_parse_count("train", flag, value, 1, LLONG_MAX / 2, &a->checkpoint_every);
         if (!ok)
@@ -179,6 +188,11 @@ static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *
     }
     if (!a->steps && !a->epochs && a->minutes <= 0) {
         fprintf(stderr, "spcnn train: say how long to train: --steps, --epochs or --minutes\n");
+        return CLI_USAGE;
+    }
+    if (a->validation == 0 && a->eval) {
+        fprintf(stderr, "spcnn train: --validation 0 leaves nothing to evaluate on: add "
+                        "--no-eval\n");
         return CLI_USAGE;
     }
     if (a->resume && a->first_config_key) {
@@ -271,31 +285,32 @@ static int on_train_eval_progress(double fraction, void *user)
 {
     run *r = user;
     char text[160];
-    snprintf(text, sizeof text, "step %lld | evaluating %zu test images: %3.0f %%", r->eval_step,
-             r->ds.n_test < (size_t)r->args->eval_images ? r->ds.n_test
-                                                          : (size_t)r->args->eval_images,
+    snprintf(text, sizeof text, "step %lld | evaluating %zu validation images: %3.0f %%",
+             r->eval_step,
+             r->ds.n_valid < (size_t)r->args->eval_images ? r->ds.n_valid
+                                                           : (size_t)r->args->eval_images,
              100 * fraction);
     cli_progress_show(&r->line, text, 0);
     return cli_stop_signal != 0;
 }
 
-/* Evaluate on the fixed first eval_images test images, print and log the result. */
+/* Evaluate on the fixed first eval_images validation images, print and log the result. */
 static spcnn_status evaluate(run *r, long long step, double epoch)
 {
-    size_t n = r->ds.n_test < (size_t)r->args->eval_images ? r->ds.n_test
-                                                           : (size_t)r->args->eval_images;
+    size_t n = r->ds.n_valid < (size_t)r->args->eval_images ? r->ds.n_valid
+                                                            : (size_t)r->args->eval_images;
     double patches = 0, image = 0, kl = 0;
     r->eval_step = step;
     spcnn_model_set_progress(r->model, on_train_eval_progress, r);
     double t0 = cli_now();
-    spcnn_status st = spcnn_model_evaluate(r->model, r->ds.test, n, r->ds.test_h, r->ds.test_w,
-                                           &patches, &image, &kl);
+    spcnn_status st = spcnn_model_evaluate(r->model, r->ds.valid, n, r->ds.train_h,
+                                           r->ds.train_w, &patches, &image, &kl);
     spcnn_model_set_progress(r->model, NULL, NULL);
     if (st != SPCNN_OK)
         return st;
     double minutes = run_minutes(r), bpd = train_bpd(r);
     cli_progress_end(&r->line);
-    printf("[%7.2f min] step %lld epoch %.2f | train %.4f | test bits/dim %.4f (patches) "
+    printf("[%7.2f min] step %lld epoch %.2f | train %.4f | valid bits/dim %.4f (patches) "
            "%.4f (image) | KL %.3f | eval %.1f s\n",
            minutes, step, epoch, bpd, patches, image, kl, cli_now() - t0);
     fflush(stdout);
@@ -361,7 +376,7 @@ static char *log_path(const char *model_path)
 static int open_log(run *r)
 {
     static const char header[] =
-        "minutes,step,epoch,train_bpd,test_bpd_patches,test_bpd_image,kl\n";
+        "minutes,step,epoch,train_bpd,valid_bpd_patches,valid_bpd_image,kl\n";
     r->csv_path = log_path(r->args->out);
     char *old_path = r->args->resume ? log_path(r->args->resume) : NULL;
     if (!r->csv_path || (r->args->resume && !old_path)) {
@@ -419,10 +434,10 @@ static void print_config(const run *r, const spcnn_config *cfg)
     printf("\nparameters: %.0f   step: %lld   images seen: %.0f\n",
            stat_of(r, SPCNN_STAT_PARAMETERS), r->start_step,
            stat_of(r, SPCNN_STAT_IMAGES_SEEN));
-    printf("data: %s %s: %zu training images of %zu x %zu (%zu steps per epoch), %zu test "
-           "images of %zu x %zu\n",
+    printf("data: %s %s: %zu training images of %zu x %zu (%zu steps per epoch), %zu more "
+           "held out for validation (the test images are not used)\n",
            r->ds.kind, r->args->data, r->ds.n_train, r->ds.train_h, r->ds.train_w,
-           r->steps_per_epoch, r->ds.n_test, r->ds.test_h, r->ds.test_w);
+           r->steps_per_epoch, r->ds.n_valid);
     fflush(stdout);
 }
 
@@ -516,7 +531,7 @@ static int train_loop(run *r, uint64_t seed)
 
 int cli_train(int argc, char **argv)
 {
-    train_args args = {.eval = 1, .eval_images = 100, .eval_every = 1};
+    train_args args = {.eval = 1, .eval_images = 100, .eval_every = 1, .validation = -1};
     spcnn_config *cfg = NULL;
     spcnn_status st = spcnn_config_create(&cfg);
     if (st != SPCNN_OK)
@@ -533,6 +548,20 @@ int cli_train(int argc, char **argv)
     r.last_eval_step = r.last_save_step = -1;
     cli_progress_init(&r.line);
     if (!cli_dataset_load(args.data, 1, &r.ds)) {
+        rc = CLI_FAILED;
+        goto done;
+    }
+    size_t n_valid = args.validation >= 0 ? (size_t)args.validation
+                                          : cli_default_validation(r.ds.n_train);
+    if (args.eval && n_valid == 0) {
+        fprintf(stderr,
+                "spcnn train: %s has too few training images to hold out a validation set; "
+                "add --no-eval\n",
+                args.data);
+        rc = CLI_FAILED;
+        goto done;
+    }
+    if (!cli_dataset_hold_out(&r.ds, n_valid)) {
         rc = CLI_FAILED;
         goto done;
     }
