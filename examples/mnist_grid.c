@@ -62,7 +62,7 @@ int main(int argc, char **argv)
     memset(grid, SEPARATOR, grid_h * grid_w);
     for (size_t i = 0; i < count; i++) {
         size_t top = (i / columns) * (h + 1) + 1, left = (i % columns) * (w + 1) + 1;
-        size_t k = i * n / count; /* evenly spread: the MNIST split is in digit order */
+        size_t k = i * n / count; /* evenly spread: a data file may be sorted by class */
         for (size_t r = 0; r < h; r++)
             memcpy(grid + (top + r) * grid_w + left, images + (k * h + r) * w, w);
     }

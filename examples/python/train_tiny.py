@@ -7,7 +7,7 @@ Usage (from the source tree, after building into build/):
         [--samples N] [--size HxW] [--png FILE]
 
 Without --idx it trains on random 8x8 images; with --idx it reads an IDX image file such as
-data/train-images-idx3-ubyte (MNIST, decompressed). After training it generates --samples
+data/mnist/train-images-idx3-ubyte (MNIST, from scripts/get-data.sh). After training it generates --samples
 images (at the training size, or any --size of at least 8x8: a larger size upscales) and
 writes them side by side as one PNG grid (default samples.png). Works with or without numpy.
 """
