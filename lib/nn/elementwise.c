@@ -7,6 +7,7 @@
 #include <omp.h>
 #include <string.h>
 
+#include "core/multiversion.h"
 #include "nn/fastexp.h"
 #include "nn/rng.h"
 
@@ -14,14 +15,9 @@
 #define PAR_MIN ((size_t)1 << 15)
 
 /* The row kernels below are compiled for AVX-512, AVX2 and plain x86-64, and the loader picks
- * the best one the CPU has (GCC function multi-versioning). Each lane does the same
- * operations whatever the vector width (ISO C: no FMA contraction), so every version gives
- * the same bytes. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define ROW_KERNEL __attribute__((target_clones("avx512f", "avx2", "default"))) static void
-#else
-#define ROW_KERNEL static void
-#endif
+ * the best one the CPU has (core/multiversion.h). Each lane does the same operations whatever
+ * the vector width (ISO C: no FMA contraction), so every version gives the same bytes. */
+#define ROW_KERNEL SPCNN_MULTIVERSION static void
 
 /* Run kernel(rows [lo, hi)) over `rows` rows split evenly among the OpenMP threads. Small work,
  * one thread, or a caller already in a parallel region (the sampler's workers) runs the kernel
