@@ -32,9 +32,9 @@
  * ## Threads
  * Distinct handles are independent and may be used concurrently from different threads. One
  * handle must be used by one thread at a time, but may move between threads. The functions that
- * take no handle (versions, status strings, PNG and IDX helpers) are thread-safe. Computation
- * inside a call may use oneDNN's OpenMP thread pool (see SPCNN_CFG_THREADS); docs/threading.md
- * gives the details.
+ * take no handle (versions, status strings, PNG and IDX helpers, image quality measures) are
+ * thread-safe. Computation inside a call may use oneDNN's OpenMP thread pool (see
+ * SPCNN_CFG_THREADS); docs/threading.md gives the details.
  *
  * ## Images
  * Images are 8-bit grayscale, row-major, height × width bytes, one byte per pixel (0 = black).
@@ -682,6 +682,92 @@ SPCNN_API spcnn_status spcnn_model_reconstruct(spcnn_model *model, const uint8_t
                                                size_t in_height, size_t in_width,
                                                size_t out_height, size_t out_width,
                                                uint64_t seed, uint8_t *out, size_t capacity);
+/** @} */
+
+/* ===================================================================================== */
+/** @name Image quality measures
+ * MS-SSIM, the diversity measure of the Spatial PixelCNN paper (after Odena et al.'s AC-GAN):
+ * the mean MS-SSIM over pairs of generated images is low when the samples are diverse and near
+ * 1 when they collapse to one image. Computed as the reference implementation the GAN
+ * literature uses (tensorflow/models, research/compression/image_encoder/msssim.py): 5 scales
+ * with the weights 0.0448, 0.2856, 0.3001, 0.2363, 0.1333 of Wang, Simoncelli and Bovik (2003),
+ * K1 = 0.01, K2 = 0.03 and L = 255; at each scale a Gaussian window of side
+ * n = min(11, height, width) and σ = 1.5·n/11 applied without padding ('valid'); between
+ * scales the mean of each 2×2 block, an odd last row or column averaged with itself (a side s
+ * becomes ceil(s/2): 28 → 14 → 7 → 4 → 2). The result is
+ * cs_1^w1 · cs_2^w2 · cs_3^w3 · cs_4^w4 · ssim_5^w5, where cs_j is the mean
+ * contrast-structure term at scale j and ssim_5 the mean SSIM at the coarsest scale.
+ * A cs_j or ssim_5 below zero (the images are anticorrelated at that scale) is taken as 0,
+ * as tf.image.ssim_multiscale does, so the value always lies in [0, 1] and is 0 for such a
+ * pair; the reference implementation gives NaN there. Arithmetic is in double precision;
+ * MS-SSIM(a, b) equals MS-SSIM(b, a) bit for bit, and MS-SSIM(a, a) is exactly 1.
+ * docs/design.md ("Image quality measures") explains the choices. These functions take no
+ * handle and are thread-safe.
+ * @{ */
+
+/**
+ * @brief MS-SSIM of two 8-bit gray images of the same size.
+ * @param[in] a height × width bytes, row-major (borrowed).
+ * @param[in] b height × width bytes, row-major (borrowed).
+ * @param[in] height Image height, 16 or more (the 5 scales halve it 4 times).
+ * @param[in] width Image width, 16 or more.
+ * @param[out] value MS-SSIM in [0, 1]; 1 for identical images.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT (NULL pointer, a side below 16, sizes whose
+ *         product overflows), ::SPCNN_ERR_OUT_OF_MEMORY (the work space: about 4 × height ×
+ *         width doubles).
+ * @since 0.2.0
+ */
+SPCNN_API spcnn_status spcnn_msssim(const uint8_t *a, const uint8_t *b, size_t height,
+                                    size_t width, double *value);
+
+/**
+ * @brief Mean and standard deviation of MS-SSIM over all n(n-1)/2 pairs of n images.
+ *
+ * Each image's pixels, windowed means and variances at every scale are computed once, so a
+ * pair costs one windowed product per scale: 500 images of 28×28 (124 750 pairs) take well
+ * under a second on one core (docs/benchmarks.md). The work space is about
+ * 4 × height × width doubles per image. The result is the same bits with any thread count.
+ * @param[in] images n images of height × width bytes, consecutive (borrowed).
+ * @param[in] n Number of images, 2 or more.
+ * @param[in] height Image height, 16 or more.
+ * @param[in] width Image width, 16 or more.
+ * @param[in] threads OpenMP threads for this call, 1 to 256 (0 means 1). The calling thread's
+ *            OpenMP settings are left as they were; called from inside an OpenMP parallel
+ *            region, the call runs on one thread.
+ * @param[out] mean Mean MS-SSIM over the pairs.
+ * @param[out] std Population standard deviation over the pairs (divided by the number of
+ *             pairs, not by one less); 0 for n = 2.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT (NULL pointer, n < 2, a side below 16,
+ *         threads out of range, sizes whose product overflows), ::SPCNN_ERR_OUT_OF_MEMORY.
+ * @since 0.2.0
+ */
+SPCNN_API spcnn_status spcnn_msssim_pairs(const uint8_t *images, size_t n, size_t height,
+                                          size_t width, int threads, double *mean,
+                                          double *std);
+
+/**
+ * @brief Resize an 8-bit gray image with an area (box) filter, e.g. 56×56 samples to the
+ * 28×28 input of a classifier.
+ *
+ * Each axis is handled on its own. Where the output is smaller than the source, an output
+ * pixel is the exact mean of the source area it covers, each source pixel weighted by the
+ * fraction of it that lies inside (for an integer factor, the plain mean of each block), rounded
+ * to the nearest integer with halves rounded up. Where the output is as large or larger, an
+ * output pixel takes the source pixel under its centre, source row floor((r + 1/2)·src_h/dst_h)
+ * (for an integer factor each source pixel is repeated factor times); equal sizes copy the
+ * image. Integer arithmetic throughout: the result does not depend on the machine.
+ * @param[in] src src_h × src_w bytes, row-major (borrowed).
+ * @param[in] src_h Source height, 1 or more.
+ * @param[in] src_w Source width, 1 or more.
+ * @param[out] dst dst_h × dst_w bytes; must not overlap src.
+ * @param[in] dst_h Output height, 1 or more.
+ * @param[in] dst_w Output width, 1 or more.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT (NULL pointer, a zero side, sizes whose
+ *         products overflow).
+ * @since 0.2.0
+ */
+SPCNN_API spcnn_status spcnn_image_resize_area(const uint8_t *src, size_t src_h, size_t src_w,
+                                               uint8_t *dst, size_t dst_h, size_t dst_w);
 /** @} */
 
 #ifdef __cplusplus

@@ -221,6 +221,24 @@ class _Lib:
            ctypes.c_size_t, ctypes.c_uint64, _u8_p, ctypes.c_size_t],
           True)
 
+        # ---- Image quality measures
+        # spcnn_status spcnn_msssim(const uint8_t *a, const uint8_t *b, size_t height,
+        #                           size_t width, double *value);
+        d("spcnn_msssim", _status,
+          [_u8_p, _u8_p, ctypes.c_size_t, ctypes.c_size_t, _double_p], True)
+        # spcnn_status spcnn_msssim_pairs(const uint8_t *images, size_t n, size_t height,
+        #                                 size_t width, int threads, double *mean,
+        #                                 double *std);
+        d("spcnn_msssim_pairs", _status,
+          [_u8_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int, _double_p,
+           _double_p],
+          True)
+        # spcnn_status spcnn_image_resize_area(const uint8_t *src, size_t src_h, size_t src_w,
+        #                                      uint8_t *dst, size_t dst_h, size_t dst_w);
+        d("spcnn_image_resize_area", _status,
+          [_u8_p, ctypes.c_size_t, ctypes.c_size_t, _u8_p, ctypes.c_size_t, ctypes.c_size_t],
+          True)
+
 
 def _candidates():
     """(description, path or name, must_exist) in search order."""
