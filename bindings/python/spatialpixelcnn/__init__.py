@@ -31,6 +31,7 @@ from ._config import KEYS as CONFIG_KEYS, KeyInfo
 from ._files import read_idx, read_png, write_png
 from ._marshal import Raw
 from ._model import SCHEDULES, STATS, Model
+from ._quality import msssim, msssim_pairs, resize_area
 
 __version__ = "0.1.0"
 
@@ -74,7 +75,10 @@ __all__ = [
     "library_path",
     "library_version",
     "library_version_number",
+    "msssim",
+    "msssim_pairs",
     "read_idx",
     "read_png",
+    "resize_area",
     "write_png",
 ]
