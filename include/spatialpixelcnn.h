@@ -713,8 +713,8 @@ SPCNN_API spcnn_status spcnn_model_reconstruct(spcnn_model *model, const uint8_t
  * @param[in] width Image width, 16 or more.
  * @param[out] value MS-SSIM in [0, 1]; 1 for identical images.
  * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT (NULL pointer, a side below 16, sizes whose
- *         product overflows), ::SPCNN_ERR_OUT_OF_MEMORY (the work space: about 4 × height ×
- *         width doubles).
+ *         product overflows), ::SPCNN_ERR_OUT_OF_MEMORY (the work space: at most about
+ *         11 × height × width doubles).
  * @since 0.2.0
  */
 SPCNN_API spcnn_status spcnn_msssim(const uint8_t *a, const uint8_t *b, size_t height,
@@ -725,8 +725,9 @@ SPCNN_API spcnn_status spcnn_msssim(const uint8_t *a, const uint8_t *b, size_t h
  *
  * Each image's pixels, windowed means and variances at every scale are computed once, so a
  * pair costs one windowed product per scale: 500 images of 28×28 (124 750 pairs) take well
- * under a second on one core (docs/benchmarks.md). The work space is about
- * 4 × height × width doubles per image. The result is the same bits with any thread count.
+ * under a second on one core (docs/benchmarks.md). The work space is at most about
+ * 4 × height × width doubles per image and 3 × height × width per thread. The result is the
+ * same bits with any thread count.
  * @param[in] images n images of height × width bytes, consecutive (borrowed).
  * @param[in] n Number of images, 2 or more.
  * @param[in] height Image height, 16 or more.
