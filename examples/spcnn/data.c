@@ -12,6 +12,7 @@
 
 #define TRAIN_IDX "train-images-idx3-ubyte"
 #define TEST_IDX "t10k-images-idx3-ubyte"
+#define TEST_LABELS "t10k-labels-idx1-ubyte"
 
 static char *join(const char *dir, const char *name)
 {
@@ -53,6 +54,34 @@ static int read_idx(const char *path, uint8_t **out, size_t *n, size_t *h, size_
         return 0;
     }
     return 1;
+}
+
+/* The test labels, if DIR has them: one byte per test image. */
+static int read_labels(const char *dir, cli_dataset *ds)
+{
+    char *path = join(dir, TEST_LABELS);
+    if (!path || !file_exists(path)) {
+        free(path);
+        return 1; /* unlabelled data: commands that need labels say so */
+    }
+    size_t n = 0, h = 0, w = 0;
+    spcnn_status st = spcnn_idx_read(path, NULL, 0, &n, &h, &w);
+    int ok = st == SPCNN_OK && h == 1 && w == 1 && n == ds->n_test;
+    if (ok) {
+        ds->test_labels = malloc(n ? n : 1);
+        st = ds->test_labels ? spcnn_idx_read(path, ds->test_labels, n, &n, &h, &w)
+                             : SPCNN_ERR_OUT_OF_MEMORY;
+        ok = st == SPCNN_OK;
+    }
+    if (!ok) {
+        if (st != SPCNN_OK)
+            fprintf(stderr, "spcnn: %s: %s\n", path, spcnn_last_error_message());
+        else
+            fprintf(stderr, "spcnn: %s: %zu labels of %zu x %zu, for %zu test images\n", path,
+                    n, h, w, ds->n_test);
+    }
+    free(path);
+    return ok;
 }
 
 static int has_png_suffix(const char *name)
@@ -181,7 +210,7 @@ done:
 /* Shuffle a set of images once, with a fixed seed: image files are often sorted (a folder of
  * PNGs by name, some MNIST copies by digit), and `--limit N` / `--eval-images N` take the
  * first N, which must be a fair sample of every class. */
-static void shuffle_images(uint8_t *images, size_t n, size_t size)
+static void shuffle_images(uint8_t *images, uint8_t *labels, size_t n, size_t size)
 {
     uint8_t *tmp = malloc(size ? size : 1);
     if (!tmp)
@@ -193,6 +222,11 @@ static void shuffle_images(uint8_t *images, size_t n, size_t size)
         memcpy(tmp, images + (i - 1) * size, size);
         memcpy(images + (i - 1) * size, images + j * size, size);
         memcpy(images + j * size, tmp, size);
+        if (labels) {
+            uint8_t t = labels[i - 1];
+            labels[i - 1] = labels[j];
+            labels[j] = t;
+        }
     }
     free(tmp);
 }
@@ -225,7 +259,7 @@ int cli_dataset_hold_out(cli_dataset *ds, size_t n)
     ds->n_train -= n;
     memcpy(ds->valid, ds->train + ds->n_train * size, n * size);
     ds->n_valid = n;
-    shuffle_images(ds->valid, n, size);
+    shuffle_images(ds->valid, NULL, n, size);
     return 1;
 }
 
@@ -248,7 +282,8 @@ int cli_dataset_load(const char *dir, int want_train, cli_dataset *ds)
         ds->kind = "IDX";
         ok = read_idx(test_path, &ds->test, &ds->n_test, &ds->test_h, &ds->test_w) &&
              (!want_train ||
-              read_idx(train_path, &ds->train, &ds->n_train, &ds->train_h, &ds->train_w));
+              read_idx(train_path, &ds->train, &ds->n_train, &ds->train_h, &ds->train_w)) &&
+             read_labels(dir, ds);
     } else {
         ok = load_png_folder(dir, want_train, ds);
     }
@@ -257,7 +292,7 @@ int cli_dataset_load(const char *dir, int want_train, cli_dataset *ds)
     if (!ok)
         cli_dataset_free(ds);
     else
-        shuffle_images(ds->test, ds->n_test, ds->test_h * ds->test_w);
+        shuffle_images(ds->test, ds->test_labels, ds->n_test, ds->test_h * ds->test_w);
     return ok;
 }
 
@@ -266,5 +301,6 @@ void cli_dataset_free(cli_dataset *ds)
     free(ds->train);
     free(ds->test);
     free(ds->valid);
+    free(ds->test_labels);
     memset(ds, 0, sizeof *ds);
 }

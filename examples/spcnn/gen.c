@@ -48,6 +48,40 @@ int gen_parse_size(const char *cmd, const char *flag, const char *text, size_t *
     return 1;
 }
 
+int gen_parse_sizes(const char *cmd, const char *text, size_t *h, size_t *w, size_t max,
+                    size_t *count)
+{
+    char buf[256];
+    if (strlen(text) >= sizeof buf) {
+        fprintf(stderr, "spcnn %s: --sizes: list too long\n", cmd);
+        return 0;
+    }
+    memcpy(buf, text, strlen(text) + 1);
+    *count = 0;
+    for (char *item = buf, *comma; item; item = comma ? comma + 1 : NULL) {
+        if ((comma = strchr(item, ',')) != NULL)
+            *comma = '\0';
+        if (*count == max) {
+            fprintf(stderr, "spcnn %s: --sizes: at most %zu sizes\n", cmd, max);
+            return 0;
+        }
+        if (!gen_parse_size(cmd, "--sizes", item, &h[*count], &w[*count]))
+            return 0;
+        ++*count;
+    }
+    return 1;
+}
+
+uint64_t gen_batch_seed(uint64_t seed, size_t b)
+{
+    if (b == 0)
+        return seed;
+    uint64_t x = seed + 0x9e3779b97f4a7c15ull * (uint64_t)b;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
 int gen_pixels(const char *cmd, size_t n, size_t h, size_t w, size_t *out)
 {
     if (h != 0 && w > SIZE_MAX / h) {

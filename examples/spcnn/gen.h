@@ -23,8 +23,18 @@ int cli_generate(int argc, char **argv);    /* upscale.c */
 /* "HxW" (or "HXW") or "N" for N x N. Prints why and returns 0 on failure. */
 int gen_parse_size(const char *cmd, const char *flag, const char *text, size_t *height,
                    size_t *width);
+/* "28,56x40,224" into at most max sizes; prints why and returns 0 on failure. */
+int gen_parse_sizes(const char *cmd, const char *text, size_t *h, size_t *w, size_t max,
+                    size_t *count);
 /* n x h x w bytes without overflow, or prints why and returns 0. */
 int gen_pixels(const char *cmd, size_t n, size_t h, size_t w, size_t *out);
+
+/* Images per spcnn_model_generate_images call of the commands that make many. */
+#define GEN_BATCH 100
+/* Seed of batch b of GEN_BATCH images: the seed itself for the first, so that a call of at
+ * most GEN_BATCH images is spcnn_model_generate_images with the seed; SplitMix64 of it for
+ * the others. So image i is the same whatever the number of images asked for. */
+uint64_t gen_batch_seed(uint64_t seed, size_t b);
 
 /* Settings every generation command takes. */
 typedef struct gen_settings {

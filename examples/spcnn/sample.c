@@ -10,7 +10,7 @@
 
 #include "gen.h"
 
-enum { SAMPLE_BATCH = 100, MAX_SIZES = 8 };
+enum { MAX_SIZES = 8 };
 
 static void sample_usage(FILE *to)
 {
@@ -32,19 +32,7 @@ static void sample_usage(FILE *to)
             "%s"
             "\n"
             "Nothing is written when generation fails or is interrupted (Ctrl-C: status 130).\n",
-            SAMPLE_BATCH, gen_settings_usage);
-}
-
-/* Seed of batch b: the seed itself for the first, so that a call of at most SAMPLE_BATCH
- * images is spcnn_model_generate_images with the seed; SplitMix64 of it for the others. */
-static uint64_t batch_seed(uint64_t seed, size_t b)
-{
-    if (b == 0)
-        return seed;
-    uint64_t x = seed + 0x9e3779b97f4a7c15ull * (uint64_t)b;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
+            GEN_BATCH, gen_settings_usage);
 }
 
 /* mkdir -p */
@@ -136,10 +124,10 @@ int cli_sample(int argc, char **argv)
     gen_progress progress;
     gen_progress_start(&progress, model, "sampling");
     spcnn_status st = SPCNN_OK;
-    for (size_t first = 0, b = 0; first < n && st == SPCNN_OK; first += SAMPLE_BATCH, b++) {
-        size_t count = n - first < SAMPLE_BATCH ? n - first : SAMPLE_BATCH;
+    for (size_t first = 0, b = 0; first < n && st == SPCNN_OK; first += GEN_BATCH, b++) {
+        size_t count = n - first < GEN_BATCH ? n - first : GEN_BATCH;
         gen_progress_part(&progress, (double)first / (double)n, (double)count / (double)n);
-        st = spcnn_model_generate_images(model, count, NULL, a.h, a.w, batch_seed(g.seed, b),
+        st = spcnn_model_generate_images(model, count, NULL, a.h, a.w, gen_batch_seed(g.seed, b),
                                          pixels + first * hw, count * hw);
     }
     double seconds = cli_now() - progress.start;
@@ -241,30 +229,6 @@ static int reconstruct_flag(const char *cmd, const char *flag, const char *value
     return slot != NULL;
 }
 
-/* "28,56x40,224" into sizes; prints why and returns 0 on failure. */
-static int parse_sizes(const char *text, size_t *h, size_t *w, size_t *count)
-{
-    char buf[256];
-    if (strlen(text) >= sizeof buf) {
-        fprintf(stderr, "spcnn reconstruct: --sizes: list too long\n");
-        return 0;
-    }
-    memcpy(buf, text, strlen(text) + 1);
-    *count = 0;
-    for (char *item = buf, *comma; item; item = comma ? comma + 1 : NULL) {
-        if ((comma = strchr(item, ',')) != NULL)
-            *comma = '\0';
-        if (*count == MAX_SIZES) {
-            fprintf(stderr, "spcnn reconstruct: --sizes: at most %d sizes\n", MAX_SIZES);
-            return 0;
-        }
-        if (!gen_parse_size("reconstruct", "--sizes", item, &h[*count], &w[*count]))
-            return 0;
-        ++*count;
-    }
-    return 1;
-}
-
 int cli_reconstruct(int argc, char **argv)
 {
     gen_settings g;
@@ -280,7 +244,7 @@ int cli_reconstruct(int argc, char **argv)
         return CLI_USAGE;
     }
     size_t sh[MAX_SIZES], sw[MAX_SIZES], ns;
-    if (!parse_sizes(a.sizes, sh, sw, &ns))
+    if (!gen_parse_sizes("reconstruct", a.sizes, sh, sw, MAX_SIZES, &ns))
         return CLI_USAGE;
 
     cli_dataset ds;
