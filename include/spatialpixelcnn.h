@@ -178,9 +178,15 @@ typedef enum spcnn_config_key {
     SPCNN_CFG_TEMPERATURE = 19,  /**< Sampling: scale of the logistic draws; 1 samples the model
                                       exactly, smaller values sharpen, 0 takes component means
                                       [1]. */
-    SPCNN_CFG_SCHEDULE = 20      /**< Sampling order: 0 raster (one window per pixel, the
+    SPCNN_CFG_SCHEDULE = 20,     /**< Sampling order: 0 raster (one window per pixel, the
                                       reference), 1 wavefront (every pixel with the same
                                       m·row + column at once); both give the same bytes [1]. */
+    SPCNN_CFG_GRID_RESAMPLE = 21 /**< How the window's coordinate grid is brought to the
+                                      smaller scales of the U-net: 1 linearly from its first
+                                      to its last coordinate, end points kept (the paper's
+                                      code); 0 linear with half-pixel centres (version 0.1;
+                                      model files without this key load as 0) [1].
+                                      @since 0.2.0 */
 } spcnn_config_key;
 
 /**

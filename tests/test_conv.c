@@ -337,6 +337,79 @@ START_TEST(test_resample)
 }
 END_TEST
 
+/* The seed's grid resampling: a window's crop of an H x W coordinate grid, brought from 8 x 8
+ * to 4 x 4 and 2 x 2, must be "linspace(first, last, side)" of its rows and columns — the end
+ * coordinates kept, equal steps between them — to float rounding. */
+START_TEST(test_resample_endpoints)
+{
+    const int m = 8, sides[] = {4, 2};
+    const size_t heights[] = {28, 56, 224}, tops[] = {0, 9, 20};
+    double worst = 0;
+    for (size_t g = 0; g < 3; g++) {
+        const double step = 2.0 / (double)(heights[g] - 1);
+        float grid[8 * 8 * 2], small[4 * 4 * 2];
+        const double top = (double)tops[g], left = (double)(tops[g] / 2);
+        for (int r = 0; r < m; r++)
+            for (int c = 0; c < m; c++) {
+                grid[(r * m + c) * 2] = (float)(-1.0 + step * (top + r));
+                grid[(r * m + c) * 2 + 1] = (float)(-1.0 + step * (left + c));
+            }
+        for (int k = 0; k < 2; k++) {
+            const int s = sides[k];
+            spcnn__resample_endpoints_forward(grid, small, 1, 2, m, m, s, s);
+            for (int r = 0; r < s; r++)
+                for (int c = 0; c < s; c++) {
+                    /* linspace over the window's first to last coordinate */
+                    double y = -1.0 + step * (top + (double)r * (m - 1) / (s - 1));
+                    double x = -1.0 + step * (left + (double)c * (m - 1) / (s - 1));
+                    double ey = fabs(small[(r * s + c) * 2] - y);
+                    double ex = fabs(small[(r * s + c) * 2 + 1] - x);
+                    worst = ey > worst ? ey : worst;
+                    worst = ex > worst ? ex : worst;
+                }
+            /* The corners are the window's corners exactly. */
+            ck_assert(small[0] == grid[0] && small[1] == grid[1]);
+            ck_assert(small[(s * s - 1) * 2] == grid[(m * m - 1) * 2]);
+            ck_assert(small[(s * s - 1) * 2 + 1] == grid[(m * m - 1) * 2 + 1]);
+        }
+    }
+    tu_report("end-point grid resampling, |error| against linspace", worst, 1e-6);
+    ck_assert(worst < 1e-6);
+
+    /* Any values: bilinear at o (in - 1) / (out - 1), against a double computation; sizes up,
+     * down and to 1. */
+    const int cases[][4] = {{8, 8, 4, 4}, {7, 9, 4, 5}, {5, 3, 11, 7}, {6, 6, 1, 1}, {1, 4, 3, 2}};
+    tu_rng rng = {6100};
+    worst = 0;
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const int ih = cases[t][0], iw = cases[t][1], oh = cases[t][2], ow = cases[t][3], c = 3;
+        float x[9 * 9 * 3], y[11 * 11 * 3];
+        for (int i = 0; i < ih * iw * c; i++)
+            x[i] = (float)tu_uniform(&rng, -1, 1);
+        spcnn__resample_endpoints_forward(x, y, 1, c, ih, iw, oh, ow);
+        for (int r = 0; r < oh; r++)
+            for (int q = 0; q < ow; q++) {
+                double sr = oh > 1 ? (double)r * (ih - 1) / (oh - 1) : 0;
+                double sq = ow > 1 ? (double)q * (iw - 1) / (ow - 1) : 0;
+                int r0 = (int)sr < ih - 1 ? (int)sr : (ih > 1 ? ih - 2 : 0);
+                int q0 = (int)sq < iw - 1 ? (int)sq : (iw > 1 ? iw - 2 : 0);
+                int r1 = ih > 1 ? r0 + 1 : r0, q1 = iw > 1 ? q0 + 1 : q0;
+                double tr = sr - r0, tq = sq - q0;
+                for (int k = 0; k < c; k++) {
+                    double v = (1 - tr) * ((1 - tq) * x[(r0 * iw + q0) * c + k] +
+                                           tq * x[(r0 * iw + q1) * c + k]) +
+                               tr * ((1 - tq) * x[(r1 * iw + q0) * c + k] +
+                                     tq * x[(r1 * iw + q1) * c + k]);
+                    double e = fabs(y[(r * ow + q) * c + k] - v);
+                    worst = e > worst ? e : worst;
+                }
+            }
+    }
+    tu_report("end-point resampling of any values, |error|", worst, 1e-6);
+    ck_assert(worst < 1e-6);
+}
+END_TEST
+
 START_TEST(test_shifts)
 {
     /* Data movement only: exact. */
@@ -388,6 +461,7 @@ int main(void)
     tcase_add_test(tc, test_conv_alloc_failure);
     tcase_add_test(tc, test_linear);
     tcase_add_test(tc, test_resample);
+    tcase_add_test(tc, test_resample_endpoints);
     tcase_add_test(tc, test_shifts);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

@@ -305,6 +305,54 @@ START_TEST(test_roundtrip)
 }
 END_TEST
 
+/* grid_resample changed what a model computes: a file written before the key existed (the
+ * bundled model, version 0.1) must load with the old half-pixel resampling, a new model keeps
+ * its own setting through save and load. */
+START_TEST(test_grid_resample_key)
+{
+    double v = -1;
+    const char *bundled = getenv("SPCNN_TEST_MODEL");
+    ck_assert_ptr_nonnull(bundled);
+    spcnn_model *old = NULL;
+    ck_assert_msg(spcnn_model_load(bundled, &old) == SPCNN_OK, "%s", spcnn_last_error_message());
+    spcnn_config *cfg = NULL;
+    ck_assert_int_eq(spcnn_config_create(&cfg), SPCNN_OK);
+    ck_assert_int_eq(spcnn_config_get(cfg, SPCNN_CFG_GRID_RESAMPLE, &v), SPCNN_OK);
+    ck_assert(v == 1); /* the default of new models: the seed's end points */
+    ck_assert_int_eq(spcnn_model_get_config(old, cfg), SPCNN_OK);
+    ck_assert_int_eq(spcnn_config_get(cfg, SPCNN_CFG_GRID_RESAMPLE, &v), SPCNN_OK);
+    ck_assert_msg(v == 0, "a 0.1 model file loaded with grid_resample %g", v);
+    ck_assert_int_eq(old->grid_mode, SPCNN__GRID_HALF_PIXEL);
+    spcnn_model_destroy(old);
+
+    char path[512];
+    tmp_path(path, sizeof path, "grid_resample.spcnn");
+    for (int mode = 0; mode <= 1; mode++) {
+        spcnn_model *m = tiny_model(7);
+        spcnn_model *l = NULL;
+        ck_assert_int_eq(spcnn_model_get_config(m, cfg), SPCNN_OK);
+        ck_assert_int_eq(spcnn_config_get(cfg, SPCNN_CFG_GRID_RESAMPLE, &v), SPCNN_OK);
+        ck_assert(v == 1);
+        ck_assert_int_eq(m->grid_mode, SPCNN__GRID_ENDPOINTS);
+        if (mode == 0) {
+            spcnn_model_destroy(m);
+            ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_GRID_RESAMPLE, 0), SPCNN_OK);
+            ck_assert_int_eq(spcnn_model_create(cfg, &m), SPCNN_OK);
+            ck_assert_int_eq(m->grid_mode, SPCNN__GRID_HALF_PIXEL);
+        }
+        ck_assert_int_eq(spcnn__model_file_save(m, path, 0), SPCNN_OK);
+        ck_assert_int_eq(spcnn__model_file_load(path, &l), SPCNN_OK);
+        ck_assert_int_eq(l->grid_mode, m->grid_mode);
+        spcnn_model_destroy(l);
+        spcnn_model_destroy(m);
+    }
+    printf("grid_resample: the 0.1 bundled model loads as 0 (half-pixel), new models default "
+           "to 1 (end points), both kept through save and load\n");
+    remove(path);
+    spcnn_config_destroy(cfg);
+}
+END_TEST
+
 START_TEST(test_truncation)
 {
     char path[512], cut_path[512];
@@ -691,6 +739,7 @@ int main(void)
     TCase *tc = tcase_create("model_file");
     tcase_add_test(tc, test_crc32);
     tcase_add_test(tc, test_roundtrip);
+    tcase_add_test(tc, test_grid_resample_key);
     tcase_add_test(tc, test_truncation);
     tcase_add_test(tc, test_damage);
     tcase_add_test(tc, test_not_a_model_and_missing);

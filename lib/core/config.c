@@ -36,6 +36,7 @@ static const config_key_info key_info[SPCNN__CONFIG_KEY_END] = {
     [SPCNN_CFG_USE_LATENT] = {"use_latent", 1, 0, 1, 1, 0},
     [SPCNN_CFG_TEMPERATURE] = {"temperature", 1, 0, 2, 0, 0},
     [SPCNN_CFG_SCHEDULE] = {"schedule", 1, 0, 1, 1, 0},
+    [SPCNN_CFG_GRID_RESAMPLE] = {"grid_resample", 1, 0, 1, 1, 0},
 };
 
 static const config_key_info *find_key(spcnn_config_key key)

@@ -31,6 +31,9 @@ spcnn_status spcnn__model_new(const spcnn_config *cfg, spcnn_model **out)
     m->latent = spcnn__config_int(cfg, SPCNN_CFG_LATENT_SIZE);
     m->image_size = spcnn__config_int(cfg, SPCNN_CFG_IMAGE_SIZE);
     m->use_coords = spcnn__config_int(cfg, SPCNN_CFG_USE_COORDS);
+    m->grid_mode = !m->use_coords ? SPCNN__GRID_NONE
+                   : spcnn__config_int(cfg, SPCNN_CFG_GRID_RESAMPLE) ? SPCNN__GRID_ENDPOINTS
+                                                                     : SPCNN__GRID_HALF_PIXEL;
     m->use_latent = spcnn__config_int(cfg, SPCNN_CFG_USE_LATENT);
     m->threads = spcnn__config_int(cfg, SPCNN_CFG_THREADS);
     m->has_training_state = 1;

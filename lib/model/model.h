@@ -38,6 +38,7 @@ typedef struct spcnn__sample_worker {
 struct spcnn_model {
     spcnn_config cfg; /* every hyper-parameter, as configured */
     int m, f, r, k, latent, image_size, use_coords, use_latent;
+    int grid_mode; /* spcnn__grid_mode: from use_coords and grid_resample */
     int threads;
 
     spcnn__dnnl ctx;

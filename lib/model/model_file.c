@@ -519,7 +519,8 @@ static spcnn_status read_whole_file(const char *path, uint8_t **data, size_t *si
 }
 
 /* Hyper-parameters into a fresh configuration: unknown keys mean a newer library (the checksum
- * has ruled out corruption), keys the file lacks keep their defaults. */
+ * has ruled out corruption), keys the file lacks keep their defaults — except a key that
+ * changed what a model computes: a file from before it has the old behaviour. */
 static spcnn_status read_config(const reader *r, const header *h, spcnn_config *cfg)
 {
     int seen[SPCNN__CONFIG_KEY_END] = {0};
@@ -549,6 +550,8 @@ static spcnn_status read_config(const reader *r, const header *h, spcnn_config *
             return spcnn__error_context(SPCNN_ERR_FORMAT, context);
         }
     }
+    if (!seen[SPCNN_CFG_GRID_RESAMPLE]) /* written by 0.1: half-pixel grid resampling */
+        return spcnn_config_set(cfg, SPCNN_CFG_GRID_RESAMPLE, 0);
     return SPCNN_OK;
 }
 

@@ -83,7 +83,7 @@ static spcnn__gated_resnet_shape block_shape(const spcnn__pixelcnn_shape *s, int
                                              int conv)
 {
     spcnn__gated_resnet_shape g = {s->n, side(s, scale), side(s, scale), s->f, aux_c,
-                                   s->grid, s->latent, conv, s->backward, 0};
+                                   s->grid != SPCNN__GRID_NONE, s->latent, conv, s->backward, 0};
     return g;
 }
 
@@ -441,7 +441,7 @@ spcnn_status spcnn__pixelcnn_create(spcnn__dnnl *ctx, const spcnn__pixelcnn_shap
     if (s->corner)
         SPCNN_TRY_GOTO(st, plan_corner(pc));
     SPCNN_TRY_GOTO(st, create_layers(pc, ctx));
-    if (s->grid) {
+    if (s->grid == SPCNN__GRID_HALF_PIXEL) {
         for (int k = 0; k < 2; k++) {
             spcnn__resample_shape rs = {s->n, 2, s->m, s->m, side(s, k + 1), side(s, k + 1)};
             SPCNN_TRY_GOTO(st, spcnn__resample_init(&pc->grid_resample[k], ctx, &rs));
@@ -510,8 +510,12 @@ spcnn_status spcnn__pixelcnn_forward(spcnn__pixelcnn *pc, spcnn__dnnl *ctx,
     if (s->grid) {
         pc->grid[0] = grid;
         for (int k = 0; k < 2; k++) {
-            SPCNN_TRY(spcnn__resample_forward(&pc->grid_resample[k], ctx, grid,
-                                              pc->grid_small[k]));
+            if (s->grid == SPCNN__GRID_HALF_PIXEL)
+                SPCNN_TRY(spcnn__resample_forward(&pc->grid_resample[k], ctx, grid,
+                                                  pc->grid_small[k]));
+            else
+                spcnn__resample_endpoints_forward(grid, pc->grid_small[k], s->n, 2, s->m, s->m,
+                                                  side(s, k + 1), side(s, k + 1));
             pc->grid[k + 1] = pc->grid_small[k];
         }
     }

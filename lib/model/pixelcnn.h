@@ -11,7 +11,7 @@
  *   head    nin(elu(ul)) -> 3K mixture parameters per pixel
  *
  * Every gated resnet is conditioned on the coordinate grid at its scale (resampled from the
- * window's crop with oneDNN's linear resampling) and on z, when the model uses them. */
+ * window's crop, see spcnn__grid_mode) and on z, when the model uses them. */
 #ifndef SPCNN_MODEL_PIXELCNN_H
 #define SPCNN_MODEL_PIXELCNN_H
 
@@ -20,12 +20,19 @@
 
 enum { SPCNN__PIXELCNN_MAX_BLOCKS = 64 };
 
+/* How the window's grid reaches the smaller scales (the grid_resample key). */
+typedef enum spcnn__grid_mode {
+    SPCNN__GRID_NONE = 0,       /* no coordinate conditioning */
+    SPCNN__GRID_HALF_PIXEL = 1, /* oneDNN linear resampling, half-pixel centres (0.1 files) */
+    SPCNN__GRID_ENDPOINTS = 2   /* linear, first and last coordinates kept (the seed's) */
+} spcnn__grid_mode;
+
 typedef struct spcnn__pixelcnn_shape {
     int n;        /* windows per call */
     int m;        /* window side, a multiple of 4 */
     int f, r, k;  /* nr_filters, nr_resnet, nr_mix */
     int latent;   /* L; 0: no latent conditioning */
-    int grid;     /* 1: coordinate conditioning */
+    int grid;     /* spcnn__grid_mode */
     int backward; /* 1: training */
     int corner;   /* 1: forward only, and only what the final ul at the bottom-right pixel
                      needs (the sampler's windows away from the image's top and left edges) */

@@ -70,7 +70,7 @@ spcnn_status spcnn__image_prep_run(spcnn__image_prep *p, spcnn__dnnl *ctx,
 spcnn__pixelcnn_shape spcnn__model_pixelcnn_shape(const spcnn_model *m, int n, int backward)
 {
     spcnn__pixelcnn_shape s = {n, m->m, m->f, m->r, m->k, m->use_latent ? m->latent : 0,
-                               m->use_coords, backward, 0};
+                               m->grid_mode, backward, 0};
     return s;
 }
 

@@ -41,6 +41,49 @@ spcnn_status spcnn__resample_forward(spcnn__resample *l, spcnn__dnnl *ctx, const
     return spcnn__dnnl_execute(ctx, l->fwd, 2, args, "resample forward");
 }
 
+/* Where output o of out samples an input of in: the lower neighbour and the weight of the
+ * upper one. */
+static void endpoint_source(int o, int in, int out, int *lo, float *t)
+{
+    if (out == 1 || in == 1) {
+        *lo = 0;
+        *t = 0.0f;
+        return;
+    }
+    const double at = (double)o * (double)(in - 1) / (double)(out - 1);
+    *lo = (int)at;
+    if (*lo >= in - 1)
+        *lo = in - 2;
+    *t = (float)(at - (double)*lo);
+}
+
+void spcnn__resample_endpoints_forward(const float *x, float *y, int n, int c, int ih, int iw,
+                                       int oh, int ow)
+{
+    for (int b = 0; b < n; b++) {
+        const float *xb = x + (size_t)b * (size_t)(ih * iw * c);
+        float *yb = y + (size_t)b * (size_t)(oh * ow * c);
+        for (int r = 0; r < oh; r++) {
+            int r0;
+            float tr;
+            endpoint_source(r, ih, oh, &r0, &tr);
+            const int r1 = ih > 1 ? r0 + 1 : r0;
+            for (int q = 0; q < ow; q++) {
+                int q0;
+                float tq;
+                endpoint_source(q, iw, ow, &q0, &tq);
+                const int q1 = iw > 1 ? q0 + 1 : q0;
+                for (int k = 0; k < c; k++) {
+                    const float a = xb[(r0 * iw + q0) * c + k], bq = xb[(r0 * iw + q1) * c + k];
+                    const float d = xb[(r1 * iw + q0) * c + k], e = xb[(r1 * iw + q1) * c + k];
+                    const float top = a + tq * (bq - a), bottom = d + tq * (e - d);
+                    yb[(r * ow + q) * c + k] = top + tr * (bottom - top);
+                }
+            }
+        }
+    }
+}
+
 void spcnn__resample_deinit(spcnn__resample *l)
 {
     if (l->fwd)

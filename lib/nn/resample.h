@@ -24,4 +24,13 @@ spcnn_status spcnn__resample_forward(spcnn__resample *l, spcnn__dnnl *ctx, const
                                      float *y);
 void spcnn__resample_deinit(spcnn__resample *l);
 
+/* Linear resampling that keeps the end points (align_corners = True): output pixel o samples
+ * the input at o * (in - 1) / (out - 1), so the first and last rows and columns of a
+ * coordinate grid keep their coordinates and the steps between them stay equal — the seed's
+ * "linspace from the first to the last coordinate". x [n × ih × iw × c], y [n × oh × ow × c],
+ * NHWC. oneDNN 2.6's linear resampling knows only half-pixel centres, and this runs on a few
+ * dozen values per window, forward only, so it is a plain loop. */
+void spcnn__resample_endpoints_forward(const float *x, float *y, int n, int c, int ih, int iw,
+                                       int oh, int ow);
+
 #endif
