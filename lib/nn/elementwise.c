@@ -366,3 +366,17 @@ void spcnn__concat_backward(const float *dy, float *da, float *db, size_t p, siz
                 db[i * cb + j] = dy[i * cy + ca + j];
     }
 }
+
+void spcnn__relu_forward(const float *x, float *y, size_t n)
+{
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void spcnn__relu_backward(const float *y, const float *dy, float *dx, size_t n)
+{
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++)
+        dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}

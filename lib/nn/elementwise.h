@@ -77,4 +77,10 @@ void spcnn__concat_forward(const float *a, const float *b, float *y, size_t p, s
 void spcnn__concat_backward(const float *dy, float *da, float *db, size_t p, size_t ca,
                             size_t cb);
 
+/* ReLU: y = x if x > 0 else 0. y may alias x. */
+void spcnn__relu_forward(const float *x, float *y, size_t n);
+/* dx = dy where the forward OUTPUT y > 0, else 0 (y > 0 exactly where x > 0). dx may alias
+ * dy. */
+void spcnn__relu_backward(const float *y, const float *dy, float *dx, size_t n);
+
 #endif
