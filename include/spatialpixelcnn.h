@@ -777,6 +777,140 @@ SPCNN_API spcnn_status spcnn_image_resize_area(const uint8_t *src, size_t src_h,
                                                uint8_t *dst, size_t dst_h, size_t dst_w);
 /** @} */
 
+/* ===================================================================================== */
+/** @name Classifier
+ * A small LeNet-5 digit classifier built on the same engine, used to judge generated images
+ * (the paper's "LeNet confidence" of samples and accuracy of reconstructions). For 1-channel
+ * height × width images it computes
+ *
+ *   conv 5×5 (pad 2, 20 channels) → ReLU → max pool 2×2 → conv 5×5 (50 channels) → ReLU →
+ *   max pool 2×2 → fully connected 256 → ReLU → fully connected 128 → ReLU →
+ *   fully connected `classes` → softmax
+ *
+ * on pixel / 255. It is trained with Adam (learning rate 0.001 × 0.9998^step, β1 0.9,
+ * β2 0.999, no weight decay) and keeps a moving average of its weights (decay 0.998), which
+ * is what ::spcnn_classifier_predict and ::spcnn_classifier_save use. The models/ folder holds
+ * classifiers trained on MNIST and Fashion-MNIST (docs/benchmarks.md, "Classifier").
+ * @{ */
+
+/** @brief Opaque classifier handle. @since 0.2.0 */
+typedef struct spcnn_classifier spcnn_classifier;
+
+/**
+ * @brief Create a classifier with freshly initialised weights.
+ * @param[in] height Image height, 12 to 1024.
+ * @param[in] width Image width, 12 to 1024.
+ * @param[in] classes Number of classes, 2 to 256 (labels are bytes 0 to classes - 1).
+ * @param[in] seed Seed of the initial weights: equal seeds give equal classifiers.
+ * @param[out] out The classifier, owned by the caller (free with
+ *             ::spcnn_classifier_destroy); NULL on failure.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT (out NULL, a size out of range),
+ *         ::SPCNN_ERR_OUT_OF_MEMORY, ::SPCNN_ERR_BACKEND.
+ * @since 0.2.0
+ */
+SPCNN_API spcnn_status spcnn_classifier_create(size_t height, size_t width, size_t classes,
+                                               uint64_t seed, spcnn_classifier **out);
+
+/**
+ * @brief Load a classifier saved by ::spcnn_classifier_save.
+ *
+ * The file is validated completely (magic, format version, shape, parameter table, sizes,
+ * values, checksum) before it is used. The loaded classifier predicts exactly as the saved one
+ * did; further training starts from the saved (averaged) weights with a fresh optimiser.
+ * @param[in] path The classifier file (docs/file-format.md, "Classifier files").
+ * @param[out] out The classifier, owned by the caller; NULL on failure.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT, ::SPCNN_ERR_IO, ::SPCNN_ERR_FORMAT (not a
+ *         classifier file, truncated, corrupt; the message names the offset and the field),
+ *         ::SPCNN_ERR_VERSION (a newer format version), ::SPCNN_ERR_OUT_OF_MEMORY,
+ *         ::SPCNN_ERR_BACKEND.
+ * @since 0.2.0
+ */
+SPCNN_API spcnn_status spcnn_classifier_load(const char *path, spcnn_classifier **out);
+
+/**
+ * @brief Save a classifier atomically (temporary file, fsync, rename).
+ *
+ * The file holds the shape and the averaged weights that prediction uses.
+ * @param[in] c The classifier.
+ * @param[in] path File to create or replace; an existing file is never left half-written.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT, ::SPCNN_ERR_IO, ::SPCNN_ERR_OUT_OF_MEMORY.
+ * @since 0.2.0
+ */
+SPCNN_API spcnn_status spcnn_classifier_save(spcnn_classifier *c, const char *path);
+
+/**
+ * @brief Release a classifier.
+ * @param[in] c The classifier; NULL is allowed and does nothing.
+ * @since 0.2.0
+ */
+SPCNN_API void spcnn_classifier_destroy(spcnn_classifier *c);
+
+/**
+ * @brief Set the number of oneDNN/OpenMP threads used inside this classifier's calls.
+ *
+ * Takes effect at the next call (which rebuilds its primitives). See docs/threading.md.
+ * @param[in,out] c The classifier.
+ * @param[in] threads 1 to 256.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT, ::SPCNN_ERR_OUT_OF_MEMORY,
+ *         ::SPCNN_ERR_BACKEND.
+ * @since 0.2.0
+ */
+SPCNN_API spcnn_status spcnn_classifier_set_threads(spcnn_classifier *c, int threads);
+
+/**
+ * @brief The image size and the number of classes of a classifier.
+ * @param[in] c The classifier.
+ * @param[out] height Image height (may be NULL).
+ * @param[out] width Image width (may be NULL).
+ * @param[out] classes Number of classes (may be NULL).
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT (c NULL).
+ * @since 0.2.0
+ */
+SPCNN_API spcnn_status spcnn_classifier_shape(const spcnn_classifier *c, size_t *height,
+                                              size_t *width, size_t *classes);
+
+/**
+ * @brief One Adam step on a batch of labelled images.
+ *
+ * The loss is the mean softmax cross-entropy of the batch. Training is deterministic for a
+ * fixed seed, batch sequence and thread count. On ::SPCNN_ERR_NUMERIC (a non-finite gradient)
+ * the classifier is unchanged. Keep the batch size constant: a new size rebuilds the plan.
+ * @param[in,out] c The classifier.
+ * @param[in] images n images of height × width bytes (borrowed).
+ * @param[in] labels n labels, each below the number of classes (borrowed).
+ * @param[in] n Batch size, 1 to 65536.
+ * @param[out] loss Mean cross-entropy of the batch in nats, before the step (may be NULL).
+ * @param[out] accuracy Fraction of the batch classified correctly before the step, 0 to 1
+ *             (may be NULL).
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT (NULL argument, n out of range, a label
+ *         not below the number of classes; the message names the first), ::SPCNN_ERR_NUMERIC,
+ *         ::SPCNN_ERR_OUT_OF_MEMORY, ::SPCNN_ERR_BACKEND.
+ * @since 0.2.0
+ */
+SPCNN_API spcnn_status spcnn_classifier_train_step(spcnn_classifier *c, const uint8_t *images,
+                                                   const uint8_t *labels, size_t n,
+                                                   double *loss, double *accuracy);
+
+/**
+ * @brief Class probabilities of images, with the averaged weights.
+ *
+ * Any number of images is accepted; they are classified in batches of 64. An image's
+ * probabilities do not depend on n or on the other images of the call, and equal calls give
+ * equal bytes for a given thread count.
+ * @param[in,out] c The classifier.
+ * @param[in] images n images of height × width bytes (borrowed).
+ * @param[in] n Number of images, 1 or more.
+ * @param[out] probs n × classes floats: row i holds the softmax probabilities of image i.
+ * @param[in] capacity Size of probs in floats.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT (NULL argument, n = 0),
+ *         ::SPCNN_ERR_BUFFER_TOO_SMALL (capacity below n × classes, or a product that
+ *         overflows), ::SPCNN_ERR_OUT_OF_MEMORY, ::SPCNN_ERR_BACKEND.
+ * @since 0.2.0
+ */
+SPCNN_API spcnn_status spcnn_classifier_predict(spcnn_classifier *c, const uint8_t *images,
+                                                size_t n, float *probs, size_t capacity);
+/** @} */
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
