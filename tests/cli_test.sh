@@ -258,5 +258,84 @@ got=$?
     { fail "SIGINT during generate: exit status $got, expected 130"; cat "$tmp/sig"; }
 [ -z "$(ls "$tmp" | grep big)" ] && pass || fail "SIGINT left $(ls "$tmp" | grep big)"
 
+# 7. The classifier: spcnn classifier train|eval on a labelled set of 14 x 14 bars of 4
+#    orientations (200 training and 40 test images with their IDX label files; and 10 test
+#    images of 12 x 12).
+mkdir -p "$tmp/lab" "$tmp/lab12"
+"$python" - "$tmp/lab" "$tmp/lab12" <<'PY' || { echo "FAIL: could not write the labelled data set"; exit 1; }
+import random, struct, sys
+out = sys.argv[1]
+rng = random.Random(11)
+def bars(n, s=14):
+    pix, lab = bytearray(), bytearray()
+    for _ in range(n):
+        cls, off = rng.randrange(4), rng.randrange(-3, 4)
+        for y in range(s):
+            for x in range(s):
+                d = [y - s // 2 - off, x - s // 2 - off, x - y - off, x + y - s - off][cls]
+                pix.append(max(0, min(255, (220 if abs(d) <= 1 else 20) + rng.randint(-20, 20))))
+        lab.append(cls)
+    return pix, lab
+for folder, name, n, s in ((out, "train", 200, 14), (out, "t10k", 40, 14),
+                           (sys.argv[2], "t10k", 10, 12)):
+    pix, lab = bars(n, s)
+    with open("%s/%s-images-idx3-ubyte" % (folder, name), "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, s, s) + pix)
+    with open("%s/%s-labels-idx1-ubyte" % (folder, name), "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + lab)
+PY
+cls=$tmp/c.spcls
+expect 0 'usage: spcnn classifier train' "$spcnn" classifier --help
+expect 0 'usage: spcnn classifier train' "$spcnn" help classifier
+expect 2 'usage: spcnn classifier train' "$spcnn" classifier
+expect 2 "unknown subcommand 'bogus'" "$spcnn" classifier bogus
+expect 2 '--data and --out are required' "$spcnn" classifier train --epochs 1
+expect 2 "--epochs: '0' is not an integer" "$spcnn" classifier train --data "$tmp/lab" \
+    --out "$cls" --epochs 0
+expect 2 "unknown argument '--bogus'" "$spcnn" classifier train --bogus 1
+expect 2 '--model and --data are required' "$spcnn" classifier eval --model "$cls"
+expect 1 'none/train-images-idx3-ubyte' "$spcnn" classifier train --data "$tmp/none" \
+    --out "$cls"
+expect 1 'train-labels-idx1-ubyte' "$spcnn" classifier train --data "$tmp/idx" --out "$cls"
+expect 0 'trained 3 epochs in .*; best epoch [1-3], validation accuracy' "$spcnn" classifier \
+    train --data "$tmp/lab" --out "$cls" --epochs 3 --batch-size 16 --seed 5
+grep -q '180 training images of 14 x 14, 4 classes, 11 steps of 16 per epoch; 20 more held out' \
+    "$tmp/out" && pass || fail "classifier train: $(grep data: "$tmp/out")"
+[ "$(grep -c '^epoch [1-3]/3 | train loss [0-9.]* accuracy [0-9.]* % | validation accuracy' \
+    "$tmp/out")" -eq 3 ] && pass || fail "classifier train: no line per epoch"
+[ -s "$cls" ] && pass || fail "no classifier file $cls"
+expect 0 'test accuracy: (9[0-9]|100)\.[0-9]+ %' "$spcnn" classifier eval --model "$cls" \
+    --data "$tmp/lab"
+for want in '^test images: 40 of' 'per class:' '  3: +[0-9.]+ % of [0-9]+' \
+            '^mean confidence: 0\.[0-9]+' '^prediction: [0-9]+ images/s'; do
+    grep -Eq -- "$want" "$tmp/out" && pass || fail "spcnn classifier eval: no /$want/"
+done
+grep '^test accuracy' "$tmp/out" > "$tmp/acc1"
+expect 0 'test accuracy' "$spcnn" classifier eval --model "$cls" --data "$tmp/lab" --threads 2
+grep '^test accuracy' "$tmp/out" | cmp -s - "$tmp/acc1" && pass ||
+    fail "classifier eval with 2 threads: $(grep '^test accuracy' "$tmp/out")"
+# The same seed, the same file; the test images are never read while training.
+rm "$tmp/lab/t10k-images-idx3-ubyte"
+expect 0 'trained 3 epochs' "$spcnn" classifier train --data "$tmp/lab" --out "$tmp/c2.spcls" \
+    --epochs 3 --batch-size 16 --seed 5
+cmp -s "$cls" "$tmp/c2.spcls" && pass || fail "classifier train is not deterministic"
+expect 1 't10k-images-idx3-ubyte' "$spcnn" classifier eval --model "$cls" --data "$tmp/lab"
+expect 1 'not a classifier file' "$spcnn" classifier eval --model "$m" --data "$tmp/lab"
+expect 1 'classifies 14 x 14 images, but .* holds 12 x 12' "$spcnn" classifier eval \
+    --model "$cls" --data "$tmp/lab12"
+expect 1 'too few' "$spcnn" classifier train --data "$tmp/lab" --out "$tmp/x" \
+    --validation 190 --batch-size 16
+# SIGTERM: exit status 130, the file holds the best epoch finished.
+"$spcnn" classifier train --data "$tmp/lab" --out "$tmp/s.spcls" --epochs 100000 \
+    --batch-size 16 > "$tmp/sig" 2>&1 &
+pid=$!
+i=0
+while [ ! -f "$tmp/s.spcls" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+kill -TERM $pid
+wait $pid
+got=$?
+[ $got -eq 130 ] && grep -q 'stopped by SIGTERM in epoch [0-9]*; .*s.spcls holds epoch' "$tmp/sig" &&
+    pass || { fail "classifier SIGTERM: exit status $got, expected 130"; cat "$tmp/sig"; }
+
 echo "cli_test: $checks checks passed, $failures failed"
 [ $failures -eq 0 ]

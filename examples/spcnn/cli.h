@@ -38,6 +38,8 @@ size_t cli_default_validation(size_t n_train);
 int cli_train(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 int cli_info(int argc, char **argv);
+/* classifier.c: `spcnn classifier train|eval`. */
+int cli_classifier(int argc, char **argv);
 
 /* Argument helpers: 1 on success; on failure they print "spcnn CMD: ..." and return 0. */
 int cli_parse_count(const char *cmd, const char *flag, const char *text, long long lo,

@@ -4,6 +4,7 @@
  *   spcnn eval --model mnist.spcnn --data data/mnist
  *   spcnn info mnist.spcnn
  *   spcnn sample --model mnist.spcnn --size 56x56 --count 64 --out samples.png
+ *   spcnn classifier train --data data/mnist --out models/lenet-mnist.spcls
  *
  * docs/cli.md is the manual. The program uses only the public API of libspatialpixelcnn.
  */
@@ -30,6 +31,7 @@ static void usage(FILE *to)
             "  generate     generate one image of any size (streamed to PNG when large)\n"
             "  upscale      regenerate a PNG image at another size\n"
             "  reconstruct  test images next to their reconstructions at several sizes\n"
+            "  classifier   train or evaluate the LeNet-5 classifier that judges samples\n"
             "  help         this text, or `spcnn help COMMAND` for one command\n"
             "\n"
             "`spcnn COMMAND --help` describes a command; `spcnn --version` prints the version.\n"
@@ -56,6 +58,8 @@ static command_fn find_command(const char *name)
         return cli_upscale;
     if (strcmp(name, "reconstruct") == 0)
         return cli_reconstruct;
+    if (strcmp(name, "classifier") == 0)
+        return cli_classifier;
     return NULL;
 }
 
