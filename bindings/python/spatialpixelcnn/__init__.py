@@ -6,6 +6,9 @@
         print(stats["bits_per_dim"])
         model.save("model.spcnn")
 
+    with sp.Classifier.load("models/lenet-mnist.spcls") as lenet:
+        probs = lenet.predict(images)             # (n, 10) float32
+
 The C library is found through $SPCNN_LIBRARY, next to the package, the source tree's build/
 directory or the system (see _ffi.py and README.md). Failures of the library raise SpcnnError
 subclasses carrying the status and the library's message.
@@ -32,6 +35,7 @@ from ._files import read_idx, read_png, write_png
 from ._marshal import Raw
 from ._model import SCHEDULES, STATS, Model
 from ._quality import msssim, msssim_pairs, resize_area
+from ._classifier import Classifier
 
 __version__ = "0.1.0"
 
@@ -56,6 +60,7 @@ __all__ = [
     "BufferTooSmallError",
     "CONFIG_KEYS",
     "CancelledError",
+    "Classifier",
     "ClosedError",
     "FormatError",
     "InternalError",

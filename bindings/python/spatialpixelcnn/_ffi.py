@@ -37,6 +37,10 @@ class _ModelPtr(ctypes.c_void_p):
     """spcnn_model *"""
 
 
+class _ClassifierPtr(ctypes.c_void_p):
+    """spcnn_classifier *"""
+
+
 _status = ctypes.c_int  # spcnn_status (an enum: int-sized)
 _key = ctypes.c_int  # spcnn_config_key
 _stat = ctypes.c_int  # spcnn_stat
@@ -238,6 +242,34 @@ class _Lib:
         d("spcnn_image_resize_area", _status,
           [_u8_p, ctypes.c_size_t, ctypes.c_size_t, _u8_p, ctypes.c_size_t, ctypes.c_size_t],
           True)
+        # ---- Classifier
+        # spcnn_status spcnn_classifier_create(size_t height, size_t width, size_t classes,
+        #                                      uint64_t seed, spcnn_classifier **out);
+        d("spcnn_classifier_create", _status,
+          [ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_uint64,
+           ctypes.POINTER(_ClassifierPtr)],
+          True)
+        # spcnn_status spcnn_classifier_load(const char *path, spcnn_classifier **out);
+        d("spcnn_classifier_load", _status, [ctypes.c_char_p, ctypes.POINTER(_ClassifierPtr)],
+          True)
+        # spcnn_status spcnn_classifier_save(spcnn_classifier *c, const char *path);
+        d("spcnn_classifier_save", _status, [_ClassifierPtr, ctypes.c_char_p], True)
+        # void spcnn_classifier_destroy(spcnn_classifier *c);
+        d("spcnn_classifier_destroy", None, [_ClassifierPtr], False)
+        # spcnn_status spcnn_classifier_set_threads(spcnn_classifier *c, int threads);
+        d("spcnn_classifier_set_threads", _status, [_ClassifierPtr, ctypes.c_int], True)
+        # spcnn_status spcnn_classifier_shape(const spcnn_classifier *c, size_t *height,
+        #                                     size_t *width, size_t *classes);
+        d("spcnn_classifier_shape", _status, [_ClassifierPtr, _size_p, _size_p, _size_p], True)
+        # spcnn_status spcnn_classifier_train_step(spcnn_classifier *c, const uint8_t *images,
+        #                                          const uint8_t *labels, size_t n,
+        #                                          double *loss, double *accuracy);
+        d("spcnn_classifier_train_step", _status,
+          [_ClassifierPtr, _u8_p, _u8_p, ctypes.c_size_t, _double_p, _double_p], True)
+        # spcnn_status spcnn_classifier_predict(spcnn_classifier *c, const uint8_t *images,
+        #                                       size_t n, float *probs, size_t capacity);
+        d("spcnn_classifier_predict", _status,
+          [_ClassifierPtr, _u8_p, ctypes.c_size_t, _float_p, ctypes.c_size_t], True)
 
 
 def _candidates():
