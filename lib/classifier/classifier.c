@@ -145,8 +145,8 @@ spcnn_status spcnn_classifier_train_step(spcnn_classifier *c, const uint8_t *ima
     SPCNN_CHECK_ARG(c != NULL, "classifier train step: classifier is NULL");
     SPCNN_CHECK_ARG(images != NULL && labels != NULL,
                     "classifier train step: images or labels is NULL");
-    SPCNN_CHECK_ARG(n >= 1 && n <= 65536, "classifier train step: batch of %zu images (1 to "
-                                          "65536)", n);
+    SPCNN_CHECK_ARG(n >= 1 && n <= 65536,
+                    "classifier train step: batch of %zu images (1 to 65536)", n);
     const size_t k = (size_t)c->shape.classes;
     for (size_t i = 0; i < n; i++)
         SPCNN_CHECK_ARG(labels[i] < k,
