@@ -315,6 +315,50 @@ expect 0 'test accuracy' "$spcnn" classifier eval --model "$cls" --data "$tmp/la
 grep '^test accuracy' "$tmp/out" | cmp -s - "$tmp/acc1" && pass ||
     fail "classifier eval with 2 threads: $(grep '^test accuracy' "$tmp/out")"
 # The same seed, the same file; the test images are never read while training.
+# 8. spcnn score: a tiny model of the bars, judged by that classifier at 14 x 14 and 28 x 28
+#    (brought back to 14 x 14 by the area filter).
+# shellcheck disable=SC2086
+expect 0 'now at step 2' "$spcnn" train --data "$tmp/lab" --out "$tmp/lm.spcnn" --steps 2 $tiny
+expect 0 'usage: spcnn score' "$spcnn" score --help
+expect 2 '--model, --data and --classifier are required' "$spcnn" score --model "$tmp/lm.spcnn" \
+    --data "$tmp/lab"
+expect 2 "--samples: '1' is not an integer in \\[2, " "$spcnn" score --model "$tmp/lm.spcnn" --data "$tmp/lab" \
+    --classifier "$cls" --samples 1
+score_bars() {
+    "$spcnn" score --model "$tmp/lm.spcnn" --data "$tmp/lab" --classifier "$cls" \
+        --sizes 14,28 --samples 6 --recon 5 --bpd-images 2 --seed 3 "$@"
+}
+expect 0 '^real 14x14 ' score_bars
+# MS-SSIM needs 16 x 16: "-" at 14 x 14; bits/dim only at the training size.
+for want in '^14x14 +[0-9.]+ ± [0-9.]+ +[0-9.]+ % \([0-3]\) +[0-9.]+ +- +[0-9.]+ +[0-9.]+ ' \
+            '^28x28 +[0-9.]+ ± [0-9.]+ +[0-9.]+ % \([0-3]\) +[0-9.]+ +[0-9.]+ ± [0-9.]+ +- +- ' \
+            '6 samples per size \(seed 3\), 5 reconstructions, bits/dim over 2 test images'; do
+    grep -Eq -- "$want" "$tmp/out" && pass || fail "spcnn score: no /$want/"
+done
+expect 0 '"rows"' score_bars --json
+cp "$tmp/out" "$tmp/score1.json"
+expect 0 '"rows"' score_bars --json --threads 2
+"$python" - "$tmp/score1.json" "$tmp/out" <<'PY' && pass || fail "spcnn score --json: see above"
+import json, sys
+runs = [json.load(open(p)) for p in sys.argv[1:]]
+for run in runs:
+    rows = run["rows"]
+    assert [r["name"] for r in rows] == ["real 14x14", "14x14", "28x28"], rows
+    for r in rows:
+        assert sum(r["histogram"]) == 6 and len(r["histogram"]) == 4, r
+        assert 25 <= r["confidence_mean"] <= 100 and 0 <= r["recon_accuracy"] <= 100, r
+    assert rows[0]["msssim_mean"] is None and rows[1]["msssim_mean"] is None, rows
+    assert 0 <= rows[2]["msssim_mean"] <= 1, rows
+    assert rows[1]["bpd_patches"] > 0 and rows[2]["bpd_patches"] is None, rows
+# the same seed gives the same numbers, whatever the thread count
+strip = lambda run: [{k: v for k, v in r.items() if k != "seconds"} for r in run["rows"]]
+assert strip(runs[0]) == strip(runs[1]), (strip(runs[0]), strip(runs[1]))
+PY
+expect 0 'no test labels' "$spcnn" score --model "$m" --data "$tmp/idx" --classifier "$cls" \
+    --sizes 16 --samples 3 --recon 3 --bpd-images 1
+grep -Eq '^16x16 +[0-9.]+ ± [0-9.]+ +[0-9.]+ % \([0-3]\) +- +[0-9.]+ ± ' "$tmp/out" && pass ||
+    fail "spcnn score without labels: $(grep '^16x16' "$tmp/out")"
+
 rm "$tmp/lab/t10k-images-idx3-ubyte"
 expect 0 'trained 3 epochs' "$spcnn" classifier train --data "$tmp/lab" --out "$tmp/c2.spcls" \
     --epochs 3 --batch-size 16 --seed 5

@@ -14,6 +14,7 @@ int cli_sample(int argc, char **argv);      /* sample.c */
 int cli_reconstruct(int argc, char **argv); /* sample.c */
 int cli_upscale(int argc, char **argv);     /* upscale.c */
 int cli_generate(int argc, char **argv);    /* upscale.c */
+int cli_score(int argc, char **argv);       /* score.c */
 
 /* Above this many pixels an image is streamed to its PNG file instead of held in memory. */
 #define GEN_STREAM_PIXELS ((size_t)4000000)

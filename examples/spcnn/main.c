@@ -32,6 +32,8 @@ static void usage(FILE *to)
             "  upscale      regenerate a PNG image at another size\n"
             "  reconstruct  test images next to their reconstructions at several sizes\n"
             "  classifier   train or evaluate the LeNet-5 classifier that judges samples\n"
+            "  score        the paper's measures: LeNet confidence of samples, accuracy of\n"
+            "               reconstructions, MS-SSIM diversity, bits/dim\n"
             "  help         this text, or `spcnn help COMMAND` for one command\n"
             "\n"
             "`spcnn COMMAND --help` describes a command; `spcnn --version` prints the version.\n"
@@ -60,6 +62,8 @@ static command_fn find_command(const char *name)
         return cli_reconstruct;
     if (strcmp(name, "classifier") == 0)
         return cli_classifier;
+    if (strcmp(name, "score") == 0)
+        return cli_score;
     return NULL;
 }
 
