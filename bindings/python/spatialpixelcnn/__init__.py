@@ -37,7 +37,7 @@ from ._model import SCHEDULES, STATS, Model
 from ._quality import msssim, msssim_pairs, resize_area
 from ._classifier import Classifier
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: "MAJOR.MINOR.PATCH" of the loaded C library (spcnn_version_string).
 library_version = _lib.spcnn_version_string().decode("ascii")

@@ -22,7 +22,7 @@ from ._errors import error_for_status
 #: The ABI major this package was written for: the SONAME suffix, libspatialpixelcnn.so.0.
 ABI_MAJOR = 0
 #: The oldest library version (MAJOR*10000 + MINOR*100 + PATCH) with every function used here.
-MIN_VERSION = 100
+MIN_VERSION = 200
 SONAME = "libspatialpixelcnn.so.%d" % ABI_MAJOR
 
 
