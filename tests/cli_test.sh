@@ -354,6 +354,9 @@ for run in runs:
 strip = lambda run: [{k: v for k, v in r.items() if k != "seconds"} for r in run["rows"]]
 assert strip(runs[0]) == strip(runs[1]), (strip(runs[0]), strip(runs[1]))
 PY
+expect 0 '^valid 14x14 ' score_bars --split validation
+grep -q 'bits/dim over 2 validation images' "$tmp/out" && pass ||
+    fail "spcnn score --split validation: $(grep 'bits/dim over' "$tmp/out")"
 expect 0 'no test labels' "$spcnn" score --model "$m" --data "$tmp/idx" --classifier "$cls" \
     --sizes 16 --samples 3 --recon 3 --bpd-images 1
 grep -Eq '^16x16 +[0-9.]+ ± [0-9.]+ +[0-9.]+ % \([0-3]\) +- +[0-9.]+ ± ' "$tmp/out" && pass ||

@@ -15,14 +15,16 @@ enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2, CLI_INTERRUPTED = 130 };
  * validation images held out of the training set (cli_dataset_hold_out; same size). */
 typedef struct cli_dataset {
     uint8_t *train, *test, *valid;
-    uint8_t *test_labels; /* n_test class labels (t10k-labels-idx1-ubyte), or NULL */
+    /* Class labels, or NULL: test (t10k-labels-idx1-ubyte), training (train-labels-idx1-ubyte,
+     * loaded with the training images) and validation (held out with them). */
+    uint8_t *test_labels, *train_labels, *valid_labels;
     size_t n_train, n_test, n_valid;
     size_t train_h, train_w, test_h, test_w;
     const char *kind; /* "IDX" or "PNG folder" */
 } cli_dataset;
 
-/* Load DIR: the IDX pair train-images-idx3-ubyte / t10k-images-idx3-ubyte (and the test labels
- * t10k-labels-idx1-ubyte when present), or else every *.png in it (sorted by name, equal
+/* Load DIR: the IDX pair train-images-idx3-ubyte / t10k-images-idx3-ubyte (and their labels
+ * *-labels-idx1-ubyte when present), or else every *.png in it (sorted by name, equal
  * sizes, the last 10 % held out as the test set). want_train 0 loads only the test set.
  * Prints the reason and returns 0 on failure. */
 int cli_dataset_load(const char *dir, int want_train, cli_dataset *ds);

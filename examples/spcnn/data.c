@@ -12,6 +12,7 @@
 
 #define TRAIN_IDX "train-images-idx3-ubyte"
 #define TEST_IDX "t10k-images-idx3-ubyte"
+#define TRAIN_LABELS "train-labels-idx1-ubyte"
 #define TEST_LABELS "t10k-labels-idx1-ubyte"
 
 static char *join(const char *dir, const char *name)
@@ -56,29 +57,29 @@ static int read_idx(const char *path, uint8_t **out, size_t *n, size_t *h, size_
     return 1;
 }
 
-/* The test labels, if DIR has them: one byte per test image. */
-static int read_labels(const char *dir, cli_dataset *ds)
+/* The labels file name of DIR, if DIR has it: one byte per image of a set of count images,
+ * into *labels. */
+static int read_labels(const char *dir, const char *name, size_t count, uint8_t **labels)
 {
-    char *path = join(dir, TEST_LABELS);
+    char *path = join(dir, name);
     if (!path || !file_exists(path)) {
         free(path);
         return 1; /* unlabelled data: commands that need labels say so */
     }
     size_t n = 0, h = 0, w = 0;
     spcnn_status st = spcnn_idx_read(path, NULL, 0, &n, &h, &w);
-    int ok = st == SPCNN_OK && h == 1 && w == 1 && n == ds->n_test;
+    int ok = st == SPCNN_OK && h == 1 && w == 1 && n == count;
     if (ok) {
-        ds->test_labels = malloc(n ? n : 1);
-        st = ds->test_labels ? spcnn_idx_read(path, ds->test_labels, n, &n, &h, &w)
-                             : SPCNN_ERR_OUT_OF_MEMORY;
+        *labels = malloc(n ? n : 1);
+        st = *labels ? spcnn_idx_read(path, *labels, n, &n, &h, &w) : SPCNN_ERR_OUT_OF_MEMORY;
         ok = st == SPCNN_OK;
     }
     if (!ok) {
         if (st != SPCNN_OK)
             fprintf(stderr, "spcnn: %s: %s\n", path, spcnn_last_error_message());
         else
-            fprintf(stderr, "spcnn: %s: %zu labels of %zu x %zu, for %zu test images\n", path,
-                    n, h, w, ds->n_test);
+            fprintf(stderr, "spcnn: %s: %zu labels of %zu x %zu, for %zu images\n", path, n,
+                    h, w, count);
     }
     free(path);
     return ok;
@@ -252,14 +253,18 @@ int cli_dataset_hold_out(cli_dataset *ds, size_t n)
         return 0;
     }
     ds->valid = malloc(n * size);
-    if (!ds->valid) {
+    if (ds->train_labels)
+        ds->valid_labels = malloc(n);
+    if (!ds->valid || (ds->train_labels && !ds->valid_labels)) {
         fprintf(stderr, "spcnn: out of memory for %zu validation images\n", n);
         return 0;
     }
     ds->n_train -= n;
     memcpy(ds->valid, ds->train + ds->n_train * size, n * size);
+    if (ds->valid_labels)
+        memcpy(ds->valid_labels, ds->train_labels + ds->n_train, n);
     ds->n_valid = n;
-    shuffle_images(ds->valid, NULL, n, size);
+    shuffle_images(ds->valid, ds->valid_labels, n, size);
     return 1;
 }
 
@@ -283,7 +288,8 @@ int cli_dataset_load(const char *dir, int want_train, cli_dataset *ds)
         ok = read_idx(test_path, &ds->test, &ds->n_test, &ds->test_h, &ds->test_w) &&
              (!want_train ||
               read_idx(train_path, &ds->train, &ds->n_train, &ds->train_h, &ds->train_w)) &&
-             read_labels(dir, ds);
+             read_labels(dir, TEST_LABELS, ds->n_test, &ds->test_labels) &&
+             (!want_train || read_labels(dir, TRAIN_LABELS, ds->n_train, &ds->train_labels));
     } else {
         ok = load_png_folder(dir, want_train, ds);
     }
@@ -302,5 +308,7 @@ void cli_dataset_free(cli_dataset *ds)
     free(ds->test);
     free(ds->valid);
     free(ds->test_labels);
+    free(ds->train_labels);
+    free(ds->valid_labels);
     memset(ds, 0, sizeof *ds);
 }

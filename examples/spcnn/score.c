@@ -15,7 +15,8 @@ static void score_usage(FILE *to)
 {
     fprintf(to,
             "usage: spcnn score --model MODEL --data DIR --classifier FILE [--sizes LIST]\n"
-            "                   [--samples N] [--recon N] [--bpd-images N] [--json]\n"
+            "                   [--split test|validation] [--samples N] [--recon N]\n"
+            "                   [--bpd-images N] [--json]\n"
             "                   [--seed S] [--temperature T] [--schedule raster|wavefront]\n"
             "                   [--threads T]\n"
             "\n"
@@ -30,7 +31,8 @@ static void score_usage(FILE *to)
             "               the size itself (spcnn_msssim_pairs; 16 x 16 or larger); lower is\n"
             "               more diverse\n"
             "  bits/dim     over every patch of the first N test images (training size only)\n"
-            "A first row scores the real test images the same way: the ceiling.\n"
+            "A first row scores the real test images the same way: the ceiling. (With\n"
+            "--split validation, read \"validation\" for \"test\" throughout.)\n"
             "Images of another size than the classifier's are brought to it with an area\n"
             "(box) filter, spcnn_image_resize_area: a 56x56 sample becomes the means of its\n"
             "2x2 blocks.\n"
@@ -43,6 +45,10 @@ static void score_usage(FILE *to)
             "                       first row (default 500; at least 2)\n"
             "  --recon N            test images reconstructed per size (default 500; 0: none)\n"
             "  --bpd-images N       test images for bits/dim (default 500; 0: none)\n"
+            "  --split S            test (default): reconstruct and score the test images, to\n"
+            "                       report a model; validation: the images spcnn train holds\n"
+            "                       out (the last 5000 training images), to choose settings\n"
+            "                       without touching the test set\n"
             "  --json               print the results as one JSON object instead of a table\n"
             "%s"
             "\n"
@@ -54,7 +60,7 @@ static void score_usage(FILE *to)
 }
 
 typedef struct score_args {
-    const char *data, *classifier, *sizes;
+    const char *data, *classifier, *sizes, *split;
     long long samples, recon, bpd_images;
     int json;
 } score_args;
@@ -73,14 +79,27 @@ static int score_flag(const char *cmd, const char *flag, const char *value, void
     if (count)
         return !value || cli_parse_count(cmd, flag, value, count == &a->samples ? 2 : 0,
                                          1000000, count);
+    if (strcmp(flag, "--split") == 0 && value && strcmp(value, "test") != 0 &&
+        strcmp(value, "validation") != 0) {
+        fprintf(stderr, "spcnn %s: --split: '%s' is neither test nor validation\n", cmd, value);
+        return 0;
+    }
     const char **slot = strcmp(flag, "--data") == 0         ? &a->data
                         : strcmp(flag, "--classifier") == 0 ? &a->classifier
                         : strcmp(flag, "--sizes") == 0      ? &a->sizes
+                        : strcmp(flag, "--split") == 0      ? &a->split
                                                             : NULL;
     if (slot && value)
         *slot = value;
     return slot != NULL;
 }
+
+/* The real images scored: the test set or the validation set, with their labels (or NULL). */
+typedef struct scored_set {
+    const uint8_t *images, *labels;
+    size_t n, h, w;
+    const char *name;
+} scored_set;
 
 /* What the classifier says of a set of images. */
 typedef struct verdict {
@@ -203,9 +222,10 @@ static void print_table(const score_args *a, const gen_settings *g, const score_
                         size_t n_rows, size_t classes, double seconds)
 {
     printf("model %s, data %s, classifier %s\n", g->model, a->data, a->classifier);
-    printf("%zu samples per size (seed %llu), %zu reconstructions, bits/dim over %zu test "
+    printf("%zu samples per size (seed %llu), %zu reconstructions, bits/dim over %zu %s "
            "images\n\n",
-           rows[0].n_samples, (unsigned long long)g->seed, rows[0].n_recon, rows[0].n_bpd);
+           rows[0].n_samples, (unsigned long long)g->seed, rows[0].n_recon, rows[0].n_bpd,
+           a->split);
     printf("%-12s %17s %14s %11s %17s %9s %9s %8s\n", "size", "LeNet conf. (%)",
            "top class", "recon acc.", "MS-SSIM", "bpd patch", "bpd image", "time s");
     for (size_t r = 0; r < n_rows; r++) {
@@ -250,8 +270,9 @@ static void json_number(const char *key, double v, int last)
 static void print_json(const score_args *a, const gen_settings *g, const score_row *rows,
                        size_t n_rows, size_t classes, double seconds)
 {
-    printf("{\"model\": \"%s\", \"data\": \"%s\", \"classifier\": \"%s\", \"seed\": %llu, ",
-           g->model, a->data, a->classifier, (unsigned long long)g->seed);
+    printf("{\"model\": \"%s\", \"data\": \"%s\", \"split\": \"%s\", \"classifier\": \"%s\", "
+           "\"seed\": %llu, ",
+           g->model, a->data, a->split, a->classifier, (unsigned long long)g->seed);
     printf("\"seconds\": %.3f, \"rows\": [", seconds);
     for (size_t r = 0; r < n_rows; r++) {
         const score_row *x = &rows[r];
@@ -282,7 +303,7 @@ int cli_score(int argc, char **argv)
     const char *cmd = "score";
     gen_settings g;
     gen_settings_init(&g);
-    score_args a = {NULL, NULL, NULL, 500, 500, 500, 0};
+    score_args a = {NULL, NULL, NULL, "test", 500, 500, 500, 0};
     int rc = gen_parse_args(cmd, argc, argv, &g, score_flag, &a, score_usage);
     if (rc >= 0)
         return rc;
@@ -310,10 +331,29 @@ int cli_score(int argc, char **argv)
     if (g.threads > 0)
         spcnn_classifier_set_threads(s.classifier, (int)g.threads);
     spcnn_classifier_shape(s.classifier, &s.ch, &s.cw, &s.classes);
-    if (!(model = gen_open_model(cmd, &g)) || !cli_dataset_load(a.data, 0, &ds)) {
+    const int validation = strcmp(a.split, "validation") == 0;
+    if (!(model = gen_open_model(cmd, &g)) || !cli_dataset_load(a.data, validation, &ds)) {
         rc = CLI_FAILED;
         goto done;
     }
+    if (validation) {
+        size_t n_valid = cli_default_validation(ds.n_train);
+        if (n_valid == 0 || !cli_dataset_hold_out(&ds, n_valid)) {
+            if (n_valid == 0)
+                fprintf(stderr, "spcnn score: %s: too few training images for a validation "
+                                "set\n",
+                        a.data);
+            rc = CLI_FAILED;
+            goto done;
+        }
+    }
+    /* The real images: the test set, or the validation set in its place. */
+    const scored_set set = {validation ? ds.valid : ds.test,
+                            validation ? ds.valid_labels : ds.test_labels,
+                            validation ? ds.n_valid : ds.n_test,
+                            validation ? ds.train_h : ds.test_h,
+                            validation ? ds.train_w : ds.test_w,
+                            validation ? "validation" : "test"};
     const double image_size = gen_model_value(cmd, model, SPCNN_CFG_IMAGE_SIZE);
     const double latent = gen_model_value(cmd, model, SPCNN_CFG_LATENT_SIZE);
     const double use_latent = gen_model_value(cmd, model, SPCNN_CFG_USE_LATENT);
@@ -332,19 +372,20 @@ int cli_score(int argc, char **argv)
         ns = 2;
     }
     const size_t n_samples = (size_t)a.samples;
-    size_t n_recon = (size_t)a.recon < ds.n_test ? (size_t)a.recon : ds.n_test;
-    size_t n_bpd = (size_t)a.bpd_images < ds.n_test ? (size_t)a.bpd_images : ds.n_test;
-    if (ds.n_test < n_samples) {
-        fprintf(stderr, "spcnn score: %s has %zu test images, fewer than --samples %zu (the "
+    size_t n_recon = (size_t)a.recon < set.n ? (size_t)a.recon : set.n;
+    size_t n_bpd = (size_t)a.bpd_images < set.n ? (size_t)a.bpd_images : set.n;
+    if (set.n < n_samples) {
+        fprintf(stderr, "spcnn score: %s has %zu %s images, fewer than --samples %zu (the "
                         "real row scores that many)\n",
-                a.data, ds.n_test, n_samples);
+                a.data, set.n, set.name, n_samples);
         rc = CLI_FAILED;
         goto done;
     }
-    if (n_recon && !ds.test_labels) {
-        fprintf(stderr, "spcnn score: %s has no test labels (t10k-labels-idx1-ubyte): "
-                        "reconstruction accuracy is not measured\n",
-                a.data);
+    if (n_recon && !set.labels) {
+        fprintf(stderr, "spcnn score: %s has no %s labels (%s): reconstruction accuracy is "
+                        "not measured\n",
+                a.data, set.name,
+                validation ? "train-labels-idx1-ubyte" : "t10k-labels-idx1-ubyte");
         n_recon = 0;
     }
     if (n_recon && use_latent == 0) {
@@ -352,9 +393,9 @@ int cli_score(int argc, char **argv)
                         "measured\n");
         n_recon = 0;
     }
-    if (ds.test_h < 8 || ds.test_w < 8) {
-        fprintf(stderr, "spcnn score: %s: test images of %zu x %zu are too small\n", a.data,
-                ds.test_h, ds.test_w);
+    if (set.h < 8 || set.w < 8) {
+        fprintf(stderr, "spcnn score: %s: %s images of %zu x %zu are too small\n", a.data,
+                set.name, set.h, set.w);
         rc = CLI_FAILED;
         goto done;
     }
@@ -364,7 +405,7 @@ int cli_score(int argc, char **argv)
     size_t most = n_samples > n_recon ? n_samples : n_recon, bytes = 0, largest = 0;
     for (size_t j = 0; j < ns; j++)
         largest = sh[j] * sw[j] > largest ? sh[j] * sw[j] : largest;
-    largest = ds.test_h * ds.test_w > largest ? ds.test_h * ds.test_w : largest;
+    largest = set.h * set.w > largest ? set.h * set.w : largest;
     if (!gen_pixels(cmd, most, largest, 1, &bytes) || !(images = malloc(bytes)) ||
         !(z = malloc((n_recon ? n_recon : 1) * (size_t)latent * sizeof *z + 1)) ||
         !(s.resized = malloc((size_t)GEN_BATCH * s.ch * s.cw)) ||
@@ -376,10 +417,10 @@ int cli_score(int argc, char **argv)
 
     /* Progress shares: generation costs about the pixel count; the evaluation of an image
      * about as much as generating it at its size. */
-    double total = (double)n_samples * (double)(ds.test_h * ds.test_w);
+    double total = (double)n_samples * (double)(set.h * set.w);
     for (size_t j = 0; j < ns; j++) {
         total += (double)(n_samples + n_recon) * (double)(sh[j] * sw[j]);
-        if (sh[j] == ds.test_h && sw[j] == ds.test_w)
+        if (sh[j] == set.h && sw[j] == set.w)
             total += (double)n_bpd * (double)(sh[j] * sw[j]);
     }
     gen_progress progress;
@@ -389,21 +430,22 @@ int cli_score(int argc, char **argv)
 
     /* The ceiling: the real test images, scored as the samples are. */
     score_row *real = &rows[0];
-    snprintf(real->name, sizeof real->name, "real %zux%zu", ds.test_h, ds.test_w);
+    snprintf(real->name, sizeof real->name, "%s %zux%zu", validation ? "valid" : "real", set.h,
+             set.w);
     real->n_samples = n_samples;
     real->n_recon = n_recon;
     real->n_bpd = n_bpd;
-    if ((rc = classify(&s, ds.test, ds.test_labels, n_samples, ds.test_h, ds.test_w,
+    if ((rc = classify(&s, set.images, set.labels, n_samples, set.h, set.w,
                        &real->samples)) != CLI_OK)
         goto stop;
-    if (n_recon && (rc = classify(&s, ds.test, ds.test_labels, n_recon, ds.test_h, ds.test_w,
+    if (n_recon && (rc = classify(&s, set.images, set.labels, n_recon, set.h, set.w,
                                   &real->recon)) != CLI_OK)
         goto stop;
     if (!n_recon)
         real->recon.accuracy = NAN;
     real->msssim_mean = real->msssim_std = NAN; /* MS-SSIM needs 16 x 16 or more */
-    if (ds.test_h >= 16 && ds.test_w >= 16)
-        st = spcnn_msssim_pairs(ds.test, n_samples, ds.test_h, ds.test_w,
+    if (set.h >= 16 && set.w >= 16)
+        st = spcnn_msssim_pairs(set.images, n_samples, set.h, set.w,
                                 g.threads > 0 ? (int)g.threads : 1, &real->msssim_mean,
                                 &real->msssim_std);
     if (st != SPCNN_OK) {
@@ -415,8 +457,8 @@ int cli_score(int argc, char **argv)
 
     /* z of the images to reconstruct, once for every size. */
     for (size_t i = 0; i < n_recon && st == SPCNN_OK; i++)
-        st = spcnn_model_encode(model, ds.test + i * ds.test_h * ds.test_w, ds.test_h,
-                                ds.test_w, z + i * (size_t)latent, (size_t)latent);
+        st = spcnn_model_encode(model, set.images + i * set.h * set.w, set.h,
+                                set.w, z + i * (size_t)latent, (size_t)latent);
     if (st != SPCNN_OK) {
         rc = gen_failed(cmd, "encoding the test images", st);
         goto stop;
@@ -456,15 +498,15 @@ int cli_score(int argc, char **argv)
                 goto stop;
             }
             verdict v;
-            if ((rc = classify(&s, images, ds.test_labels, n_recon, h, w, &v)) != CLI_OK)
+            if ((rc = classify(&s, images, set.labels, n_recon, h, w, &v)) != CLI_OK)
                 goto stop;
             x->recon.accuracy = v.accuracy;
         }
         x->bpd_patches = x->bpd_image = NAN;
-        if (n_bpd && h == ds.test_h && w == ds.test_w) {
+        if (n_bpd && h == set.h && w == set.w) {
             gen_progress_part(&progress, done, (double)n_bpd * (double)(h * w) / total);
             done += (double)n_bpd * (double)(h * w) / total;
-            st = spcnn_model_evaluate(model, ds.test, n_bpd, h, w, &x->bpd_patches,
+            st = spcnn_model_evaluate(model, set.images, n_bpd, h, w, &x->bpd_patches,
                                       &x->bpd_image, NULL);
             if (st != SPCNN_OK) {
                 rc = gen_failed(cmd, "evaluating bits/dim", st);
