@@ -17,8 +17,7 @@
 #include "core/alloc.h"
 #include "io/atomic_file.h"
 #include "io/crc32.h"
-
-_Static_assert(sizeof(float) == 4, "classifier files store IEEE-754 binary32 bit patterns");
+#include "io/le.h"
 
 #define MAGIC "SPCNNCLS"
 enum { MAGIC_SIZE = 8, FORMAT_VERSION = 1, HEADER_SIZE = 60, SHAPE_AT = 20, SHAPE_FIELDS = 7 };
@@ -27,34 +26,6 @@ enum { MAGIC_SIZE = 8, FORMAT_VERSION = 1, HEADER_SIZE = 60, SHAPE_AT = 20, SHAP
 
 static const char *const shape_field[SHAPE_FIELDS] = {
     "height", "width", "classes", "conv1 channels", "conv2 channels", "fc1 units", "fc2 units"};
-
-static void put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint16_t get_u16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get_u64(const uint8_t *p)
-{
-    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
 
 static size_t row_record_size(const spcnn__param *r)
 {
@@ -85,39 +56,36 @@ spcnn_status spcnn__classifier_file_save(const spcnn_classifier *c, const char *
 
     uint8_t *at = buf;
     memcpy(at, MAGIC, MAGIC_SIZE);
-    put_u32(at + 8, FORMAT_VERSION);
-    put_u32(at + 12, 0); /* flags */
-    put_u32(at + 16, spcnn_version_number());
+    spcnn__le_put_u32(at + 8, FORMAT_VERSION);
+    spcnn__le_put_u32(at + 12, 0); /* flags */
+    spcnn__le_put_u32(at + 16, spcnn_version_number());
     const spcnn__lenet_shape *s = &c->shape;
     const int shape[SHAPE_FIELDS] = {s->h, s->w, s->classes, s->c1, s->c2, s->f1, s->f2};
     for (int i = 0; i < SHAPE_FIELDS; i++)
-        put_u32(at + SHAPE_AT + 4 * i, (uint32_t)shape[i]);
-    put_u64(at + 48, c->optim.t);
-    put_u32(at + 56, (uint32_t)p->nrows);
+        spcnn__le_put_u32(at + SHAPE_AT + 4 * i, (uint32_t)shape[i]);
+    spcnn__le_put_u64(at + 48, c->optim.t);
+    spcnn__le_put_u32(at + 56, (uint32_t)p->nrows);
     at += HEADER_SIZE;
     for (size_t r = 0; r < p->nrows; r++) {
         const spcnn__param *row = &p->rows[r];
         size_t len = strlen(row->name);
-        put_u16(at, (uint16_t)len);
+        spcnn__le_put_u16(at, (uint16_t)len);
         memcpy(at + 2, row->name, len);
         at += 2 + len;
-        put_u32(at, (uint32_t)row->kind);
-        put_u32(at + 4, (uint32_t)row->ndims);
+        spcnn__le_put_u32(at, (uint32_t)row->kind);
+        spcnn__le_put_u32(at + 4, (uint32_t)row->ndims);
         at += 8;
         for (int d = 0; d < row->ndims; d++, at += 8)
-            put_u64(at, (uint64_t)row->dims[d]);
-        put_u64(at, (uint64_t)row->count);
+            spcnn__le_put_u64(at, (uint64_t)row->dims[d]);
+        spcnn__le_put_u64(at, (uint64_t)row->count);
         at += 8;
     }
     for (size_t r = 0; r < p->nrows; r++) {
         const float *x = spcnn__params_ema(p, r);
-        for (size_t j = 0; j < p->rows[r].count; j++, at += 4) {
-            uint32_t bits;
-            memcpy(&bits, &x[j], 4);
-            put_u32(at, bits);
-        }
+        for (size_t j = 0; j < p->rows[r].count; j++, at += 4)
+            spcnn__le_put_u32(at, spcnn__f32_bits(x[j]));
     }
-    put_u32(at, spcnn__crc32_update(0, buf, size - 4));
+    spcnn__le_put_u32(at, spcnn__crc32_update(0, buf, size - 4));
 
     spcnn__atomic_file f;
     spcnn_status st = spcnn__atomic_file_open(&f, path, "classifier save");
@@ -196,19 +164,19 @@ static spcnn_status read_row(reader *r, long i, file_row *row)
     const uint8_t *p;
     row->at = r->pos;
     TAKE(p, r, 2, "name length", i);
-    row->name_len = get_u16(p);
+    row->name_len = spcnn__le_get_u16(p);
     if (row->name_len == 0 || row->name_len >= SPCNN__PARAM_NAME_MAX)
         return bad_field(r, row->at, "row %ld name length %zu is not in [1, %d]", i,
                          row->name_len, SPCNN__PARAM_NAME_MAX - 1);
     TAKE(row->name, r, row->name_len, "name", i);
     size_t at = r->pos;
     TAKE(p, r, 4, "kind", i);
-    row->kind = get_u32(p);
+    row->kind = spcnn__le_get_u32(p);
     if (row->kind > SPCNN__PARAM_BIAS)
         return bad_field(r, at, "row %ld kind %" PRIu32 " is unknown", i, row->kind);
     at = r->pos;
     TAKE(p, r, 4, "dimension count", i);
-    row->ndims = get_u32(p);
+    row->ndims = spcnn__le_get_u32(p);
     if (row->ndims < 1 || row->ndims > 4)
         return bad_field(r, at, "row %ld has %" PRIu32 " dimensions, not 1 to 4", i,
                          row->ndims);
@@ -216,7 +184,7 @@ static spcnn_status read_row(reader *r, long i, file_row *row)
     for (uint32_t d = 0; d < row->ndims; d++) {
         at = r->pos;
         TAKE(p, r, 8, "dims", i);
-        row->dims[d] = get_u64(p);
+        row->dims[d] = spcnn__le_get_u64(p);
         if (row->dims[d] == 0 || row->dims[d] > MAX_DIM / product)
             return bad_field(r, at, "row %ld dimension %" PRIu32 " is %" PRIu64
                              " (zero, or more than 2^32 values in the row)",
@@ -225,7 +193,7 @@ static spcnn_status read_row(reader *r, long i, file_row *row)
     }
     at = r->pos;
     TAKE(p, r, 8, "value count", i);
-    row->count = get_u64(p);
+    row->count = spcnn__le_get_u64(p);
     if (row->count != product)
         return bad_field(r, at, "row %ld value count %" PRIu64 " is not the product of its "
                          "dims (%" PRIu64 ")", i, row->count, product);
@@ -256,7 +224,7 @@ static spcnn_status parse_structure(reader *r, header *h)
     r->pos = MAGIC_SIZE;
     size_t at = r->pos;
     TAKE(p, r, 4, "format version", -1);
-    h->version = get_u32(p);
+    h->version = spcnn__le_get_u32(p);
     if (h->version == 0)
         return bad_field(r, at, "format version 0 does not exist");
     if (h->version > FORMAT_VERSION)
@@ -265,17 +233,17 @@ static spcnn_status parse_structure(reader *r, header *h)
                             " (this library reads up to %d)",
                             r->path, h->version, FORMAT_VERSION);
     TAKE(p, r, 4, "flags", -1);
-    h->flags = get_u32(p);
+    h->flags = spcnn__le_get_u32(p);
     TAKE(p, r, 4, "writer version", -1);
     for (int i = 0; i < SHAPE_FIELDS; i++) {
         TAKE(p, r, 4, shape_field[i], -1);
-        h->shape[i] = get_u32(p);
+        h->shape[i] = spcnn__le_get_u32(p);
     }
     TAKE(p, r, 8, "optimiser step", -1);
-    h->step = get_u64(p);
+    h->step = spcnn__le_get_u64(p);
     at = r->pos;
     TAKE(p, r, 4, "row count", -1);
-    h->nrows = get_u32(p);
+    h->nrows = spcnn__le_get_u32(p);
     if (h->nrows != SPCNN__LENET_ROWS)
         return bad_field(r, at, "%" PRIu32 " parameter rows (a LeNet has %d)", h->nrows,
                          SPCNN__LENET_ROWS);
@@ -375,7 +343,7 @@ spcnn_status spcnn__classifier_file_load_memory(const void *data, size_t size, c
     reader r = {data, size, 0, name};
     header h;
     SPCNN_TRY(parse_structure(&r, &h));
-    uint32_t stored = get_u32(r.data + size - 4);
+    uint32_t stored = spcnn__le_get_u32(r.data + size - 4);
     uint32_t computed = spcnn__crc32_update(0, r.data, size - 4);
     if (stored != computed)
         return spcnn__error(SPCNN_ERR_FORMAT,
@@ -414,9 +382,7 @@ spcnn_status spcnn__classifier_file_load_memory(const void *data, size_t size, c
     for (size_t i = 0; i < p->nrows; i++) {
         float *dst = spcnn__params_ema(p, i);
         for (size_t j = 0; j < p->rows[i].count; j++, src += 4) {
-            uint32_t bits = get_u32(src);
-            float x;
-            memcpy(&x, &bits, 4);
+            float x = spcnn__le_get_f32(src);
             if (!isfinite(x)) {
                 st = bad_field(&r, (size_t)(src - r.data), "weight %zu of \"%s\" is %g", j,
                                p->rows[i].name, (double)x);

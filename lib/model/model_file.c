@@ -16,10 +16,8 @@
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/crc32.h"
+#include "io/le.h"
 #include "model/model_file.h"
-
-_Static_assert(sizeof(float) == 4 && sizeof(double) == 8,
-               "model files store IEEE-754 binary32 and binary64 bit patterns");
 
 #define MAGIC "SPCNNMDL"
 enum { MAGIC_SIZE = 8, FORMAT_VERSION = 1 };
@@ -41,62 +39,6 @@ static const spcnn__param_buf section_buf[MAX_SECTIONS] = {
     SPCNN__BUF_EMA, SPCNN__BUF_VALUE, SPCNN__BUF_ADAM_M, SPCNN__BUF_ADAM_V};
 static const char *const section_name[MAX_SECTIONS] = {
     "EMA values", "raw values", "Adam first moments", "Adam second moments"};
-
-/* ---- little-endian fields ---------------------------------------------------------------- */
-
-static void put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint16_t get_u16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get_u64(const uint8_t *p)
-{
-    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
-static uint32_t f32_bits(float x)
-{
-    uint32_t b;
-    memcpy(&b, &x, 4);
-    return b;
-}
-static float get_f32(const uint8_t *p)
-{
-    uint32_t b = get_u32(p);
-    float x;
-    memcpy(&x, &b, 4);
-    return x;
-}
-static uint64_t f64_bits(double x)
-{
-    uint64_t b;
-    memcpy(&b, &x, 8);
-    return b;
-}
-static double get_f64(const uint8_t *p)
-{
-    uint64_t b = get_u64(p);
-    double x;
-    memcpy(&x, &b, 8);
-    return x;
-}
 
 /* ---- saving ------------------------------------------------------------------------------ */
 
@@ -129,9 +71,9 @@ static uint8_t *w_room(writer *w, size_t k)
     w->n += k;
     return p;
 }
-static void w_u16(writer *w, uint16_t v) { put_u16(w_room(w, 2), v); }
-static void w_u32(writer *w, uint32_t v) { put_u32(w_room(w, 4), v); }
-static void w_u64(writer *w, uint64_t v) { put_u64(w_room(w, 8), v); }
+static void w_u16(writer *w, uint16_t v) { spcnn__le_put_u16(w_room(w, 2), v); }
+static void w_u32(writer *w, uint32_t v) { spcnn__le_put_u32(w_room(w, 4), v); }
+static void w_u64(writer *w, uint64_t v) { spcnn__le_put_u64(w_room(w, 8), v); }
 
 static void write_row(writer *w, const spcnn__param *row)
 {
@@ -210,7 +152,7 @@ spcnn_status spcnn__model_file_save(const spcnn_model *model, const char *path,
         if (spcnn_config_key_name((spcnn_config_key)k) == NULL)
             continue;
         w_u32(w, (uint32_t)k);
-        w_u64(w, f64_bits(model->cfg.values[k]));
+        w_u64(w, spcnn__f64_bits(model->cfg.values[k]));
     }
     w_u64(w, model->optim.t);
     w_u64(w, model->images_seen);
@@ -221,13 +163,13 @@ spcnn_status spcnn__model_file_save(const spcnn_model *model, const char *path,
         for (size_t r = 0; r < p->nrows; r++) {
             const float *x = spcnn__params_ptr(p, section_buf[s], r);
             for (size_t j = 0; j < p->rows[r].count; j++)
-                put_u32(w_room(w, 4), f32_bits(x[j]));
+                spcnn__le_put_u32(w_room(w, 4), spcnn__f32_bits(x[j]));
         }
     }
     w_flush(w);
     /* The checksum covers every byte before it, not itself. */
     uint8_t crc[4];
-    put_u32(crc, w->crc);
+    spcnn__le_put_u32(crc, w->crc);
     if (w->err == 0) {
         errno = 0;
         if (fwrite(crc, 1, 4, f.fp) != 4)
@@ -323,7 +265,7 @@ static spcnn_status read_row(reader *r, long i, file_row *row)
     const uint8_t *p;
     size_t at = r->pos;
     TAKE(p, r, 2, "row", i, "name length");
-    row->name_len = get_u16(p);
+    row->name_len = spcnn__le_get_u16(p);
     if (row->name_len == 0 || row->name_len >= SPCNN__PARAM_NAME_MAX)
         return bad_field(r, at, "row %ld name length %zu is not in [1, %d]", i, row->name_len,
                          SPCNN__PARAM_NAME_MAX - 1);
@@ -333,12 +275,12 @@ static spcnn_status read_row(reader *r, long i, file_row *row)
         return bad_field(r, at, "row %ld name contains a NUL byte", i);
     at = r->pos;
     TAKE(p, r, 4, "row", i, "kind");
-    row->kind = get_u32(p);
+    row->kind = spcnn__le_get_u32(p);
     if (row->kind > SPCNN__PARAM_BIAS)
         return bad_field(r, at, "row %ld kind %" PRIu32 " is unknown", i, row->kind);
     at = r->pos;
     TAKE(p, r, 4, "row", i, "dimension count");
-    row->ndims = get_u32(p);
+    row->ndims = spcnn__le_get_u32(p);
     if (row->ndims < 1 || row->ndims > 4)
         return bad_field(r, at, "row %ld has %" PRIu32 " dimensions, not 1 to 4", i,
                          row->ndims);
@@ -346,7 +288,7 @@ static spcnn_status read_row(reader *r, long i, file_row *row)
     for (uint32_t d = 0; d < row->ndims; d++) {
         at = r->pos;
         TAKE(p, r, 8, "row", i, "dims");
-        row->dims[d] = get_u64(p);
+        row->dims[d] = spcnn__le_get_u64(p);
         if (row->dims[d] == 0 || row->dims[d] > MAX_COUNT / product)
             return bad_field(r, at, "row %ld dimension %" PRIu32 " is %" PRIu64
                              " (zero, or more than 2^36 values in the row)",
@@ -355,7 +297,7 @@ static spcnn_status read_row(reader *r, long i, file_row *row)
     }
     at = r->pos;
     TAKE(p, r, 8, "row", i, "value count");
-    row->count = get_u64(p);
+    row->count = spcnn__le_get_u64(p);
     if (row->count != product)
         return bad_field(r, at, "row %ld value count %" PRIu64 " is not the product of its "
                          "dims (%" PRIu64 ")",
@@ -405,7 +347,7 @@ static spcnn_status parse_structure(reader *r, header *h)
 
     size_t at = r->pos;
     TAKE(p, r, 4, "", -1, "format version");
-    h->version = get_u32(p);
+    h->version = spcnn__le_get_u32(p);
     if (h->version == 0)
         return bad_field(r, at, "format version 0 does not exist");
     if (h->version > FORMAT_VERSION)
@@ -414,12 +356,12 @@ static spcnn_status parse_structure(reader *r, header *h)
                             " (this library reads up to %d)",
                             r->path, h->version, FORMAT_VERSION);
     TAKE(p, r, 4, "", -1, "flags");
-    h->flags = get_u32(p);
+    h->flags = spcnn__le_get_u32(p);
     TAKE(p, r, 4, "", -1, "writer version");
-    h->writer = get_u32(p);
+    h->writer = spcnn__le_get_u32(p);
     at = r->pos;
     TAKE(p, r, 4, "", -1, "hyper-parameter count");
-    h->nkeys = get_u32(p);
+    h->nkeys = spcnn__le_get_u32(p);
     if (h->nkeys > MAX_KEYS)
         return bad_field(r, at, "%" PRIu32 " hyper-parameters (at most %u)", h->nkeys,
                          MAX_KEYS);
@@ -429,12 +371,12 @@ static spcnn_status parse_structure(reader *r, header *h)
         TAKE(p, r, 8, "hyper-parameter", (long)i, "value");
     }
     TAKE(p, r, 8, "", -1, "optimiser step");
-    h->step = get_u64(p);
+    h->step = spcnn__le_get_u64(p);
     TAKE(p, r, 8, "", -1, "images seen");
-    h->images_seen = get_u64(p);
+    h->images_seen = spcnn__le_get_u64(p);
     at = r->pos;
     TAKE(p, r, 4, "", -1, "row count");
-    h->nrows = get_u32(p);
+    h->nrows = spcnn__le_get_u32(p);
     if (h->nrows == 0 || h->nrows > MAX_ROWS)
         return bad_field(r, at, "%" PRIu32 " parameter rows (1 to %u)", h->nrows, MAX_ROWS);
     h->rows_at = r->pos;
@@ -526,8 +468,8 @@ static spcnn_status read_config(const reader *r, const header *h, spcnn_config *
     int seen[SPCNN__CONFIG_KEY_END] = {0};
     for (uint32_t i = 0; i < h->nkeys; i++) {
         size_t at = h->keys_at + (size_t)i * KEY_RECORD_SIZE;
-        uint32_t key = get_u32(r->data + at);
-        double value = get_f64(r->data + at + 4);
+        uint32_t key = spcnn__le_get_u32(r->data + at);
+        double value = spcnn__le_get_f64(r->data + at + 4);
         const char *name = key < SPCNN__CONFIG_KEY_END
                                ? spcnn_config_key_name((spcnn_config_key)key)
                                : NULL;
@@ -614,7 +556,7 @@ static spcnn_status copy_tensors(const reader *r, const header *h, spcnn__params
         for (size_t i = 0; i < p->nrows; i++) {
             float *dst = spcnn__params_ptr(p, buf, i);
             for (size_t j = 0; j < p->rows[i].count; j++, src += 4) {
-                float x = get_f32(src);
+                float x = spcnn__le_get_f32(src);
                 if (!isfinite(x) || (buf == SPCNN__BUF_ADAM_V && x < 0))
                     return bad_field(r, (size_t)(src - r->data),
                                      "%s of row %zu \"%s\" hold %g at index %zu",
@@ -649,7 +591,7 @@ spcnn_status spcnn__model_file_load_memory(const void *data, size_t size, const 
     spcnn_status st;
     SPCNN_TRY_GOTO(st, parse_structure(&r, &h));
 
-    uint32_t stored = get_u32(r.data + size - 4);
+    uint32_t stored = spcnn__le_get_u32(r.data + size - 4);
     uint32_t computed = spcnn__crc32_update(0, r.data, size - 4);
     if (stored != computed) {
         st = spcnn__error(SPCNN_ERR_FORMAT,
