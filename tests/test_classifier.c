@@ -679,6 +679,10 @@ START_TEST(test_file_truncation_and_damage)
     reseal(bad, size);
     load_mem(bad, size, SPCNN_ERR_FORMAT, "renamed", 68);
     assert_message_has("\"conv1.x\" is not the row \"conv1.w\"");
+    bad[68] = 0; /* refused while the table is walked, before the shape is checked */
+    reseal(bad, size);
+    load_mem(bad, size, SPCNN_ERR_FORMAT, "NUL in a name", 68);
+    assert_message_has("row 0 name contains a NUL byte (byte 62)");
     memcpy(bad, good, size);
     put32(bad + size - 8, 0x7fc00000u);
     reseal(bad, size);

@@ -8,29 +8,23 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "classifier/classifier.h"
 #include "core/alloc.h"
 #include "io/atomic_file.h"
 #include "io/crc32.h"
 #include "io/le.h"
+#include "io/param_table_file.h"
 
 #define MAGIC "SPCNNCLS"
 enum { MAGIC_SIZE = 8, FORMAT_VERSION = 1, HEADER_SIZE = 60, SHAPE_AT = 20, SHAPE_FIELDS = 7 };
-/* Longest dimension a row may declare: far above any classifier, small enough for products. */
-#define MAX_DIM ((uint64_t)1 << 32)
+/* Most values a row may declare: far above any classifier, small enough for products. */
+enum { MAX_COUNT_LOG2 = 32 };
 
 static const char *const shape_field[SHAPE_FIELDS] = {
     "height", "width", "classes", "conv1 channels", "conv2 channels", "fc1 units", "fc2 units"};
-
-static size_t row_record_size(const spcnn__param *r)
-{
-    return 2 + strlen(r->name) + 4 + 4 + 8 * (size_t)r->ndims + 8;
-}
 
 /* ---- saving ------------------------------------------------------------------------------ */
 
@@ -49,7 +43,7 @@ spcnn_status spcnn__classifier_file_save(const spcnn_classifier *c, const char *
     }
     size_t size = HEADER_SIZE + 4 * p->nvalues + 4;
     for (size_t r = 0; r < p->nrows; r++)
-        size += row_record_size(&p->rows[r]);
+        size += spcnn__param_row_size(&p->rows[r]);
     uint8_t *buf = spcnn__malloc(size);
     if (buf == NULL)
         return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "classifier save: %s: out of memory", path);
@@ -67,18 +61,8 @@ spcnn_status spcnn__classifier_file_save(const spcnn_classifier *c, const char *
     spcnn__le_put_u32(at + 56, (uint32_t)p->nrows);
     at += HEADER_SIZE;
     for (size_t r = 0; r < p->nrows; r++) {
-        const spcnn__param *row = &p->rows[r];
-        size_t len = strlen(row->name);
-        spcnn__le_put_u16(at, (uint16_t)len);
-        memcpy(at + 2, row->name, len);
-        at += 2 + len;
-        spcnn__le_put_u32(at, (uint32_t)row->kind);
-        spcnn__le_put_u32(at + 4, (uint32_t)row->ndims);
-        at += 8;
-        for (int d = 0; d < row->ndims; d++, at += 8)
-            spcnn__le_put_u64(at, (uint64_t)row->dims[d]);
-        spcnn__le_put_u64(at, (uint64_t)row->count);
-        at += 8;
+        spcnn__param_row_put(at, &p->rows[r]);
+        at += spcnn__param_row_size(&p->rows[r]);
     }
     for (size_t r = 0; r < p->nrows; r++) {
         const float *x = spcnn__params_ema(p, r);
@@ -108,98 +92,6 @@ spcnn_status spcnn__classifier_file_save(const spcnn_classifier *c, const char *
 
 /* ---- loading ----------------------------------------------------------------------------- */
 
-typedef struct reader {
-    const uint8_t *data;
-    size_t size, pos;
-    const char *path;
-} reader;
-
-static spcnn_status truncated(const reader *r, size_t n, const char *what, long index)
-{
-    char field[96];
-    if (index >= 0)
-        snprintf(field, sizeof field, "row %ld %s", index, what);
-    else
-        snprintf(field, sizeof field, "%s", what);
-    return spcnn__error(SPCNN_ERR_FORMAT,
-                        "classifier load: %s: classifier file truncated at byte %zu (reading "
-                        "%s: %zu bytes at offset %zu)",
-                        r->path, r->size, field, n, r->pos);
-}
-
-static spcnn_status bad_field(const reader *r, size_t at, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static spcnn_status bad_field(const reader *r, size_t at, const char *fmt, ...)
-{
-    char detail[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    return spcnn__error(SPCNN_ERR_FORMAT,
-                        "classifier load: %s: corrupt classifier file: %s (byte %zu)", r->path,
-                        detail, at);
-}
-
-#define TAKE(ptr, r, n, what, index)                       \
-    do {                                                   \
-        if ((r)->size - (r)->pos < (n))                    \
-            return truncated((r), (n), (what), (index));   \
-        (ptr) = (r)->data + (r)->pos;                      \
-        (r)->pos += (n);                                   \
-    } while (0)
-
-typedef struct file_row {
-    const uint8_t *name;
-    size_t name_len, at;
-    uint32_t kind, ndims;
-    uint64_t dims[4], count;
-} file_row;
-
-static spcnn_status read_row(reader *r, long i, file_row *row)
-{
-    const uint8_t *p;
-    row->at = r->pos;
-    TAKE(p, r, 2, "name length", i);
-    row->name_len = spcnn__le_get_u16(p);
-    if (row->name_len == 0 || row->name_len >= SPCNN__PARAM_NAME_MAX)
-        return bad_field(r, row->at, "row %ld name length %zu is not in [1, %d]", i,
-                         row->name_len, SPCNN__PARAM_NAME_MAX - 1);
-    TAKE(row->name, r, row->name_len, "name", i);
-    size_t at = r->pos;
-    TAKE(p, r, 4, "kind", i);
-    row->kind = spcnn__le_get_u32(p);
-    if (row->kind > SPCNN__PARAM_BIAS)
-        return bad_field(r, at, "row %ld kind %" PRIu32 " is unknown", i, row->kind);
-    at = r->pos;
-    TAKE(p, r, 4, "dimension count", i);
-    row->ndims = spcnn__le_get_u32(p);
-    if (row->ndims < 1 || row->ndims > 4)
-        return bad_field(r, at, "row %ld has %" PRIu32 " dimensions, not 1 to 4", i,
-                         row->ndims);
-    uint64_t product = 1;
-    for (uint32_t d = 0; d < row->ndims; d++) {
-        at = r->pos;
-        TAKE(p, r, 8, "dims", i);
-        row->dims[d] = spcnn__le_get_u64(p);
-        if (row->dims[d] == 0 || row->dims[d] > MAX_DIM / product)
-            return bad_field(r, at, "row %ld dimension %" PRIu32 " is %" PRIu64
-                             " (zero, or more than 2^32 values in the row)",
-                             i, d, row->dims[d]);
-        product *= row->dims[d];
-    }
-    at = r->pos;
-    TAKE(p, r, 8, "value count", i);
-    row->count = spcnn__le_get_u64(p);
-    if (row->count != product)
-        return bad_field(r, at, "row %ld value count %" PRIu64 " is not the product of its "
-                         "dims (%" PRIu64 ")", i, row->count, product);
-    return SPCNN_OK;
-}
-
 typedef struct header {
     uint32_t version, flags;
     uint32_t shape[SHAPE_FIELDS];
@@ -211,46 +103,30 @@ typedef struct header {
 
 /* Magic, header, shape and table with every field checked, then the file's length against
  * what the table calls for. Nothing is trusted from a field that comes after a failure. */
-static spcnn_status parse_structure(reader *r, header *h)
+static spcnn_status parse_structure(spcnn__file_reader *r, header *h)
 {
     memset(h, 0, sizeof *h);
     const uint8_t *p;
-    if (r->size < MAGIC_SIZE && r->size > 0 && memcmp(r->data, MAGIC, r->size) == 0)
-        return truncated(r, MAGIC_SIZE, "magic", -1);
-    if (r->size < MAGIC_SIZE || memcmp(r->data, MAGIC, MAGIC_SIZE) != 0)
-        return spcnn__error(SPCNN_ERR_FORMAT,
-                            "classifier load: %s: not a classifier file (%s)", r->path,
-                            r->size == 0 ? "empty file" : "no \"" MAGIC "\" magic");
-    r->pos = MAGIC_SIZE;
-    size_t at = r->pos;
-    TAKE(p, r, 4, "format version", -1);
-    h->version = spcnn__le_get_u32(p);
-    if (h->version == 0)
-        return bad_field(r, at, "format version 0 does not exist");
-    if (h->version > FORMAT_VERSION)
-        return spcnn__error(SPCNN_ERR_VERSION,
-                            "classifier load: %s: written by a newer format version %" PRIu32
-                            " (this library reads up to %d)",
-                            r->path, h->version, FORMAT_VERSION);
-    TAKE(p, r, 4, "flags", -1);
+    SPCNN_TRY(spcnn__file_read_magic_version(r, MAGIC, FORMAT_VERSION, &h->version));
+    SPCNN__FILE_TAKE(p, r, 4, "", -1, "flags");
     h->flags = spcnn__le_get_u32(p);
-    TAKE(p, r, 4, "writer version", -1);
+    SPCNN__FILE_TAKE(p, r, 4, "", -1, "writer version");
     for (int i = 0; i < SHAPE_FIELDS; i++) {
-        TAKE(p, r, 4, shape_field[i], -1);
+        SPCNN__FILE_TAKE(p, r, 4, "", -1, shape_field[i]);
         h->shape[i] = spcnn__le_get_u32(p);
     }
-    TAKE(p, r, 8, "optimiser step", -1);
+    SPCNN__FILE_TAKE(p, r, 8, "", -1, "optimiser step");
     h->step = spcnn__le_get_u64(p);
-    at = r->pos;
-    TAKE(p, r, 4, "row count", -1);
+    size_t at = r->pos;
+    SPCNN__FILE_TAKE(p, r, 4, "", -1, "row count");
     h->nrows = spcnn__le_get_u32(p);
     if (h->nrows != SPCNN__LENET_ROWS)
-        return bad_field(r, at, "%" PRIu32 " parameter rows (a LeNet has %d)", h->nrows,
-                         SPCNN__LENET_ROWS);
+        return spcnn__file_bad_field(r, at, "%" PRIu32 " parameter rows (a LeNet has %d)",
+                                     h->nrows, SPCNN__LENET_ROWS);
     h->rows_at = r->pos;
     for (uint32_t i = 0; i < h->nrows; i++) {
-        file_row row;
-        SPCNN_TRY(read_row(r, (long)i, &row));
+        spcnn__file_row row;
+        SPCNN_TRY(spcnn__param_row_read(r, (long)i, MAX_COUNT_LOG2, &row));
         h->nvalues += row.count;
     }
     h->values_at = r->pos;
@@ -262,77 +138,31 @@ static spcnn_status parse_structure(reader *r, header *h)
                             r->path, r->size, expected,
                             (uint64_t)r->size >= expected - 4 ? "checksum" : "weights");
     if ((uint64_t)r->size > expected)
-        return bad_field(r, (size_t)expected,
-                         "%" PRIu64 " unexpected bytes after the checksum (the table calls for "
-                         "a file of %" PRIu64 " bytes)",
-                         (uint64_t)r->size - expected, expected);
+        return spcnn__file_bad_field(r, (size_t)expected,
+                                     "%" PRIu64 " unexpected bytes after the checksum (the table "
+                                     "calls for a file of %" PRIu64 " bytes)",
+                                     (uint64_t)r->size - expected, expected);
     return SPCNN_OK;
 }
 
 /* The file's table must be the one its shape builds, row by row. */
-static spcnn_status check_table(const reader *r, const header *h, const spcnn__params *p)
+static spcnn_status check_table(const spcnn__file_reader *r, const header *h,
+                                const spcnn__params *p)
 {
-    reader walk = *r;
+    spcnn__file_reader walk = *r;
     walk.pos = h->rows_at;
     for (uint32_t i = 0; i < h->nrows; i++) {
-        file_row fr;
-        SPCNN_TRY(read_row(&walk, (long)i, &fr)); /* walked before: cannot fail */
+        spcnn__file_row fr;
+        /* walked before: cannot fail */
+        SPCNN_TRY(spcnn__param_row_read(&walk, (long)i, MAX_COUNT_LOG2, &fr));
         const spcnn__param *row = &p->rows[i];
-        int same = fr.name_len == strlen(row->name) &&
-                   memcmp(fr.name, row->name, fr.name_len) == 0 &&
-                   fr.kind == (uint32_t)row->kind && fr.ndims == (uint32_t)row->ndims;
-        for (int d = 0; same && d < row->ndims; d++)
-            same = fr.dims[d] == (uint64_t)row->dims[d];
-        if (!same)
-            return bad_field(r, fr.at,
-                             "parameter row %" PRIu32 " \"%.*s\" is not the row \"%s\" that "
-                             "the file's shape builds (name, kind or dims differ)",
-                             i, (int)fr.name_len, (const char *)fr.name, row->name);
+        if (!spcnn__param_row_matches(&fr, row))
+            return spcnn__file_bad_field(r, fr.at,
+                                         "parameter row %" PRIu32 " \"%.*s\" is not the row "
+                                         "\"%s\" that the file's shape builds (name, kind or "
+                                         "dims differ)",
+                                         i, (int)fr.name_len, (const char *)fr.name, row->name);
     }
-    return SPCNN_OK;
-}
-
-static spcnn_status read_whole_file(const char *path, uint8_t **data, size_t *size)
-{
-    *data = NULL;
-    *size = 0;
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return spcnn__error(SPCNN_ERR_IO, "classifier load: %s: %s", path, strerror(errno));
-    struct stat st;
-    int err = fstat(fileno(fp), &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
-    if (err == 0 && !S_ISREG(st.st_mode)) {
-        fclose(fp);
-        return spcnn__error(SPCNN_ERR_IO, "classifier load: %s: not a regular file", path);
-    }
-    if (err != 0) {
-        fclose(fp);
-        return spcnn__error(SPCNN_ERR_IO, "classifier load: %s: %s", path, strerror(err));
-    }
-    if ((uintmax_t)st.st_size > (uintmax_t)SIZE_MAX - 1) {
-        fclose(fp);
-        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY,
-                            "classifier load: %s: a file of %jd bytes does not fit in memory",
-                            path, (intmax_t)st.st_size);
-    }
-    size_t n = (size_t)st.st_size;
-    uint8_t *buf = spcnn__malloc(n);
-    if (!buf) {
-        fclose(fp);
-        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY,
-                            "classifier load: %s: no memory to read its %zu bytes", path, n);
-    }
-    size_t got = fread(buf, 1, n, fp);
-    err = ferror(fp) ? errno : 0;
-    fclose(fp);
-    if (got != n) {
-        spcnn__free(buf);
-        return spcnn__error(SPCNN_ERR_IO, "classifier load: %s: read %zu of %zu bytes: %s",
-                            path, got, n,
-                            err ? strerror(err) : "the file shrank while being read");
-    }
-    *data = buf;
-    *size = n;
     return SPCNN_OK;
 }
 
@@ -340,23 +170,19 @@ spcnn_status spcnn__classifier_file_load_memory(const void *data, size_t size, c
                                                 spcnn_classifier **out)
 {
     *out = NULL;
-    reader r = {data, size, 0, name};
+    spcnn__file_reader r = {data, size, 0, name, "classifier load", "classifier"};
     header h;
     SPCNN_TRY(parse_structure(&r, &h));
-    uint32_t stored = spcnn__le_get_u32(r.data + size - 4);
-    uint32_t computed = spcnn__crc32_update(0, r.data, size - 4);
-    if (stored != computed)
-        return spcnn__error(SPCNN_ERR_FORMAT,
-                            "classifier load: %s: corrupt classifier file: checksum mismatch "
-                            "(stored 0x%08" PRIx32 ", computed 0x%08" PRIx32 ")",
-                            name, stored, computed);
+    SPCNN_TRY(spcnn__file_check_crc(&r));
     if (h.flags != 0)
-        return bad_field(&r, 12, "unknown flags 0x%08" PRIx32 " (format version 1 has none)",
-                         h.flags);
+        return spcnn__file_bad_field(&r, 12,
+                                     "unknown flags 0x%08" PRIx32 " (format version 1 has none)",
+                                     h.flags);
     for (int i = 0; i < SHAPE_FIELDS; i++)
         if (h.shape[i] > SPCNN__LENET_MAX_WIDTH)
-            return bad_field(&r, SHAPE_AT + 4 * (size_t)i, "%s %" PRIu32 " is out of range",
-                             shape_field[i], h.shape[i]);
+            return spcnn__file_bad_field(&r, SHAPE_AT + 4 * (size_t)i,
+                                         "%s %" PRIu32 " is out of range", shape_field[i],
+                                         h.shape[i]);
     spcnn__lenet_shape s = {0,
                             (int)h.shape[0],
                             (int)h.shape[1],
@@ -384,8 +210,9 @@ spcnn_status spcnn__classifier_file_load_memory(const void *data, size_t size, c
         for (size_t j = 0; j < p->rows[i].count; j++, src += 4) {
             float x = spcnn__le_get_f32(src);
             if (!isfinite(x)) {
-                st = bad_field(&r, (size_t)(src - r.data), "weight %zu of \"%s\" is %g", j,
-                               p->rows[i].name, (double)x);
+                st = spcnn__file_bad_field(&r, (size_t)(src - r.data),
+                                           "weight %zu of \"%s\" is %g", j, p->rows[i].name,
+                                           (double)x);
                 goto fail;
             }
             dst[j] = x;
@@ -406,7 +233,7 @@ spcnn_status spcnn__classifier_file_load(const char *path, spcnn_classifier **ou
     *out = NULL;
     uint8_t *data = NULL;
     size_t size = 0;
-    SPCNN_TRY(read_whole_file(path, &data, &size));
+    SPCNN_TRY(spcnn__file_read_whole(path, "classifier load", &data, &size));
     spcnn_status st = spcnn__classifier_file_load_memory(data, size, path, out);
     spcnn__free(data);
     return st;

@@ -6,17 +6,16 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/crc32.h"
 #include "io/le.h"
+#include "io/param_table_file.h"
 #include "model/model_file.h"
 
 #define MAGIC "SPCNNMDL"
@@ -28,7 +27,8 @@ enum { MAGIC_SIZE = 8, FORMAT_VERSION = 1 };
  * 64 bits: at most 2^20 rows of 2^36 floats, four sections of 4 bytes each -> < 2^62 bytes. */
 #define MAX_KEYS 4096u
 #define MAX_ROWS (1u << 20)
-#define MAX_COUNT ((uint64_t)1 << 36)
+enum { MAX_COUNT_LOG2 = 36 };
+#define MAX_COUNT ((uint64_t)1 << MAX_COUNT_LOG2)
 
 /* Bytes of the fixed header: magic, version, flags, writer version, key count. */
 enum { HEADER_SIZE = 24, KEY_RECORD_SIZE = 12 };
@@ -71,21 +71,8 @@ static uint8_t *w_room(writer *w, size_t k)
     w->n += k;
     return p;
 }
-static void w_u16(writer *w, uint16_t v) { spcnn__le_put_u16(w_room(w, 2), v); }
 static void w_u32(writer *w, uint32_t v) { spcnn__le_put_u32(w_room(w, 4), v); }
 static void w_u64(writer *w, uint64_t v) { spcnn__le_put_u64(w_room(w, 8), v); }
-
-static void write_row(writer *w, const spcnn__param *row)
-{
-    size_t len = strlen(row->name);
-    w_u16(w, (uint16_t)len);
-    memcpy(w_room(w, len), row->name, len);
-    w_u32(w, (uint32_t)row->kind);
-    w_u32(w, (uint32_t)row->ndims);
-    for (int d = 0; d < row->ndims; d++)
-        w_u64(w, (uint64_t)row->dims[d]);
-    w_u64(w, (uint64_t)row->count);
-}
 
 /* A file holding a NaN could be written but never loaded; refuse it here instead. */
 static spcnn_status check_writable(const spcnn__params *p, const char *path, int nsections)
@@ -158,7 +145,7 @@ spcnn_status spcnn__model_file_save(const spcnn_model *model, const char *path,
     w_u64(w, model->images_seen);
     w_u32(w, (uint32_t)p->nrows);
     for (size_t r = 0; r < p->nrows; r++)
-        write_row(w, &p->rows[r]);
+        spcnn__param_row_put(w_room(w, spcnn__param_row_size(&p->rows[r])), &p->rows[r]);
     for (int s = 0; s < nsections; s++) {
         for (size_t r = 0; r < p->nrows; r++) {
             const float *x = spcnn__params_ptr(p, section_buf[s], r);
@@ -188,12 +175,6 @@ spcnn_status spcnn__model_file_save(const spcnn_model *model, const char *path,
 
 /* ---- loading: the structure -------------------------------------------------------------- */
 
-typedef struct reader {
-    const uint8_t *data;
-    size_t size, pos;
-    const char *path;
-} reader;
-
 /* What the structural walk learns; offsets are in bytes from the start of the file. */
 typedef struct header {
     uint32_t version, flags, writer;
@@ -207,118 +188,20 @@ typedef struct header {
     int nsections;
 } header;
 
-typedef struct file_row {
-    const uint8_t *name;
-    size_t name_len;
-    uint32_t kind, ndims;
-    uint64_t dims[4];
-    uint64_t count;
-} file_row;
-
-/* "row 3 name" / "format version": the field being read, for messages. */
-static void field_name(char *buf, size_t cap, const char *group, long index, const char *field)
-{
-    if (index >= 0)
-        snprintf(buf, cap, "%s %ld %s", group, index, field);
-    else
-        snprintf(buf, cap, "%s", field);
-}
-
-static spcnn_status truncated(const reader *r, size_t n, const char *group, long index,
-                              const char *field)
-{
-    char what[96];
-    field_name(what, sizeof what, group, index, field);
-    return spcnn__error(SPCNN_ERR_FORMAT,
-                        "model_load: %s: model file truncated at byte %zu (reading %s: %zu "
-                        "bytes at offset %zu)",
-                        r->path, r->size, what, n, r->pos);
-}
-
-/* A field that is present but wrong; `at` is its offset. */
-static spcnn_status bad_field(const reader *r, size_t at, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static spcnn_status bad_field(const reader *r, size_t at, const char *fmt, ...)
-{
-    char detail[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    return spcnn__error(SPCNN_ERR_FORMAT, "model_load: %s: corrupt model file: %s (byte %zu)",
-                        r->path, detail, at);
-}
-
-#define TAKE(ptr, r, n, group, index, field)                       \
-    do {                                                           \
-        if ((r)->size - (r)->pos < (n))                            \
-            return truncated((r), (n), (group), (index), (field)); \
-        (ptr) = (r)->data + (r)->pos;                              \
-        (r)->pos += (n);                                           \
-    } while (0)
-
-static spcnn_status read_row(reader *r, long i, file_row *row)
-{
-    const uint8_t *p;
-    size_t at = r->pos;
-    TAKE(p, r, 2, "row", i, "name length");
-    row->name_len = spcnn__le_get_u16(p);
-    if (row->name_len == 0 || row->name_len >= SPCNN__PARAM_NAME_MAX)
-        return bad_field(r, at, "row %ld name length %zu is not in [1, %d]", i, row->name_len,
-                         SPCNN__PARAM_NAME_MAX - 1);
-    at = r->pos;
-    TAKE(row->name, r, row->name_len, "row", i, "name");
-    if (memchr(row->name, '\0', row->name_len))
-        return bad_field(r, at, "row %ld name contains a NUL byte", i);
-    at = r->pos;
-    TAKE(p, r, 4, "row", i, "kind");
-    row->kind = spcnn__le_get_u32(p);
-    if (row->kind > SPCNN__PARAM_BIAS)
-        return bad_field(r, at, "row %ld kind %" PRIu32 " is unknown", i, row->kind);
-    at = r->pos;
-    TAKE(p, r, 4, "row", i, "dimension count");
-    row->ndims = spcnn__le_get_u32(p);
-    if (row->ndims < 1 || row->ndims > 4)
-        return bad_field(r, at, "row %ld has %" PRIu32 " dimensions, not 1 to 4", i,
-                         row->ndims);
-    uint64_t product = 1;
-    for (uint32_t d = 0; d < row->ndims; d++) {
-        at = r->pos;
-        TAKE(p, r, 8, "row", i, "dims");
-        row->dims[d] = spcnn__le_get_u64(p);
-        if (row->dims[d] == 0 || row->dims[d] > MAX_COUNT / product)
-            return bad_field(r, at, "row %ld dimension %" PRIu32 " is %" PRIu64
-                             " (zero, or more than 2^36 values in the row)",
-                             i, d, row->dims[d]);
-        product *= row->dims[d];
-    }
-    at = r->pos;
-    TAKE(p, r, 8, "row", i, "value count");
-    row->count = spcnn__le_get_u64(p);
-    if (row->count != product)
-        return bad_field(r, at, "row %ld value count %" PRIu64 " is not the product of its "
-                         "dims (%" PRIu64 ")",
-                         i, row->count, product);
-    return SPCNN_OK;
-}
-
 /* Which section and row the byte `offset` of the tensor region lies in, for messages. */
-static void locate_tensor_byte(const reader *r, const header *h, uint64_t offset, int *section,
-                               uint32_t *row_index, file_row *row)
+static void locate_tensor_byte(const spcnn__file_reader *r, const header *h, uint64_t offset,
+                               int *section, uint32_t *row_index, spcnn__file_row *row)
 {
     uint64_t section_bytes = h->nvalues * 4;
     uint64_t rel = offset - h->tensors_at;
     *section = (int)(rel / section_bytes);
     uint64_t value = rel % section_bytes / 4;
-    reader walk = *r;
+    spcnn__file_reader walk = *r;
     walk.pos = h->rows_at;
     walk.size = h->tensors_at; /* the table was walked once already: this cannot fail */
     uint64_t start = 0;
     for (uint32_t i = 0; i < h->nrows; i++) {
-        (void)read_row(&walk, (long)i, row);
+        (void)spcnn__param_row_read(&walk, (long)i, MAX_COUNT_LOG2, row);
         if (value < start + row->count) {
             *row_index = i;
             return;
@@ -330,59 +213,40 @@ static void locate_tensor_byte(const reader *r, const header *h, uint64_t offset
 
 /* Walk magic, header and table with every field checked, then check the file's length against
  * what the table calls for. Nothing is trusted from fields that come after a failure. */
-static spcnn_status parse_structure(reader *r, header *h)
+static spcnn_status parse_structure(spcnn__file_reader *r, header *h)
 {
     memset(h, 0, sizeof *h);
     const uint8_t *p;
-    if (r->size < MAGIC_SIZE) {
-        if (r->size > 0 && memcmp(r->data, MAGIC, r->size) == 0)
-            return truncated(r, MAGIC_SIZE, "", -1, "magic");
-        return spcnn__error(SPCNN_ERR_FORMAT, "model_load: %s: not a model file (%s)", r->path,
-                            r->size == 0 ? "empty file" : "no \"SPCNNMDL\" magic");
-    }
-    if (memcmp(r->data, MAGIC, MAGIC_SIZE) != 0)
-        return spcnn__error(SPCNN_ERR_FORMAT,
-                            "model_load: %s: not a model file (no \"SPCNNMDL\" magic)", r->path);
-    r->pos = MAGIC_SIZE;
-
-    size_t at = r->pos;
-    TAKE(p, r, 4, "", -1, "format version");
-    h->version = spcnn__le_get_u32(p);
-    if (h->version == 0)
-        return bad_field(r, at, "format version 0 does not exist");
-    if (h->version > FORMAT_VERSION)
-        return spcnn__error(SPCNN_ERR_VERSION,
-                            "model_load: %s: written by a newer format version %" PRIu32
-                            " (this library reads up to %d)",
-                            r->path, h->version, FORMAT_VERSION);
-    TAKE(p, r, 4, "", -1, "flags");
+    SPCNN_TRY(spcnn__file_read_magic_version(r, MAGIC, FORMAT_VERSION, &h->version));
+    SPCNN__FILE_TAKE(p, r, 4, "", -1, "flags");
     h->flags = spcnn__le_get_u32(p);
-    TAKE(p, r, 4, "", -1, "writer version");
+    SPCNN__FILE_TAKE(p, r, 4, "", -1, "writer version");
     h->writer = spcnn__le_get_u32(p);
-    at = r->pos;
-    TAKE(p, r, 4, "", -1, "hyper-parameter count");
+    size_t at = r->pos;
+    SPCNN__FILE_TAKE(p, r, 4, "", -1, "hyper-parameter count");
     h->nkeys = spcnn__le_get_u32(p);
     if (h->nkeys > MAX_KEYS)
-        return bad_field(r, at, "%" PRIu32 " hyper-parameters (at most %u)", h->nkeys,
-                         MAX_KEYS);
+        return spcnn__file_bad_field(r, at, "%" PRIu32 " hyper-parameters (at most %u)",
+                                     h->nkeys, MAX_KEYS);
     h->keys_at = r->pos;
     for (uint32_t i = 0; i < h->nkeys; i++) {
-        TAKE(p, r, 4, "hyper-parameter", (long)i, "key");
-        TAKE(p, r, 8, "hyper-parameter", (long)i, "value");
+        SPCNN__FILE_TAKE(p, r, 4, "hyper-parameter", (long)i, "key");
+        SPCNN__FILE_TAKE(p, r, 8, "hyper-parameter", (long)i, "value");
     }
-    TAKE(p, r, 8, "", -1, "optimiser step");
+    SPCNN__FILE_TAKE(p, r, 8, "", -1, "optimiser step");
     h->step = spcnn__le_get_u64(p);
-    TAKE(p, r, 8, "", -1, "images seen");
+    SPCNN__FILE_TAKE(p, r, 8, "", -1, "images seen");
     h->images_seen = spcnn__le_get_u64(p);
     at = r->pos;
-    TAKE(p, r, 4, "", -1, "row count");
+    SPCNN__FILE_TAKE(p, r, 4, "", -1, "row count");
     h->nrows = spcnn__le_get_u32(p);
     if (h->nrows == 0 || h->nrows > MAX_ROWS)
-        return bad_field(r, at, "%" PRIu32 " parameter rows (1 to %u)", h->nrows, MAX_ROWS);
+        return spcnn__file_bad_field(r, at, "%" PRIu32 " parameter rows (1 to %u)", h->nrows,
+                                     MAX_ROWS);
     h->rows_at = r->pos;
     for (uint32_t i = 0; i < h->nrows; i++) {
-        file_row row;
-        SPCNN_TRY(read_row(r, (long)i, &row));
+        spcnn__file_row row;
+        SPCNN_TRY(spcnn__param_row_read(r, (long)i, MAX_COUNT_LOG2, &row));
         h->nvalues += row.count;
     }
     h->tensors_at = r->pos;
@@ -397,7 +261,7 @@ static spcnn_status parse_structure(reader *r, header *h)
                                 r->path, r->size, expected);
         int section;
         uint32_t ri;
-        file_row row;
+        spcnn__file_row row;
         locate_tensor_byte(r, h, r->size, &section, &ri, &row);
         return spcnn__error(SPCNN_ERR_FORMAT,
                             "model_load: %s: model file truncated at byte %zu of %" PRIu64
@@ -406,64 +270,20 @@ static spcnn_status parse_structure(reader *r, header *h)
                             (int)row.name_len, (const char *)row.name);
     }
     if ((uint64_t)r->size > expected)
-        return bad_field(r, (size_t)expected,
-                         "%" PRIu64 " unexpected bytes after the checksum (the table calls for "
-                         "a file of %" PRIu64 " bytes)",
-                         (uint64_t)r->size - expected, expected);
+        return spcnn__file_bad_field(r, (size_t)expected,
+                                     "%" PRIu64 " unexpected bytes after the checksum (the table "
+                                     "calls for a file of %" PRIu64 " bytes)",
+                                     (uint64_t)r->size - expected, expected);
     return SPCNN_OK;
 }
 
 /* ---- loading: the model ------------------------------------------------------------------ */
 
-static spcnn_status read_whole_file(const char *path, uint8_t **data, size_t *size)
-{
-    *data = NULL;
-    *size = 0;
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return spcnn__error(SPCNN_ERR_IO, "model_load: %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(fp), &st) != 0) {
-        int err = errno;
-        fclose(fp);
-        return spcnn__error(SPCNN_ERR_IO, "model_load: %s: %s", path, strerror(err));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        fclose(fp);
-        return spcnn__error(SPCNN_ERR_IO, "model_load: %s: %s", path,
-                            S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
-    }
-    if ((uintmax_t)st.st_size > (uintmax_t)SIZE_MAX - 1) {
-        fclose(fp);
-        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY,
-                            "model_load: %s: a file of %jd bytes does not fit in memory", path,
-                            (intmax_t)st.st_size);
-    }
-    size_t n = (size_t)st.st_size;
-    uint8_t *buf = spcnn__malloc(n);
-    if (!buf) {
-        fclose(fp);
-        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY,
-                            "model_load: %s: no memory to read its %zu bytes", path, n);
-    }
-    size_t got = fread(buf, 1, n, fp);
-    if (got != n) {
-        int err = ferror(fp) ? errno : 0;
-        fclose(fp);
-        spcnn__free(buf);
-        return spcnn__error(SPCNN_ERR_IO, "model_load: %s: read %zu of %zu bytes: %s", path,
-                            got, n, err ? strerror(err) : "the file shrank while being read");
-    }
-    fclose(fp);
-    *data = buf;
-    *size = n;
-    return SPCNN_OK;
-}
-
 /* Hyper-parameters into a fresh configuration: unknown keys mean a newer library (the checksum
  * has ruled out corruption), keys the file lacks keep their defaults — except a key that
  * changed what a model computes: a file from before it has the old behaviour. */
-static spcnn_status read_config(const reader *r, const header *h, spcnn_config *cfg)
+static spcnn_status read_config(const spcnn__file_reader *r, const header *h,
+                                spcnn_config *cfg)
 {
     int seen[SPCNN__CONFIG_KEY_END] = {0};
     for (uint32_t i = 0; i < h->nkeys; i++) {
@@ -481,7 +301,7 @@ static spcnn_status read_config(const reader *r, const header *h, spcnn_config *
                                 r->path, key, at, spcnn_version_string(), h->writer / 10000,
                                 h->writer / 100 % 100, h->writer % 100);
         if (seen[key])
-            return bad_field(r, at, "hyper-parameter %s appears twice", name);
+            return spcnn__file_bad_field(r, at, "hyper-parameter %s appears twice", name);
         seen[key] = 1;
         spcnn_status st = spcnn_config_set(cfg, (spcnn_config_key)key, value);
         if (st != SPCNN_OK) {
@@ -510,29 +330,25 @@ static void format_dims(char *buf, size_t cap, size_t ndims, const uint64_t *dim
 }
 
 /* The file's table must be the one the hyper-parameters build, row by row. */
-static spcnn_status check_table(const reader *r, const header *h, const spcnn__params *p)
+static spcnn_status check_table(const spcnn__file_reader *r, const header *h,
+                                const spcnn__params *p)
 {
     if (h->nrows != p->nrows)
         return spcnn__error(SPCNN_ERR_FORMAT,
                             "model_load: %s: the file has %" PRIu32 " parameter rows, a model "
                             "with its hyper-parameters has %zu",
                             r->path, h->nrows, p->nrows);
-    reader walk = *r;
+    spcnn__file_reader walk = *r;
     walk.pos = h->rows_at;
     for (uint32_t i = 0; i < h->nrows; i++) {
-        size_t at = walk.pos;
-        file_row fr;
-        SPCNN_TRY(read_row(&walk, (long)i, &fr)); /* walked before: cannot fail */
+        spcnn__file_row fr;
+        /* walked before: cannot fail */
+        SPCNN_TRY(spcnn__param_row_read(&walk, (long)i, MAX_COUNT_LOG2, &fr));
         const spcnn__param *row = &p->rows[i];
-        int same = fr.name_len == strlen(row->name) &&
-                   memcmp(fr.name, row->name, fr.name_len) == 0 &&
-                   fr.kind == (uint32_t)row->kind && fr.ndims == (uint32_t)row->ndims;
-        uint64_t model_dims[4];
-        for (int d = 0; d < row->ndims; d++) {
-            model_dims[d] = row->dims[d];
-            same = same && fr.dims[d] == model_dims[d];
-        }
-        if (!same) {
+        if (!spcnn__param_row_matches(&fr, row)) {
+            uint64_t model_dims[4];
+            for (int d = 0; d < row->ndims; d++)
+                model_dims[d] = row->dims[d];
             char fdims[96], mdims[96];
             format_dims(fdims, sizeof fdims, fr.ndims, fr.dims);
             format_dims(mdims, sizeof mdims, (size_t)row->ndims, model_dims);
@@ -540,7 +356,7 @@ static spcnn_status check_table(const reader *r, const header *h, const spcnn__p
                                 "model_load: %s: parameter row %" PRIu32 " (byte %zu) is "
                                 "\"%.*s\" kind %" PRIu32 " [%s] in the file, but \"%s\" kind %d "
                                 "[%s] in a model with its hyper-parameters",
-                                r->path, i, at, (int)fr.name_len, (const char *)fr.name,
+                                r->path, i, fr.at, (int)fr.name_len, (const char *)fr.name,
                                 fr.kind, fdims, row->name, (int)row->kind, mdims);
         }
     }
@@ -548,7 +364,8 @@ static spcnn_status check_table(const reader *r, const header *h, const spcnn__p
 }
 
 /* Copy the sections into the buffers (padding stays zero), rejecting values no writer makes. */
-static spcnn_status copy_tensors(const reader *r, const header *h, spcnn__params *p)
+static spcnn_status copy_tensors(const spcnn__file_reader *r, const header *h,
+                                 spcnn__params *p)
 {
     const uint8_t *src = r->data + h->tensors_at;
     for (int s = 0; s < h->nsections; s++) {
@@ -558,9 +375,10 @@ static spcnn_status copy_tensors(const reader *r, const header *h, spcnn__params
             for (size_t j = 0; j < p->rows[i].count; j++, src += 4) {
                 float x = spcnn__le_get_f32(src);
                 if (!isfinite(x) || (buf == SPCNN__BUF_ADAM_V && x < 0))
-                    return bad_field(r, (size_t)(src - r->data),
-                                     "%s of row %zu \"%s\" hold %g at index %zu",
-                                     section_name[s], i, p->rows[i].name, (double)x, j);
+                    return spcnn__file_bad_field(r, (size_t)(src - r->data),
+                                                 "%s of row %zu \"%s\" hold %g at index %zu",
+                                                 section_name[s], i, p->rows[i].name,
+                                                 (double)x, j);
                 dst[j] = x;
             }
         }
@@ -586,23 +404,16 @@ spcnn_status spcnn__model_file_load_memory(const void *data, size_t size, const 
 
     spcnn_config *cfg = NULL;
     spcnn_model *model = NULL;
-    reader r = {data, size, 0, name};
+    spcnn__file_reader r = {data, size, 0, name, "model_load", "model"};
     header h;
     spcnn_status st;
     SPCNN_TRY_GOTO(st, parse_structure(&r, &h));
 
-    uint32_t stored = spcnn__le_get_u32(r.data + size - 4);
-    uint32_t computed = spcnn__crc32_update(0, r.data, size - 4);
-    if (stored != computed) {
-        st = spcnn__error(SPCNN_ERR_FORMAT,
-                          "model_load: %s: corrupt model file: checksum mismatch (stored "
-                          "0x%08" PRIx32 ", computed 0x%08" PRIx32 ")",
-                          name, stored, computed);
-        goto fail;
-    }
+    SPCNN_TRY_GOTO(st, spcnn__file_check_crc(&r));
     if (h.flags & ~FLAGS_KNOWN) {
-        st = bad_field(&r, 12, "unknown flags 0x%08" PRIx32 " (format version 1 defines 0x%x)",
-                       h.flags, FLAGS_KNOWN);
+        st = spcnn__file_bad_field(&r, 12,
+                                   "unknown flags 0x%08" PRIx32 " (format version 1 defines 0x%x)",
+                                   h.flags, FLAGS_KNOWN);
         goto fail;
     }
 
@@ -640,7 +451,7 @@ spcnn_status spcnn__model_file_load(const char *path, spcnn_model **out)
     SPCNN_CHECK_ARG(path != NULL, "model_load: path is NULL");
     uint8_t *data = NULL;
     size_t size = 0;
-    SPCNN_TRY(read_whole_file(path, &data, &size));
+    SPCNN_TRY(spcnn__file_read_whole(path, "model_load", &data, &size));
     spcnn_status st = spcnn__model_file_load_memory(data, size, path, out);
     spcnn__free(data);
     return st;
