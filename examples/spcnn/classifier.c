@@ -64,39 +64,16 @@ static void labelled_free(labelled *d)
     memset(d, 0, sizeof *d);
 }
 
-static char *join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
-/* Read a whole IDX file into a new buffer; prints the reason and returns 0 on failure. */
+/* Read DIR/NAME, an IDX file, into a new buffer; prints the reason and returns 0 on failure. */
 static int read_idx(const char *dir, const char *name, uint8_t **out, size_t *n, size_t *h,
                     size_t *w)
 {
-    char *path = join(dir, name);
-    if (!path) {
+    char *path = cli_join_path(dir, name);
+    int ok = path && cli_read_idx("classifier", path, out, n, h, w);
+    if (!path)
         fprintf(stderr, "spcnn classifier: out of memory\n");
-        return 0;
-    }
-    spcnn_status st = spcnn_idx_read(path, NULL, 0, n, h, w);
-    if (st == SPCNN_OK && (*out = malloc(*n * *h * *w)) == NULL)
-        st = SPCNN_ERR_OUT_OF_MEMORY;
-    if (st == SPCNN_OK)
-        st = spcnn_idx_read(path, *out, *n * *h * *w, n, h, w);
-    if (st != SPCNN_OK) {
-        fprintf(stderr, "spcnn classifier: %s: %s\n", path,
-                st == SPCNN_ERR_OUT_OF_MEMORY && !*spcnn_last_error_message()
-                    ? "out of memory"
-                    : spcnn_last_error_message());
-        free(*out);
-        *out = NULL;
-    }
     free(path);
-    return st == SPCNN_OK;
+    return ok;
 }
 
 /* An images file and its labels file; prints the reason and returns 0 on failure. */

@@ -35,6 +35,12 @@ int cli_dataset_hold_out(cli_dataset *ds, size_t n);
 /* The validation images held out of n_train training images unless told otherwise: MNIST's
  * usual last 5 000 of 60 000, a tenth of a smaller set (at least 1 of 2 or more). */
 size_t cli_default_validation(size_t n_train);
+/* "DIR/NAME" in a new string (free it), or NULL when out of memory. */
+char *cli_join_path(const char *dir, const char *name);
+/* Read a whole IDX file (images or labels) into a new buffer (free it), its shape into n, h, w.
+ * Prints "spcnn CMD: PATH: reason" ("spcnn: ..." when cmd is NULL) and returns 0 on failure. */
+int cli_read_idx(const char *cmd, const char *path, uint8_t **out, size_t *n, size_t *h,
+                 size_t *w);
 
 /* Commands: argv[0] is the command name. */
 int cli_train(int argc, char **argv);

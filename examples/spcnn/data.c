@@ -15,7 +15,7 @@
 #define TRAIN_LABELS "train-labels-idx1-ubyte"
 #define TEST_LABELS "t10k-labels-idx1-ubyte"
 
-static char *join(const char *dir, const char *name)
+char *cli_join_path(const char *dir, const char *name)
 {
     size_t n = strlen(dir) + strlen(name) + 2;
     char *p = malloc(n);
@@ -30,26 +30,32 @@ static int file_exists(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Read a whole IDX file of images into a new buffer. */
-static int read_idx(const char *path, uint8_t **out, size_t *n, size_t *h, size_t *w)
+int cli_read_idx(const char *cmd, const char *path, uint8_t **out, size_t *n, size_t *h,
+                 size_t *w)
 {
+    *out = NULL;
     spcnn_status st = spcnn_idx_read(path, NULL, 0, n, h, w);
-    if (st != SPCNN_OK) {
-        fprintf(stderr, "spcnn: %s: %s\n", path, spcnn_last_error_message());
-        return 0;
+    const char *why = st == SPCNN_OK ? NULL : spcnn_last_error_message();
+    size_t bytes = why ? 0 : *n * *h * *w;
+    if (!why && (*out = malloc(bytes ? bytes : 1)) == NULL)
+        why = "out of memory";
+    if (!why && spcnn_idx_read(path, *out, bytes, n, h, w) != SPCNN_OK)
+        why = spcnn_last_error_message();
+    if (why) {
+        fprintf(stderr, "spcnn%s%s: %s: %s\n", cmd ? " " : "", cmd ? cmd : "", path, why);
+        free(*out);
+        *out = NULL;
     }
+    return !why;
+}
+
+/* Read a whole IDX file of images into a new buffer. */
+static int read_images(const char *path, uint8_t **out, size_t *n, size_t *h, size_t *w)
+{
+    if (!cli_read_idx(NULL, path, out, n, h, w))
+        return 0;
     if (*h < 2 || *w < 2) {
         fprintf(stderr, "spcnn: %s: not a file of images (%zu x %zu x %zu)\n", path, *n, *h, *w);
-        return 0;
-    }
-    *out = malloc(*n * *h * *w);
-    if (!*out) {
-        fprintf(stderr, "spcnn: %s: out of memory for %zu images\n", path, *n);
-        return 0;
-    }
-    st = spcnn_idx_read(path, *out, *n * *h * *w, n, h, w);
-    if (st != SPCNN_OK) {
-        fprintf(stderr, "spcnn: %s: %s\n", path, spcnn_last_error_message());
         free(*out);
         *out = NULL;
         return 0;
@@ -61,7 +67,7 @@ static int read_idx(const char *path, uint8_t **out, size_t *n, size_t *h, size_
  * into *labels. */
 static int read_labels(const char *dir, const char *name, size_t count, uint8_t **labels)
 {
-    char *path = join(dir, name);
+    char *path = cli_join_path(dir, name);
     if (!path || !file_exists(path)) {
         free(path);
         return 1; /* unlabelled data: commands that need labels say so */
@@ -146,7 +152,7 @@ static int load_png_folder(const char *dir, int want_train, cli_dataset *ds)
     size_t n_test = count / 10 ? count / 10 : 1;
     size_t first = want_train ? 0 : count - n_test;
     for (size_t i = first; i < count && ok; i++) {
-        char *path = join(dir, names[i]);
+        char *path = cli_join_path(dir, names[i]);
         size_t ih, iw;
         spcnn_status st = path ? spcnn_png_read(path, NULL, 0, &ih, &iw) : SPCNN_ERR_OUT_OF_MEMORY;
         if (st != SPCNN_OK) {
@@ -278,16 +284,16 @@ int cli_dataset_load(const char *dir, int want_train, cli_dataset *ds)
                 dir);
         return 0;
     }
-    char *train_path = join(dir, TRAIN_IDX), *test_path = join(dir, TEST_IDX);
+    char *train_path = cli_join_path(dir, TRAIN_IDX), *test_path = cli_join_path(dir, TEST_IDX);
     int ok = 1;
     if (!train_path || !test_path) {
         fprintf(stderr, "spcnn: out of memory\n");
         ok = 0;
     } else if (file_exists(test_path) && (!want_train || file_exists(train_path))) {
         ds->kind = "IDX";
-        ok = read_idx(test_path, &ds->test, &ds->n_test, &ds->test_h, &ds->test_w) &&
+        ok = read_images(test_path, &ds->test, &ds->n_test, &ds->test_h, &ds->test_w) &&
              (!want_train ||
-              read_idx(train_path, &ds->train, &ds->n_train, &ds->train_h, &ds->train_w)) &&
+              read_images(train_path, &ds->train, &ds->n_train, &ds->train_h, &ds->train_w)) &&
              read_labels(dir, TEST_LABELS, ds->n_test, &ds->test_labels) &&
              (!want_train || read_labels(dir, TRAIN_LABELS, ds->n_train, &ds->train_labels));
     } else {
