@@ -199,28 +199,6 @@ static int parse_train(int argc, char **argv, train_args *a)
     return CLI_OK;
 }
 
-/* splitmix64, and a Fisher-Yates order of 0..n-1 for each (seed, epoch). */
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15u);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-    return z ^ (z >> 31);
-}
-
-static void epoch_order(size_t *perm, size_t n, uint64_t seed, uint64_t epoch)
-{
-    uint64_t state = seed ^ (0xD1B54A32D192ED03u * (epoch + 1));
-    for (size_t i = 0; i < n; i++)
-        perm[i] = i;
-    for (size_t i = n - 1; i > 0; i--) {
-        size_t j = (size_t)(splitmix64(&state) % (i + 1)); /* the bias of % is negligible */
-        size_t t = perm[i];
-        perm[i] = perm[j];
-        perm[j] = t;
-    }
-}
-
 static int train(int argc, char **argv)
 {
     train_args a = {.epochs = DEFAULT_EPOCHS, .threads = 1, .seed = 1, .batch = DEFAULT_BATCH};
@@ -273,7 +251,7 @@ static int train(int argc, char **argv)
     double start = cli_now(), best = -1;
     long long best_epoch = 0, epoch = 0;
     for (epoch = 1; epoch <= a.epochs && !cli_stop_signal; epoch++) {
-        epoch_order(perm, n_train, (uint64_t)a.seed, (uint64_t)epoch);
+        cli_epoch_order(perm, n_train, (uint64_t)a.seed, (uint64_t)epoch);
         double loss_sum = 0, acc_sum = 0, t0 = cli_now();
         size_t s;
         for (s = 0; s < steps && !cli_stop_signal; s++) {

@@ -42,6 +42,10 @@ char *cli_join_path(const char *dir, const char *name);
 int cli_read_idx(const char *cmd, const char *path, uint8_t **out, size_t *n, size_t *h,
                  size_t *w);
 
+/* The data order of epoch `epoch` of a training run: a permutation of 0..n-1 into perm that
+ * follows from (seed, epoch) alone (order.c). */
+void cli_epoch_order(size_t *perm, size_t n, uint64_t seed, uint64_t epoch);
+
 /* Commands: argv[0] is the command name. */
 int cli_train(int argc, char **argv);
 int cli_eval(int argc, char **argv);

@@ -205,42 +205,6 @@ static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *
     return CLI_OK;
 }
 
-/* ---- data order: a permutation per epoch that follows from (seed, epoch) ---------------- */
-
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15u);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [0, n) without modulo bias. */
-static uint64_t uniform_below(uint64_t *state, uint64_t n)
-{
-    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
-    uint64_t r;
-    do
-        r = splitmix64(state);
-    while (r >= limit);
-    return r % n;
-}
-
-/* Fisher-Yates shuffle of 0..n-1; the order of an epoch depends only on seed and epoch, so a
- * resumed run continues exactly the order of an uninterrupted one. */
-static void epoch_order(size_t *perm, size_t n, uint64_t seed, uint64_t epoch)
-{
-    uint64_t state = seed ^ (0xD1B54A32D192ED03u * (epoch + 1));
-    for (size_t i = 0; i < n; i++)
-        perm[i] = i;
-    for (size_t i = n - 1; i > 0; i--) {
-        size_t j = (size_t)uniform_below(&state, (uint64_t)i + 1);
-        size_t t = perm[i];
-        perm[i] = perm[j];
-        perm[j] = t;
-    }
-}
-
 /* ---- the training run ------------------------------------------------------------------- */
 
 typedef struct run {
@@ -462,7 +426,7 @@ static int train_loop(run *r, uint64_t seed)
             break;
         long long epoch = (long long)(pos / r->steps_per_epoch);
         if (epoch != perm_epoch) {
-            epoch_order(perm, r->ds.n_train, seed, (uint64_t)epoch);
+            cli_epoch_order(perm, r->ds.n_train, seed, (uint64_t)epoch);
             perm_epoch = epoch;
         }
         size_t first = (pos % r->steps_per_epoch) * r->batch;
