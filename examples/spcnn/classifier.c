@@ -143,6 +143,32 @@ static size_t score(spcnn_classifier *c, const uint8_t *images, const uint8_t *l
     return right;
 }
 
+enum { ARGS_HELP = -1 };
+
+/* argv[*i] of `spcnn CMD` as a flag among known (NULL-terminated) and its value: "--flag=value",
+ * or else the next argument (*i advances). Returns CLI_OK; ARGS_HELP after printing the usage
+ * for -h or --help; CLI_USAGE after saying what is wrong. */
+static int next_flag(const char *cmd, const char *const *known, int argc, char **argv, int *i,
+                     char *buf, size_t cap, const char **flag, const char **value)
+{
+    *flag = cli_split_flag(argv[*i], buf, cap, value);
+    if (cli_is_help(*flag)) {
+        classifier_usage(stdout);
+        return ARGS_HELP;
+    }
+    int found = 0;
+    for (size_t k = 0; known[k]; k++)
+        found |= strcmp(*flag, known[k]) == 0;
+    if (!found) {
+        fprintf(stderr, "spcnn %s: unknown argument '%s'\n", cmd, argv[*i]);
+        classifier_usage(stderr);
+        return CLI_USAGE;
+    }
+    if (!*value && !(*value = cli_flag_value(cmd, argc, argv, i)))
+        return CLI_USAGE;
+    return CLI_OK;
+}
+
 /* ---- train ------------------------------------------------------------------------------- */
 
 typedef struct train_args {
@@ -150,29 +176,18 @@ typedef struct train_args {
     long long epochs, threads, seed, validation, batch;
 } train_args;
 
+/* CLI_OK, CLI_USAGE, or ARGS_HELP after printing the usage. */
 static int parse_train(int argc, char **argv, train_args *a)
 {
+    static const char *const known[] = {"--data", "--out", "--epochs", "--threads", "--seed",
+                                        "--validation", "--batch-size", NULL};
+    const char *cmd = "classifier train";
     for (int i = 2; i < argc; i++) {
         char buf[64];
-        const char *value;
-        const char *flag = cli_split_flag(argv[i], buf, sizeof buf, &value);
-        if (cli_is_help(flag)) {
-            classifier_usage(stdout);
-            return -1;
-        }
-        static const char *const known[] = {"--data", "--out", "--epochs", "--threads",
-                                            "--seed", "--validation", "--batch-size"};
-        int found = 0;
-        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
-            found |= strcmp(flag, known[k]) == 0;
-        if (!found) {
-            fprintf(stderr, "spcnn classifier train: unknown argument '%s'\n", argv[i]);
-            classifier_usage(stderr);
-            return CLI_USAGE;
-        }
-        if (!value && !(value = cli_flag_value("classifier train", argc, argv, &i)))
-            return CLI_USAGE;
-        const char *cmd = "classifier train";
+        const char *flag, *value;
+        int rc = next_flag(cmd, known, argc, argv, &i, buf, sizeof buf, &flag, &value);
+        if (rc != CLI_OK)
+            return rc;
         int ok = 1;
         if (strcmp(flag, "--data") == 0)
             a->data = value;
@@ -204,7 +219,7 @@ static int train(int argc, char **argv)
     train_args a = {.epochs = DEFAULT_EPOCHS, .threads = 1, .seed = 1, .batch = DEFAULT_BATCH};
     int rc = parse_train(argc, argv, &a);
     if (rc != CLI_OK)
-        return rc < 0 ? CLI_OK : rc;
+        return rc == ARGS_HELP ? CLI_OK : rc;
     labelled d;
     if (!load_labelled(a.data, TRAIN_IMAGES, TRAIN_LABELS, &d))
         return CLI_FAILED;
@@ -336,22 +351,14 @@ static int eval(int argc, char **argv)
 {
     const char *model = NULL, *data = NULL;
     long long threads = 0;
+    static const char *const known[] = {"--model", "--data", "--threads", NULL};
     for (int i = 2; i < argc; i++) {
         char buf[64];
-        const char *value;
-        const char *flag = cli_split_flag(argv[i], buf, sizeof buf, &value);
-        if (cli_is_help(flag)) {
-            classifier_usage(stdout);
-            return CLI_OK;
-        }
-        if (strcmp(flag, "--model") != 0 && strcmp(flag, "--data") != 0 &&
-            strcmp(flag, "--threads") != 0) {
-            fprintf(stderr, "spcnn classifier eval: unknown argument '%s'\n", argv[i]);
-            classifier_usage(stderr);
-            return CLI_USAGE;
-        }
-        if (!value && !(value = cli_flag_value("classifier eval", argc, argv, &i)))
-            return CLI_USAGE;
+        const char *flag, *value;
+        int rc = next_flag("classifier eval", known, argc, argv, &i, buf, sizeof buf, &flag,
+                           &value);
+        if (rc != CLI_OK)
+            return rc == ARGS_HELP ? CLI_OK : rc;
         if (strcmp(flag, "--model") == 0)
             model = value;
         else if (strcmp(flag, "--data") == 0)
