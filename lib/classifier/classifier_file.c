@@ -79,21 +79,15 @@ spcnn_status spcnn__classifier_file_save(const spcnn_classifier *c, const char *
     }
     errno = 0;
     size_t wrote = fwrite(buf, 1, size, f.fp);
-    int err = errno ? errno : EIO;
+    int err = wrote == size ? 0 : errno ? errno : EIO;
     spcnn__free(buf);
-    if (wrote != size) {
-        st = spcnn__error(SPCNN_ERR_IO, "classifier save: %s: writing %s: %s", path, f.tmp,
-                          strerror(err));
-        spcnn__atomic_file_abort(&f);
-        return st;
-    }
-    return spcnn__atomic_file_commit(&f);
+    return spcnn__atomic_file_finish(&f, err);
 }
 
 /* ---- loading ----------------------------------------------------------------------------- */
 
 typedef struct header {
-    uint32_t version, flags;
+    uint32_t version, flags, writer;
     uint32_t shape[SHAPE_FIELDS];
     uint64_t step;
     uint32_t nrows;
@@ -107,10 +101,8 @@ static spcnn_status parse_structure(spcnn__file_reader *r, header *h)
 {
     memset(h, 0, sizeof *h);
     const uint8_t *p;
-    SPCNN_TRY(spcnn__file_read_magic_version(r, MAGIC, FORMAT_VERSION, &h->version));
-    SPCNN__FILE_TAKE(p, r, 4, "", -1, "flags");
-    h->flags = spcnn__le_get_u32(p);
-    SPCNN__FILE_TAKE(p, r, 4, "", -1, "writer version");
+    SPCNN_TRY(spcnn__file_read_preamble(r, MAGIC, FORMAT_VERSION, &h->version, &h->flags,
+                                        &h->writer));
     for (int i = 0; i < SHAPE_FIELDS; i++) {
         SPCNN__FILE_TAKE(p, r, 4, "", -1, shape_field[i]);
         h->shape[i] = spcnn__le_get_u32(p);
@@ -124,11 +116,7 @@ static spcnn_status parse_structure(spcnn__file_reader *r, header *h)
         return spcnn__file_bad_field(r, at, "%" PRIu32 " parameter rows (a LeNet has %d)",
                                      h->nrows, SPCNN__LENET_ROWS);
     h->rows_at = r->pos;
-    for (uint32_t i = 0; i < h->nrows; i++) {
-        spcnn__file_row row;
-        SPCNN_TRY(spcnn__param_row_read(r, (long)i, MAX_COUNT_LOG2, &row));
-        h->nvalues += row.count;
-    }
+    SPCNN_TRY(spcnn__param_table_read(r, h->nrows, MAX_COUNT_LOG2, &h->nvalues));
     h->values_at = r->pos;
     uint64_t expected = (uint64_t)h->values_at + 4 * h->nvalues + 4;
     if ((uint64_t)r->size < expected)
@@ -137,33 +125,22 @@ static spcnn_status parse_structure(spcnn__file_reader *r, header *h)
                             "%" PRIu64 " (reading the %s)",
                             r->path, r->size, expected,
                             (uint64_t)r->size >= expected - 4 ? "checksum" : "weights");
-    if ((uint64_t)r->size > expected)
-        return spcnn__file_bad_field(r, (size_t)expected,
-                                     "%" PRIu64 " unexpected bytes after the checksum (the table "
-                                     "calls for a file of %" PRIu64 " bytes)",
-                                     (uint64_t)r->size - expected, expected);
-    return SPCNN_OK;
+    return spcnn__file_check_end(r, expected);
 }
 
 /* The file's table must be the one its shape builds, row by row. */
 static spcnn_status check_table(const spcnn__file_reader *r, const header *h,
                                 const spcnn__params *p)
 {
-    spcnn__file_reader walk = *r;
-    walk.pos = h->rows_at;
-    for (uint32_t i = 0; i < h->nrows; i++) {
-        spcnn__file_row fr;
-        /* walked before: cannot fail */
-        SPCNN_TRY(spcnn__param_row_read(&walk, (long)i, MAX_COUNT_LOG2, &fr));
-        const spcnn__param *row = &p->rows[i];
-        if (!spcnn__param_row_matches(&fr, row))
-            return spcnn__file_bad_field(r, fr.at,
-                                         "parameter row %" PRIu32 " \"%.*s\" is not the row "
-                                         "\"%s\" that the file's shape builds (name, kind or "
-                                         "dims differ)",
-                                         i, (int)fr.name_len, (const char *)fr.name, row->name);
-    }
-    return SPCNN_OK;
+    uint32_t i;
+    spcnn__file_row fr;
+    SPCNN_TRY(spcnn__param_table_compare(r, h->rows_at, h->nrows, MAX_COUNT_LOG2, p, &i, &fr));
+    if (i == h->nrows)
+        return SPCNN_OK;
+    return spcnn__file_bad_field(r, fr.at,
+                                 "parameter row %" PRIu32 " \"%.*s\" is not the row \"%s\" that "
+                                 "the file's shape builds (name, kind or dims differ)",
+                                 i, (int)fr.name_len, (const char *)fr.name, p->rows[i].name);
 }
 
 spcnn_status spcnn__classifier_file_load_memory(const void *data, size_t size, const char *name,

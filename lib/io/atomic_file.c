@@ -118,3 +118,13 @@ fail:
     spcnn__atomic_file_abort(f);
     return st;
 }
+
+spcnn_status spcnn__atomic_file_finish(spcnn__atomic_file *f, int write_errno)
+{
+    if (write_errno == 0)
+        return spcnn__atomic_file_commit(f);
+    spcnn_status st = spcnn__error(SPCNN_ERR_IO, "%s: %s: writing %s: %s", f->what, f->path,
+                                   f->tmp, strerror(write_errno));
+    spcnn__atomic_file_abort(f);
+    return st;
+}

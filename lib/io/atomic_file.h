@@ -35,4 +35,8 @@ spcnn_status spcnn__atomic_file_commit(spcnn__atomic_file *f);
 /* Close and remove the temporary file, leaving the target untouched; f is released. */
 void spcnn__atomic_file_abort(spcnn__atomic_file *f);
 
+/* After writing: commit f when write_errno is 0; otherwise (the errno of a failed write) abort
+ * it and return SPCNN_ERR_IO "WHAT: PATH: writing TMP: strerror". f is released either way. */
+spcnn_status spcnn__atomic_file_finish(spcnn__atomic_file *f, int write_errno);
+
 #endif

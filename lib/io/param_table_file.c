@@ -39,8 +39,8 @@ spcnn_status spcnn__file_bad_field(const spcnn__file_reader *r, size_t at, const
                         r->path, r->kind, detail, at);
 }
 
-spcnn_status spcnn__file_read_magic_version(spcnn__file_reader *r, const char *magic,
-                                            uint32_t newest, uint32_t *version)
+spcnn_status spcnn__file_read_preamble(spcnn__file_reader *r, const char *magic, uint32_t newest,
+                                       uint32_t *version, uint32_t *flags, uint32_t *writer)
 {
     if (r->size < MAGIC_SIZE && r->size > 0 && memcmp(r->data, magic, r->size) == 0)
         return spcnn__file_truncated(r, MAGIC_SIZE, "", -1, "magic");
@@ -62,6 +62,20 @@ spcnn_status spcnn__file_read_magic_version(spcnn__file_reader *r, const char *m
                             "%s: %s: written by a newer format version %" PRIu32
                             " (this library reads up to %" PRIu32 ")",
                             r->op, r->path, *version, newest);
+    SPCNN__FILE_TAKE(p, r, 4, "", -1, "flags");
+    *flags = spcnn__le_get_u32(p);
+    SPCNN__FILE_TAKE(p, r, 4, "", -1, "writer version");
+    *writer = spcnn__le_get_u32(p);
+    return SPCNN_OK;
+}
+
+spcnn_status spcnn__file_check_end(const spcnn__file_reader *r, uint64_t expected)
+{
+    if ((uint64_t)r->size > expected)
+        return spcnn__file_bad_field(r, (size_t)expected,
+                                     "%" PRIu64 " unexpected bytes after the checksum (the table "
+                                     "calls for a file of %" PRIu64 " bytes)",
+                                     (uint64_t)r->size - expected, expected);
     return SPCNN_OK;
 }
 
@@ -202,4 +216,30 @@ int spcnn__param_row_matches(const spcnn__file_row *fr, const spcnn__param *row)
     for (int d = 0; same && d < row->ndims; d++)
         same = fr->dims[d] == (uint64_t)row->dims[d];
     return same;
+}
+
+spcnn_status spcnn__param_table_read(spcnn__file_reader *r, uint32_t nrows, int max_log2,
+                                     uint64_t *nvalues)
+{
+    for (uint32_t i = 0; i < nrows; i++) {
+        spcnn__file_row row;
+        SPCNN_TRY(spcnn__param_row_read(r, (long)i, max_log2, &row));
+        *nvalues += row.count;
+    }
+    return SPCNN_OK;
+}
+
+spcnn_status spcnn__param_table_compare(const spcnn__file_reader *r, size_t rows_at,
+                                        uint32_t nrows, int max_log2, const spcnn__params *p,
+                                        uint32_t *diff, spcnn__file_row *fr)
+{
+    spcnn__file_reader walk = *r;
+    walk.pos = rows_at;
+    for (*diff = 0; *diff < nrows; ++*diff) {
+        /* walked before: cannot fail */
+        SPCNN_TRY(spcnn__param_row_read(&walk, (long)*diff, max_log2, fr));
+        if (!spcnn__param_row_matches(fr, &p->rows[*diff]))
+            break;
+    }
+    return SPCNN_OK;
 }

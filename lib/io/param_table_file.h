@@ -1,8 +1,8 @@
-/* What model files and classifier files have in common (docs/file-format.md): the magic, the
- * format version, the parameter table's row records (name, kind, dims, value count) and the
- * closing CRC-32, and a reader that walks a file held in memory with every field
- * bounds-checked. Its messages name the file, the field and the byte, prefixed by the
- * operation ("model_load: PATH: corrupt model file: ..."). */
+/* What model files and classifier files have in common (docs/file-format.md): the first 20
+ * bytes (magic, format version, flags, writer version), the parameter table's row records
+ * (name, kind, dims, value count), the closing CRC-32 and nothing after it, and a reader that
+ * walks a file held in memory with every field bounds-checked. Its messages name the file, the
+ * field and the byte, prefixed by the operation ("model_load: PATH: corrupt model file: ..."). */
 #ifndef SPCNN_IO_PARAM_TABLE_FILE_H
 #define SPCNN_IO_PARAM_TABLE_FILE_H
 
@@ -41,10 +41,14 @@ spcnn_status spcnn__file_bad_field(const spcnn__file_reader *r, size_t at, const
         (r)->pos += (n);                                                       \
     } while (0)
 
-/* The magic (8 bytes) at the start, then the format version, which must be 1 to newest
- * (SPCNN_ERR_VERSION above it); leaves r->pos after the version. */
-spcnn_status spcnn__file_read_magic_version(spcnn__file_reader *r, const char *magic,
-                                            uint32_t newest, uint32_t *version);
+/* The first 20 bytes: the magic (8 bytes), the format version, which must be 1 to newest
+ * (SPCNN_ERR_VERSION above it), the flags and the writer's library version, each a u32; leaves
+ * r->pos after them. */
+spcnn_status spcnn__file_read_preamble(spcnn__file_reader *r, const char *magic, uint32_t newest,
+                                       uint32_t *version, uint32_t *flags, uint32_t *writer);
+
+/* FORMAT when the file is longer than the expected bytes that end with its checksum. */
+spcnn_status spcnn__file_check_end(const spcnn__file_reader *r, uint64_t expected);
 
 /* The last 4 bytes must be the CRC-32 of all before them (the caller has checked the size). */
 spcnn_status spcnn__file_check_crc(const spcnn__file_reader *r);
@@ -75,5 +79,14 @@ spcnn_status spcnn__param_row_read(spcnn__file_reader *r, long i, int max_log2,
 
 /* Is the file's record the same row (name, kind and dims) as row? */
 int spcnn__param_row_matches(const spcnn__file_row *fr, const spcnn__param *row);
+
+/* Walk the nrows records of a table at r->pos, adding their value counts to *nvalues. */
+spcnn_status spcnn__param_table_read(spcnn__file_reader *r, uint32_t nrows, int max_log2,
+                                     uint64_t *nvalues);
+/* Compare a table read before (nrows records from rows_at) with the first nrows rows of p:
+ * *diff is the first row that is not the same row, its record in *fr, or nrows. */
+spcnn_status spcnn__param_table_compare(const spcnn__file_reader *r, size_t rows_at,
+                                        uint32_t nrows, int max_log2, const spcnn__params *p,
+                                        uint32_t *diff, spcnn__file_row *fr);
 
 #endif

@@ -164,13 +164,7 @@ spcnn_status spcnn__model_file_save(const spcnn_model *model, const char *path,
     }
     int err = w->err;
     spcnn__free(w);
-    if (err != 0) {
-        st = spcnn__error(SPCNN_ERR_IO, "model_save: %s: writing %s: %s", path, f.tmp,
-                          strerror(err));
-        spcnn__atomic_file_abort(&f);
-        return st;
-    }
-    return spcnn__atomic_file_commit(&f);
+    return spcnn__atomic_file_finish(&f, err);
 }
 
 /* ---- loading: the structure -------------------------------------------------------------- */
@@ -217,11 +211,8 @@ static spcnn_status parse_structure(spcnn__file_reader *r, header *h)
 {
     memset(h, 0, sizeof *h);
     const uint8_t *p;
-    SPCNN_TRY(spcnn__file_read_magic_version(r, MAGIC, FORMAT_VERSION, &h->version));
-    SPCNN__FILE_TAKE(p, r, 4, "", -1, "flags");
-    h->flags = spcnn__le_get_u32(p);
-    SPCNN__FILE_TAKE(p, r, 4, "", -1, "writer version");
-    h->writer = spcnn__le_get_u32(p);
+    SPCNN_TRY(spcnn__file_read_preamble(r, MAGIC, FORMAT_VERSION, &h->version, &h->flags,
+                                        &h->writer));
     size_t at = r->pos;
     SPCNN__FILE_TAKE(p, r, 4, "", -1, "hyper-parameter count");
     h->nkeys = spcnn__le_get_u32(p);
@@ -244,11 +235,7 @@ static spcnn_status parse_structure(spcnn__file_reader *r, header *h)
         return spcnn__file_bad_field(r, at, "%" PRIu32 " parameter rows (1 to %u)", h->nrows,
                                      MAX_ROWS);
     h->rows_at = r->pos;
-    for (uint32_t i = 0; i < h->nrows; i++) {
-        spcnn__file_row row;
-        SPCNN_TRY(spcnn__param_row_read(r, (long)i, MAX_COUNT_LOG2, &row));
-        h->nvalues += row.count;
-    }
+    SPCNN_TRY(spcnn__param_table_read(r, h->nrows, MAX_COUNT_LOG2, &h->nvalues));
     h->tensors_at = r->pos;
     h->nsections = (h->flags & FLAG_TRAINING_STATE) ? MAX_SECTIONS : 1;
 
@@ -269,12 +256,7 @@ static spcnn_status parse_structure(spcnn__file_reader *r, header *h)
                             r->path, r->size, expected, section_name[section], ri,
                             (int)row.name_len, (const char *)row.name);
     }
-    if ((uint64_t)r->size > expected)
-        return spcnn__file_bad_field(r, (size_t)expected,
-                                     "%" PRIu64 " unexpected bytes after the checksum (the table "
-                                     "calls for a file of %" PRIu64 " bytes)",
-                                     (uint64_t)r->size - expected, expected);
-    return SPCNN_OK;
+    return spcnn__file_check_end(r, expected);
 }
 
 /* ---- loading: the model ------------------------------------------------------------------ */
@@ -338,29 +320,24 @@ static spcnn_status check_table(const spcnn__file_reader *r, const header *h,
                             "model_load: %s: the file has %" PRIu32 " parameter rows, a model "
                             "with its hyper-parameters has %zu",
                             r->path, h->nrows, p->nrows);
-    spcnn__file_reader walk = *r;
-    walk.pos = h->rows_at;
-    for (uint32_t i = 0; i < h->nrows; i++) {
-        spcnn__file_row fr;
-        /* walked before: cannot fail */
-        SPCNN_TRY(spcnn__param_row_read(&walk, (long)i, MAX_COUNT_LOG2, &fr));
-        const spcnn__param *row = &p->rows[i];
-        if (!spcnn__param_row_matches(&fr, row)) {
-            uint64_t model_dims[4];
-            for (int d = 0; d < row->ndims; d++)
-                model_dims[d] = row->dims[d];
-            char fdims[96], mdims[96];
-            format_dims(fdims, sizeof fdims, fr.ndims, fr.dims);
-            format_dims(mdims, sizeof mdims, (size_t)row->ndims, model_dims);
-            return spcnn__error(SPCNN_ERR_FORMAT,
-                                "model_load: %s: parameter row %" PRIu32 " (byte %zu) is "
-                                "\"%.*s\" kind %" PRIu32 " [%s] in the file, but \"%s\" kind %d "
-                                "[%s] in a model with its hyper-parameters",
-                                r->path, i, fr.at, (int)fr.name_len, (const char *)fr.name,
-                                fr.kind, fdims, row->name, (int)row->kind, mdims);
-        }
-    }
-    return SPCNN_OK;
+    uint32_t i;
+    spcnn__file_row fr;
+    SPCNN_TRY(spcnn__param_table_compare(r, h->rows_at, h->nrows, MAX_COUNT_LOG2, p, &i, &fr));
+    if (i == h->nrows)
+        return SPCNN_OK;
+    const spcnn__param *row = &p->rows[i];
+    uint64_t model_dims[4];
+    for (int d = 0; d < row->ndims; d++)
+        model_dims[d] = row->dims[d];
+    char fdims[96], mdims[96];
+    format_dims(fdims, sizeof fdims, fr.ndims, fr.dims);
+    format_dims(mdims, sizeof mdims, (size_t)row->ndims, model_dims);
+    return spcnn__error(SPCNN_ERR_FORMAT,
+                        "model_load: %s: parameter row %" PRIu32 " (byte %zu) is \"%.*s\" kind "
+                        "%" PRIu32 " [%s] in the file, but \"%s\" kind %d [%s] in a model with "
+                        "its hyper-parameters",
+                        r->path, i, fr.at, (int)fr.name_len, (const char *)fr.name, fr.kind,
+                        fdims, row->name, (int)row->kind, mdims);
 }
 
 /* Copy the sections into the buffers (padding stays zero), rejecting values no writer makes. */
