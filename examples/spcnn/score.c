@@ -259,6 +259,21 @@ static void print_table(const score_args *a, const gen_settings *g, const score_
     printf("\ntime: %.1f s\n", seconds);
 }
 
+/* A JSON string: quotes, backslashes and control characters escaped (paths may hold them). */
+static void json_string(const char *text)
+{
+    putchar('"');
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            printf("\\%c", *c);
+        else if (*c < 0x20)
+            printf("\\u%04x", *c);
+        else
+            putchar(*c);
+    }
+    putchar('"');
+}
+
 static void json_number(const char *key, double v, int last)
 {
     if (isnan(v))
@@ -270,9 +285,13 @@ static void json_number(const char *key, double v, int last)
 static void print_json(const score_args *a, const gen_settings *g, const score_row *rows,
                        size_t n_rows, size_t classes, double seconds)
 {
-    printf("{\"model\": \"%s\", \"data\": \"%s\", \"split\": \"%s\", \"classifier\": \"%s\", "
-           "\"seed\": %llu, ",
-           g->model, a->data, a->split, a->classifier, (unsigned long long)g->seed);
+    printf("{\"model\": ");
+    json_string(g->model);
+    printf(", \"data\": ");
+    json_string(a->data);
+    printf(", \"split\": \"%s\", \"classifier\": ", a->split);
+    json_string(a->classifier);
+    printf(", \"seed\": %llu, ", (unsigned long long)g->seed);
     printf("\"seconds\": %.3f, \"rows\": [", seconds);
     for (size_t r = 0; r < n_rows; r++) {
         const score_row *x = &rows[r];
