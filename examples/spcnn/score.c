@@ -412,6 +412,11 @@ int cli_score(int argc, char **argv)
                         "measured\n");
         n_recon = 0;
     }
+    int native_listed = 0; /* bits/dim are measured at the images' own size only */
+    for (size_t j = 0; j < ns; j++)
+        native_listed |= sh[j] == set.h && sw[j] == set.w;
+    if (!native_listed)
+        n_bpd = 0;
     if (set.h < 8 || set.w < 8) {
         fprintf(stderr, "spcnn score: %s: %s images of %zu x %zu are too small\n", a.data,
                 set.name, set.h, set.w);
