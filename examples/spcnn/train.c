@@ -22,7 +22,7 @@ static void train_usage(FILE *to)
             "90 %% of a folder of PNG images) less the validation images held out at their end,\n"
             "shuffled every epoch in an order that follows from the seed, in batches of\n"
             "batch_size (an incomplete last batch is dropped). The test images of DIR are never\n"
-            "read: progress is measured on the validation images.\n"
+            "used: progress is measured on the validation images.\n"
             "\n"
             "  --data DIR            data set folder (scripts/get-data.sh writes data/mnist)\n"
             "  --out MODEL           model file to write (default with --resume: that file)\n"
