@@ -7,7 +7,6 @@
  * misuse of every public function; allocation failure at every site. */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -478,50 +477,9 @@ static void tmp_path(char *buf, size_t cap, const char *name)
     snprintf(buf, cap, "%s/test_classifier_%s", tu_tmpdir(), name);
 }
 
-static unsigned char *read_bytes(const char *path, size_t *size)
-{
-    FILE *fp = fopen(path, "rb");
-    ck_assert_ptr_nonnull(fp);
-    ck_assert_int_eq(fseek(fp, 0, SEEK_END), 0);
-    long n = ftell(fp);
-    ck_assert_int_ge(n, 0);
-    rewind(fp);
-    unsigned char *b = xmalloc((size_t)n + 1);
-    ck_assert_uint_eq(fread(b, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
-    *size = (size_t)n;
-    return b;
-}
-
-static void write_bytes(const char *path, const void *bytes, size_t n)
-{
-    FILE *fp = fopen(path, "wb");
-    ck_assert_ptr_nonnull(fp);
-    if (n)
-        ck_assert_uint_eq(fwrite(bytes, 1, n, fp), n);
-    ck_assert_int_eq(fclose(fp), 0);
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
 static void reseal(unsigned char *b, size_t n)
 {
-    put32(b + n - 4, spcnn__crc32_update(0, b, n - 4));
-}
-
-static int temporaries_left(const char *prefix)
-{
-    DIR *dir = opendir(tu_tmpdir());
-    ck_assert_ptr_nonnull(dir);
-    int n = 0;
-    for (struct dirent *e; (e = readdir(dir)) != NULL;)
-        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0 && strstr(e->d_name, ".tmp-");
-    closedir(dir);
-    return n;
+    tu_put_le32(b + n - 4, spcnn__crc32_update(0, b, n - 4));
 }
 
 static spcnn_status load_mem(const unsigned char *bytes, size_t size, spcnn_status want,
@@ -590,11 +548,11 @@ START_TEST(test_file_roundtrip)
     ck_assert_int_eq(spcnn_classifier_load(path, &l2), SPCNN_OK);
     ck_assert_int_eq(spcnn_classifier_save(l2, again), SPCNN_OK);
     size_t na, nb;
-    unsigned char *a = read_bytes(path, &na), *b = read_bytes(again, &nb);
+    unsigned char *a = tu_read_file(path, &na), *b = tu_read_file(again, &nb);
     ck_assert_uint_eq(na, nb);
     ck_assert(memcmp(a, b, na) == 0);
     printf("round trip: %zu-byte file, predictions identical bit for bit\n", na);
-    ck_assert_int_eq(temporaries_left("test_classifier_roundtrip"), 0);
+    ck_assert_int_eq(tu_temporaries_left("test_classifier_roundtrip"), 0);
     free(a), free(b);
     remove(path);
     remove(again);
@@ -611,7 +569,7 @@ START_TEST(test_file_truncation_and_damage)
     spcnn_classifier *c = tiny(5);
     ck_assert_int_eq(spcnn__classifier_file_save(c, path), SPCNN_OK);
     size_t size;
-    unsigned char *good = read_bytes(path, &size);
+    unsigned char *good = tu_read_file(path, &size);
     load_mem(good, size, SPCNN_OK, "whole", size);
 
     /* Every length: FORMAT naming the byte where the file ends. */
@@ -667,7 +625,7 @@ START_TEST(test_file_truncation_and_damage)
     };
     for (size_t e = 0; e < sizeof edits / sizeof edits[0]; e++) {
         memcpy(bad, good, size);
-        put32(bad + edits[e].at, edits[e].value);
+        tu_put_le32(bad + edits[e].at, edits[e].value);
         reseal(bad, size);
         load_mem(bad, size, edits[e].want, "edit at", edits[e].at);
         assert_message_has(edits[e].message);
@@ -684,7 +642,7 @@ START_TEST(test_file_truncation_and_damage)
     load_mem(bad, size, SPCNN_ERR_FORMAT, "NUL in a name", 68);
     assert_message_has("row 0 name contains a NUL byte (byte 62)");
     memcpy(bad, good, size);
-    put32(bad + size - 8, 0x7fc00000u);
+    tu_put_le32(bad + size - 8, 0x7fc00000u);
     reseal(bad, size);
     load_mem(bad, size, SPCNN_ERR_FORMAT, "nan", size - 8);
     assert_message_has("weight 1 of \"fc3.b\" is nan");
@@ -694,11 +652,11 @@ START_TEST(test_file_truncation_and_damage)
     assert_message_has("checksum mismatch");
 
     /* Through the file system: a short file, a model file, a missing file, a folder. */
-    write_bytes(path, good, size / 2);
+    tu_write_file(path, good, size / 2);
     spcnn_classifier *l = (spcnn_classifier *)(uintptr_t)1;
     ck_assert_int_eq(spcnn_classifier_load(path, &l), SPCNN_ERR_FORMAT);
     ck_assert_ptr_null(l);
-    write_bytes(path, "SPCNNMDL\1\0\0\0", 12);
+    tu_write_file(path, "SPCNNMDL\1\0\0\0", 12);
     ck_assert_int_eq(spcnn_classifier_load(path, &l), SPCNN_ERR_FORMAT);
     assert_message_has("not a classifier file");
     remove(path);
@@ -729,7 +687,7 @@ START_TEST(test_save_failures)
     rmdir(dir);
     /* A failed save leaves the previous file as it was. */
     size_t before_size, after_size;
-    unsigned char *before = read_bytes(path, &before_size);
+    unsigned char *before = tu_read_file(path, &before_size);
     for (long k = 0; k < 2; k++) {
         spcnn__alloc_fail_after(k);
         spcnn_status st = spcnn_classifier_save(d, path);
@@ -739,10 +697,10 @@ START_TEST(test_save_failures)
     spcnn__params_ema(&d->params, 3)[0] = NAN;
     ck_assert_int_eq(spcnn_classifier_save(d, path), SPCNN_ERR_INVALID_ARGUMENT);
     assert_message_has("refusing to write");
-    unsigned char *after = read_bytes(path, &after_size);
+    unsigned char *after = tu_read_file(path, &after_size);
     ck_assert_uint_eq(before_size, after_size);
     ck_assert(memcmp(before, after, before_size) == 0);
-    ck_assert_int_eq(temporaries_left("test_classifier_save"), 0);
+    ck_assert_int_eq(tu_temporaries_left("test_classifier_save"), 0);
     free(before), free(after);
     remove(path);
     spcnn_classifier_destroy(c);
@@ -939,7 +897,7 @@ START_TEST(test_alloc_failure)
     sites += fail_every_site("predict", op_predict, a, reset_plans);
     fail_every_site("set_threads", op_threads, a, NULL);
     ck_assert_int_gt(sites, 10);
-    ck_assert_int_eq(temporaries_left("test_classifier_alloc"), 0);
+    ck_assert_int_eq(tu_temporaries_left("test_classifier_alloc"), 0);
     /* After all that, the classifier still predicts what a fresh load of its file does. */
     float again[8 * CLASSES];
     ck_assert_int_eq(spcnn_classifier_save(a->c, path), SPCNN_OK);

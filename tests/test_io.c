@@ -22,31 +22,6 @@ static void tmp_path(char *buf, size_t cap, const char *name)
     snprintf(buf, cap, "%s/test_io_%s", tu_tmpdir(), name);
 }
 
-static void write_bytes(const char *path, const void *bytes, size_t n)
-{
-    FILE *fp = fopen(path, "wb");
-    ck_assert_msg(fp != NULL, "cannot create %s: %s", path, strerror(errno));
-    ck_assert_uint_eq(fwrite(bytes, 1, n, fp), n);
-    ck_assert_int_eq(fclose(fp), 0);
-}
-
-/* Whole file into a malloc'd buffer. */
-static uint8_t *read_bytes(const char *path, size_t *n)
-{
-    FILE *fp = fopen(path, "rb");
-    ck_assert_msg(fp != NULL, "cannot open %s", path);
-    ck_assert_int_eq(fseek(fp, 0, SEEK_END), 0);
-    long size = ftell(fp);
-    ck_assert_int_ge(size, 0);
-    rewind(fp);
-    uint8_t *buf = malloc((size_t)size + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)size, fp), (size_t)size);
-    fclose(fp);
-    *n = (size_t)size;
-    return buf;
-}
-
 static void assert_message_has(const char *needle)
 {
     const char *msg = spcnn_last_error_message();
@@ -411,13 +386,13 @@ START_TEST(test_png_malformed)
 
     tmp_path(path, sizeof path, "text.png");
     const char *text = "this is not a PNG file, only text\n";
-    write_bytes(path, text, strlen(text));
+    tu_write_file(path, text, strlen(text));
     ck_assert_int_eq(spcnn_png_read(path, buf, sizeof buf, &h, &w), SPCNN_ERR_FORMAT);
     assert_message_has(path);
     assert_message_has("not a PNG");
 
     tmp_path(path, sizeof path, "empty.png");
-    write_bytes(path, "", 0);
+    tu_write_file(path, "", 0);
     ck_assert_int_eq(spcnn_png_read(path, NULL, 0, &h, &w), SPCNN_ERR_FORMAT);
     assert_message_has(path);
 
@@ -430,12 +405,12 @@ START_TEST(test_png_malformed)
     tmp_path(good, sizeof good, "good.png");
     ck_assert_int_eq(spcnn_png_write(good, img, 40, 30), SPCNN_OK);
     size_t size;
-    uint8_t *bytes = read_bytes(good, &size);
+    uint8_t *bytes = tu_read_file(good, &size);
     ck_assert_uint_gt(size, 60);
     tmp_path(path, sizeof path, "cut.png");
     size_t format_errors = 0, still_read = 0;
     for (size_t cut = 0; cut < size; cut++) {
-        write_bytes(path, bytes, cut);
+        tu_write_file(path, bytes, cut);
         spcnn_status st = spcnn_png_read(path, buf, sizeof buf, &h, &w);
         if (cut < size - 12) {
             ck_assert_msg(st == SPCNN_ERR_FORMAT, "cut at %zu of %zu: status %d (%s)", cut, size,
@@ -458,7 +433,7 @@ START_TEST(test_png_malformed)
     size_t corrupt_at[] = {8 + 8 + 2, idat + 8, idat + 8 + 4, idat + 8 + read_be32(bytes + idat)};
     for (size_t k = 0; k < sizeof corrupt_at / sizeof corrupt_at[0]; k++) {
         bytes[corrupt_at[k]] ^= 0x5A;
-        write_bytes(path, bytes, size);
+        tu_write_file(path, bytes, size);
         spcnn_status st = spcnn_png_read(path, buf, sizeof buf, &h, &w);
         ck_assert_msg(st == SPCNN_ERR_FORMAT, "corrupt byte %zu: status %d", corrupt_at[k], st);
         assert_message_has(path);
@@ -513,20 +488,20 @@ START_TEST(test_png_absurd_size)
     size_t h = 0, w = 0;
     tmp_path(path, sizeof path, "huge.png");
     /* The crafted header is valid: a plausible size reads its dimensions. */
-    write_bytes(path, file, craft_header_only_png(file, 9, 11));
+    tu_write_file(path, file, craft_header_only_png(file, 9, 11));
     ck_assert_int_eq(spcnn_png_read(path, NULL, 0, &h, &w), SPCNN_OK);
     ck_assert_uint_eq(h, 9);
     ck_assert_uint_eq(w, 11);
     /* 5e9 pixels: each side is allowed but the total is beyond libpng's 32-bit buffers. */
-    write_bytes(path, file, craft_header_only_png(file, 5000, 1000000));
+    tu_write_file(path, file, craft_header_only_png(file, 5000, 1000000));
     ck_assert_int_eq(spcnn_png_read(path, NULL, 0, &h, &w), SPCNN_ERR_FORMAT);
     assert_message_has("too large");
     assert_message_has(path);
     /* A side beyond 1 000 000 is refused by libpng itself. */
-    write_bytes(path, file, craft_header_only_png(file, 1, 1000001));
+    tu_write_file(path, file, craft_header_only_png(file, 1, 1000001));
     ck_assert_int_eq(spcnn_png_read(path, NULL, 0, &h, &w), SPCNN_ERR_FORMAT);
     assert_message_has(path);
-    write_bytes(path, file, craft_header_only_png(file, 0x7fffffffu, 0x7fffffffu));
+    tu_write_file(path, file, craft_header_only_png(file, 0x7fffffffu, 0x7fffffffu));
     ck_assert_int_eq(spcnn_png_read(path, NULL, 0, &h, &w), SPCNN_ERR_FORMAT);
 }
 END_TEST
@@ -612,7 +587,7 @@ START_TEST(test_idx_read)
     tu_rng rng = {11};
     for (size_t i = 0; i < sizeof data; i++)
         data[i] = (uint8_t)(tu_next(&rng) >> 56);
-    write_bytes(path, file, make_idx(file, (const uint32_t[]){5, 4, 3}, 3, data));
+    tu_write_file(path, file, make_idx(file, (const uint32_t[]){5, 4, 3}, 3, data));
     size_t n = 0, h = 0, w = 0;
     ck_assert_int_eq(spcnn_idx_read(path, NULL, 0, &n, &h, &w), SPCNN_OK);
     ck_assert_uint_eq(n, 5);
@@ -632,13 +607,13 @@ START_TEST(test_idx_read)
 
     /* 1-d labels read as count × 1 × 1, 2-d as count × height × 1. */
     uint8_t labels[7] = {0, 1, 2, 3, 4, 5, 9};
-    write_bytes(path, file, make_idx(file, (const uint32_t[]){7}, 1, labels));
+    tu_write_file(path, file, make_idx(file, (const uint32_t[]){7}, 1, labels));
     ck_assert_int_eq(spcnn_idx_read(path, buf, 7, &n, &h, &w), SPCNN_OK);
     ck_assert_uint_eq(n, 7);
     ck_assert_uint_eq(h, 1);
     ck_assert_uint_eq(w, 1);
     ck_assert_int_eq(memcmp(buf, labels, 7), 0);
-    write_bytes(path, file, make_idx(file, (const uint32_t[]){3, 5}, 2, data));
+    tu_write_file(path, file, make_idx(file, (const uint32_t[]){3, 5}, 2, data));
     ck_assert_int_eq(spcnn_idx_read(path, buf, sizeof buf, &n, &h, &w), SPCNN_OK);
     ck_assert_uint_eq(n, 3);
     ck_assert_uint_eq(h, 5);
@@ -650,7 +625,7 @@ END_TEST
 static void expect_idx_format_error(const char *path, const uint8_t *file, size_t size,
                                     const char *needle)
 {
-    write_bytes(path, file, size);
+    tu_write_file(path, file, size);
     size_t n, h, w;
     uint8_t buf[256];
     /* Both the query and the read refuse it. */
@@ -705,7 +680,7 @@ START_TEST(test_idx_malformed)
 
     /* Cut at every offset: header, dimensions and data are all reported as truncated. */
     for (size_t cut = 0; cut < size; cut++) {
-        write_bytes(path, file, cut);
+        tu_write_file(path, file, cut);
         size_t n, h, w;
         uint8_t buf[64];
         ck_assert_int_eq(spcnn_idx_read(path, NULL, 0, &n, &h, &w), SPCNN_ERR_FORMAT);
@@ -736,7 +711,7 @@ START_TEST(test_idx_misuse)
 
     tmp_path(path, sizeof path, "ok.idx");
     uint8_t file[16];
-    write_bytes(path, file, make_idx(file, (const uint32_t[]){2}, 1, (const uint8_t[]){4, 5}));
+    tu_write_file(path, file, make_idx(file, (const uint32_t[]){2}, 1, (const uint8_t[]){4, 5}));
     ck_assert_int_eq(spcnn_idx_read(NULL, buf, sizeof buf, &n, &h, &w),
                      SPCNN_ERR_INVALID_ARGUMENT);
     ck_assert_int_eq(spcnn_idx_read(path, buf, sizeof buf, NULL, &h, &w),

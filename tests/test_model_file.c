@@ -3,7 +3,6 @@
  * leak, atomic saves, and allocation failure at every site. */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,40 +28,6 @@ static void assert_message_has(const char *needle)
     ck_assert_msg(strstr(msg, needle) != NULL, "message \"%s\" lacks \"%s\"", msg, needle);
 }
 
-static unsigned char *read_bytes(const char *path, size_t *size)
-{
-    FILE *fp = fopen(path, "rb");
-    ck_assert_ptr_nonnull(fp);
-    ck_assert_int_eq(fseek(fp, 0, SEEK_END), 0);
-    long n = ftell(fp);
-    ck_assert_int_ge(n, 0);
-    rewind(fp);
-    unsigned char *b = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(b);
-    ck_assert_uint_eq(fread(b, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
-    *size = (size_t)n;
-    return b;
-}
-
-static void write_bytes(const char *path, const void *bytes, size_t n)
-{
-    FILE *fp = fopen(path, "wb");
-    ck_assert_ptr_nonnull(fp);
-    if (n)
-        ck_assert_uint_eq(fwrite(bytes, 1, n, fp), n);
-    ck_assert_int_eq(fclose(fp), 0);
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 static void put64(unsigned char *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
@@ -73,7 +38,7 @@ static void put64(unsigned char *p, uint64_t v)
  * behind the checksum. */
 static void reseal(unsigned char *b, size_t n)
 {
-    put32(b + n - 4, spcnn__crc32_update(0, b, n - 4));
+    tu_put_le32(b + n - 4, spcnn__crc32_update(0, b, n - 4));
 }
 
 /* The tiny network of the tests: m 8, F 4, R 1, K 2, L 3, VAE input 8 (smallest: F 1, K 1,
@@ -203,17 +168,6 @@ static void compare_models(const spcnn_model *saved, const spcnn_model *loaded, 
     compare_models_ex(saved, loaded, training, 0);
 }
 
-static int temporaries_left(const char *prefix)
-{
-    DIR *dir = opendir(tu_tmpdir());
-    ck_assert_ptr_nonnull(dir);
-    int n = 0;
-    for (struct dirent *e; (e = readdir(dir)) != NULL;)
-        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0 && strstr(e->d_name, ".tmp-");
-    closedir(dir);
-    return n;
-}
-
 /* The same from bytes in memory, for loops over thousands of damaged copies. */
 static spcnn_status load_mem(const unsigned char *bytes, size_t size, spcnn_status want,
                              const char *what, size_t at)
@@ -272,12 +226,12 @@ START_TEST(test_roundtrip)
     for (int training = 1; training >= 0; training--) {
         ck_assert_int_eq(spcnn__model_file_save(m, path, training), SPCNN_OK);
         size_t size;
-        unsigned char *bytes = read_bytes(path, &size);
+        unsigned char *bytes = tu_read_file(path, &size);
         size_t expect = table_end(m) + m->params.nvalues * 4 * (training ? 4 : 1) + 4;
         ck_assert_uint_eq(size, expect);
         ck_assert(memcmp(bytes, "SPCNNMDL", 8) == 0);
-        ck_assert_uint_eq(get32(bytes + 8), 1);
-        ck_assert_uint_eq(get32(bytes + 12), (uint32_t)training);
+        ck_assert_uint_eq(tu_get_le32(bytes + 8), 1);
+        ck_assert_uint_eq(tu_get_le32(bytes + 12), (uint32_t)training);
 
         spcnn_model *l = NULL;
         spcnn_status st = spcnn__model_file_load(path, &l);
@@ -288,7 +242,7 @@ START_TEST(test_roundtrip)
          * loaded raw weights are the EMA, so compare the EMA-only file). */
         ck_assert_int_eq(spcnn__model_file_save(l, again, training), SPCNN_OK);
         size_t size2;
-        unsigned char *bytes2 = read_bytes(again, &size2);
+        unsigned char *bytes2 = tu_read_file(again, &size2);
         ck_assert_uint_eq(size2, size);
         ck_assert(memcmp(bytes, bytes2, size) == 0);
         printf("round trip %s training state: %zu rows, %zu values, %zu bytes, every buffer "
@@ -298,7 +252,7 @@ START_TEST(test_roundtrip)
         free(bytes2);
         spcnn_model_destroy(l);
     }
-    ck_assert_int_eq(temporaries_left("test_model_file_roundtrip"), 0);
+    ck_assert_int_eq(tu_temporaries_left("test_model_file_roundtrip"), 0);
     remove(path);
     remove(again);
     spcnn_model_destroy(m);
@@ -362,7 +316,7 @@ START_TEST(test_truncation)
     scramble(m, 3);
     ck_assert_int_eq(spcnn__model_file_save(m, path, 1), SPCNN_OK);
     size_t size;
-    unsigned char *bytes = read_bytes(path, &size);
+    unsigned char *bytes = tu_read_file(path, &size);
     size_t head = table_end(m);
     size_t section = m->params.nvalues * 4;
     ck_assert_uint_eq(size, head + 4 * section + 4);
@@ -394,7 +348,7 @@ START_TEST(test_truncation)
     load_mem(bytes, size - 1, SPCNN_ERR_FORMAT, "cut", size - 1);
     assert_message_has("checksum");
     /* Through the file system as well. */
-    write_bytes(cut_path, bytes, head + 3 * section + 5);
+    tu_write_file(cut_path, bytes, head + 3 * section + 5);
     load_expect(cut_path, SPCNN_ERR_FORMAT);
     assert_message_has("Adam second moments");
     printf("last message: %s\n", spcnn_last_error_message());
@@ -425,7 +379,7 @@ START_TEST(test_damage)
     scramble(m, 6);
     ck_assert_int_eq(spcnn__model_file_save(m, path, 0), SPCNN_OK);
     size_t size;
-    unsigned char *good = read_bytes(path, &size);
+    unsigned char *good = tu_read_file(path, &size);
     unsigned char *b = malloc(size);
     size_t head = table_end(m);
 
@@ -453,68 +407,68 @@ START_TEST(test_damage)
 
     /* Edits behind a recomputed checksum reach the semantic checks. */
     memcpy(b, good, size);
-    put32(b + 8, 2); /* version 2: refused before anything else */
-    write_bytes(bad, b, size);
+    tu_put_le32(b + 8, 2); /* version 2: refused before anything else */
+    tu_write_file(bad, b, size);
     load_expect(bad, SPCNN_ERR_VERSION);
     assert_message_has("newer format version 2 (this library reads up to 1)");
 
     memcpy(b, good, size);
-    put32(b + 8, 0);
+    tu_put_le32(b + 8, 0);
     reseal(b, size);
-    write_bytes(bad, b, size);
+    tu_write_file(bad, b, size);
     load_expect(bad, SPCNN_ERR_FORMAT);
 
     memcpy(b, good, size);
-    put32(b + 12, 2); /* an unknown flag */
+    tu_put_le32(b + 12, 2); /* an unknown flag */
     reseal(b, size);
-    write_bytes(bad, b, size);
+    tu_write_file(bad, b, size);
     load_expect(bad, SPCNN_ERR_FORMAT);
     assert_message_has("unknown flags");
 
     memcpy(b, good, size);
-    put32(b + 24, 99); /* the first key becomes one this library does not know */
+    tu_put_le32(b + 24, 99); /* the first key becomes one this library does not know */
     reseal(b, size);
-    write_bytes(bad, b, size);
+    tu_write_file(bad, b, size);
     load_expect(bad, SPCNN_ERR_VERSION);
     assert_message_has("key 99");
 
     memcpy(b, good, size);
-    put32(b + 24 + 12, get32(b + 24)); /* the same key twice */
+    tu_put_le32(b + 24 + 12, tu_get_le32(b + 24)); /* the same key twice */
     reseal(b, size);
-    write_bytes(bad, b, size);
+    tu_write_file(bad, b, size);
     load_expect(bad, SPCNN_ERR_FORMAT);
     assert_message_has("twice");
 
     /* Key 2 (nr_filters, the second pair): out of bounds, then valid but another network. */
-    ck_assert_uint_eq(get32(good + 24 + 12), SPCNN_CFG_NR_FILTERS);
+    ck_assert_uint_eq(tu_get_le32(good + 24 + 12), SPCNN_CFG_NR_FILTERS);
     double v = 4.5;
     uint64_t bits;
     memcpy(b, good, size);
     memcpy(&bits, &v, 8);
     put64(b + 24 + 12 + 4, bits);
     reseal(b, size);
-    write_bytes(bad, b, size);
+    tu_write_file(bad, b, size);
     load_expect(bad, SPCNN_ERR_FORMAT);
     assert_message_has("nr_filters");
     v = 2;
     memcpy(&bits, &v, 8);
     put64(b + 24 + 12 + 4, bits);
     reseal(b, size);
-    write_bytes(bad, b, size);
+    tu_write_file(bad, b, size);
     load_expect(bad, SPCNN_ERR_FORMAT);
     assert_message_has("parameter row 0");
     printf("table mismatch: %s\n", spcnn_last_error_message());
 
     /* A key the file lacks keeps its default: drop dropout (the 7th pair; it does not change
      * the table), the model loads with dropout 0.5 and everything else as saved. */
-    ck_assert_uint_eq(get32(good + 24 + 12 * 6), SPCNN_CFG_DROPOUT);
+    ck_assert_uint_eq(tu_get_le32(good + 24 + 12 * 6), SPCNN_CFG_DROPOUT);
     size_t drop_at = 24 + 12 * 6;
     unsigned char *s = malloc(size);
     memcpy(s, good, drop_at);
     memcpy(s + drop_at, good + drop_at + 12, size - drop_at - 12);
-    put32(s + 20, SPCNN__CONFIG_KEY_END - 2);
+    tu_put_le32(s + 20, SPCNN__CONFIG_KEY_END - 2);
     reseal(s, size - 12);
-    write_bytes(bad, s, size - 12);
+    tu_write_file(bad, s, size - 12);
     spcnn_model *l = NULL;
     ck_assert_int_eq(spcnn__model_file_load(bad, &l), SPCNN_OK);
     ck_assert(l->cfg.values[SPCNN_CFG_DROPOUT] == 0.5);
@@ -528,19 +482,19 @@ START_TEST(test_damage)
     memcpy(b, good, size);
     b[name_at] ^= 0x20;
     reseal(b, size);
-    write_bytes(bad, b, size);
+    tu_write_file(bad, b, size);
     load_expect(bad, SPCNN_ERR_FORMAT);
     assert_message_has("parameter row 0");
     memcpy(b, good, size);
-    put32(b + head + 4 * 7, 0x7fc00000u);
+    tu_put_le32(b + head + 4 * 7, 0x7fc00000u);
     reseal(b, size);
-    write_bytes(bad, b, size);
+    tu_write_file(bad, b, size);
     load_expect(bad, SPCNN_ERR_FORMAT);
     assert_message_has("EMA values of row 0");
     assert_message_has("index 7");
 
     /* The intact file still loads. */
-    write_bytes(bad, good, size);
+    tu_write_file(bad, good, size);
     load_expect(bad, SPCNN_OK);
     free(b);
     free(good);
@@ -555,13 +509,13 @@ START_TEST(test_not_a_model_and_missing)
     char path[512];
     tmp_path(path, sizeof path, "text.spcnn");
     const char *text = "this is not a model file, just some text long enough\n";
-    write_bytes(path, text, strlen(text));
+    tu_write_file(path, text, strlen(text));
     load_expect(path, SPCNN_ERR_FORMAT);
     assert_message_has("not a model file");
-    write_bytes(path, "SPCN", 4);
+    tu_write_file(path, "SPCN", 4);
     load_expect(path, SPCNN_ERR_FORMAT);
     assert_message_has("truncated");
-    write_bytes(path, "", 0);
+    tu_write_file(path, "", 0);
     load_expect(path, SPCNN_ERR_FORMAT);
     assert_message_has("empty");
     remove(path);
@@ -608,7 +562,7 @@ START_TEST(test_atomic_save)
     ck_assert_int_eq(spcnn__model_file_save(a, path, 1), SPCNN_OK);
     ck_assert_int_eq(spcnn__model_file_save(b, path, 1), SPCNN_OK);
     size_t size;
-    unsigned char *before = read_bytes(path, &size);
+    unsigned char *before = tu_read_file(path, &size);
     spcnn__alloc_fail_after(0);
     spcnn_status st = spcnn__model_file_save(a, path, 1);
     spcnn__alloc_fail_after(-1);
@@ -618,7 +572,7 @@ START_TEST(test_atomic_save)
     spcnn__alloc_fail_after(-1);
     ck_assert_int_eq(st, SPCNN_ERR_OUT_OF_MEMORY);
     size_t size2;
-    unsigned char *after = read_bytes(path, &size2);
+    unsigned char *after = tu_read_file(path, &size2);
     ck_assert_uint_eq(size, size2);
     ck_assert(memcmp(before, after, size) == 0);
 
@@ -631,7 +585,7 @@ START_TEST(test_atomic_save)
     ck_assert_int_eq(stat(dir, &sb), 0);
     ck_assert(S_ISDIR(sb.st_mode));
     rmdir(dir);
-    ck_assert_int_eq(temporaries_left("test_model_file_atomic"), 0);
+    ck_assert_int_eq(tu_temporaries_left("test_model_file_atomic"), 0);
 
     spcnn_model *l = NULL;
     ck_assert_int_eq(spcnn__model_file_load(path, &l), SPCNN_OK);
@@ -683,7 +637,7 @@ START_TEST(test_alloc_failure)
         spcnn__alloc_fail_after(-1);
         ck_assert_int_eq(st, SPCNN_ERR_OUT_OF_MEMORY);
     }
-    ck_assert_int_eq(temporaries_left("test_model_file_alloc"), 0);
+    ck_assert_int_eq(tu_temporaries_left("test_model_file_alloc"), 0);
     printf("allocation failure: each of %ld load sites and %ld save sites -> OUT_OF_MEMORY, "
            "out NULL\n",
            sites, save_sites);

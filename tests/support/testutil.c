@@ -2,9 +2,12 @@
 
 #include <check.h>
 
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 uint64_t tu_next(tu_rng *rng)
 {
@@ -118,6 +121,53 @@ const char *tu_tmpdir(void)
 {
     const char *d = getenv("SPCNN_TEST_TMP");
     return d && *d ? d : "/tmp";
+}
+
+unsigned char *tu_read_file(const char *path, size_t *size)
+{
+    FILE *fp = fopen(path, "rb");
+    ck_assert_msg(fp != NULL, "cannot open %s: %s", path, strerror(errno));
+    ck_assert_int_eq(fseek(fp, 0, SEEK_END), 0);
+    long n = ftell(fp);
+    ck_assert_int_ge(n, 0);
+    rewind(fp);
+    unsigned char *b = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(fread(b, 1, (size_t)n, fp), (size_t)n);
+    fclose(fp);
+    *size = (size_t)n;
+    return b;
+}
+
+void tu_write_file(const char *path, const void *bytes, size_t n)
+{
+    FILE *fp = fopen(path, "wb");
+    ck_assert_msg(fp != NULL, "cannot create %s: %s", path, strerror(errno));
+    if (n)
+        ck_assert_uint_eq(fwrite(bytes, 1, n, fp), n);
+    ck_assert_int_eq(fclose(fp), 0);
+}
+
+int tu_temporaries_left(const char *prefix)
+{
+    DIR *dir = opendir(tu_tmpdir());
+    ck_assert_ptr_nonnull(dir);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(dir)) != NULL;)
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0 && strstr(e->d_name, ".tmp-");
+    closedir(dir);
+    return n;
+}
+
+void tu_put_le32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+uint32_t tu_get_le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 int tu_run_suite(Suite *suite)

@@ -52,4 +52,15 @@ int tu_run_suite(struct Suite *suite);
 /* A directory for temporary files of this test run (SPCNN_TEST_TMP or /tmp). */
 const char *tu_tmpdir(void);
 
+/* Files for the file-format tests; any failure fails the test. tu_read_file returns a malloc'd
+ * buffer (one spare byte, so even an empty file gives a non-NULL pointer). */
+unsigned char *tu_read_file(const char *path, size_t *size);
+void tu_write_file(const char *path, const void *bytes, size_t n);
+/* Temporary files (".tmp-" in the name) an atomic save left behind in tu_tmpdir() whose names
+ * start with prefix. */
+int tu_temporaries_left(const char *prefix);
+/* Little-endian 32-bit fields, to edit file bytes on purpose. */
+void tu_put_le32(unsigned char *p, uint32_t v);
+uint32_t tu_get_le32(const unsigned char *p);
+
 #endif
