@@ -63,7 +63,7 @@ extern "C" {
  * changes; docs/abi.md keeps the record.
  * @{ */
 #define SPCNN_VERSION_MAJOR 0
-#define SPCNN_VERSION_MINOR 2
+#define SPCNN_VERSION_MINOR 3
 #define SPCNN_VERSION_PATCH 0
 /** The ABI major: the suffix of the library's SONAME. */
 #define SPCNN_ABI_VERSION 0
@@ -358,7 +358,14 @@ typedef enum spcnn_stat {
     SPCNN_STAT_KL = 5,             /**< KL(q(z|x) || N(0, I)) of the last step, nats/image. */
     SPCNN_STAT_LEARNING_RATE = 6,  /**< Learning rate used by the last step. */
     SPCNN_STAT_GRAD_NORM = 7,      /**< Global gradient norm of the last step. */
-    SPCNN_STAT_PARAMETERS = 8      /**< Number of trainable parameters. */
+    SPCNN_STAT_PARAMETERS = 8,     /**< Number of trainable parameters. */
+    /** 1 when the model holds its training state (raw weights, Adam moments), 0 after loading
+     * a file saved without it: ::spcnn_model_save with the state would then write the EMA
+     * weights and zero moments. @since 0.3.0 */
+    SPCNN_STAT_TRAINING_STATE = 9,
+    /** Components of the latent prior: 0 for N(0, I) (see ::spcnn_model_fit_prior).
+     * @since 0.3.0 */
+    SPCNN_STAT_PRIOR_COMPONENTS = 10
 } spcnn_stat;
 
 /**
@@ -566,9 +573,11 @@ SPCNN_API spcnn_status spcnn_model_evaluate(spcnn_model *model, const uint8_t *i
  * crop of the H×W coordinate grid over [-1, 1] and on z. A larger grid than the training images'
  * makes each window cover a smaller part of the picture: that is how the model upscales.
  *
- * Random numbers are keyed by (seed, image index, row, column), and z ~ N(0, I) (when not
- * given) by (seed, image index): the bytes depend only on the model, the seed, z, the size and
- * the temperature — not on the schedule, the batch or the thread count. EMA weights are used.
+ * Random numbers are keyed by (seed, image index, row, column), and z (when not given) by
+ * (seed, image index), drawn from the model's prior: N(0, I), or the mixture fitted by
+ * ::spcnn_model_fit_prior (see "Latent prior"). The bytes depend only on the model, the seed,
+ * z, the size and the temperature — not on the schedule, the batch or the thread count. EMA
+ * weights are used.
  * @{ */
 
 /**
@@ -589,8 +598,9 @@ typedef int (*spcnn_row_fn)(const uint8_t *row, size_t image, size_t y, size_t w
  * @brief Generate n images of height × width pixels into a caller buffer.
  * @param[in,out] model The model.
  * @param[in] n Number of images, 1 or more.
- * @param[in] z n × latent_size floats, or NULL to draw each image's z from N(0, I) (ignored
- *            when the model has no latent code).
+ * @param[in] z n × latent_size floats, or NULL to draw each image's z from the model's prior
+ *            (as ::spcnn_model_draw_latents with ::SPCNN_PRIOR_MODEL; ignored when the model
+ *            has no latent code).
  * @param[in] height Output height, at least patch_size.
  * @param[in] width Output width, at least patch_size.
  * @param[in] seed Seed of the random draws; image i of a call with seed s is the same image
@@ -610,7 +620,7 @@ SPCNN_API spcnn_status spcnn_model_generate_images(spcnn_model *model, size_t n,
 /**
  * @brief Generate one image: image 0 of ::spcnn_model_generate_images.
  * @param[in,out] model The model.
- * @param[in] z latent_size floats, or NULL to draw z from N(0, I).
+ * @param[in] z latent_size floats, or NULL to draw z from the model's prior.
  * @param[in] height Output height, at least patch_size.
  * @param[in] width Output width, at least patch_size.
  * @param[in] seed Seed of the random draws.
@@ -650,7 +660,7 @@ SPCNN_API spcnn_status spcnn_model_generate_stream(spcnn_model *model, size_t n,
  * sliding window), in raster order. The patch at (0, 0) equals the top-left m×m corner of
  * ::spcnn_model_generate_image with the same z, seed and grid size.
  * @param[in,out] model The model.
- * @param[in] z latent_size floats, or NULL to draw z from N(0, I) with the seed.
+ * @param[in] z latent_size floats, or NULL to draw z from the model's prior with the seed.
  * @param[in] grid_height Height H of the coordinate grid, at least patch_size.
  * @param[in] grid_width Width W of the coordinate grid, at least patch_size.
  * @param[in] top Row of the patch, at most H - m.
@@ -688,6 +698,98 @@ SPCNN_API spcnn_status spcnn_model_reconstruct(spcnn_model *model, const uint8_t
                                                size_t in_height, size_t in_width,
                                                size_t out_height, size_t out_width,
                                                uint64_t seed, uint8_t *out, size_t capacity);
+/** @} */
+
+/* ===================================================================================== */
+/** @name Latent prior
+ * The VAE is trained towards N(0, I), but its encoder places the training images in a smaller,
+ * clustered region; z drawn from N(0, I) often lands where no training image was, and the
+ * PixelCNN has never seen such codes. A model can carry a better prior for random samples: a
+ * Gaussian mixture with diagonal covariances fitted to the encoder's posteriors of training
+ * images (::spcnn_model_fit_prior). It is saved with the model (format version 2), used
+ * whenever generation draws z itself, and cleared by ::spcnn_model_train_step (it described
+ * the encoder before the step).
+ * @{ */
+
+/** Which distribution ::spcnn_model_draw_latents draws from. @since 0.3.0 */
+typedef enum spcnn_prior_choice {
+    SPCNN_PRIOR_MODEL = 0,   /**< The model's: its fitted mixture, or N(0, I) without one. */
+    SPCNN_PRIOR_STANDARD = 1 /**< N(0, I), the VAE's prior (the paper samples from it). */
+} spcnn_prior_choice;
+
+/**
+ * @brief Fit the model's prior: a mixture of `components` diagonal Gaussians fitted by EM to
+ * the encoder's posteriors q(z|x) of the images (with EMA weights), started from k-means++
+ * centres chosen with the seed. The mixture maximises the expected log-likelihood of codes
+ * drawn from the posteriors, so it describes the codes the PixelCNN was trained on. The
+ * progress callback sees the encoding (up to 95 %) and the EM iterations, and may cancel; the
+ * previous prior is kept on any failure.
+ * @param[in,out] model The model (must use the latent code).
+ * @param[in] images count × height × width bytes: training images.
+ * @param[in] count Number of images, at least components.
+ * @param[in] height Image height, at least patch_size.
+ * @param[in] width Image width, at least patch_size.
+ * @param[in] components Mixture components, 1 to 1024.
+ * @param[in] seed Seed of the starting centres; the fit is deterministic.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT, ::SPCNN_ERR_UNSUPPORTED (no latent code),
+ *         ::SPCNN_ERR_CANCELLED, ::SPCNN_ERR_NUMERIC, ::SPCNN_ERR_OUT_OF_MEMORY,
+ *         ::SPCNN_ERR_BACKEND.
+ * @since 0.3.0
+ */
+SPCNN_API spcnn_status spcnn_model_fit_prior(spcnn_model *model, const uint8_t *images,
+                                             size_t count, size_t height, size_t width,
+                                             size_t components, uint64_t seed);
+
+/**
+ * @brief Set the model's prior to a given mixture, or with components 0 back to N(0, I).
+ * @param[in,out] model The model.
+ * @param[in] components Mixture components, 0 to 1024.
+ * @param[in] weights components positive weights (normalised to sum 1; none may become
+ *            negligible, below FLT_MIN, in doing so).
+ * @param[in] means components × latent_size finite values.
+ * @param[in] variances components × latent_size positive finite values.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT (the message names the bad value),
+ *         ::SPCNN_ERR_UNSUPPORTED (a mixture for a model without latent code),
+ *         ::SPCNN_ERR_OUT_OF_MEMORY.
+ * @since 0.3.0
+ */
+SPCNN_API spcnn_status spcnn_model_set_prior(spcnn_model *model, size_t components,
+                                             const float *weights, const float *means,
+                                             const float *variances);
+
+/**
+ * @brief Read the model's prior. With weights, means and variances all NULL only the number
+ * of components is returned (0: N(0, I)).
+ * @param[in] model The model.
+ * @param[out] components Number of mixture components.
+ * @param[out] weights components floats, or NULL.
+ * @param[out] means components × latent_size floats, or NULL.
+ * @param[out] variances components × latent_size floats, or NULL.
+ * @param[in] capacity Size of means and of variances in floats (weights needs components).
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT, ::SPCNN_ERR_BUFFER_TOO_SMALL.
+ * @since 0.3.0
+ */
+SPCNN_API spcnn_status spcnn_model_get_prior(const spcnn_model *model, size_t *components,
+                                             float *weights, float *means, float *variances,
+                                             size_t capacity);
+
+/**
+ * @brief Draw n latent codes as generation does when it is given no z: code i keyed by
+ * (seed, i), so generating with these codes gives the same images as generating with z NULL
+ * and the same seed (for ::SPCNN_PRIOR_MODEL).
+ * @param[in] model The model (must use the latent code).
+ * @param[in] prior The model's prior or N(0, I).
+ * @param[in] n Number of codes, 1 to 1000000.
+ * @param[in] seed Seed of the draws.
+ * @param[out] z n × latent_size floats.
+ * @param[in] capacity Size of z in floats.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT, ::SPCNN_ERR_UNSUPPORTED,
+ *         ::SPCNN_ERR_BUFFER_TOO_SMALL.
+ * @since 0.3.0
+ */
+SPCNN_API spcnn_status spcnn_model_draw_latents(const spcnn_model *model,
+                                                spcnn_prior_choice prior, size_t n,
+                                                uint64_t seed, float *z, size_t capacity);
 /** @} */
 
 /* ===================================================================================== */

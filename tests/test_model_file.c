@@ -407,10 +407,10 @@ START_TEST(test_damage)
 
     /* Edits behind a recomputed checksum reach the semantic checks. */
     memcpy(b, good, size);
-    tu_put_le32(b + 8, 2); /* version 2: refused before anything else */
+    tu_put_le32(b + 8, 3); /* version 3: refused before anything else */
     tu_write_file(bad, b, size);
     load_expect(bad, SPCNN_ERR_VERSION);
-    assert_message_has("newer format version 2 (this library reads up to 1)");
+    assert_message_has("newer format version 3 (this library reads up to 2)");
 
     memcpy(b, good, size);
     tu_put_le32(b + 8, 0);

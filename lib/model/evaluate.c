@@ -107,6 +107,18 @@ spcnn_status spcnn__model_encode_mean(spcnn_model *model, const uint8_t *image, 
     return SPCNN_OK;
 }
 
+spcnn_status spcnn__model_encode_posterior(spcnn_model *model, const uint8_t *image,
+                                           size_t height, size_t width, float *mu,
+                                           float *logvar)
+{
+    spcnn__eval_plan *ep;
+    SPCNN_TRY(eval_plan_get(model, &ep));
+    SPCNN_TRY(encode_one(model, ep, image, height, width));
+    memcpy(mu, ep->mu, (size_t)model->latent * sizeof(float));
+    memcpy(logvar, ep->logvar, (size_t)model->latent * sizeof(float));
+    return SPCNN_OK;
+}
+
 spcnn_status spcnn_model_encode(spcnn_model *model, const uint8_t *image, size_t height,
                                 size_t width, float *z, size_t capacity)
 {

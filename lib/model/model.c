@@ -78,6 +78,7 @@ void spcnn_model_destroy(spcnn_model *model)
         return;
     drop_plans(model);
     spcnn__params_deinit(&model->params);
+    spcnn__prior_clear(&model->prior);
     spcnn__dnnl_deinit(&model->ctx);
     spcnn__free(model);
 }
@@ -172,6 +173,8 @@ spcnn_status spcnn_model_stat(const spcnn_model *model, spcnn_stat stat, double 
     case SPCNN_STAT_LEARNING_RATE:
     case SPCNN_STAT_GRAD_NORM:
     case SPCNN_STAT_PARAMETERS: *value = model->last[stat]; return SPCNN_OK;
+    case SPCNN_STAT_TRAINING_STATE: *value = model->has_training_state; return SPCNN_OK;
+    case SPCNN_STAT_PRIOR_COMPONENTS: *value = (double)model->prior.k; return SPCNN_OK;
     }
     return spcnn__error(SPCNN_ERR_INVALID_ARGUMENT, "model stat: unknown statistic %d",
                         (int)stat);

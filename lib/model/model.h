@@ -7,6 +7,7 @@
 
 #include "core/config.h"
 #include "model/pixelcnn.h"
+#include "model/prior.h"
 #include "model/vae.h"
 #include "nn/optim.h"
 #include "nn/params.h"
@@ -48,6 +49,9 @@ struct spcnn_model {
     size_t vae_rows_begin, vae_rows_end; /* empty without a latent code */
 
     uint64_t images_seen;
+    /* What z is drawn from when none is given: N(0, I) (k = 0) or a fitted mixture (prior.c).
+     * A training step clears it: it described the encoder before the step. */
+    spcnn__prior prior;
     /* 0 after loading a file saved without training state: raw weights were set from the EMA
      * and the Adam moments are zero. */
     int has_training_state;
@@ -76,6 +80,15 @@ void spcnn__sample_plans_destroy(spcnn_model *model);
 /* The encoder mean of one image with EMA weights into z (evaluate.c). */
 spcnn_status spcnn__model_encode_mean(spcnn_model *model, const uint8_t *image, size_t height,
                                       size_t width, float *z);
+/* The encoder's posterior of one image with EMA weights: its mean and log-variance. */
+spcnn_status spcnn__model_encode_posterior(spcnn_model *model, const uint8_t *image,
+                                           size_t height, size_t width, float *mu,
+                                           float *logvar);
+
+/* n codes drawn from the model's prior (standard 0) or N(0, I), keyed by (seed, image index)
+ * (prior.c). */
+spcnn_status spcnn__model_draw_latents(const spcnn_model *m, int standard, size_t n,
+                                       uint64_t seed, float *z);
 
 /* Model file (model_file.c). */
 spcnn_status spcnn__model_file_save(const spcnn_model *model, const char *path,

@@ -19,9 +19,13 @@
 #include "model/model_file.h"
 
 #define MAGIC "SPCNNMDL"
-enum { MAGIC_SIZE = 8, FORMAT_VERSION = 1 };
+/* Version 2 is version 1 plus the latent prior block (flag bit 1); a file without a fitted
+ * prior is still written as version 1, so older libraries read it. */
+enum { MAGIC_SIZE = 8, FORMAT_VERSION = 2 };
 #define FLAG_TRAINING_STATE 1u
-#define FLAGS_KNOWN FLAG_TRAINING_STATE
+#define FLAG_PRIOR 2u
+#define FLAGS_KNOWN_V1 FLAG_TRAINING_STATE
+#define FLAGS_KNOWN_V2 (FLAG_TRAINING_STATE | FLAG_PRIOR)
 
 /* Reader limits, far above any real model, that keep every size computed from the file within
  * 64 bits: at most 2^20 rows of 2^36 floats, four sections of 4 bytes each -> < 2^62 bytes. */
@@ -29,6 +33,8 @@ enum { MAGIC_SIZE = 8, FORMAT_VERSION = 1 };
 #define MAX_ROWS (1u << 20)
 enum { MAX_COUNT_LOG2 = 36 };
 #define MAX_COUNT ((uint64_t)1 << MAX_COUNT_LOG2)
+/* The prior block: its dimension count must be the model's latent_size, at most this. */
+#define MAX_PRIOR_DIMS 4096u
 
 /* Bytes of the fixed header: magic, version, flags, writer version, key count. */
 enum { HEADER_SIZE = 24, KEY_RECORD_SIZE = 12 };
@@ -127,9 +133,10 @@ spcnn_status spcnn__model_file_save(const spcnn_model *model, const char *path,
     w->n = 0;
     w->err = 0;
 
+    const spcnn__prior *prior = &model->prior;
     memcpy(w_room(w, MAGIC_SIZE), MAGIC, MAGIC_SIZE);
-    w_u32(w, FORMAT_VERSION);
-    w_u32(w, with_training_state ? FLAG_TRAINING_STATE : 0u);
+    w_u32(w, prior->k > 0 ? 2u : 1u);
+    w_u32(w, (with_training_state ? FLAG_TRAINING_STATE : 0u) | (prior->k > 0 ? FLAG_PRIOR : 0u));
     w_u32(w, spcnn_version_number());
     uint32_t nkeys = 0;
     for (int k = 1; k < SPCNN__CONFIG_KEY_END; k++)
@@ -152,6 +159,15 @@ spcnn_status spcnn__model_file_save(const spcnn_model *model, const char *path,
             for (size_t j = 0; j < p->rows[r].count; j++)
                 spcnn__le_put_u32(w_room(w, 4), spcnn__f32_bits(x[j]));
         }
+    }
+    if (prior->k > 0) {
+        w_u32(w, (uint32_t)prior->k);
+        w_u32(w, (uint32_t)prior->d);
+        const float *blocks[3] = {prior->weights, prior->means, prior->variances};
+        const size_t sizes[3] = {prior->k, prior->k * prior->d, prior->k * prior->d};
+        for (int b = 0; b < 3; b++)
+            for (size_t j = 0; j < sizes[b]; j++)
+                spcnn__le_put_u32(w_room(w, 4), spcnn__f32_bits(blocks[b][j]));
     }
     w_flush(w);
     /* The checksum covers every byte before it, not itself. */
@@ -180,6 +196,8 @@ typedef struct header {
     uint64_t nvalues;  /* floats per section */
     size_t tensors_at; /* the first section */
     int nsections;
+    uint32_t prior_k, prior_d; /* 0 without a prior block */
+    size_t prior_at;           /* its first weight */
 } header;
 
 /* Which section and row the byte `offset` of the tensor region lies in, for messages. */
@@ -239,13 +257,10 @@ static spcnn_status parse_structure(spcnn__file_reader *r, header *h)
     h->tensors_at = r->pos;
     h->nsections = (h->flags & FLAG_TRAINING_STATE) ? MAX_SECTIONS : 1;
 
-    uint64_t expected = (uint64_t)h->tensors_at + h->nvalues * 4 * (uint64_t)h->nsections + 4;
-    if ((uint64_t)r->size < expected) {
-        if ((uint64_t)r->size >= expected - 4)
-            return spcnn__error(SPCNN_ERR_FORMAT,
-                                "model_load: %s: model file truncated at byte %zu of %" PRIu64
-                                " (reading the checksum)",
-                                r->path, r->size, expected);
+    const int has_prior = h->version >= 2 && (h->flags & FLAG_PRIOR);
+    uint64_t tensors_end = (uint64_t)h->tensors_at + h->nvalues * 4 * (uint64_t)h->nsections;
+    uint64_t expected = tensors_end + (has_prior ? 8 : 0) + 4;
+    if ((uint64_t)r->size < tensors_end) {
         int section;
         uint32_t ri;
         spcnn__file_row row;
@@ -256,6 +271,37 @@ static spcnn_status parse_structure(spcnn__file_reader *r, header *h)
                             r->path, r->size, expected, section_name[section], ri,
                             (int)row.name_len, (const char *)row.name);
     }
+    if (has_prior) {
+        r->pos = (size_t)tensors_end;
+        at = r->pos;
+        SPCNN__FILE_TAKE(p, r, 4, "", -1, "prior component count");
+        h->prior_k = spcnn__le_get_u32(p);
+        if (h->prior_k == 0 || h->prior_k > SPCNN__PRIOR_MAX_COMPONENTS)
+            return spcnn__file_bad_field(r, at, "a prior of %" PRIu32 " components (1 to %d)",
+                                         h->prior_k, SPCNN__PRIOR_MAX_COMPONENTS);
+        at = r->pos;
+        SPCNN__FILE_TAKE(p, r, 4, "", -1, "prior dimension count");
+        h->prior_d = spcnn__le_get_u32(p);
+        if (h->prior_d == 0 || h->prior_d > MAX_PRIOR_DIMS)
+            return spcnn__file_bad_field(r, at, "a prior of %" PRIu32 " dimensions (1 to %u)",
+                                         h->prior_d, MAX_PRIOR_DIMS);
+        h->prior_at = r->pos;
+        uint64_t k = h->prior_k, kd = k * h->prior_d;
+        expected = (uint64_t)h->prior_at + 4 * (k + 2 * kd) + 4;
+        if ((uint64_t)r->size < expected - 4) {
+            uint64_t rel = ((uint64_t)r->size - h->prior_at) / 4;
+            const char *what = rel < k ? "weights" : rel < k + kd ? "means" : "variances";
+            return spcnn__error(SPCNN_ERR_FORMAT,
+                                "model_load: %s: model file truncated at byte %zu of %" PRIu64
+                                " (reading the prior's %s)",
+                                r->path, r->size, expected, what);
+        }
+    }
+    if ((uint64_t)r->size < expected)
+        return spcnn__error(SPCNN_ERR_FORMAT,
+                            "model_load: %s: model file truncated at byte %zu of %" PRIu64
+                            " (reading the checksum)",
+                            r->path, r->size, expected);
     return spcnn__file_check_end(r, expected);
 }
 
@@ -371,6 +417,42 @@ static spcnn_status copy_tensors(const spcnn__file_reader *r, const header *h,
     return SPCNN_OK;
 }
 
+/* The prior block: its dimensions must be the model's latent code, its values what a fit makes
+ * (positive weights summing to about 1, finite means, positive variances). */
+static spcnn_status read_prior(const spcnn__file_reader *r, const header *h, spcnn_model *m)
+{
+    if (!m->use_latent || h->prior_d != (uint32_t)m->latent)
+        return spcnn__file_bad_field(r, h->prior_at - 4,
+                                     "a prior of %" PRIu32 " dimensions for a model whose "
+                                     "latent code has %d",
+                                     h->prior_d, m->use_latent ? m->latent : 0);
+    const size_t k = h->prior_k, d = h->prior_d;
+    float *v = spcnn__malloc((k + 2 * k * d) * sizeof(float));
+    if (v == NULL)
+        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "model_load: %s: out of memory", r->path);
+    double total = 0;
+    spcnn_status st = SPCNN_OK;
+    for (size_t i = 0; i < k + 2 * k * d && st == SPCNN_OK; i++) {
+        size_t at = h->prior_at + 4 * i;
+        v[i] = spcnn__le_get_f32(r->data + at);
+        const char *what = i < k ? "weight" : i < k + k * d ? "mean" : "variance";
+        int ok = isfinite(v[i]) && (i >= k + k * d || i < k ? v[i] > 0 : 1);
+        if (!ok && i < k)
+            st = spcnn__file_bad_field(r, at, "prior weight %zu is %g", i, (double)v[i]);
+        else if (!ok)
+            st = spcnn__file_bad_field(r, at, "prior %s %zu of component %zu is %g", what,
+                                       (i - k) % d, (i - k) % (k * d) / d, (double)v[i]);
+        if (i < k)
+            total += v[i];
+    }
+    if (st == SPCNN_OK && fabs(total - 1.0) > 1e-3)
+        st = spcnn__file_bad_field(r, h->prior_at, "the prior's weights sum to %g, not 1", total);
+    if (st == SPCNN_OK)
+        st = spcnn__prior_set(&m->prior, k, d, v, v + k, v + k + k * d, "model_load");
+    spcnn__free(v);
+    return st;
+}
+
 spcnn_status spcnn__model_file_load_memory(const void *data, size_t size, const char *name,
                                            spcnn_model **out)
 {
@@ -387,10 +469,12 @@ spcnn_status spcnn__model_file_load_memory(const void *data, size_t size, const 
     SPCNN_TRY_GOTO(st, parse_structure(&r, &h));
 
     SPCNN_TRY_GOTO(st, spcnn__file_check_crc(&r));
-    if (h.flags & ~FLAGS_KNOWN) {
+    const uint32_t known = h.version >= 2 ? FLAGS_KNOWN_V2 : FLAGS_KNOWN_V1;
+    if (h.flags & ~known) {
         st = spcnn__file_bad_field(&r, 12,
-                                   "unknown flags 0x%08" PRIx32 " (format version 1 defines 0x%x)",
-                                   h.flags, FLAGS_KNOWN);
+                                   "unknown flags 0x%08" PRIx32 " (format version %" PRIu32
+                                   " defines 0x%x)",
+                                   h.flags, h.version, known);
         goto fail;
     }
 
@@ -410,6 +494,8 @@ spcnn_status spcnn__model_file_load_memory(const void *data, size_t size, const 
     model->optim.t = h.step;
     model->images_seen = h.images_seen;
     model->has_training_state = h.nsections > 1;
+    if (h.prior_k > 0)
+        SPCNN_TRY_GOTO(st, read_prior(&r, &h, model));
 
     spcnn_config_destroy(cfg);
     *out = model;

@@ -370,7 +370,8 @@ static spcnn_status check_generation(const spcnn_model *m, const char *what, siz
     return SPCNN_OK;
 }
 
-/* z for every image: copied from the caller, or drawn from N(0, I) keyed by (seed, image). */
+/* z for every image: copied from the caller, or drawn from the model's prior (N(0, I) or its
+ * fitted mixture) keyed by (seed, image). */
 static spcnn_status make_latents(const spcnn_model *m, size_t n, const float *z, uint64_t seed,
                                  float **out)
 {
@@ -381,15 +382,10 @@ static spcnn_status make_latents(const spcnn_model *m, size_t n, const float *z,
     float *buf = spcnn__malloc(n * l * sizeof(float));
     if (buf == NULL)
         return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "generation: out of memory for z");
-    for (size_t i = 0; i < n; i++) {
-        if (z) {
-            memcpy(buf + i * l, z + i * l, l * sizeof(float));
-            continue;
-        }
-        spcnn__rng rng = spcnn__rng_make(spcnn__key4(seed, i, UINT64_MAX, UINT64_MAX));
-        for (size_t j = 0; j < l; j++)
-            buf[i * l + j] = spcnn__rng_normal(&rng);
-    }
+    if (z)
+        memcpy(buf, z, n * l * sizeof(float));
+    else
+        spcnn__model_draw_latents(m, 0, n, seed, buf);
     for (size_t i = 0; i < n * l; i++)
         if (!isfinite(buf[i])) {
             spcnn__free(buf);

@@ -192,6 +192,8 @@ spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t *images, s
     m->ctx.weights_version++; /* raw and EMA weights moved (or, on failure, may have) */
     if (st != SPCNN_OK)
         return spcnn__error_context(st, "train step");
+    spcnn__prior_clear(&m->prior); /* fitted to the encoder before the step */
+    m->has_training_state = 1;
     m->images_seen += n;
     m->last[SPCNN_STAT_BITS_PER_DIM] = nll / (double)p / LN2;
     m->last[SPCNN_STAT_RECONSTRUCTION] = recon / (double)n;
