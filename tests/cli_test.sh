@@ -133,6 +133,33 @@ expect 0 'validation images: +2 of 3' "$spcnn" eval --model "$m" --data "$tmp/id
 expect 2 "'train' is neither test nor validation" "$spcnn" eval --model "$m" --data "$tmp/idx" \
     --split train
 
+# The latent prior: train fits one at its end (at most one component per training image),
+# fit-prior refits or removes it, and generation can still draw from N(0, I).
+expect 0 'latent prior: a mixture of 10 Gaussians' "$spcnn" info "$m"
+grep -q 'training state: saved' "$tmp/out" && pass || fail "info: the training state is not saved"
+expect 0 'prior: 2 Gaussians fitted to the codes of 29 training images' "$spcnn" fit-prior \
+    --model "$m" --data "$tmp/idx" --components 2 --out "$tmp/p2.spcnn"
+expect 0 'latent prior: a mixture of 2 Gaussians' "$spcnn" info "$tmp/p2.spcnn"
+expect 1 '29 images for 30 components' "$spcnn" fit-prior --model "$m" --data "$tmp/idx" \
+    --components 30 --out "$tmp/x"
+expect 0 'prior: N\(0, I\)' "$spcnn" fit-prior --model "$m" --components 0 --out "$tmp/p0.spcnn"
+expect 0 'latent prior: N\(0, I\)' "$spcnn" info "$tmp/p0.spcnn"
+expect 2 "--prior: 'gauss' is not model or standard" "$spcnn" sample --model "$m" --size 12 \
+    --out "$tmp/x.png" --prior gauss
+expect 0 'generated 4 images' "$spcnn" sample --model "$tmp/p2.spcnn" --size 12 --count 4 \
+    --out "$tmp/pstd.png" --prior standard
+expect 0 'generated 4 images' "$spcnn" sample --model "$tmp/p0.spcnn" --size 12 --count 4 \
+    --out "$tmp/p0.png"
+cmp -s "$tmp/pstd.png" "$tmp/p0.png" && pass ||
+    fail "--prior standard differs from a model whose prior was removed"
+expect 0 'generated 4 images' "$spcnn" sample --model "$tmp/p2.spcnn" --size 12 --count 4 \
+    --out "$tmp/p2.png"
+cmp -s "$tmp/p2.png" "$tmp/p0.png" && fail "the fitted prior changed no sample" || pass
+expect 2 "unknown preset 'paper-huge'" "$spcnn" train --data "$tmp/idx" --out "$tmp/x" \
+    --steps 1 --preset paper-huge
+expect 2 '--preset cannot be used when resuming' "$spcnn" train --data "$tmp/idx" \
+    --resume "$m" --steps 5 --preset paper-small
+
 # 3. Resuming continues the step count (and refuses other hyper-parameters).
 expect 2 'nr_filters cannot be changed when resuming' "$spcnn" train --data "$tmp/idx" \
     --resume "$m" --steps 5 --nr-filters 8

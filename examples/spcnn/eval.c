@@ -194,10 +194,12 @@ int cli_info(int argc, char **argv)
         rc = cli_fail("info", "reading the configuration", st);
         goto done;
     }
-    double step = 0, seen = 0, params = 0;
+    double step = 0, seen = 0, params = 0, state = 0, prior = 0;
     if ((st = spcnn_model_stat(model, SPCNN_STAT_STEP, &step)) != SPCNN_OK ||
         (st = spcnn_model_stat(model, SPCNN_STAT_IMAGES_SEEN, &seen)) != SPCNN_OK ||
-        (st = spcnn_model_stat(model, SPCNN_STAT_PARAMETERS, &params)) != SPCNN_OK) {
+        (st = spcnn_model_stat(model, SPCNN_STAT_PARAMETERS, &params)) != SPCNN_OK ||
+        (st = spcnn_model_stat(model, SPCNN_STAT_TRAINING_STATE, &state)) != SPCNN_OK ||
+        (st = spcnn_model_stat(model, SPCNN_STAT_PRIOR_COMPONENTS, &prior)) != SPCNN_OK) {
         rc = cli_fail("info", "reading the statistics", st);
         goto done;
     }
@@ -209,6 +211,12 @@ int cli_info(int argc, char **argv)
     printf("step:        %.0f\n", step);
     printf("images seen: %.0f\n", seen);
     printf("parameters:  %.0f\n", params);
+    printf("training state: %s\n", state ? "saved (training can resume exactly)"
+                                          : "not saved (EMA weights only)");
+    if (prior > 0)
+        printf("latent prior: a mixture of %.0f Gaussians (spcnn fit-prior)\n", prior);
+    else
+        printf("latent prior: N(0, I)\n");
     printf("hyper-parameters:\n");
     for (int k = 1; k < 64; k++) {
         const char *name = spcnn_config_key_name((spcnn_config_key)k);

@@ -134,6 +134,7 @@ void gen_settings_init(gen_settings *g)
     g->threads = 0;
     g->temperature = -1;
     g->schedule = -1;
+    g->standard_prior = 0;
 }
 
 const char gen_settings_usage[] =
@@ -144,13 +145,16 @@ const char gen_settings_usage[] =
     "                       smaller values sharpen, 0 takes the component means\n"
     "  --schedule S         raster (one window per pixel) or wavefront (default; pixels with\n"
     "                       the same patch_size*row + column at once): the same bytes\n"
+    "  --prior P            what z is drawn from when an image has none: model (default;\n"
+    "                       the mixture `spcnn fit-prior` stored in the model, or N(0, I)\n"
+    "                       without one) or standard (N(0, I), as in the paper)\n"
     "  --threads T          oneDNN/OpenMP threads (default: the model's setting)\n";
 
 int gen_is_setting(const char *flag)
 {
     return strcmp(flag, "--model") == 0 || strcmp(flag, "--seed") == 0 ||
            strcmp(flag, "--threads") == 0 || strcmp(flag, "--temperature") == 0 ||
-           strcmp(flag, "--schedule") == 0;
+           strcmp(flag, "--schedule") == 0 || strcmp(flag, "--prior") == 0;
 }
 
 int gen_set(const char *cmd, const char *flag, const char *value, gen_settings *g)
@@ -171,6 +175,12 @@ int gen_set(const char *cmd, const char *flag, const char *value, gen_settings *
         spcnn_config_bounds(SPCNN_CFG_TEMPERATURE, &lo, &hi, &integer);
         if (!cli_parse_number(cmd, flag, value, lo, hi, &g->temperature))
             return 0;
+    } else if (strcmp(flag, "--prior") == 0) {
+        if (strcmp(value, "model") != 0 && strcmp(value, "standard") != 0) {
+            fprintf(stderr, "spcnn %s: %s: '%s' is not model or standard\n", cmd, flag, value);
+            return 0;
+        }
+        g->standard_prior = strcmp(value, "standard") == 0;
     } else if (strcmp(value, "raster") == 0) {
         g->schedule = 0;
     } else if (strcmp(value, "wavefront") == 0) {
@@ -195,7 +205,9 @@ spcnn_model *gen_open_model(const char *cmd, const gen_settings *g)
          (st = spcnn_model_set_option(model, SPCNN_CFG_TEMPERATURE, g->temperature)) !=
              SPCNN_OK) ||
         (g->schedule >= 0 && (st = spcnn_model_set_option(model, SPCNN_CFG_SCHEDULE,
-                                                          g->schedule)) != SPCNN_OK)) {
+                                                          g->schedule)) != SPCNN_OK) ||
+        (g->standard_prior && (st = spcnn_model_set_prior(model, 0, NULL, NULL, NULL)) !=
+                                  SPCNN_OK)) {
         cli_fail(cmd, "applying the settings", st);
         spcnn_model_destroy(model);
         return NULL;

@@ -44,9 +44,10 @@ typedef struct gen_settings {
     long long threads;  /* --threads, 0: the model's */
     double temperature; /* --temperature, < 0: the model's */
     int schedule;       /* --schedule, -1: the model's, 0 raster, 1 wavefront */
+    int standard_prior; /* --prior standard: z ~ N(0, I) even when the model has a mixture */
 } gen_settings;
 void gen_settings_init(gen_settings *g);
-/* Is flag one of --model --seed --threads --temperature --schedule? */
+/* Is flag one of --model --seed --threads --temperature --schedule --prior? */
 int gen_is_setting(const char *flag);
 /* Store one of them; prints why and returns 0 on a bad value. */
 int gen_set(const char *cmd, const char *flag, const char *value, gen_settings *g);

@@ -26,6 +26,8 @@ static void usage(FILE *to)
             "Commands:\n"
             "  train        train a model on a data set (or resume training one)\n"
             "  eval         test bits/dim and KL of a model on a data set's test images\n"
+            "  fit-prior    fit the distribution random samples draw z from to the training\n"
+            "               images' codes (a Gaussian mixture saved in the model)\n"
             "  info         hyper-parameters, step and size of a model file\n"
             "  sample       generate a grid of new images (and one file per image)\n"
             "  generate     generate one image of any size (streamed to PNG when large)\n"
@@ -64,6 +66,8 @@ static command_fn find_command(const char *name)
         return cli_classifier;
     if (strcmp(name, "score") == 0)
         return cli_score;
+    if (strcmp(name, "fit-prior") == 0)
+        return cli_fit_prior;
     return NULL;
 }
 

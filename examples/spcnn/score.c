@@ -18,10 +18,11 @@ static void score_usage(FILE *to)
             "                   [--split test|validation] [--samples N] [--recon N]\n"
             "                   [--bpd-images N] [--json]\n"
             "                   [--seed S] [--temperature T] [--schedule raster|wavefront]\n"
-            "                   [--threads T]\n"
+            "                   [--prior model|standard] [--threads T]\n"
             "\n"
             "The measures of the Spatial PixelCNN paper, at each size of LIST:\n"
-            "  confidence   LeNet confidence of N random samples (z ~ N(0, I)): the mean and\n"
+            "  confidence   LeNet confidence of N random samples (z from the model's prior, see\n"
+            "               --prior; N(0, I) in the paper): the mean and\n"
             "               standard deviation of the classifier's largest class probability,\n"
             "               in %%, with the share of the most frequent predicted class (uniform\n"
             "               noise can look confident: a high share means few classes)\n"
@@ -63,6 +64,7 @@ typedef struct score_args {
     const char *data, *classifier, *sizes, *split;
     long long samples, recon, bpd_images;
     int json;
+    double prior_components; /* of the model's prior, once loaded: 0 for N(0, I) */
 } score_args;
 
 static int score_flag(const char *cmd, const char *flag, const char *value, void *state)
@@ -223,9 +225,14 @@ static void print_table(const score_args *a, const gen_settings *g, const score_
 {
     printf("model %s, data %s, classifier %s\n", g->model, a->data, a->classifier);
     printf("%zu samples per size (seed %llu), %zu reconstructions, bits/dim over %zu %s "
-           "images\n\n",
+           "images\n",
            rows[0].n_samples, (unsigned long long)g->seed, rows[0].n_recon, rows[0].n_bpd,
            a->split);
+    if (a->prior_components > 0)
+        printf("z of the samples: the model's prior, a mixture of %.0f Gaussians\n\n",
+               a->prior_components);
+    else
+        printf("z of the samples: N(0, I)\n\n");
     printf("%-12s %17s %14s %11s %17s %9s %9s %8s\n", "size", "LeNet conf. (%)",
            "top class", "recon acc.", "MS-SSIM", "bpd patch", "bpd image", "time s");
     for (size_t r = 0; r < n_rows; r++) {
@@ -291,7 +298,8 @@ static void print_json(const score_args *a, const gen_settings *g, const score_r
     json_string(a->data);
     printf(", \"split\": \"%s\", \"classifier\": ", a->split);
     json_string(a->classifier);
-    printf(", \"seed\": %llu, ", (unsigned long long)g->seed);
+    printf(", \"seed\": %llu, \"prior_components\": %.0f, ", (unsigned long long)g->seed,
+           a->prior_components);
     printf("\"seconds\": %.3f, \"rows\": [", seconds);
     for (size_t r = 0; r < n_rows; r++) {
         const score_row *x = &rows[r];
@@ -322,7 +330,7 @@ int cli_score(int argc, char **argv)
     const char *cmd = "score";
     gen_settings g;
     gen_settings_init(&g);
-    score_args a = {NULL, NULL, NULL, "test", 500, 500, 500, 0};
+    score_args a = {NULL, NULL, NULL, "test", 500, 500, 500, 0, 0};
     int rc = gen_parse_args(cmd, argc, argv, &g, score_flag, &a, score_usage);
     if (rc >= 0)
         return rc;
@@ -355,6 +363,7 @@ int cli_score(int argc, char **argv)
         rc = CLI_FAILED;
         goto done;
     }
+    spcnn_model_stat(model, SPCNN_STAT_PRIOR_COMPONENTS, &a.prior_components);
     if (validation) {
         size_t n_valid = cli_default_validation(ds.n_train);
         if (n_valid == 0 || !cli_dataset_hold_out(&ds, n_valid)) {

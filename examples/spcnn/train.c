@@ -16,7 +16,8 @@ static void train_usage(FILE *to)
     fprintf(to,
             "usage: spcnn train --data DIR --out MODEL [--steps N] [--epochs N] [--minutes M]\n"
             "                   [--resume MODEL] [--validation N] [--eval-images N] [--no-eval]\n"
-            "                   [--checkpoint-every N] [--threads T] [--KEY VALUE ...]\n"
+            "                   [--checkpoint-every N] [--prior-components K] [--threads T]\n"
+            "                   [--preset NAME] [--KEY VALUE ...]\n"
             "\n"
             "Train a model on the training images of DIR (train-images-idx3-ubyte, or the first\n"
             "90 %% of a folder of PNG images) less the validation images held out at their end,\n"
@@ -44,8 +45,16 @@ static void train_usage(FILE *to)
             "  --checkpoint-every N  save MODEL every N steps (default: after each epoch);\n"
             "                        MODEL is also saved at the end and on Ctrl-C / SIGTERM\n"
             "                        (exit status 130)\n"
+            "  --prior-components K at the end of the run, fit the latent prior that random\n"
+            "                        samples draw z from: K Gaussians fitted to the codes of\n"
+            "                        the training images (`spcnn fit-prior`; default %d, 0: keep\n"
+            "                        N(0, I)). Not done when the run is interrupted.\n"
             "  --threads T           oneDNN/OpenMP threads (the `threads` key; default 1)\n"
-            "  --KEY VALUE           any hyper-parameter, with dashes or underscores:\n");
+            "  --preset NAME         start from a named configuration, then apply the --KEY\n"
+            "                        flags: paper-small (the paper's small network: F 25,\n"
+            "                        R 2, dropout 0.5, ...) or paper-large (F 140, R 5)\n"
+            "  --KEY VALUE           any hyper-parameter, with dashes or underscores:\n",
+            CLI_PRIOR_COMPONENTS);
     int col = 0;
     for (int k = 1; k < 64; k++) {
         const char *name = spcnn_config_key_name((spcnn_config_key)k);
@@ -77,10 +86,67 @@ typedef struct train_args {
     const char *data, *out, *resume;
     long long steps, epochs, eval_images, eval_every, checkpoint_every, threads;
     long long validation; /* -1: cli_default_validation */
+    long long prior_components;
     double minutes;
     int eval;
     spcnn_config_key first_config_key; /* a hyper-parameter other than threads, if any */
 } train_args;
+
+/* Named configurations: the paper's two networks (Akoury & Nguyen; PixelCNN++'s optimiser),
+ * written out in full so that they stay the paper's whatever the defaults become. */
+typedef struct preset_value {
+    spcnn_config_key key;
+    double value;
+} preset_value;
+#define PAPER_COMMON                                                                       \
+    {SPCNN_CFG_PATCH_SIZE, 8}, {SPCNN_CFG_NR_MIX, 10}, {SPCNN_CFG_LATENT_SIZE, 60},          \
+        {SPCNN_CFG_DROPOUT, 0.5}, {SPCNN_CFG_LEARNING_RATE, 1e-3},                          \
+        {SPCNN_CFG_LR_DECAY, 0.999995}, {SPCNN_CFG_L2, 1e-4}, {SPCNN_CFG_BATCH_SIZE, 128},   \
+        {SPCNN_CFG_ADAM_BETA1, 0.95}, {SPCNN_CFG_ADAM_BETA2, 0.9995},                        \
+        {SPCNN_CFG_EMA_DECAY, 0.9995}, {SPCNN_CFG_USE_COORDS, 1}, {SPCNN_CFG_USE_LATENT, 1}, \
+        {SPCNN_CFG_GRID_RESAMPLE, 1}
+static const preset_value paper_small[] = {PAPER_COMMON, {SPCNN_CFG_NR_FILTERS, 25},
+                                           {SPCNN_CFG_NR_RESNET, 2}};
+static const preset_value paper_large[] = {PAPER_COMMON, {SPCNN_CFG_NR_FILTERS, 140},
+                                           {SPCNN_CFG_NR_RESNET, 5}};
+static const struct {
+    const char *name;
+    const preset_value *values;
+    size_t count;
+} presets[] = {{"paper-small", paper_small, sizeof paper_small / sizeof paper_small[0]},
+               {"paper-large", paper_large, sizeof paper_large / sizeof paper_large[0]}};
+
+/* Apply the --preset of argv, if any, to cfg before the other flags (which then override it,
+ * wherever they stand). 0 after printing why. */
+static int apply_preset(int argc, char **argv, spcnn_config *cfg, int *given)
+{
+    for (int i = 1; i < argc; i++) {
+        char buf[64];
+        const char *value;
+        const char *flag = cli_split_flag(argv[i], buf, sizeof buf, &value);
+        if (strcmp(flag, "--preset") != 0)
+            continue;
+        if (!value && !(value = cli_flag_value("train", argc, argv, &i)))
+            return 0;
+        size_t p = 0;
+        while (p < sizeof presets / sizeof presets[0] && strcmp(presets[p].name, value) != 0)
+            p++;
+        if (p == sizeof presets / sizeof presets[0]) {
+            fprintf(stderr, "spcnn train: --preset: unknown preset '%s' (paper-small or "
+                            "paper-large)\n", value);
+            return 0;
+        }
+        for (size_t k = 0; k < presets[p].count; k++)
+            if (spcnn_config_set(cfg, presets[p].values[k].key, presets[p].values[k].value) !=
+                SPCNN_OK) {
+                fprintf(stderr, "spcnn train: --preset %s: %s\n", value,
+                        spcnn_last_error_message());
+                return 0;
+            }
+        *given = 1;
+    }
+    return 1;
+}
 
 /* The hyper-parameter named by "--nr-filters" or "--nr_filters"; 0 if flag is not one. */
 static int config_key_of_flag(const char *flag, spcnn_config_key *key)
@@ -113,6 +179,9 @@ static int set_config_flag(const char *flag, const char *value, spcnn_config *cf
 
 static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *cfg)
 {
+    int preset = 0;
+    if (!apply_preset(argc, argv, cfg, &preset))
+        return CLI_USAGE;
     for (int i = 1; i < argc; i++) {
         char buf[64];
         const char *value;
@@ -132,7 +201,7 @@ static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *
         static const char *const plain[] = {"--data", "--out", "--resume", "--steps",
                                             "--epochs", "--minutes", "--eval-images",
                                             "--eval-every", "--checkpoint-every",
-                                            "--validation"};
+                                            "--validation", "--prior-components", "--preset"};
         int known = 0;
         for (size_t k = 0; k < sizeof plain / sizeof plain[0]; k++)
             known |= strcmp(flag, plain[k]) == 0;
@@ -156,6 +225,8 @@ static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *
         if (!value && !(value = cli_flag_value("train", argc, argv, &i)))
             return CLI_USAGE;
         int ok = 1;
+        if (strcmp(flag, "--preset") == 0)
+            continue; /* applied above */
         if (strcmp(flag, "--data") == 0)
             a->data = value;
         else if (strcmp(flag, "--out") == 0)
@@ -174,6 +245,8 @@ static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *
             ok = cli_parse_count("train", flag, value, 1, 1000000, &a->eval_every);
         else if (strcmp(flag, "--validation") == 0)
             ok = cli_parse_count("train", flag, value, 0, 100000000, &a->validation);
+        else if (strcmp(flag, "--prior-components") == 0)
+            ok = cli_parse_count("train", flag, value, 0, 1024, &a->prior_components);
         else
             ok = cli_parse_count("train", flag, value, 1, LLONG_MAX / 2, &a->checkpoint_every);
         if (!ok)
@@ -193,6 +266,11 @@ static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *
     if (a->validation == 0 && a->eval) {
         fprintf(stderr, "spcnn train: --validation 0 leaves nothing to evaluate on: add "
                         "--no-eval\n");
+        return CLI_USAGE;
+    }
+    if (a->resume && preset) {
+        fprintf(stderr, "spcnn train: --preset cannot be used when resuming: the model keeps its "
+                        "own configuration\n");
         return CLI_USAGE;
     }
     if (a->resume && a->first_config_key) {
@@ -482,6 +560,14 @@ static int train_loop(run *r, uint64_t seed)
                 r->args->out);
         rc = CLI_INTERRUPTED;
     }
+    if (rc == CLI_OK && r->args->prior_components > 0 && r->steps_done > 0) {
+        /* A small data set gets at most one component per image. */
+        long long k = r->args->prior_components;
+        if ((size_t)k > r->ds.n_train)
+            k = (long long)r->ds.n_train;
+        rc = cli_fit_prior_and_save("train", r->model, r->ds.train, r->ds.n_train,
+                                    r->ds.train_h, r->ds.train_w, k, seed, r->args->out);
+    }
     if (rc == CLI_OK) {
         char took[32];
         cli_format_duration(cli_now() - r->start, took, sizeof took);
@@ -495,7 +581,8 @@ static int train_loop(run *r, uint64_t seed)
 
 int cli_train(int argc, char **argv)
 {
-    train_args args = {.eval = 1, .eval_images = 100, .eval_every = 1, .validation = -1};
+    train_args args = {.eval = 1, .eval_images = 100, .eval_every = 1, .validation = -1,
+                       .prior_components = CLI_PRIOR_COMPONENTS};
     spcnn_config *cfg = NULL;
     spcnn_status st = spcnn_config_create(&cfg);
     if (st != SPCNN_OK)
