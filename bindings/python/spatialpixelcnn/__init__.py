@@ -4,6 +4,7 @@
     with sp.Model.create(patch_size=8, image_size=28) as model:
         stats = model.train_step(images)          # (n, h, w) uint8
         print(stats["bits_per_dim"])
+        model.fit_prior(images, components=10)    # z for random samples: a fitted mixture
         model.save("model.spcnn")
 
     with sp.Classifier.load("models/lenet-mnist.spcls") as lenet:
@@ -33,11 +34,11 @@ from ._ffi import ABI_MAJOR, lib as _lib
 from ._config import KEYS as CONFIG_KEYS, KeyInfo
 from ._files import read_idx, read_png, write_png
 from ._marshal import Raw
-from ._model import SCHEDULES, STATS, Model
+from ._model import PRIORS, SCHEDULES, STATS, Model, Prior
 from ._quality import msssim, msssim_pairs, resize_area
 from ._classifier import Classifier
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 #: "MAJOR.MINOR.PATCH" of the loaded C library (spcnn_version_string).
 library_version = _lib.spcnn_version_string().decode("ascii")
@@ -69,6 +70,8 @@ __all__ = [
     "Model",
     "NumericError",
     "OutOfMemoryError",
+    "PRIORS",
+    "Prior",
     "Raw",
     "SCHEDULES",
     "STATS",

@@ -22,7 +22,7 @@ from ._errors import error_for_status
 #: The ABI major this package was written for: the SONAME suffix, libspatialpixelcnn.so.0.
 ABI_MAJOR = 0
 #: The oldest library version (MAJOR*10000 + MINOR*100 + PATCH) with every function used here.
-MIN_VERSION = 200
+MIN_VERSION = 300
 SONAME = "libspatialpixelcnn.so.%d" % ABI_MAJOR
 
 
@@ -44,6 +44,7 @@ class _ClassifierPtr(ctypes.c_void_p):
 _status = ctypes.c_int  # spcnn_status (an enum: int-sized)
 _key = ctypes.c_int  # spcnn_config_key
 _stat = ctypes.c_int  # spcnn_stat
+_prior_choice = ctypes.c_int  # spcnn_prior_choice
 _u8_p = ctypes.POINTER(ctypes.c_uint8)
 _float_p = ctypes.POINTER(ctypes.c_float)
 _double_p = ctypes.POINTER(ctypes.c_double)
@@ -223,6 +224,32 @@ class _Lib:
         d("spcnn_model_reconstruct", _status,
           [_ModelPtr, _u8_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t,
            ctypes.c_size_t, ctypes.c_uint64, _u8_p, ctypes.c_size_t],
+          True)
+
+        # ---- Latent prior
+        # spcnn_status spcnn_model_fit_prior(spcnn_model *model, const uint8_t *images,
+        #                                    size_t count, size_t height, size_t width,
+        #                                    size_t components, uint64_t seed);
+        d("spcnn_model_fit_prior", _status,
+          [_ModelPtr, _u8_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t,
+           ctypes.c_size_t, ctypes.c_uint64],
+          True)
+        # spcnn_status spcnn_model_set_prior(spcnn_model *model, size_t components,
+        #                                    const float *weights, const float *means,
+        #                                    const float *variances);
+        d("spcnn_model_set_prior", _status,
+          [_ModelPtr, ctypes.c_size_t, _float_p, _float_p, _float_p], True)
+        # spcnn_status spcnn_model_get_prior(const spcnn_model *model, size_t *components,
+        #                                    float *weights, float *means, float *variances,
+        #                                    size_t capacity);
+        d("spcnn_model_get_prior", _status,
+          [_ModelPtr, _size_p, _float_p, _float_p, _float_p, ctypes.c_size_t], True)
+        # spcnn_status spcnn_model_draw_latents(const spcnn_model *model,
+        #                                       spcnn_prior_choice prior, size_t n,
+        #                                       uint64_t seed, float *z, size_t capacity);
+        d("spcnn_model_draw_latents", _status,
+          [_ModelPtr, _prior_choice, ctypes.c_size_t, ctypes.c_uint64, _float_p,
+           ctypes.c_size_t],
           True)
 
         # ---- Image quality measures

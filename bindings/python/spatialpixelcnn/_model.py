@@ -1,5 +1,6 @@
 """The Model class: one spcnn_model handle, its lock, and the calls on it."""
 
+import collections
 import ctypes
 import numbers
 import threading
@@ -19,14 +20,33 @@ STATS = {
     "learning_rate": 6,
     "grad_norm": 7,
     "parameters": 8,
+    "training_state": 9,
+    "prior_components": 10,
 }
-_INTEGER_STATS = frozenset(("step", "images_seen", "parameters"))
+_INTEGER_STATS = frozenset(("step", "images_seen", "parameters", "training_state",
+                            "prior_components"))
 _TRAIN_STATS = ("reconstruction", "kl", "learning_rate", "grad_norm", "step")
 _REPR_KEYS = ("patch_size", "nr_filters", "nr_resnet", "nr_mix", "latent_size", "image_size",
               "use_coords", "use_latent")
 
 #: Values of the schedule setting by name: 0 raster, 1 wavefront (spcnn_config_key).
 SCHEDULES = ("raster", "wavefront")
+
+#: Values of draw_latents' prior by name: 0 the model's, 1 N(0, I) (spcnn_prior_choice).
+PRIORS = ("model", "standard")
+
+
+class Prior(collections.namedtuple("Prior", ["weights", "means", "variances"])):
+    """A latent prior: a mixture of k Gaussians with diagonal covariances over z (L values).
+
+    ``weights``: k positive values summing to 1; ``means`` and ``variances``: k × L. float32
+    numpy arrays of shapes (k,), (k, L), (k, L), or without numpy a list of k floats and two
+    lists of k lists of L floats. ``Model.prior`` returns a copy; ``Model.set_prior`` takes one
+    back (or any (weights, means, variances) tuple).
+    """
+
+    __slots__ = ()
+
 
 _PRIVATE = object()
 _NO_PROGRESS = PROGRESS_FN()  # a NULL spcnn_progress_fn
@@ -346,7 +366,9 @@ class Model:
         """Generate n images of height × width pixels (each side at least patch_size).
 
         ``z``: n × latent_size floats (an (n, L) array, n vectors, or a flat sequence), or None
-        to draw each image's z from N(0, I) with the seed. Image i is the same whatever n is.
+        to draw each image's z from the model's prior with the seed (the mixture of
+        ``fit_prior``, or N(0, I) without one): the codes of ``draw_latents(n, seed)``.
+        Image i is the same whatever n is.
         Returns an (n, height, width) numpy uint8 array, or Raw(bytes, (n, height, width)).
         ``progress`` as for log_prob.
         """
@@ -364,10 +386,11 @@ class Model:
     def generate_stream(self, n, height, width, rows, seed=0, z=None, progress=None):
         """Generate like ``generate``, handing each finished row to ``rows(image, y, row)``.
 
-        Memory is bounded by a band of rows, not the images. ``row`` is a copy of the row: a
-        uint8 numpy vector, or bytes without numpy; each image's rows arrive in order. A true
-        result of ``rows`` cancels (CancelledError); an exception raised inside it cancels and
-        is raised again after the call. ``progress`` as for log_prob.
+        Memory is bounded by a band of rows, not the images; ``z=None`` draws from the model's
+        prior as ``generate`` does. ``row`` is a copy of the row: a uint8 numpy vector, or bytes
+        without numpy; each image's rows arrive in order. A true result of ``rows`` cancels
+        (CancelledError); an exception raised inside it cancels and is raised again after the
+        call. ``progress`` as for log_prob.
         """
         n = _marshal.size_arg(n, "n")
         height = _marshal.size_arg(height, "height")
@@ -384,7 +407,8 @@ class Model:
 
         Every pixel is drawn from the window at (top, left) itself; the patch at (0, 0) is the
         top-left corner of ``generate(1, grid_height, grid_width, seed, z)``. ``z``:
-        latent_size floats or None. Returns an (m, m) numpy uint8 array or Raw.
+        latent_size floats, or None to draw z from the model's prior with the seed (the code of
+        ``draw_latents(1, seed)``). Returns an (m, m) numpy uint8 array or Raw.
         """
         grid_height = _marshal.size_arg(grid_height, "grid_height")
         grid_width = _marshal.size_arg(grid_width, "grid_width")
@@ -416,6 +440,108 @@ class Model:
             self._with_progress(ptr, progress, lib.spcnn_model_reconstruct, pixels.ptr, in_h,
                                 in_w, height, width, seed, out.ptr, out.size)
         return out.result()
+
+    # ---- Latent prior ---------------------------------------------------------------------------
+    # What generation draws z from when it is given none: N(0, I), or a Gaussian mixture fitted
+    # to the encoder's codes of training images (include/spatialpixelcnn.h, "Latent prior").
+    # Saved with the model; a train_step clears it.
+
+    def fit_prior(self, images, components=10, seed=1, shape=None, progress=None):
+        """Fit the model's prior to images: a mixture of ``components`` diagonal Gaussians
+        fitted by EM to the encoder's posteriors q(z|x) of the images.
+
+        ``images`` as for train_step (at least ``components`` of them, each side at least
+        patch_size); ``components`` 1 to 1024; ``seed`` picks EM's starting centres (the fit is
+        deterministic). ``progress`` as for log_prob: it sees mostly the encoding and may
+        cancel. On any failure the previous prior is kept. UnsupportedError for a model
+        without latent code. The result is in ``prior``.
+        """
+        pixels = _marshal.PixelsIn(images, 3, shape, name="images")
+        n, h, w = pixels.shape
+        components = _marshal.size_arg(components, "components")
+        seed = _marshal.seed_arg(seed)
+        with self._calling() as ptr:
+            self._with_progress(ptr, progress, lib.spcnn_model_fit_prior, pixels.ptr, n, h, w,
+                                components, seed)
+
+    @property
+    def prior(self):
+        """The model's prior: None for N(0, I), else a ``Prior(weights, means, variances)``
+        (a copy: changing it does not change the model)."""
+        size = self._config["latent_size"]
+        k = ctypes.c_size_t()
+        with self._calling() as ptr:
+            lib.spcnn_model_get_prior(ptr, ctypes.byref(k), None, None, None, 0)
+            if k.value == 0:
+                return None
+            weights = _marshal.FloatsOut((k.value,))
+            means = _marshal.FloatsOut((k.value, size))
+            variances = _marshal.FloatsOut((k.value, size))
+            lib.spcnn_model_get_prior(ptr, ctypes.byref(k), weights.ptr, means.ptr,
+                                      variances.ptr, means.size)
+        if _marshal.np is not None:
+            return Prior(weights.result(), means.result(), variances.result())
+        return Prior(weights.values(), _rows(means.values(), size),
+                     _rows(variances.values(), size))
+
+    def set_prior(self, prior):
+        """Set the model's prior: None for N(0, I), or a Prior or (weights, means, variances).
+
+        ``weights``: k numbers (normalised to sum 1); ``means`` and ``variances``: k × L
+        numbers each, as a (k, L) array, k vectors or a flat sequence. Shapes are checked here
+        (TypeError, ValueError); values by the library: a weight or variance that is not
+        positive, a value that is not finite or more than 1024 components raise
+        InvalidArgumentError, which names the value, and keep the previous prior.
+        UnsupportedError for a mixture on a model without latent code.
+        """
+        if prior is None:
+            with self._calling() as ptr:
+                lib.spcnn_model_set_prior(ptr, 0, None, None, None)
+            return
+        if not isinstance(prior, (tuple, list)):
+            raise TypeError("prior: expected None, a Prior or a (weights, means, variances) "
+                            "tuple, got %s" % type(prior).__name__)
+        if len(prior) != 3:
+            raise ValueError("prior: expected (weights, means, variances), got %d items"
+                             % len(prior))
+        weights, means, variances = prior
+        k = _prior_components(weights)
+        size = self._config["latent_size"]
+        weights_in = _marshal.floats_in(weights, k, "prior weights")
+        means_in = _marshal.latents_in(means, k, size, "prior means")
+        variances_in = _marshal.latents_in(variances, k, size, "prior variances")
+        with self._calling() as ptr:
+            lib.spcnn_model_set_prior(ptr, k, weights_in, means_in, variances_in)
+
+    def draw_latents(self, n, seed=0, prior="model"):
+        """The n codes z that ``generate(n, h, w, seed)`` draws when it is given none.
+
+        ``prior``: "model" (the model's prior: its fitted mixture, or N(0, I) without one) or
+        "standard" (N(0, I), the VAE's prior, as the paper samples). Code i is keyed by
+        (seed, i), so ``generate(n, h, w, seed=s, z=draw_latents(n, seed=s))`` equals
+        ``generate(n, h, w, seed=s)``. Returns an (n, latent_size) float32 numpy array, or a
+        list of n lists of floats without numpy. UnsupportedError for a model without latent
+        code; n is 1 to 1000000.
+        """
+        n = _marshal.size_arg(n, "n")
+        seed = _marshal.seed_arg(seed)
+        choice = self._prior_number(prior)
+        size = self._config["latent_size"]
+        z = _marshal.FloatsOut((n, size))
+        with self._calling() as ptr:
+            lib.spcnn_model_draw_latents(ptr, choice, n, seed, z.ptr, z.size)
+        if _marshal.np is not None:
+            return z.result()
+        return _rows(z.values(), size)
+
+    @staticmethod
+    def _prior_number(name):
+        if not isinstance(name, str):
+            raise TypeError("prior is %s, got %s"
+                            % (" or ".join(repr(p) for p in PRIORS), type(name).__name__))
+        if name not in PRIORS:
+            raise ValueError("unknown prior %r (known: %s)" % (name, ", ".join(PRIORS)))
+        return PRIORS.index(name)
 
     # ---- Call plumbing --------------------------------------------------------------------------
 
@@ -476,3 +602,26 @@ class Model:
                 raise wrapper.error
         if error is not None:
             raise error
+
+
+def _rows(values, size):
+    """A flat list cut into rows of size values (the no-numpy form of a matrix)."""
+    return [values[i:i + size] for i in range(0, len(values), size)]
+
+
+def _prior_components(weights):
+    """The number of mixture components: the length of the weights, a flat sequence."""
+    np = _marshal.np
+    if np is not None and isinstance(weights, np.ndarray):
+        if weights.ndim != 1:
+            raise ValueError("prior weights: expected a vector of k floats, got shape %r"
+                             % (tuple(weights.shape),))
+        k = int(weights.shape[0])
+    elif isinstance(weights, (str, bytes)) or not hasattr(weights, "__len__"):
+        raise TypeError("prior weights: expected a sequence of k floats, got %s"
+                        % type(weights).__name__)
+    else:
+        k = len(weights)
+    if k == 0:
+        raise ValueError("prior weights: no components (set_prior(None) returns to N(0, I))")
+    return k

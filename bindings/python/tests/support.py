@@ -3,6 +3,7 @@
 import os
 import random
 import shutil
+import subprocess
 import tempfile
 import unittest
 
@@ -39,6 +40,34 @@ class BothPaths:
 
     def path(self, name):
         return os.path.join(self.tmp, name)
+
+
+def find_cli():
+    """The spcnn program of the build that holds the loaded library (build/examples/spcnn), or
+    $SPCNN_CLI."""
+    env = os.environ.get("SPCNN_CLI")
+    if env:
+        return env
+    build = os.path.dirname(os.path.dirname(os.path.realpath(sp.library_path)))
+    return os.path.join(build, "examples", "spcnn")
+
+
+class CliPaths(BothPaths):
+    """Mixin: tests that run the spcnn program of the same build (skipped when it is not built,
+    as in a library-only build). One path is enough: bytes and floats are compared as such."""
+
+    USE_NUMPY = False
+
+    def setUp(self):
+        super().setUp()
+        self.cli = find_cli()
+        if not os.access(self.cli, os.X_OK):
+            self.skipTest("the spcnn program is not built at %s (set SPCNN_CLI)" % self.cli)
+
+    def run_cli(self, *args):
+        env = dict(os.environ, OMP_WAIT_POLICY="passive")
+        return subprocess.run([self.cli] + list(args), env=env, capture_output=True, text=True,
+                              timeout=120)
 
 
 def random_bytes(count, seed):

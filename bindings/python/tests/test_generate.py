@@ -5,7 +5,6 @@ import array
 import ctypes
 import os
 import re
-import subprocess
 import traceback
 import unittest
 
@@ -394,41 +393,13 @@ class GenerateNoNumpy(GenerateNumpy):
     USE_NUMPY = False
 
 
-def find_cli():
-    """The spcnn program of the build that holds the loaded library (build/examples/spcnn), or
-    $SPCNN_CLI."""
-    env = os.environ.get("SPCNN_CLI")
-    if env:
-        return env
-    build = os.path.dirname(os.path.dirname(os.path.realpath(sp.library_path)))
-    return os.path.join(build, "examples", "spcnn")
-
-
 def natural_key(name):
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
-class CliSample(support.BothPaths, unittest.TestCase):
+class CliSample(support.CliPaths, unittest.TestCase):
     """`spcnn sample` (the C program) and Model.generate give the same bytes for one model file
     and seed."""
-
-    USE_NUMPY = False  # one path is enough: the bytes are compared as bytes
-
-    def run_cli(self, *args):
-        env = dict(os.environ, OMP_WAIT_POLICY="passive")
-        return subprocess.run([self.cli] + list(args), env=env, capture_output=True, text=True,
-                              timeout=120)
-
-    def setUp(self):
-        super().setUp()
-        self.cli = find_cli()
-        if not os.access(self.cli, os.X_OK):
-            self.skipTest("the spcnn program is not built at %s (set SPCNN_CLI)" % self.cli)
-        probe = self.run_cli("sample", "--help")
-        if probe.returncode != 0:
-            said = ((probe.stderr or probe.stdout).strip().splitlines() or [""])[0]
-            self.skipTest("%s has no `sample` subcommand yet (`spcnn sample --help` exited %d: "
-                          "%s)" % (self.cli, probe.returncode, said))
 
     def test_cli_sample_matches_generate(self):
         path = self.path("tiny.spcnn")
