@@ -135,7 +135,7 @@ expect 2 "'train' is neither test nor validation" "$spcnn" eval --model "$m" --d
 
 # The latent prior: train fits one at its end (at most one component per training image),
 # fit-prior refits or removes it, and generation can still draw from N(0, I).
-expect 0 'latent prior: a mixture of 10 Gaussians' "$spcnn" info "$m"
+expect 0 'latent prior: a mixture of 29 Gaussians' "$spcnn" info "$m"
 grep -q 'training state: saved' "$tmp/out" && pass || fail "info: the training state is not saved"
 expect 0 'prior: 2 Gaussians fitted to the codes of 29 training images' "$spcnn" fit-prior \
     --model "$m" --data "$tmp/idx" --components 2 --out "$tmp/p2.spcnn"

@@ -55,7 +55,7 @@ int cli_classifier(int argc, char **argv);
 /* prior.c: `spcnn fit-prior`, and the fit that ends `spcnn train`. */
 int cli_fit_prior(int argc, char **argv);
 /* Mixture components of the latent prior unless told otherwise. */
-#define CLI_PRIOR_COMPONENTS 10
+#define CLI_PRIOR_COMPONENTS 100
 /* Fit a prior of `components` Gaussians (0: back to N(0, I)) to the n images and save the model
  * to out (with its training state when it has one); prints what it did. A CLI exit status. */
 int cli_fit_prior_and_save(const char *cmd, spcnn_model *model, const uint8_t *images, size_t n,

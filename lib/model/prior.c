@@ -103,7 +103,8 @@ typedef struct em_state {
     const float *mu, *var;
     size_t n, d, k;
     double *w, *m, *v;     /* current mixture: k, k × d, k × d */
-    double *inv_v;         /* k × d: 1 / v, so the inner loop multiplies */
+    double *mt, *ivt;      /* d × k: the means and 1 / v transposed, so that the E-step's
+                            * inner loop runs over components, independent lanes */
     double *logw_norm;     /* k: log w - ½ Σ log(2π v), the constant of each component */
     double *s0, *s1, *s2;  /* sufficient statistics: k, k × d, k × d */
     double *logr;          /* k: one code's log-responsibilities */
@@ -122,7 +123,8 @@ static double em_pass(em_state *s, size_t *worst)
         double lv = 0;
         for (size_t j = 0; j < d; j++) {
             lv += log(s->v[c * d + j]);
-            s->inv_v[c * d + j] = 1.0 / s->v[c * d + j];
+            s->mt[j * k + c] = s->m[c * d + j];
+            s->ivt[j * k + c] = 1.0 / s->v[c * d + j];
         }
         s->logw_norm[c] = log(s->w[c]) - 0.5 * ((double)d * LOG_2PI + lv);
     }
@@ -130,21 +132,20 @@ static double em_pass(em_state *s, size_t *worst)
     *worst = 0;
     for (size_t i = 0; i < n; i++) {
         const float *x = s->mu + i * d, *xv = s->var ? s->var + i * d : NULL;
+        /* The quadratic of every component at once, dimension by dimension. */
+        double *q = s->logr;
+        memset(q, 0, k * sizeof(double));
+        for (size_t j = 0; j < d; j++) {
+            const double xj = x[j], vj = xv ? (double)xv[j] : 0.0;
+            const double *mt = s->mt + j * k, *ivt = s->ivt + j * k;
+            for (size_t c = 0; c < k; c++) {
+                double e = xj - mt[c];
+                q[c] += (e * e + vj) * ivt[c];
+            }
+        }
         double best = -INFINITY;
         for (size_t c = 0; c < k; c++) {
-            const double *mc = s->m + c * d, *iv = s->inv_v + c * d;
-            double q = 0;
-            if (xv)
-                for (size_t j = 0; j < d; j++) {
-                    double e = (double)x[j] - mc[j];
-                    q += (e * e + (double)xv[j]) * iv[j];
-                }
-            else
-                for (size_t j = 0; j < d; j++) {
-                    double e = (double)x[j] - mc[j];
-                    q += e * e * iv[j];
-                }
-            s->logr[c] = s->logw_norm[c] - 0.5 * q;
+            s->logr[c] = s->logw_norm[c] - 0.5 * q[c];
             if (s->logr[c] > best)
                 best = s->logr[c];
         }
@@ -268,9 +269,10 @@ spcnn_status spcnn__prior_fit(const float *mu, const float *var, size_t n, size_
     SPCNN_CHECK_ARG(n >= k, "fit prior: %zu codes for %zu components (at least one each)", n,
                     k);
     SPCNN_CHECK_ARG(d >= 1, "fit prior: no dimensions");
-    em_state s = {mu, var, n, d, k, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    em_state s = {mu, var, n, d, k, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                  NULL, NULL, NULL, NULL};
     const size_t kd = k * d;
-    double *arena = spcnn__malloc((4 * k + 5 * kd + d + n) * sizeof(double));
+    double *arena = spcnn__malloc((4 * k + 6 * kd + d + n) * sizeof(double));
     if (arena == NULL)
         return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "fit prior: out of memory");
     s.w = arena;
@@ -281,14 +283,15 @@ spcnn_status spcnn__prior_fit(const float *mu, const float *var, size_t n, size_
     s.v = s.m + kd;
     s.s1 = s.v + kd;
     s.s2 = s.s1 + kd;
-    s.inv_v = s.s2 + kd;
-    s.floor = s.inv_v + kd;
+    s.mt = s.s2 + kd;
+    s.ivt = s.mt + kd;
+    s.floor = s.ivt + kd;
     em_init(&s, seed, s.floor + d);
 
-    /* EM never lowers the objective; stop when an iteration gains under 1e-4 nats per code (a
-     * tenth of scikit-learn's default tolerance). */
+    /* EM never lowers the objective; stop when an iteration gains under 1e-6 nats per code
+     * (a looser 1e-4 scored worse samples on MNIST: docs/benchmarks.md, "The latent prior"). */
     double ll = -INFINITY;
-    for (int it = 0; it < 500; it++) {
+    for (int it = 0; it < 1000; it++) {
         size_t worst;
         double next = em_pass(&s, &worst);
         em_update(&s, worst);
@@ -297,14 +300,14 @@ spcnn_status spcnn__prior_fit(const float *mu, const float *var, size_t n, size_
             return spcnn__error(SPCNN_ERR_NUMERIC, "fit prior: the log-likelihood is not "
                                                    "finite (non-finite codes?)");
         }
-        int done = next - ll < 1e-4;
+        int done = next - ll < 1e-6;
         ll = next;
         if (done)
             break;
         /* The share of the iteration cap done (a bound: EM usually stops far earlier), after
-         * the first iteration and every tenth: at most 50 reports. */
-        double now = progress_base + (1 - progress_base) * (it + 1) / 500.0;
-        if (progress && it % 10 == 0 && progress(now, user)) {
+         * the first iteration and every twentieth: at most 50 reports. */
+        double now = progress_base + (1 - progress_base) * (it + 1) / 1000.0;
+        if (progress && it % 20 == 0 && progress(now, user)) {
             spcnn__free(arena);
             return spcnn__error(SPCNN_ERR_CANCELLED, "fit prior: cancelled by the progress "
                                                      "callback");

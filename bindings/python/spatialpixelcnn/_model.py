@@ -446,7 +446,7 @@ class Model:
     # to the encoder's codes of training images (include/spatialpixelcnn.h, "Latent prior").
     # Saved with the model; a train_step clears it.
 
-    def fit_prior(self, images, components=10, seed=1, shape=None, progress=None):
+    def fit_prior(self, images, components=100, seed=1, shape=None, progress=None):
         """Fit the model's prior to images: a mixture of ``components`` diagonal Gaussians
         fitted by EM to the encoder's posteriors q(z|x) of the images.
 

@@ -113,10 +113,10 @@ class PriorNumpy(support.BothPaths, unittest.TestCase):
         # z is now drawn from the mixture; "standard" still draws N(0, I) with the same keys.
         self.assertNotEqual(codes(self.model.draw_latents(5, seed=2)), standard)
         self.assertEqual(codes(self.model.draw_latents(5, seed=2, prior="standard")), standard)
-        # The default is 10 components; bytes with a shape work too.
-        self.model.fit_prior(bytes(support.flat(self.images)), shape=(COUNT, 8, 8))
-        self.assertEqual(self.model.stat("prior_components"), 10)
-        self.assertEqual(len(self.model.prior.weights), 10)
+        # The default is 100 components (as `spcnn fit-prior`); bytes with a shape work too.
+        self.model.fit_prior(support.random_bytes(100 * 64, 43), shape=(100, 8, 8))
+        self.assertEqual(self.model.stat("prior_components"), 100)
+        self.assertEqual(len(self.model.prior.weights), 100)
         # A prior can be fitted with images of another size than the training images.
         self.model.fit_prior(support.images((4, 10, 9), 41, self.USE_NUMPY), components=2)
         self.assertEqual(self.model.stat("prior_components"), 2)
