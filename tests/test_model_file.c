@@ -259,25 +259,45 @@ START_TEST(test_roundtrip)
 }
 END_TEST
 
-/* grid_resample changed what a model computes: a file written before the key existed (the
- * bundled model, version 0.1) must load with the old half-pixel resampling, a new model keeps
- * its own setting through save and load. */
+/* grid_resample changed what a model computes: a file written before the key existed (by
+ * version 0.1, like the first bundled model) must load with the old half-pixel resampling, a
+ * new model keeps its own setting through save and load. */
 START_TEST(test_grid_resample_key)
 {
     double v = -1;
-    const char *bundled = getenv("SPCNN_TEST_MODEL");
-    ck_assert_ptr_nonnull(bundled);
-    spcnn_model *old = NULL;
-    ck_assert_msg(spcnn_model_load(bundled, &old) == SPCNN_OK, "%s", spcnn_last_error_message());
     spcnn_config *cfg = NULL;
     ck_assert_int_eq(spcnn_config_create(&cfg), SPCNN_OK);
     ck_assert_int_eq(spcnn_config_get(cfg, SPCNN_CFG_GRID_RESAMPLE, &v), SPCNN_OK);
     ck_assert(v == 1); /* the default of new models: the seed's end points */
+
+    /* A 0.1 file: a new one without the grid_resample record (0.1 wrote every key it knew,
+     * in key order, and knew none after it). */
+    char old_path[512];
+    tmp_path(old_path, sizeof old_path, "v01.spcnn");
+    spcnn_model *writer = tiny_model(3);
+    ck_assert_int_eq(spcnn__model_file_save(writer, old_path, 0), SPCNN_OK);
+    spcnn_model_destroy(writer);
+    size_t size = 0;
+    unsigned char *b = tu_read_file(old_path, &size);
+    const size_t n = tu_get_le32(b + 20);
+    size_t at = 24;
+    while (at < 24 + 12 * n && tu_get_le32(b + at) != SPCNN_CFG_GRID_RESAMPLE)
+        at += 12;
+    ck_assert_uint_lt(at, 24 + 12 * n);
+    memmove(b + at, b + at + 12, size - at - 12);
+    size -= 12;
+    tu_put_le32(b + 20, (uint32_t)(n - 1));
+    reseal(b, size);
+    tu_write_file(old_path, b, size);
+    free(b);
+    spcnn_model *old = NULL;
+    ck_assert_msg(spcnn_model_load(old_path, &old) == SPCNN_OK, "%s", spcnn_last_error_message());
     ck_assert_int_eq(spcnn_model_get_config(old, cfg), SPCNN_OK);
     ck_assert_int_eq(spcnn_config_get(cfg, SPCNN_CFG_GRID_RESAMPLE, &v), SPCNN_OK);
     ck_assert_msg(v == 0, "a 0.1 model file loaded with grid_resample %g", v);
     ck_assert_int_eq(old->grid_mode, SPCNN__GRID_HALF_PIXEL);
     spcnn_model_destroy(old);
+    remove(old_path);
 
     char path[512];
     tmp_path(path, sizeof path, "grid_resample.spcnn");
@@ -300,8 +320,8 @@ START_TEST(test_grid_resample_key)
         spcnn_model_destroy(l);
         spcnn_model_destroy(m);
     }
-    printf("grid_resample: the 0.1 bundled model loads as 0 (half-pixel), new models default "
-           "to 1 (end points), both kept through save and load\n");
+    printf("grid_resample: a 0.1 model file loads as 0 (half-pixel), new models default to 1 "
+           "(end points), both kept through save and load\n");
     remove(path);
     spcnn_config_destroy(cfg);
 }
