@@ -181,12 +181,21 @@ typedef enum spcnn_config_key {
     SPCNN_CFG_SCHEDULE = 20,     /**< Sampling order: 0 raster (one window per pixel, the
                                       reference), 1 wavefront (every pixel with the same
                                       m·row + column at once); both give the same bytes [1]. */
-    SPCNN_CFG_GRID_RESAMPLE = 21 /**< How the window's coordinate grid is brought to the
+    SPCNN_CFG_GRID_RESAMPLE = 21, /**< How the window's coordinate grid is brought to the
                                       smaller scales of the U-net: 1 linearly from its first
                                       to its last coordinate, end points kept (the paper's
                                       code); 0 linear with half-pixel centres (version 0.1;
                                       model files without this key load as 0) [1].
                                       @since 0.2.0 */
+    /** Scale-aware training, smallest scale: each training step draws a scale s uniformly
+     * from [train_scale_min, train_scale_max] and resamples the batch's images to
+     * round(s·h) × round(s·w) pixels (bilinear, end points kept, as the coordinate grid maps
+     * them) before cropping the windows with that size's grid, so the PixelCNN also learns the
+     * finer grids it generates at when it upscales. The VAE still sees each image itself. Both
+     * 1: the paper's training [1]. @since 0.3.0 */
+    SPCNN_CFG_TRAIN_SCALE_MIN = 22,
+    /** Scale-aware training, largest scale (at least train_scale_min) [1]. @since 0.3.0 */
+    SPCNN_CFG_TRAIN_SCALE_MAX = 23
 } spcnn_config_key;
 
 /**

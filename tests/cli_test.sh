@@ -160,6 +160,17 @@ expect 2 "unknown preset 'paper-huge'" "$spcnn" train --data "$tmp/idx" --out "$
 expect 2 '--preset cannot be used when resuming' "$spcnn" train --data "$tmp/idx" \
     --resume "$m" --steps 5 --preset paper-small
 
+# Scale-aware training: --train-sizes A-B sets the scale range from the images' height (12).
+# shellcheck disable=SC2086
+expect 0 'train_scale_min=1.5 train_scale_max=2' "$spcnn" train --data "$tmp/idx" \
+    --out "$tmp/ts.spcnn" --steps 2 $tiny --train-sizes 18-24 --no-eval --prior-components 0
+expect 0 'train_scale_max +2$' "$spcnn" info "$tmp/ts.spcnn"
+# shellcheck disable=SC2086
+expect 2 "the sizes must be from the images' height 12" "$spcnn" train --data "$tmp/idx" \
+    --out "$tmp/x" --steps 1 $tiny --train-sizes 8-24
+expect 2 "'24-12' is not a range A-B" "$spcnn" train --data "$tmp/idx" --out "$tmp/x" \
+    --steps 1 --train-sizes 24-12
+
 # 3. Resuming continues the step count (and refuses other hyper-parameters).
 expect 2 'nr_filters cannot be changed when resuming' "$spcnn" train --data "$tmp/idx" \
     --resume "$m" --steps 5 --nr-filters 8

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "model/plan.h"
 #include "nn/conv.h"
 #include "nn/dnnl_ctx.h"
 #include "nn/linear.h"
@@ -410,6 +411,48 @@ START_TEST(test_resample_endpoints)
 }
 END_TEST
 
+/* The images of scale-aware training: bilinear with the end points kept, so that output pixel
+ * (r, c) lies where the grids of the two sizes put it. Exact values on a 2x2 image, the
+ * identity, and a double-precision reference on a random image. */
+START_TEST(test_resize_bilinear_u8)
+{
+    const uint8_t two[4] = {0, 100, 200, 50};
+    uint8_t out[9];
+    spcnn__resize_bilinear_u8(two, 2, 2, out, 3, 3);
+    /* corners kept; edge midpoints the mean of two corners; the centre the mean of all four,
+     * 87.5, rounded to nearest (up) */
+    const uint8_t want[9] = {0, 50, 100, 100, 88, 75, 200, 125, 50};
+    for (int i = 0; i < 9; i++)
+        ck_assert_msg(out[i] == want[i], "pixel %d: %d, want %d", i, out[i], want[i]);
+
+    tu_rng rng = {31};
+    uint8_t src[5 * 7], same[5 * 7], big[13 * 9];
+    for (int i = 0; i < 5 * 7; i++)
+        src[i] = (uint8_t)tu_uniform(&rng, 0, 256);
+    spcnn__resize_bilinear_u8(src, 5, 7, same, 5, 7);
+    ck_assert(memcmp(src, same, sizeof src) == 0);
+    spcnn__resize_bilinear_u8(src, 5, 7, big, 13, 9);
+    int worst = 0;
+    for (int r = 0; r < 13; r++)
+        for (int c = 0; c < 9; c++) {
+            double y = r * 4.0 / 12.0, x = c * 6.0 / 8.0;
+            int y0 = (int)y, x0 = (int)x;
+            int y1 = y0 < 4 ? y0 + 1 : 4, x1 = x0 < 6 ? x0 + 1 : 6;
+            double fy = y - y0, fx = x - x0;
+            double v = (1 - fy) * ((1 - fx) * src[y0 * 7 + x0] + fx * src[y0 * 7 + x1]) +
+                       fy * ((1 - fx) * src[y1 * 7 + x0] + fx * src[y1 * 7 + x1]);
+            int d = abs((int)big[r * 9 + c] - (int)lround(v));
+            worst = d > worst ? d : worst;
+        }
+    /* Rounding of an exact .5 may differ between the two orders of interpolation. */
+    ck_assert_int_le(worst, 1);
+    ck_assert(big[0] == src[0] && big[8] == src[6] && big[12 * 9] == src[4 * 7] &&
+              big[13 * 9 - 1] == src[5 * 7 - 1]);
+    printf("resize bilinear: 2x2 -> 3x3 exact, 5x7 -> 13x9 within %d of the reference, corners "
+           "kept\n", worst);
+}
+END_TEST
+
 START_TEST(test_shifts)
 {
     /* Data movement only: exact. */
@@ -462,6 +505,7 @@ int main(void)
     tcase_add_test(tc, test_linear);
     tcase_add_test(tc, test_resample);
     tcase_add_test(tc, test_resample_endpoints);
+    tcase_add_test(tc, test_resize_bilinear_u8);
     tcase_add_test(tc, test_shifts);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

@@ -204,6 +204,52 @@ START_TEST(test_deterministic)
 }
 END_TEST
 
+/* Scale-aware training: the range is checked at creation; scales 1..1 are the plain training,
+ * bit for bit; scale 2 crops its windows from the batch resampled to 24 x 24, so the step
+ * differs, and it is as deterministic as any step. */
+START_TEST(test_train_scale)
+{
+    spcnn_config *cfg = tiny_config();
+    spcnn_model *m = NULL;
+    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_TRAIN_SCALE_MIN, 1.5), SPCNN_OK);
+    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_TRAIN_SCALE_MAX, 1.25), SPCNN_OK);
+    ck_assert_int_eq(spcnn_model_create(cfg, &m), SPCNN_ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_null(m);
+    ck_assert_ptr_nonnull(strstr(spcnn_last_error_message(), "train_scale_min"));
+    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_TRAIN_SCALE_MIN, 2), SPCNN_OK);
+    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_TRAIN_SCALE_MAX, 2), SPCNN_OK);
+    spcnn_model *twice[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++)
+        ck_assert_int_eq(spcnn_model_create(cfg, &twice[k]), SPCNN_OK);
+    spcnn_config_destroy(cfg);
+    spcnn_model *plain = tiny_model();
+    cfg = tiny_config();
+    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_TRAIN_SCALE_MIN, 1), SPCNN_OK);
+    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_TRAIN_SCALE_MAX, 1), SPCNN_OK);
+    spcnn_model *ones = NULL;
+    ck_assert_int_eq(spcnn_model_create(cfg, &ones), SPCNN_OK);
+    spcnn_config_destroy(cfg);
+
+    tu_rng rng = {9};
+    uint8_t batch[BATCH * S * S];
+    for (int step = 0; step < 3; step++) {
+        synthetic(&rng, batch, BATCH);
+        double a, b, p, o;
+        ck_assert_int_eq(spcnn_model_train_step(twice[0], batch, BATCH, S, S, &a), SPCNN_OK);
+        ck_assert_int_eq(spcnn_model_train_step(twice[1], batch, BATCH, S, S, &b), SPCNN_OK);
+        ck_assert_int_eq(spcnn_model_train_step(plain, batch, BATCH, S, S, &p), SPCNN_OK);
+        ck_assert_int_eq(spcnn_model_train_step(ones, batch, BATCH, S, S, &o), SPCNN_OK);
+        ck_assert(isfinite(a) && a == b);
+        ck_assert(o == p);
+        ck_assert_msg(a != p, "step %d: scale 2 gave the plain step's %g bits/dim", step, p);
+    }
+    spcnn_model_destroy(twice[0]);
+    spcnn_model_destroy(twice[1]);
+    spcnn_model_destroy(plain);
+    spcnn_model_destroy(ones);
+}
+END_TEST
+
 START_TEST(test_misuse)
 {
     spcnn_model *m = (spcnn_model *)1;
@@ -336,6 +382,7 @@ int main(void)
     tcase_add_test(tc, test_evaluate_matches_log_prob);
     tcase_add_test(tc, test_save_load_continuation);
     tcase_add_test(tc, test_deterministic);
+    tcase_add_test(tc, test_train_scale);
     tcase_add_test(tc, test_misuse);
     tcase_add_test(tc, test_progress_cancel);
     tcase_add_test(tc, test_ablations);

@@ -17,7 +17,7 @@ static void train_usage(FILE *to)
             "usage: spcnn train --data DIR --out MODEL [--steps N] [--epochs N] [--minutes M]\n"
             "                   [--resume MODEL] [--validation N] [--eval-images N] [--no-eval]\n"
             "                   [--checkpoint-every N] [--prior-components K] [--threads T]\n"
-            "                   [--preset NAME] [--KEY VALUE ...]\n"
+            "                   [--preset NAME] [--train-sizes A-B] [--KEY VALUE ...]\n"
             "\n"
             "Train a model on the training images of DIR (train-images-idx3-ubyte, or the first\n"
             "90 %% of a folder of PNG images) less the validation images held out at their end,\n"
@@ -53,6 +53,12 @@ static void train_usage(FILE *to)
             "  --preset NAME         start from a named configuration, then apply the --KEY\n"
             "                        flags: paper-small (the paper's small network: F 25,\n"
             "                        R 2, dropout 0.5, ...) or paper-large (F 140, R 5)\n"
+            "  --train-sizes A-B     scale-aware training: each step resamples the batch to a\n"
+            "                        random size from A to B pixels high (just N: always N;\n"
+            "                        A at least the images' height) before cropping windows,\n"
+            "                        so the model also learns the finer grids it upscales to;\n"
+            "                        sets train_scale_min = A / height and train_scale_max =\n"
+            "                        B / height\n"
             "  --KEY VALUE           any hyper-parameter, with dashes or underscores:\n",
             CLI_PRIOR_COMPONENTS);
     int col = 0;
@@ -87,6 +93,7 @@ typedef struct train_args {
     long long steps, epochs, eval_images, eval_every, checkpoint_every, threads;
     long long validation; /* -1: cli_default_validation */
     long long prior_components;
+    double sizes_lo, sizes_hi; /* --train-sizes, 0: not given */
     double minutes;
     int eval;
     spcnn_config_key first_config_key; /* a hyper-parameter other than threads, if any */
@@ -201,7 +208,8 @@ static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *
         static const char *const plain[] = {"--data", "--out", "--resume", "--steps",
                                             "--epochs", "--minutes", "--eval-images",
                                             "--eval-every", "--checkpoint-every",
-                                            "--validation", "--prior-components", "--preset"};
+                                            "--validation", "--prior-components", "--preset",
+                                            "--train-sizes"};
         int known = 0;
         for (size_t k = 0; k < sizeof plain / sizeof plain[0]; k++)
             known |= strcmp(flag, plain[k]) == 0;
@@ -227,6 +235,19 @@ static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *
         int ok = 1;
         if (strcmp(flag, "--preset") == 0)
             continue; /* applied above */
+        if (strcmp(flag, "--train-sizes") == 0) {
+            char *end;
+            a->sizes_lo = strtod(value, &end);
+            a->sizes_hi = *end == '-' ? strtod(end + 1, &end) : a->sizes_lo; /* "N": N-N */
+            if (*end || a->sizes_lo < 1 || a->sizes_hi < a->sizes_lo) {
+                fprintf(stderr, "spcnn train: --train-sizes: '%s' is not a range A-B of sizes "
+                                "with A <= B (e.g. 28-56)\n", value);
+                return CLI_USAGE;
+            }
+            if (!a->first_config_key)
+                a->first_config_key = SPCNN_CFG_TRAIN_SCALE_MAX;
+            continue;
+        }
         if (strcmp(flag, "--data") == 0)
             a->data = value;
         else if (strcmp(flag, "--out") == 0)
@@ -642,6 +663,20 @@ int cli_train(int argc, char **argv)
                 args.data, r.ds.n_train, r.batch);
         rc = CLI_FAILED;
         goto done;
+    }
+    if (args.sizes_lo > 0) {
+        /* Sizes of the data's height: scales of its images. */
+        double h = (double)r.ds.train_h;
+        if (args.sizes_lo < h ||
+            spcnn_config_set(cfg, SPCNN_CFG_TRAIN_SCALE_MIN, args.sizes_lo / h) != SPCNN_OK ||
+            spcnn_config_set(cfg, SPCNN_CFG_TRAIN_SCALE_MAX, args.sizes_hi / h) != SPCNN_OK) {
+            fprintf(stderr,
+                    "spcnn train: --train-sizes %g-%g: the sizes must be from the images' height "
+                    "%g to 8 times it\n",
+                    args.sizes_lo, args.sizes_hi, h);
+            rc = CLI_USAGE;
+            goto done;
+        }
     }
     if (!args.resume && (st = spcnn_model_create(cfg, &r.model)) != SPCNN_OK) {
         rc = cli_fail("train", "creating the model", st);

@@ -37,6 +37,8 @@ static const config_key_info key_info[SPCNN__CONFIG_KEY_END] = {
     [SPCNN_CFG_TEMPERATURE] = {"temperature", 1, 0, 2, 0, 0},
     [SPCNN_CFG_SCHEDULE] = {"schedule", 1, 0, 1, 1, 0},
     [SPCNN_CFG_GRID_RESAMPLE] = {"grid_resample", 1, 0, 1, 1, 0},
+    [SPCNN_CFG_TRAIN_SCALE_MIN] = {"train_scale_min", 1, 1, 8, 0, 0},
+    [SPCNN_CFG_TRAIN_SCALE_MAX] = {"train_scale_max", 1, 1, 8, 0, 0},
 };
 
 static const config_key_info *find_key(spcnn_config_key key)

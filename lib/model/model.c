@@ -36,6 +36,14 @@ spcnn_status spcnn__model_new(const spcnn_config *cfg, spcnn_model **out)
                                                                      : SPCNN__GRID_HALF_PIXEL;
     m->use_latent = spcnn__config_int(cfg, SPCNN_CFG_USE_LATENT);
     m->threads = spcnn__config_int(cfg, SPCNN_CFG_THREADS);
+    m->scale_min = spcnn__config_value(cfg, SPCNN_CFG_TRAIN_SCALE_MIN);
+    m->scale_max = spcnn__config_value(cfg, SPCNN_CFG_TRAIN_SCALE_MAX);
+    if (m->scale_min > m->scale_max) {
+        spcnn__free(m);
+        return spcnn__error(SPCNN_ERR_INVALID_ARGUMENT,
+                            "model create: train_scale_min %g is above train_scale_max %g",
+                            m->scale_min, m->scale_max);
+    }
     m->has_training_state = 1;
     spcnn__params_init(&m->params);
     spcnn_status st;

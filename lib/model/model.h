@@ -41,6 +41,7 @@ struct spcnn_model {
     int m, f, r, k, latent, image_size, use_coords, use_latent;
     int grid_mode; /* spcnn__grid_mode: from use_coords and grid_resample */
     int threads;
+    double scale_min, scale_max; /* scale-aware training (train.c); 1 and 1: off */
 
     spcnn__dnnl ctx;
     spcnn__params params;

@@ -94,6 +94,41 @@ spcnn_status spcnn__check_images(const spcnn_model *m, const char *what, const v
     return SPCNN_OK;
 }
 
+/* One axis of the resampling: the input index below output i and the weight of the next. */
+static void resize_tap(size_t i, size_t in, size_t out, size_t *lo, double *frac)
+{
+    double pos = out > 1 ? (double)i * (double)(in - 1) / (double)(out - 1) : 0.0;
+    size_t k = (size_t)pos;
+    if (k >= in - 1) { /* the last pixel (or a one-pixel input) */
+        *lo = in - 1;
+        *frac = 0;
+        return;
+    }
+    *lo = k;
+    *frac = pos - (double)k;
+}
+
+void spcnn__resize_bilinear_u8(const uint8_t *src, size_t h, size_t w, uint8_t *dst, size_t oh,
+                               size_t ow)
+{
+    for (size_t r = 0; r < oh; r++) {
+        size_t y;
+        double fy;
+        resize_tap(r, h, oh, &y, &fy);
+        const uint8_t *row0 = src + y * w, *row1 = src + (fy > 0 ? y + 1 : y) * w;
+        for (size_t c = 0; c < ow; c++) {
+            size_t x;
+            double fx;
+            resize_tap(c, w, ow, &x, &fx);
+            size_t x1 = fx > 0 ? x + 1 : x;
+            double top = row0[x] + fx * (row0[x1] - row0[x]);
+            double bottom = row1[x] + fx * (row1[x1] - row1[x]);
+            double v = top + fy * (bottom - top);
+            dst[r * ow + c] = (uint8_t)(v + 0.5);
+        }
+    }
+}
+
 /* Copy the window at (top, left) of an image into x (pixel values), pix (bytes) and grid (the
  * image's coordinate grid: G[r][c] = (-1 + 2r/(H-1), -1 + 2c/(W-1))). */
 void spcnn__crop_window(const uint8_t *image, size_t h, size_t w, size_t top, size_t left,

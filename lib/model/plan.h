@@ -33,6 +33,12 @@ spcnn__vae_shape spcnn__model_vae_shape(const spcnn_model *m, int n, int backwar
 spcnn_status spcnn__check_images(const spcnn_model *m, const char *what, const void *images,
                                  size_t n, size_t h, size_t w);
 
+/* Resample an h × w image to oh × ow bytes, bilinearly with the end points kept: output pixel
+ * (r, c) reads input position (r·(h-1)/(oh-1), c·(w-1)/(ow-1)), as the coordinate grids of the
+ * two sizes map it; values rounded to the nearest byte. */
+void spcnn__resize_bilinear_u8(const uint8_t *src, size_t h, size_t w, uint8_t *dst, size_t oh,
+                               size_t ow);
+
 /* Copy the window at (top, left) of an image into x (pixel values), pix (bytes) and grid (the
  * image's coordinate grid: G[r][c] = (-1 + 2r/(H-1), -1 + 2c/(W-1))). */
 void spcnn__crop_window(const uint8_t *image, size_t h, size_t w, size_t top, size_t left,

@@ -1,4 +1,6 @@
 /* Training (paper eq. 5): spcnn_model_train_step and its plan. */
+#include <math.h>
+
 #include "core/alloc.h"
 #include "model/plan.h"
 #include "nn/elementwise.h"
@@ -9,7 +11,7 @@
 #define LN2 0.69314718055994530942
 
 /* Keys of the model's random streams (with the seed and the step). */
-enum { RNG_CROP = 1, RNG_EPS = 2, RNG_DROPOUT = 3 };
+enum { RNG_CROP = 1, RNG_EPS = 2, RNG_DROPOUT = 3, RNG_SCALE = 4 };
 
 struct spcnn__train_plan {
     size_t n, h, w;
@@ -21,6 +23,8 @@ struct spcnn__train_plan {
     uint8_t *pix_crop;
     float *mu, *logvar, *eps, *z, *logits, *dlogits, *bce, *kl, *dloss;
     float *dz_pc, *dz_dec, *dmu, *dlogvar, *dmu_kl, *dlogvar_kl;
+    size_t max_h, max_w; /* the largest resampled size (scale-aware training) */
+    uint8_t *scaled;     /* n × max_h × max_w: the batch at this step's scale */
 };
 
 void spcnn__train_plan_destroy(spcnn__train_plan *tp)
@@ -45,6 +49,8 @@ static void train_plan_layout(spcnn__train_plan *tp, const spcnn_model *m, spcnn
     tp->nll = spcnn__carve(c, p);
     tp->dnll = spcnn__carve(c, p);
     tp->pix_crop = (uint8_t *)spcnn__carve(c, (p + 3) / 4);
+    if (m->scale_max > 1)
+        tp->scaled = (uint8_t *)spcnn__carve(c, (n * tp->max_h * tp->max_w + 3) / 4);
     if (m->use_latent) {
         tp->mu = spcnn__carve(c, n * l);
         tp->logvar = spcnn__carve(c, n * l);
@@ -74,6 +80,8 @@ static spcnn_status train_plan_create(spcnn_model *m, size_t n, size_t h, size_t
     tp->n = n;
     tp->h = h;
     tp->w = w;
+    tp->max_h = (size_t)llround(m->scale_max * (double)h);
+    tp->max_w = (size_t)llround(m->scale_max * (double)w);
     spcnn_status st;
     spcnn__pixelcnn_shape ps = spcnn__model_pixelcnn_shape(m, (int)n, 1);
     SPCNN_TRY_GOTO(st, spcnn__pixelcnn_create(&m->ctx, &ps, &m->pc_rows, &tp->pc));
@@ -123,15 +131,33 @@ spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t *images, s
     const float rate = (float)spcnn__config_value(&m->cfg, SPCNN_CFG_DROPOUT);
     const float *w = m->params.buf[SPCNN__BUF_VALUE];
 
+    /* Scale-aware training: the windows come from the batch resampled to this step's scale
+     * (one scale per step, so the batch stays one size). */
+    const uint8_t *src = images;
+    size_t sh = height, sw = width;
+    if (m->scale_max > 1) {
+        spcnn__rng rng = spcnn__rng_make(spcnn__key4(seed, step, RNG_SCALE, 0));
+        double s = m->scale_min + (m->scale_max - m->scale_min) * spcnn__rng_uniform(&rng);
+        sh = (size_t)llround(s * (double)height);
+        sw = (size_t)llround(s * (double)width);
+        sh = sh < height ? height : sh > tp->max_h ? tp->max_h : sh;
+        sw = sw < width ? width : sw > tp->max_w ? tp->max_w : sw;
+        if (sh != height || sw != width) {
+            for (size_t i = 0; i < n; i++)
+                spcnn__resize_bilinear_u8(images + i * height * width, height, width,
+                                          tp->scaled + i * sh * sw, sh, sw);
+            src = tp->scaled;
+        }
+    }
     /* One uniformly random window per image. */
     for (size_t i = 0; i < n; i++) {
         spcnn__rng rng = spcnn__rng_make(spcnn__key4(seed, step, RNG_CROP, i));
-        size_t top = (size_t)(spcnn__rng_uniform(&rng) * (float)(height - (size_t)m->m + 1));
-        size_t left = (size_t)(spcnn__rng_uniform(&rng) * (float)(width - (size_t)m->m + 1));
-        top = top > height - (size_t)m->m ? height - (size_t)m->m : top;
-        left = left > width - (size_t)m->m ? width - (size_t)m->m : left;
-        spcnn__crop_window(images + i * height * width, height, width, top, left, m->m,
-                    tp->x_crop + i * mm, tp->pix_crop + i * mm, tp->grid_crop + i * mm * 2);
+        size_t top = (size_t)(spcnn__rng_uniform(&rng) * (float)(sh - (size_t)m->m + 1));
+        size_t left = (size_t)(spcnn__rng_uniform(&rng) * (float)(sw - (size_t)m->m + 1));
+        top = top > sh - (size_t)m->m ? sh - (size_t)m->m : top;
+        left = left > sw - (size_t)m->m ? sw - (size_t)m->m : left;
+        spcnn__crop_window(src + i * sh * sw, sh, sw, top, left, m->m, tp->x_crop + i * mm,
+                           tp->pix_crop + i * mm, tp->grid_crop + i * mm * 2);
     }
 
     /* VAE: z ~ q(z|x), reparameterised so the patch loss trains the encoder too. */
