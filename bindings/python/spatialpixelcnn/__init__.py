@@ -10,8 +10,9 @@
     with sp.Classifier.load("models/lenet-mnist.spcls") as lenet:
         probs = lenet.predict(images)             # (n, 10) float32
 
-The C library is found through $SPCNN_LIBRARY, next to the package, the source tree's build/
-directory or the system (see _ffi.py and README.md). Failures of the library raise SpcnnError
+The C library is found through $SPCNN_LIBRARY, next to the package, where `cmake --install`
+put it beside the package, the source tree's build/ directory or the system (see _ffi.py and
+README.md). Failures of the library raise SpcnnError
 subclasses carrying the status and the library's message.
 """
 
