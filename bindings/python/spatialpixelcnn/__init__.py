@@ -10,8 +10,9 @@
     with sp.Classifier.load("models/lenet-mnist.spcls") as lenet:
         probs = lenet.predict(images)             # (n, 10) float32
 
-The C library is found through $SPCNN_LIBRARY, next to the package, the source tree's build/
-directory or the system (see _ffi.py and README.md). Failures of the library raise SpcnnError
+The C library is found through $SPCNN_LIBRARY, next to the package, where `cmake --install`
+put it beside the package, the source tree's build/ directory or the system (see _ffi.py and
+README.md). Failures of the library raise SpcnnError
 subclasses carrying the status and the library's message.
 """
 
@@ -26,7 +27,11 @@ from ._errors import (
     NumericError,
     OutOfMemoryError,
     SpcnnError,
+    SpcnnFileNotFoundError,
     SpcnnIOError,
+    SpcnnIsADirectoryError,
+    SpcnnNotADirectoryError,
+    SpcnnPermissionError,
     UnsupportedError,
     VersionError,
 )
@@ -76,7 +81,11 @@ __all__ = [
     "SCHEDULES",
     "STATS",
     "SpcnnError",
+    "SpcnnFileNotFoundError",
     "SpcnnIOError",
+    "SpcnnIsADirectoryError",
+    "SpcnnNotADirectoryError",
+    "SpcnnPermissionError",
     "UnsupportedError",
     "VersionError",
     "has_numpy",

@@ -5,7 +5,7 @@ import numbers
 import threading
 
 from . import _marshal
-from ._errors import ClosedError
+from ._errors import ClosedError, naming_file
 from ._ffi import _ClassifierPtr, _u8_p, lib
 
 _PRIVATE = object()
@@ -82,13 +82,14 @@ class Classifier:
         """Load a classifier saved by ``save`` (models/lenet-mnist.spcls, ...)."""
         raw = _marshal.path_arg(path)
         ptr = _ClassifierPtr()
-        lib.spcnn_classifier_load(raw, ctypes.byref(ptr))
+        with naming_file(path):
+            lib.spcnn_classifier_load(raw, ctypes.byref(ptr))
         return cls(ptr, _PRIVATE)
 
     def save(self, path):
         """Save atomically: the shape and the averaged weights that ``predict`` uses."""
         raw = _marshal.path_arg(path)
-        with self._calling() as ptr:
+        with self._calling() as ptr, naming_file(path):
             lib.spcnn_classifier_save(ptr, raw)
 
     def close(self):

@@ -1,4 +1,15 @@
-"""Exceptions: one SpcnnError subclass per spcnn_status, plus ClosedError."""
+"""Exceptions: one SpcnnError subclass per spcnn_status, plus ClosedError.
+
+SPCNN_ERR_IO is refined by the system error the library reported: its message ends with the
+strerror text of the failed call ("model: m.spcnn: No such file or directory"), from which
+``errno`` is recovered, and the calls that take a file name set ``filename``. A missing file
+raises SpcnnFileNotFoundError, which is both an SpcnnIOError and a FileNotFoundError, as
+``open`` would; likewise PermissionError, IsADirectoryError and NotADirectoryError.
+"""
+
+import contextlib
+import errno as _errno
+import os
 
 __all__ = [
     "SpcnnError",
@@ -6,6 +17,10 @@ __all__ = [
     "OutOfMemoryError",
     "BufferTooSmallError",
     "SpcnnIOError",
+    "SpcnnFileNotFoundError",
+    "SpcnnPermissionError",
+    "SpcnnIsADirectoryError",
+    "SpcnnNotADirectoryError",
     "FormatError",
     "VersionError",
     "UnsupportedError",
@@ -61,9 +76,42 @@ class BufferTooSmallError(SpcnnError):
 
 
 class SpcnnIOError(SpcnnError, OSError):
-    """SPCNN_ERR_IO: a file could not be opened, read or written."""
+    """SPCNN_ERR_IO: a file could not be opened, read or written.
+
+    As an OSError it carries ``errno`` and ``strerror`` when the library's message ends with a
+    system error text (None otherwise, e.g. for libpng's own read errors) and ``filename``, the
+    path given to load, save, read_png, write_png or read_idx (None for other calls). The
+    subclasses below are raised for the errno values Python maps to OSError subclasses.
+    """
 
     status = 4
+
+    def __init__(self, status, status_string, message, errno=None, filename=None):
+        super().__init__(status, status_string, message)
+        if errno is not None:
+            self.errno = errno
+            self.strerror = os.strerror(errno)
+        self.filename = filename
+
+    def __reduce__(self):
+        return (type(self),
+                (self.status, self.status_string, self.message, self.errno, self.filename))
+
+
+class SpcnnFileNotFoundError(SpcnnIOError, FileNotFoundError):
+    """SPCNN_ERR_IO with ENOENT: the file, or a directory of its path, does not exist."""
+
+
+class SpcnnPermissionError(SpcnnIOError, PermissionError):
+    """SPCNN_ERR_IO with EACCES or EPERM: the file or its directory may not be read or written."""
+
+
+class SpcnnIsADirectoryError(SpcnnIOError, IsADirectoryError):
+    """SPCNN_ERR_IO with EISDIR: the path names a directory."""
+
+
+class SpcnnNotADirectoryError(SpcnnIOError, NotADirectoryError):
+    """SPCNN_ERR_IO with ENOTDIR: a component of the path is not a directory."""
 
 
 class FormatError(SpcnnError, ValueError):
@@ -130,7 +178,50 @@ _BY_STATUS = {
 }
 
 
+_IO_BY_ERRNO = {
+    _errno.ENOENT: SpcnnFileNotFoundError,
+    _errno.EACCES: SpcnnPermissionError,
+    _errno.EPERM: SpcnnPermissionError,
+    _errno.EISDIR: SpcnnIsADirectoryError,
+    _errno.ENOTDIR: SpcnnNotADirectoryError,
+}
+
+
+def errno_in_message(message):
+    """The errno whose strerror text ends the library's message, or None.
+
+    The library reports a failed system call as "...: <strerror>" or "... (<strerror>)"
+    (lib/io). The texts come from os.strerror, the same C strerror in the same locale as the
+    library's; the longest text that ends the message wins.
+    """
+    text = message.rstrip()
+    opening = ": "
+    if text.endswith(")"):
+        text, opening = text[:-1], "("
+    best, best_len = None, 0
+    for code in sorted(_errno.errorcode):
+        reason = os.strerror(code)
+        if (len(reason) > best_len and text.endswith(reason)
+                and text[:-len(reason)].endswith(opening)):
+            best, best_len = code, len(reason)
+    return best
+
+
 def error_for_status(status, status_string, message):
     """The exception instance for a failing status (SpcnnError itself for unknown values)."""
+    if status == SpcnnIOError.status:
+        code = errno_in_message(message)
+        return _IO_BY_ERRNO.get(code, SpcnnIOError)(status, status_string, message, code)
     cls = _BY_STATUS.get(status, SpcnnError)
     return cls(status, status_string, message)
+
+
+@contextlib.contextmanager
+def naming_file(path):
+    """Set ``filename`` of an SpcnnIOError raised inside to ``path``, as the caller gave it."""
+    try:
+        yield
+    except SpcnnIOError as exc:
+        if exc.filename is None:
+            exc.filename = os.fspath(path)
+        raise

@@ -8,16 +8,30 @@ Where the library is looked for, in order (the first that loads and passes the v
 handshake wins; otherwise ImportError lists every place and why it failed):
   1. $SPCNN_LIBRARY, a path to the shared library;
   2. libspatialpixelcnn.so.0 next to this package (copied there by the user);
-  3. the source tree's default build directory, <repo>/build/lib/libspatialpixelcnn.so.0, when
+  3. the library installed with this package by `cmake --install`, which writes its path,
+     relative to the package, into _installed.py (absent from the source tree and from pip
+     installs);
+  4. the source tree's default build directory, <repo>/build/lib/libspatialpixelcnn.so.0, when
      this package is used from bindings/python in a checkout;
-  4. the system: ctypes.util.find_library("spatialpixelcnn"), then "libspatialpixelcnn.so.0".
+  5. the system: ctypes.util.find_library("spatialpixelcnn"), then "libspatialpixelcnn.so.0"
+     through the dynamic loader (LD_LIBRARY_PATH, the ldconfig cache, /usr/lib/<multiarch>);
+  6. the library directories of the prefixes `cmake --install` is likely to have used but the
+     dynamic loader does not search until `ldconfig` has run: /usr/local/lib (and
+     lib/<multiarch>), and the virtual environment's lib when Python runs in one.
 """
 
 import ctypes
 import ctypes.util
 import os
+import sys
+import sysconfig
 
 from ._errors import error_for_status
+
+try:
+    from ._installed import LIBRARY as _INSTALLED_LIBRARY
+except ImportError:  # the source tree, or installed by pip
+    _INSTALLED_LIBRARY = None
 
 #: The ABI major this package was written for: the SONAME suffix, libspatialpixelcnn.so.0.
 ABI_MAJOR = 0
@@ -307,6 +321,9 @@ def _candidates():
         out.append(("$SPCNN_LIBRARY", env, True))
     here = os.path.dirname(os.path.abspath(__file__))
     out.append(("next to the package", os.path.join(here, SONAME), True))
+    if _INSTALLED_LIBRARY:
+        out.append(("installed with the package (cmake --install)",
+                    os.path.normpath(os.path.join(here, _INSTALLED_LIBRARY)), True))
     # <repo>/bindings/python/spatialpixelcnn -> <repo>; only when it looks like the checkout.
     repo = os.path.dirname(os.path.dirname(os.path.dirname(here)))
     if os.path.isfile(os.path.join(repo, "include", "spatialpixelcnn.h")):
@@ -315,6 +332,13 @@ def _candidates():
     if found:
         out.append(("system (find_library)", found, False))
     out.append(("system (dynamic loader)", SONAME, False))
+    prefixes = ["/usr/local"]
+    if sys.prefix != sys.base_prefix:
+        prefixes.append(sys.prefix)
+    multiarch = sysconfig.get_config_var("MULTIARCH")
+    for prefix in prefixes:
+        for libdir in ["lib"] + (["lib/" + multiarch] if multiarch else []):
+            out.append(("prefix %s" % prefix, os.path.join(prefix, libdir, SONAME), True))
     return out
 
 
@@ -370,8 +394,9 @@ def load():
     raise ImportError(
         "spatialpixelcnn: cannot load the C library %s. Tried:\n%s\n"
         "Set SPCNN_LIBRARY to the library's path, e.g. "
-        "SPCNN_LIBRARY=build/lib/%s, or copy the library next to the package "
-        "(bindings/python/README.md)." % (SONAME, "\n".join(tried), SONAME))
+        "SPCNN_LIBRARY=build/lib/%s, copy the library next to the package, or install it "
+        "(cmake --install, then ldconfig; bindings/python/README.md)."
+        % (SONAME, "\n".join(tried), SONAME))
 
 
 lib = load()

@@ -1,8 +1,14 @@
-"""PNG and IDX files through the library (spcnn_png_read, spcnn_png_write, spcnn_idx_read)."""
+"""PNG and IDX files through the library (spcnn_png_read, spcnn_png_write, spcnn_idx_read).
+
+A failure to open, read or write raises SpcnnIOError with ``filename`` set to the path given
+and, where the library reported a system error, ``errno``: a missing file is an
+SpcnnFileNotFoundError, also a FileNotFoundError.
+"""
 
 import ctypes
 
 from . import _marshal
+from ._errors import naming_file
 from ._ffi import lib
 
 
@@ -15,9 +21,10 @@ def read_png(path):
     raw = _marshal.path_arg(path)
     height, width = ctypes.c_size_t(), ctypes.c_size_t()
     # Query the size first, then read into a buffer of exactly that size.
-    lib.spcnn_png_read(raw, None, 0, ctypes.byref(height), ctypes.byref(width))
-    out = _marshal.PixelsOut((height.value, width.value))
-    lib.spcnn_png_read(raw, out.ptr, out.size, ctypes.byref(height), ctypes.byref(width))
+    with naming_file(path):
+        lib.spcnn_png_read(raw, None, 0, ctypes.byref(height), ctypes.byref(width))
+        out = _marshal.PixelsOut((height.value, width.value))
+        lib.spcnn_png_read(raw, out.ptr, out.size, ctypes.byref(height), ctypes.byref(width))
     return out.result()
 
 
@@ -28,7 +35,8 @@ def write_png(path, image, shape=None):
     """
     raw = _marshal.path_arg(path)
     pixels = _marshal.PixelsIn(image, 2, shape, name="image")
-    lib.spcnn_png_write(raw, pixels.ptr, pixels.shape[0], pixels.shape[1])
+    with naming_file(path):
+        lib.spcnn_png_write(raw, pixels.ptr, pixels.shape[0], pixels.shape[1])
 
 
 def read_idx(path):
@@ -40,8 +48,9 @@ def read_idx(path):
     """
     raw = _marshal.path_arg(path)
     n, h, w = ctypes.c_size_t(), ctypes.c_size_t(), ctypes.c_size_t()
-    lib.spcnn_idx_read(raw, None, 0, ctypes.byref(n), ctypes.byref(h), ctypes.byref(w))
-    out = _marshal.PixelsOut((n.value, h.value, w.value))
-    lib.spcnn_idx_read(raw, out.ptr, out.size, ctypes.byref(n), ctypes.byref(h),
-                       ctypes.byref(w))
+    with naming_file(path):
+        lib.spcnn_idx_read(raw, None, 0, ctypes.byref(n), ctypes.byref(h), ctypes.byref(w))
+        out = _marshal.PixelsOut((n.value, h.value, w.value))
+        lib.spcnn_idx_read(raw, out.ptr, out.size, ctypes.byref(n), ctypes.byref(h),
+                           ctypes.byref(w))
     return out.result()

@@ -7,7 +7,7 @@ import threading
 
 from . import _marshal
 from ._config import Config, key_from_name
-from ._errors import ClosedError, SpcnnError
+from ._errors import ClosedError, SpcnnError, naming_file
 from ._ffi import PROGRESS_FN, ROW_FN, _ModelPtr, lib
 
 # spcnn_stat values by name (include/spatialpixelcnn.h).
@@ -146,16 +146,20 @@ class Model:
 
     @classmethod
     def load(cls, path):
-        """Load a model saved by ``save``; SpcnnIOError, FormatError or VersionError on failure."""
+        """Load a model saved by ``save``; SpcnnIOError, FormatError or VersionError on failure.
+
+        A missing file raises SpcnnFileNotFoundError, also a FileNotFoundError (see SpcnnIOError).
+        """
         raw = _marshal.path_arg(path)
         ptr = _ModelPtr()
-        lib.spcnn_model_load(raw, ctypes.byref(ptr))
+        with naming_file(path):
+            lib.spcnn_model_load(raw, ctypes.byref(ptr))
         return cls(ptr, _PRIVATE)
 
     def save(self, path, training_state=False):
         """Save atomically; ``training_state=True`` also keeps raw weights and optimiser state."""
         raw = _marshal.path_arg(path)
-        with self._calling() as ptr:
+        with self._calling() as ptr, naming_file(path):
             lib.spcnn_model_save(ptr, raw, 1 if training_state else 0)
 
     def close(self):
@@ -197,7 +201,11 @@ class Model:
 
     @property
     def config(self):
-        """Every hyper-parameter as a dict (ints for integer keys), from spcnn_model_get_config."""
+        """Every hyper-parameter as a dict (ints for integer keys), from spcnn_model_get_config.
+
+        The values are the C library's numbers, key by key: ``config["schedule"]`` is 0 for
+        raster and 1 for wavefront, i.e. ``SCHEDULES[config["schedule"]] == model.schedule``.
+        """
         with self._calling():
             return dict(self._config)
 

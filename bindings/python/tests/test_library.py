@@ -121,6 +121,30 @@ class TestLoading(unittest.TestCase):
         self.assertEqual(proc.stdout.strip(),
                          os.path.join(self.tmp, "spatialpixelcnn", _ffi.SONAME))
 
+    def test_library_installed_with_the_package(self):
+        # What cmake --install writes: _installed.py with the library's path relative to the
+        # package (here a <prefix>/lib beside a <prefix>/lib/python3/dist-packages).
+        site = os.path.join(self.tmp, "prefix", "lib", "python3", "dist-packages")
+        os.makedirs(site)
+        package = os.path.join(site, "spatialpixelcnn")
+        shutil.move(os.path.join(self.tmp, "spatialpixelcnn"), package)
+        shutil.copy(sp.library_path, os.path.join(self.tmp, "prefix", "lib", _ffi.SONAME))
+        with open(os.path.join(package, "_installed.py"), "w", encoding="utf-8") as f:
+            f.write('LIBRARY = "../../../%s"\n' % _ffi.SONAME)
+        code = "import spatialpixelcnn as s; print(s.library_path)"
+        proc = run_python(code, {"PYTHONPATH": site, "SPCNN_LIBRARY": ""}, self.tmp)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.strip(),
+                         os.path.join(self.tmp, "prefix", "lib", _ffi.SONAME))
+        # A library that moved away is reported by that name among the places tried.
+        os.remove(os.path.join(self.tmp, "prefix", "lib", _ffi.SONAME))
+        proc = run_python("import spatialpixelcnn", {"PYTHONPATH": site, "SPCNN_LIBRARY": ""},
+                          self.tmp)
+        if proc.returncode == 0:
+            self.skipTest("a system copy of the library is installed")
+        self.assertIn("installed with the package (cmake --install): %s: no such file"
+                      % os.path.join(self.tmp, "prefix", "lib", _ffi.SONAME), proc.stderr)
+
     def test_not_our_library_is_refused(self):
         with self.assertRaisesRegex(OSError, "missing symbol spcnn_version_number"):
             _ffi._try_load(ctypes.util.find_library("m") or "libm.so.6")
