@@ -411,5 +411,78 @@ got=$?
 [ $got -eq 130 ] && grep -q 'stopped by SIGTERM in epoch [0-9]*; .*s.spcls holds epoch' "$tmp/sig" &&
     pass || { fail "classifier SIGTERM: exit status $got, expected 130"; cat "$tmp/sig"; }
 
+# 9. Every command that writes files checks first that it can, before any long work, and leaves
+#    nothing behind when it cannot. /proc takes no new file, not even from root (for whom
+#    access(2) would say yes).
+# nowork <pattern>: the last command printed no /pattern/ (it did not start the work).
+nowork() {
+    if grep -Eq -- "$1" "$tmp/out"; then
+        fail "the work started before the output was checked: /$1/ in"; sed 's/^/    /' "$tmp/out"
+    else
+        pass
+    fi
+}
+expect 1 '^spcnn sample: cannot write /proc/x\.png: ' "$spcnn" sample --model "$m" --size 12 \
+    --count 2 --out /proc/x.png
+nowork 'sampling|generated'
+expect 1 '^spcnn sample: cannot write /proc/x\.png: ' "$spcnn" sample --model "$m" --size 12 \
+    --count 2 --out /proc/x.png --out-dir "$tmp/new1/sub"
+[ ! -e "$tmp/new1" ] && pass || fail "sample left the --out-dir it made: $(ls -R "$tmp/new1")"
+expect 1 '^spcnn sample: cannot create /proc/sub: ' "$spcnn" sample --model "$m" --size 12 \
+    --count 2 --out "$tmp/new2.png" --out-dir /proc/sub
+[ ! -e "$tmp/new2.png" ] && pass || fail "sample wrote its grid though --out-dir failed"
+# A write that fails after generation (sample-0001.png is a folder) removes what was written.
+mkdir -p "$tmp/new3/sample-0001.png"
+expect 1 'spcnn sample: writing an image: .*sample-0001\.png' "$spcnn" sample --model "$m" \
+    --size 12 --count 3 --out "$tmp/new3.png" --out-dir "$tmp/new3"
+[ "$(ls "$tmp/new3")" = sample-0001.png ] && [ ! -e "$tmp/new3.png" ] && pass ||
+    fail "a failed sample left $(ls "$tmp/new3") $(ls "$tmp" | grep new3)"
+# Ctrl-C: status 130 and no --out-dir left behind.
+"$spcnn" sample --model "$m" --size 100 --count 200 --out-dir "$tmp/new4/sub" > "$tmp/sig" 2>&1 &
+pid=$!
+i=0
+while [ ! -d "$tmp/new4/sub" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 0.3
+kill -INT $pid
+wait $pid
+got=$?
+[ $got -eq 130 ] && [ ! -e "$tmp/new4" ] && pass ||
+    { fail "SIGINT during sample --out-dir: status $got, left $(ls -R "$tmp/new4" 2>&1)"; cat "$tmp/sig"; }
+expect 1 '^spcnn generate: cannot write /proc/x\.png: ' "$spcnn" generate --model "$m" --size 12 \
+    --out /proc/x.png
+nowork 'generating|wrote'
+expect 1 "^spcnn generate: cannot write $tmp/nodir/x\\.png: No such file" "$spcnn" generate \
+    --model "$m" --size 12 --out "$tmp/nodir/x.png" --stream
+expect 1 "^spcnn generate: cannot write $tmp/idx: Is a directory" "$spcnn" generate \
+    --model "$m" --size 12 --out "$tmp/idx"
+# A name the file system takes, but not with the writer's temporary suffix.
+long=$(printf '%0250d' 0)
+expect 1 "^spcnn generate: cannot write .*$long\\.png: File name too long" "$spcnn" generate \
+    --model "$m" --size 12 --out "$tmp/$long.png"
+expect 1 '^spcnn upscale: cannot write /proc/x\.png: ' "$spcnn" upscale --model "$m" \
+    --in "$tmp/png/img03.png" --size 24 --out /proc/x.png
+nowork 'generating|wrote'
+expect 1 '^spcnn reconstruct: cannot write /proc/x\.png: ' "$spcnn" reconstruct --model "$m" \
+    --data "$tmp/idx" --count 2 --sizes 12 --out /proc/x.png
+nowork 'reconstructing|reconstructed'
+# shellcheck disable=SC2086
+expect 1 '^spcnn train: cannot write /proc/m\.spcnn: ' "$spcnn" train --data "$tmp/idx" \
+    --out /proc/m.spcnn --steps 1 $tiny
+nowork 'hyper-parameters|data:'
+mkdir -p "$tmp/lg.spcnn.log.csv"
+# shellcheck disable=SC2086
+expect 1 'spcnn train: cannot write .*lg\.spcnn\.log\.csv: Is a directory' "$spcnn" train \
+    --data "$tmp/idx" --out "$tmp/lg.spcnn" --steps 1 $tiny
+nowork 'hyper-parameters|data:'
+[ ! -e "$tmp/lg.spcnn" ] && pass || fail "train wrote a model though its log cannot be written"
+expect 1 '^spcnn fit-prior: cannot write /proc/p\.spcnn: ' "$spcnn" fit-prior --model "$m" \
+    --data "$tmp/idx" --components 2 --out /proc/p.spcnn
+nowork '^prior:|fitting the prior'
+expect 1 '^spcnn classifier train: cannot write /proc/c\.spcls: ' "$spcnn" classifier train \
+    --data "$tmp/lab" --out /proc/c.spcls --epochs 1 --batch-size 16
+nowork 'data:|epoch'
+[ -z "$(find "$tmp" -name '*.tmp-*')" ] && pass ||
+    fail "temporary files left behind: $(find "$tmp" -name '*.tmp-*')"
+
 echo "cli_test: $checks checks passed, $failures failed"
 [ $failures -eq 0 ]

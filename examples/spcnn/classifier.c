@@ -220,6 +220,8 @@ static int train(int argc, char **argv)
     int rc = parse_train(argc, argv, &a);
     if (rc != CLI_OK)
         return rc == ARGS_HELP ? CLI_OK : rc;
+    if (!cli_check_output("classifier train", a.out))
+        return CLI_FAILED;
     labelled d;
     if (!load_labelled(a.data, TRAIN_IMAGES, TRAIN_LABELS, &d))
         return CLI_FAILED;

@@ -75,6 +75,30 @@ const char *cli_split_flag(const char *arg, char *buf, size_t cap, const char **
 /* Is arg one of "-h", "--help"? */
 int cli_is_help(const char *arg);
 
+/* Outputs (output.c). Every command that writes a file checks, before the work that produces
+ * it, that it can: a typo in a path must not cost an hour of generation or training. */
+/* Can path be replaced atomically, as the library's writers and the PNG stream writer do it
+ * (a temporary file "<path>.tmp-..." next to it, then renamed over it)? Creates such a file and
+ * removes it. On failure prints "spcnn CMD: cannot write PATH: reason" and returns 0. */
+int cli_check_output(const char *cmd, const char *path);
+/* Can path be opened for writing in place (the training log: appended to, or created)? An
+ * existing file is opened and closed unchanged; a missing one is created and removed. On
+ * failure prints "spcnn CMD: cannot write PATH: reason" and returns 0. */
+int cli_check_append(const char *cmd, const char *path);
+/* The folders cli_make_dirs made, so that a failed command can remove them again. */
+typedef struct cli_made_dirs {
+    char *path;   /* the folder asked for */
+    size_t first; /* length of its first prefix that was made here; 0: none was */
+} cli_made_dirs;
+/* mkdir -p dir, recording what it made in *made. On failure prints why, removes what it made
+ * and returns 0. */
+int cli_make_dirs(const char *cmd, const char *dir, cli_made_dirs *made);
+/* After a failure: remove the folders made (deepest first; one that is no longer empty stays)
+ * and release made. */
+void cli_remove_made_dirs(cli_made_dirs *made);
+/* After success: keep them and release made. */
+void cli_keep_made_dirs(cli_made_dirs *made);
+
 /* "spcnn CMD: WHAT: status (detail)" on stderr; returns CLI_FAILED. */
 int cli_fail(const char *cmd, const char *what, spcnn_status st);
 

@@ -127,6 +127,8 @@ int cli_fit_prior(int argc, char **argv)
     }
     if (!out)
         out = model_path;
+    if (!cli_check_output("fit-prior", out))
+        return CLI_FAILED;
 
     spcnn_model *model = NULL;
     spcnn_status st = spcnn_model_load(model_path, &model);

@@ -1,6 +1,7 @@
 /* spcnn train: the training loop, its progress line, evaluation log and checkpoints. */
 #define _POSIX_C_SOURCE 200809L
 
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -441,8 +442,10 @@ static int open_log(run *r)
     }
     r->csv = fopen(r->csv_path, "w");
     if (!r->csv) {
+        int err = errno;
         if (old)
             fclose(old);
+        errno = err;
         return 0;
     }
     if (old) {
@@ -592,6 +595,17 @@ int cli_train(int argc, char **argv)
         spcnn_config_destroy(cfg);
         return rc == ARGS_HELP ? CLI_OK : rc;
     }
+    /* The outputs first: a typo in a path must not cost a training run (the model is saved
+     * only after the first epoch). */
+    char *log = log_path(args.out);
+    if (!log)
+        fprintf(stderr, "spcnn train: out of memory\n");
+    int writable = log && cli_check_output("train", args.out) && cli_check_append("train", log);
+    free(log);
+    if (!writable) {
+        spcnn_config_destroy(cfg);
+        return CLI_FAILED;
+    }
 
     run r;
     memset(&r, 0, sizeof r);
@@ -660,7 +674,7 @@ int cli_train(int argc, char **argv)
                r.start_step, r.target_step);
     cli_install_signal_handlers();
     if (!open_log(&r)) {
-        fprintf(stderr, "spcnn train: cannot write the log %s.log.csv\n", args.out);
+        fprintf(stderr, "spcnn train: cannot write %s.log.csv: %s\n", args.out, strerror(errno));
         rc = CLI_FAILED;
         goto done;
     }

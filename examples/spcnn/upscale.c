@@ -155,6 +155,8 @@ int cli_upscale(int argc, char **argv)
         upscale_usage(stderr);
         return CLI_USAGE;
     }
+    if (!cli_check_output("upscale", a.out))
+        return CLI_FAILED;
     size_t in_h, in_w;
     spcnn_status st = spcnn_png_read(a.in, NULL, 0, &in_h, &in_w);
     if (st != SPCNN_OK)
@@ -186,5 +188,7 @@ int cli_generate(int argc, char **argv)
         generate_usage(stderr);
         return CLI_USAGE;
     }
+    if (!cli_check_output("generate", a.out))
+        return CLI_FAILED;
     return make_image("generate", &g, &a, NULL, 0, 0);
 }
