@@ -269,6 +269,33 @@ expect 0 'reconstructed 2 of 8 test images .* at 12x12 16x16' "$spcnn" reconstru
     --model "$m" --data "$tmp/idx" --count 2 --sizes 12,16 --out "$tmp/r.png"
 [ "$(size_of "$tmp/r.png")" = 33x50 ] && pass || fail "reconstruct grid: $(size_of "$tmp/r.png")"
 
+# Seeds take the whole uint64_t range, as in C and Python; train's `seed` key, stored in the
+# model as a double, stops at 2^53-1 and says so.
+max=18446744073709551615
+expect 0 'generated 2 images' "$spcnn" sample --model "$m" --size 12 --count 2 --seed $max \
+    --out-dir "$tmp/maxseed"
+expect 0 'wrote' "$spcnn" generate --model "$m" --size 12 --seed $max --out "$tmp/maxseed.png"
+cmp -s "$tmp/maxseed.png" "$tmp/maxseed/sample-0000.png" && pass ||
+    fail "generate --seed 2^64-1 differs from image 0 of sample with that seed"
+cmp -s "$tmp/maxseed.png" "$tmp/gen.png" && fail "--seed 2^64-1 drew what --seed 3 drew" || pass
+for cmd in sample generate; do
+    expect 2 "^spcnn $cmd: --seed: '18446744073709551616' is not an integer in \\[0, $max\\]" \
+        "$spcnn" $cmd --model "$m" --size 12 --out "$tmp/x.png" --seed 18446744073709551616
+done
+expect 2 "^spcnn reconstruct: --seed: '-1' is not an integer in \\[0, $max\\]" "$spcnn" \
+    reconstruct --model "$m" --data "$tmp/idx" --out "$tmp/x.png" --seed -1
+expect 0 'prior: 2 Gaussians' "$spcnn" fit-prior --model "$m" --data "$tmp/idx" --components 2 \
+    --seed $max --out "$tmp/pmax.spcnn"
+expect 2 "^spcnn fit-prior: --seed: '1e3' is not an integer in \\[0, $max\\]" "$spcnn" \
+    fit-prior --model "$m" --data "$tmp/idx" --seed 1e3
+# shellcheck disable=SC2086
+expect 2 "^spcnn train: --seed: '9007199254740992' is not an integer in \\[0, 9007199254740991\\] \\(the model stores its seed as a double" \
+    "$spcnn" train --data "$tmp/idx" --out "$tmp/x" --steps 1 $tiny --seed 9007199254740992
+# shellcheck disable=SC2086
+expect 0 'seed=9007199254740991' "$spcnn" train --data "$tmp/idx" --out "$tmp/seedmax.spcnn" \
+    --steps 1 --no-eval --prior-components 0 $tiny --seed 9007199254740991
+expect 0 'seed +9007199254740991$' "$spcnn" info "$tmp/seedmax.spcnn"
+
 # Ctrl-C while a large image is streamed: status 130, no file, no temporary file.
 "$spcnn" generate --model "$m" --size 400 --out "$tmp/big.png" --stream > "$tmp/sig" 2>&1 &
 pid=$!
@@ -320,6 +347,8 @@ expect 2 '--data and --out are required' "$spcnn" classifier train --epochs 1
 expect 2 "--epochs: '0' is not an integer" "$spcnn" classifier train --data "$tmp/lab" \
     --out "$cls" --epochs 0
 expect 2 "unknown argument '--bogus'" "$spcnn" classifier train --bogus 1
+expect 2 "^spcnn classifier train: --seed: '18446744073709551616' is not an integer in \\[0, 18446744073709551615\\]" \
+    "$spcnn" classifier train --data "$tmp/lab" --out "$cls" --seed 18446744073709551616
 expect 2 '--model and --data are required' "$spcnn" classifier eval --model "$cls"
 expect 1 'none/train-images-idx3-ubyte' "$spcnn" classifier train --data "$tmp/none" \
     --out "$cls"
@@ -393,6 +422,8 @@ rm "$tmp/lab/t10k-images-idx3-ubyte"
 expect 0 'trained 3 epochs' "$spcnn" classifier train --data "$tmp/lab" --out "$tmp/c2.spcls" \
     --epochs 3 --batch-size 16 --seed 5
 cmp -s "$cls" "$tmp/c2.spcls" && pass || fail "classifier train is not deterministic"
+expect 0 'trained 1 epochs' "$spcnn" classifier train --data "$tmp/lab" --out "$tmp/c3.spcls" \
+    --epochs 1 --batch-size 16 --seed 18446744073709551615
 expect 1 't10k-images-idx3-ubyte' "$spcnn" classifier eval --model "$cls" --data "$tmp/lab"
 expect 1 'not a classifier file' "$spcnn" classifier eval --model "$m" --data "$tmp/lab"
 expect 1 'classifies 14 x 14 images, but .* holds 12 x 12' "$spcnn" classifier eval \

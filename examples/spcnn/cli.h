@@ -67,6 +67,11 @@ int cli_parse_count(const char *cmd, const char *flag, const char *text, long lo
                     long long hi, long long *out);
 int cli_parse_number(const char *cmd, const char *flag, const char *text, double lo, double hi,
                      double *out);
+/* A seed: any integer of uint64_t, 0 to 2^64-1, as the library's functions take it (the
+ * `seed` hyper-parameter of `spcnn train` is another matter: the model stores it as a double,
+ * so its bound is 2^53-1). */
+int cli_parse_seed(const char *cmd, const char *flag, const char *text, uint64_t *out);
+#define CLI_SEED_RANGE "0 to 2^64-1"
 /* The value after a flag (argv[*i + 1]); advances *i. Prints a message and returns NULL when
  * it is missing. A "--flag=value" form is split by cli_split_flag first. */
 const char *cli_flag_value(const char *cmd, int argc, char **argv, int *i);
@@ -98,6 +103,10 @@ int cli_make_dirs(const char *cmd, const char *dir, cli_made_dirs *made);
 void cli_remove_made_dirs(cli_made_dirs *made);
 /* After success: keep them and release made. */
 void cli_keep_made_dirs(cli_made_dirs *made);
+
+/* A hyper-parameter's value as `info` and `train` show it: an integer key in full (a seed has up
+ * to 16 digits), any other with 10 significant digits. */
+void cli_format_config_value(spcnn_config_key key, double value, char *buf, size_t cap);
 
 /* "spcnn CMD: WHAT: status (detail)" on stderr; returns CLI_FAILED. */
 int cli_fail(const char *cmd, const char *what, spcnn_status st);

@@ -76,7 +76,8 @@ static void train_usage(FILE *to)
     }
     if (col)
         fputc('\n', to);
-    fprintf(to, "                        (`spcnn info MODEL` lists them with their values)\n"
+    fprintf(to, "                        (`spcnn info MODEL` lists them with their values;\n"
+                "                        --seed is 0 to 2^53-1: the model stores it as a double)\n"
                 "\n"
                 "Progress goes to stderr; each evaluation is printed and appended to\n"
                 "MODEL.log.csv (minutes,step,epoch,train_bpd,valid_bpd_patches,valid_bpd_image,kl).\n"
@@ -166,7 +167,19 @@ static int set_config_flag(const char *flag, const char *value, spcnn_config *cf
 {
     char *end;
     double v = strtod(value, &end);
-    if (end == value || *end) {
+    int number = end != value && !*end;
+    if (key == SPCNN_CFG_SEED && (!number || spcnn_config_set(cfg, key, v) != SPCNN_OK)) {
+        /* Not the range of the other commands' --seed: say why. */
+        double lo = 0, hi = 0;
+        int integer;
+        spcnn_config_bounds(key, &lo, &hi, &integer);
+        fprintf(stderr,
+                "spcnn train: %s: '%s' is not an integer in [%.0f, %.0f] (the model stores its "
+                "seed as a double: 2^53-1 at most)\n",
+                flag, value, lo, hi);
+        return 0;
+    }
+    if (!number) {
         fprintf(stderr, "spcnn train: %s: '%s' is not a number\n", flag, value);
         return 0;
     }
@@ -473,7 +486,9 @@ static void print_config(const run *r, const spcnn_config *cfg)
         double v;
         if (!name || spcnn_config_get(cfg, (spcnn_config_key)k, &v) != SPCNN_OK)
             continue;
-        printf("%s%s=%.10g", col % 6 == 0 ? "\n  " : " ", name, v);
+        char text[64];
+        cli_format_config_value((spcnn_config_key)k, v, text, sizeof text);
+        printf("%s%s=%s", col % 6 == 0 ? "\n  " : " ", name, text);
         col++;
     }
     printf("\nparameters: %.0f   step: %lld   images seen: %.0f\n",
