@@ -36,6 +36,11 @@ expect 2 '^usage: spcnn COMMAND' "$spcnn"
 expect 2 "unknown command 'bogus'" "$spcnn" bogus
 expect 0 '--resume MODEL' "$spcnn" train --help
 expect 0 '--nr-filters N' "$spcnn" help train
+grep -q -- '--schedule raster|wavefront' "$tmp/out" && ! grep -q -- '--schedule N' "$tmp/out" &&
+    pass || fail "train --help does not list --schedule raster|wavefront"
+grep -q ' $' "$tmp/out" && fail "train --help has blanks at the end of a line" || pass
+expect 2 "^spcnn train: --schedule: 'zigzag' is not raster or wavefront" "$spcnn" train \
+    --data "$tmp" --out "$tmp/m" --steps 1 --schedule zigzag
 expect 0 'usage: spcnn eval' "$spcnn" eval --help
 expect 0 'usage: spcnn info' "$spcnn" info --help
 expect 0 "^spcnn [0-9]+\.[0-9]+\.[0-9]+" "$spcnn" --version
@@ -95,6 +100,7 @@ expect 0 'trained 3 steps \(now at step 3\)' "$spcnn" train --data "$tmp/idx" --
     --steps 3 $tiny
 grep -q 'parameters: [1-9]' "$tmp/out" && pass || fail "train did not print the parameter count"
 grep -q 'nr_filters=4' "$tmp/out" && pass || fail "train did not print the configuration"
+grep -q ' schedule=wavefront' "$tmp/out" && pass || fail "train did not print the schedule by name"
 # 32 training images: the last 3 (a tenth) are the validation set, 29 are trained on.
 grep -q '29 training images of 12 x 12 (7 steps per epoch), 3 more held out for validation' \
     "$tmp/out" && pass || fail "train did not hold out the validation images: $(grep data: "$tmp/out")"
@@ -118,7 +124,7 @@ fi
 
 expect 0 'step: +3$' "$spcnn" info "$m"
 for want in 'nr_filters +4$' 'patch_size +8$' 'images seen: +12$' 'parameters: +[1-9][0-9]*$' \
-            'file size: +[1-9]'; do
+            'file size: +[1-9]' 'schedule +wavefront$'; do
     grep -Eq "$want" "$tmp/out" && pass || fail "spcnn info: no /$want/"
 done
 expect 0 'bits/dim \(patches\): [0-9]+\.[0-9]+' "$spcnn" eval --model "$m" --data "$tmp/idx" \
@@ -295,6 +301,14 @@ expect 2 "^spcnn train: --seed: '9007199254740992' is not an integer in \\[0, 90
 expect 0 'seed=9007199254740991' "$spcnn" train --data "$tmp/idx" --out "$tmp/seedmax.spcnn" \
     --steps 1 --no-eval --prior-components 0 $tiny --seed 9007199254740991
 expect 0 'seed +9007199254740991$' "$spcnn" info "$tmp/seedmax.spcnn"
+# train takes the schedule by name, as the generation commands do, or by number.
+# shellcheck disable=SC2086
+expect 0 ' schedule=raster' "$spcnn" train --data "$tmp/idx" --out "$tmp/raster.spcnn" \
+    --steps 1 --no-eval --prior-components 0 $tiny --schedule raster
+expect 0 'schedule +raster$' "$spcnn" info "$tmp/raster.spcnn"
+# shellcheck disable=SC2086
+expect 0 ' schedule=raster' "$spcnn" train --data "$tmp/idx" --out "$tmp/raster0.spcnn" \
+    --steps 1 --no-eval --prior-components 0 $tiny --schedule=0
 
 # Ctrl-C while a large image is streamed: status 130, no file, no temporary file.
 "$spcnn" generate --model "$m" --size 400 --out "$tmp/big.png" --stream > "$tmp/sig" 2>&1 &

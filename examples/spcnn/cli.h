@@ -104,8 +104,9 @@ void cli_remove_made_dirs(cli_made_dirs *made);
 /* After success: keep them and release made. */
 void cli_keep_made_dirs(cli_made_dirs *made);
 
-/* A hyper-parameter's value as `info` and `train` show it: an integer key in full (a seed has up
- * to 16 digits), any other with 10 significant digits. */
+/* A hyper-parameter's value as `info` and `train` show it: the schedule by name (raster,
+ * wavefront), an integer key in full (a seed has up to 16 digits), any other with 10
+ * significant digits. */
 void cli_format_config_value(spcnn_config_key key, double value, char *buf, size_t cap);
 
 /* "spcnn CMD: WHAT: status (detail)" on stderr; returns CLI_FAILED. */

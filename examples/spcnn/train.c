@@ -56,7 +56,7 @@ static void train_usage(FILE *to)
             "                        R 2, dropout 0.5, ...) or paper-large (F 140, R 5)\n"
             "  --KEY VALUE           any hyper-parameter, with dashes or underscores:\n",
             CLI_PRIOR_COMPONENTS);
-    int col = 0;
+    int col = 0, first = 0;
     for (int k = 1; k < 64; k++) {
         const char *name = spcnn_config_key_name((spcnn_config_key)k);
         double lo, hi;
@@ -64,15 +64,18 @@ static void train_usage(FILE *to)
         if (!name || spcnn_config_bounds((spcnn_config_key)k, &lo, &hi, &integer) != SPCNN_OK)
             continue;
         char item[96];
-        snprintf(item, sizeof item, "--%s %s", name, integer ? "N" : "X");
-        for (char *c = item + 2; *c; c++)
+        snprintf(item, sizeof item, "--%s %s", name,
+                 k == SPCNN_CFG_SCHEDULE ? "raster|wavefront" : integer ? "N" : "X");
+        for (char *c = item + 2; *c != ' '; c++)
             if (*c == '_')
                 *c = '-';
-        fprintf(to, "%s%-26s", col == 0 ? "                        " : "", item);
-        if (++col == 2) {
-            fputc('\n', to);
-            col = 0;
-        }
+        /* Two columns, 26 characters wide, and no blank at the end of a line. */
+        if (col == 0)
+            fprintf(to, "                        %s", item);
+        else
+            fprintf(to, "%*s%s\n", first < 26 ? 26 - first : 1, "", item);
+        first = (int)strlen(item);
+        col = !col;
     }
     if (col)
         fputc('\n', to);
@@ -168,6 +171,15 @@ static int set_config_flag(const char *flag, const char *value, spcnn_config *cf
     char *end;
     double v = strtod(value, &end);
     int number = end != value && !*end;
+    if (key == SPCNN_CFG_SCHEDULE) { /* by name, as the generation commands take it */
+        if (strcmp(value, "raster") == 0 || strcmp(value, "wavefront") == 0) {
+            v = strcmp(value, "wavefront") == 0;
+            number = 1;
+        } else if (!number) {
+            fprintf(stderr, "spcnn train: %s: '%s' is not raster or wavefront\n", flag, value);
+            return 0;
+        }
+    }
     if (key == SPCNN_CFG_SEED && (!number || spcnn_config_set(cfg, key, v) != SPCNN_OK)) {
         /* Not the range of the other commands' --seed: say why. */
         double lo = 0, hi = 0;

@@ -108,7 +108,10 @@ void cli_format_config_value(spcnn_config_key key, double value, char *buf, size
     double lo, hi;
     int integer = 0;
     spcnn_config_bounds(key, &lo, &hi, &integer);
-    snprintf(buf, cap, integer ? "%.0f" : "%.10g", value);
+    if (key == SPCNN_CFG_SCHEDULE && (value == 0 || value == 1))
+        snprintf(buf, cap, "%s", value == 0 ? "raster" : "wavefront");
+    else
+        snprintf(buf, cap, integer ? "%.0f" : "%.10g", value);
 }
 
 int cli_fail(const char *cmd, const char *what, spcnn_status st)
