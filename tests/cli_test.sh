@@ -476,6 +476,11 @@ expect 1 '^spcnn sample: cannot write /proc/x\.png: ' "$spcnn" sample --model "$
 expect 1 '^spcnn sample: cannot create /proc/sub: ' "$spcnn" sample --model "$m" --size 12 \
     --count 2 --out "$tmp/new2.png" --out-dir /proc/sub
 [ ! -e "$tmp/new2.png" ] && pass || fail "sample wrote its grid though --out-dir failed"
+# The grid may go into the folder --out-dir makes.
+expect 0 'wrote .*new5/grid.png' "$spcnn" sample --model "$m" --size 12 --count 2 \
+    --out-dir "$tmp/new5" --out "$tmp/new5/grid.png"
+[ "$(ls "$tmp/new5" | tr '\n' ' ')" = 'grid.png sample-0000.png sample-0001.png ' ] && pass ||
+    fail "sample --out-dir DIR --out DIR/grid.png: $(ls "$tmp/new5")"
 # A write that fails after generation (sample-0001.png is a folder) removes what was written.
 mkdir -p "$tmp/new3/sample-0001.png"
 expect 1 'spcnn sample: writing an image: .*sample-0001\.png' "$spcnn" sample --model "$m" \

@@ -92,10 +92,9 @@ int cli_sample(int argc, char **argv)
     size_t bytes;
     if (!gen_pixels("sample", n, a.h, a.w, &bytes))
         return CLI_FAILED;
-    /* The outputs first: a typo in a path must not cost the whole generation. */
+    /* The outputs first: a typo in a path must not cost the whole generation. The folder
+     * before the grid, which may be in it. */
     cli_made_dirs made = {NULL, 0};
-    if (a.out && !cli_check_output("sample", a.out))
-        return CLI_FAILED;
     if (a.out_dir) {
         if (!cli_make_dirs("sample", a.out_dir, &made))
             return CLI_FAILED;
@@ -109,6 +108,10 @@ int cli_sample(int argc, char **argv)
             cli_remove_made_dirs(&made);
             return CLI_FAILED;
         }
+    }
+    if (a.out && !cli_check_output("sample", a.out)) {
+        cli_remove_made_dirs(&made);
+        return CLI_FAILED;
     }
     size_t written = 0; /* files of --out-dir written so far */
     uint8_t *pixels = malloc(bytes), *grid = NULL;
