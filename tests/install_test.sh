@@ -71,6 +71,30 @@ pc() { PKG_CONFIG_PATH="$prefix/$libdir/pkgconfig" pkg-config "$@" spatialpixelc
 [ "$(pc --modversion)" = "$version" ] || fail "pkg-config --modversion is '$(pc --modversion)'"
 pcflags=$(pc --cflags --libs) || fail "pkg-config spatialpixelcnn"
 echo "pkg-config --cflags --libs: $pcflags"
+# The private dependencies stay private: a dynamic link needs only the library, and nothing
+# but `--static` names them (zlib among them: the file checksum is zlib's crc32_z).
+case " $pcflags " in
+    *" -lspatialpixelcnn "*) ;;
+    *) fail "pkg-config --libs lacks -lspatialpixelcnn: $pcflags" ;;
+esac
+case " $pcflags " in
+    *" -lz "* | *" -ldnnl "* | *png*) fail "pkg-config --libs names a private dependency: $pcflags" ;;
+esac
+pcstatic=$(pc --static --libs) || fail "pkg-config --static spatialpixelcnn"
+echo "pkg-config --static --libs: $pcstatic"
+for lib in -ldnnl -lz -lm; do
+    case " $pcstatic " in
+        *" $lib "*) ;;
+        *) fail "pkg-config --static --libs lacks $lib: $pcstatic" ;;
+    esac
+done
+case " $pcstatic " in
+    *" -lpng"*) ;;
+    *) fail "pkg-config --static --libs lacks libpng: $pcstatic" ;;
+esac
+if grep -Eq 'ZLIB|PNG|DNNL|OpenMP' "$prefix/$libdir/cmake/spatialpixelcnn/spatialpixelcnnTargets.cmake"; then
+    fail "the exported CMake target names a private dependency"
+fi
 # shellcheck disable=SC2086 # word splitting of the flags is intended
 run "$cc" -std=c99 -Wall -Wextra -Werror $flags -o "$tmp/pc-consumer" \
     "$src/tests/consumer/consumer.c" $pcflags || fail "pkg-config consumer did not build"

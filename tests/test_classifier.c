@@ -13,10 +13,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "classifier/classifier.h"
 #include "core/alloc.h"
-#include "io/crc32.h"
 #include "nn/elementwise.h"
 #include "nn/pool.h"
 #include "nn/softmax.h"
@@ -479,7 +479,7 @@ static void tmp_path(char *buf, size_t cap, const char *name)
 
 static void reseal(unsigned char *b, size_t n)
 {
-    tu_put_le32(b + n - 4, spcnn__crc32_update(0, b, n - 4));
+    tu_put_le32(b + n - 4, (uint32_t)crc32_z(0, b, n - 4));
 }
 
 static spcnn_status load_mem(const unsigned char *bytes, size_t size, spcnn_status want,

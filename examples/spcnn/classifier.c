@@ -2,7 +2,6 @@
  * test accuracy. The classifier later judges generated images (`spcnn score`). */
 #define _POSIX_C_SOURCE 200809L
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +37,8 @@ static void classifier_usage(FILE *to)
             "  --data DIR        data set folder\n"
             "  --out FILE        classifier file to write (e.g. models/lenet-mnist.spcls)\n"
             "  --epochs N        epochs to train (default %d)\n"
-            "  --seed S          seed of the initial weights and of the data order (default 1)\n"
+            "  --seed S          seed of the initial weights and of the data order,\n"
+            "                    " CLI_SEED_RANGE " (default 1)\n"
             "  --validation N    training images held out at the end for validation\n"
             "  --batch-size N    images per step (default %d)\n"
             "  --threads T       oneDNN/OpenMP threads (default 1)\n"
@@ -173,7 +173,8 @@ static int next_flag(const char *cmd, const char *const *known, int argc, char *
 
 typedef struct train_args {
     const char *data, *out;
-    long long epochs, threads, seed, validation, batch;
+    long long epochs, threads, validation, batch;
+    uint64_t seed;
 } train_args;
 
 /* CLI_OK, CLI_USAGE, or ARGS_HELP after printing the usage. */
@@ -198,7 +199,7 @@ static int parse_train(int argc, char **argv, train_args *a)
         else if (strcmp(flag, "--threads") == 0)
             ok = cli_parse_count(cmd, flag, value, 1, 256, &a->threads);
         else if (strcmp(flag, "--seed") == 0)
-            ok = cli_parse_count(cmd, flag, value, 0, LLONG_MAX, &a->seed);
+            ok = cli_parse_seed(cmd, flag, value, &a->seed);
         else if (strcmp(flag, "--validation") == 0)
             ok = cli_parse_count(cmd, flag, value, 1, 100000000, &a->validation);
         else
@@ -220,6 +221,8 @@ static int train(int argc, char **argv)
     int rc = parse_train(argc, argv, &a);
     if (rc != CLI_OK)
         return rc == ARGS_HELP ? CLI_OK : rc;
+    if (!cli_check_output("classifier train", a.out))
+        return CLI_FAILED;
     labelled d;
     if (!load_labelled(a.data, TRAIN_IMAGES, TRAIN_LABELS, &d))
         return CLI_FAILED;
@@ -243,7 +246,7 @@ static int train(int argc, char **argv)
     spcnn_classifier *c = NULL;
     size_t *perm = malloc(n_train * sizeof *perm);
     uint8_t *bx = malloc(batch * img), *by = malloc(batch);
-    spcnn_status st = spcnn_classifier_create(d.h, d.w, k, (uint64_t)a.seed, &c);
+    spcnn_status st = spcnn_classifier_create(d.h, d.w, k, a.seed, &c);
     if (st == SPCNN_OK)
         st = spcnn_classifier_set_threads(c, (int)a.threads);
     if (st != SPCNN_OK) {
@@ -266,7 +269,7 @@ static int train(int argc, char **argv)
     double start = cli_now(), best = -1;
     long long best_epoch = 0, epoch = 0;
     for (epoch = 1; epoch <= a.epochs && !cli_stop_signal; epoch++) {
-        cli_epoch_order(perm, n_train, (uint64_t)a.seed, (uint64_t)epoch);
+        cli_epoch_order(perm, n_train, a.seed, (uint64_t)epoch);
         double loss_sum = 0, acc_sum = 0, t0 = cli_now();
         size_t s;
         for (s = 0; s < steps && !cli_stop_signal; s++) {

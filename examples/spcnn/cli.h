@@ -67,6 +67,11 @@ int cli_parse_count(const char *cmd, const char *flag, const char *text, long lo
                     long long hi, long long *out);
 int cli_parse_number(const char *cmd, const char *flag, const char *text, double lo, double hi,
                      double *out);
+/* A seed: any integer of uint64_t, 0 to 2^64-1, as the library's functions take it (the
+ * `seed` hyper-parameter of `spcnn train` is another matter: the model stores it as a double,
+ * so its bound is 2^53-1). */
+int cli_parse_seed(const char *cmd, const char *flag, const char *text, uint64_t *out);
+#define CLI_SEED_RANGE "0 to 2^64-1"
 /* The value after a flag (argv[*i + 1]); advances *i. Prints a message and returns NULL when
  * it is missing. A "--flag=value" form is split by cli_split_flag first. */
 const char *cli_flag_value(const char *cmd, int argc, char **argv, int *i);
@@ -74,6 +79,35 @@ const char *cli_flag_value(const char *cmd, int argc, char **argv, int *i);
 const char *cli_split_flag(const char *arg, char *buf, size_t cap, const char **value);
 /* Is arg one of "-h", "--help"? */
 int cli_is_help(const char *arg);
+
+/* Outputs (output.c). Every command that writes a file checks, before the work that produces
+ * it, that it can: a typo in a path must not cost an hour of generation or training. */
+/* Can path be replaced atomically, as the library's writers and the PNG stream writer do it
+ * (a temporary file "<path>.tmp-..." next to it, then renamed over it)? Creates such a file and
+ * removes it. On failure prints "spcnn CMD: cannot write PATH: reason" and returns 0. */
+int cli_check_output(const char *cmd, const char *path);
+/* Can path be opened for writing in place (the training log: appended to, or created)? An
+ * existing file is opened and closed unchanged; a missing one is created and removed. On
+ * failure prints "spcnn CMD: cannot write PATH: reason" and returns 0. */
+int cli_check_append(const char *cmd, const char *path);
+/* The folders cli_make_dirs made, so that a failed command can remove them again. */
+typedef struct cli_made_dirs {
+    char *path;   /* the folder asked for */
+    size_t first; /* length of its first prefix that was made here; 0: none was */
+} cli_made_dirs;
+/* mkdir -p dir, recording what it made in *made. On failure prints why, removes what it made
+ * and returns 0. */
+int cli_make_dirs(const char *cmd, const char *dir, cli_made_dirs *made);
+/* After a failure: remove the folders made (deepest first; one that is no longer empty stays)
+ * and release made. */
+void cli_remove_made_dirs(cli_made_dirs *made);
+/* After success: keep them and release made. */
+void cli_keep_made_dirs(cli_made_dirs *made);
+
+/* A hyper-parameter's value as `info` and `train` show it: the schedule by name (raster,
+ * wavefront), an integer key in full (a seed has up to 16 digits), any other with 10
+ * significant digits. */
+void cli_format_config_value(spcnn_config_key key, double value, char *buf, size_t cap);
 
 /* "spcnn CMD: WHAT: status (detail)" on stderr; returns CLI_FAILED. */
 int cli_fail(const char *cmd, const char *what, spcnn_status st);

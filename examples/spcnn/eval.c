@@ -221,8 +221,11 @@ int cli_info(int argc, char **argv)
     for (int k = 1; k < 64; k++) {
         const char *name = spcnn_config_key_name((spcnn_config_key)k);
         double v;
-        if (name && spcnn_config_get(cfg, (spcnn_config_key)k, &v) == SPCNN_OK)
-            printf("  %-14s %.10g\n", name, v);
+        char text[64];
+        if (name && spcnn_config_get(cfg, (spcnn_config_key)k, &v) == SPCNN_OK) {
+            cli_format_config_value((spcnn_config_key)k, v, text, sizeof text);
+            printf("  %-14s %s\n", name, text);
+        }
     }
 done:
     spcnn_config_destroy(cfg);

@@ -139,7 +139,7 @@ void gen_settings_init(gen_settings *g)
 
 const char gen_settings_usage[] =
     "  --model MODEL        model file (spcnn train writes one)\n"
-    "  --seed S             seed of the random draws, 0 to 2^63-1 (default 1): the same seed\n"
+    "  --seed S             seed of the random draws, " CLI_SEED_RANGE " (default 1): the same seed\n"
     "                       gives the same bytes, whatever the schedule or thread count\n"
     "  --temperature T      scale of the logistic draws: 1 samples the model (default),\n"
     "                       smaller values sharpen, 0 takes the component means\n"
@@ -159,13 +159,11 @@ int gen_is_setting(const char *flag)
 
 int gen_set(const char *cmd, const char *flag, const char *value, gen_settings *g)
 {
-    long long v;
     if (strcmp(flag, "--model") == 0) {
         g->model = value;
     } else if (strcmp(flag, "--seed") == 0) {
-        if (!cli_parse_count(cmd, flag, value, 0, LLONG_MAX, &v))
+        if (!cli_parse_seed(cmd, flag, value, &g->seed))
             return 0;
-        g->seed = (uint64_t)v;
     } else if (strcmp(flag, "--threads") == 0) {
         if (!cli_parse_count(cmd, flag, value, 1, 256, &g->threads))
             return 0;

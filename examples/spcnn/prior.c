@@ -27,7 +27,7 @@ static void fit_prior_usage(FILE *to)
             "                    state in the file is kept)\n"
             "  --validation N    training images held out at the end, as in `spcnn train`\n"
             "                    (default 5000; a tenth of fewer than 50 000)\n"
-            "  --seed S          seed of EM's starting centres (default 1)\n"
+            "  --seed S          seed of EM's starting centres, " CLI_SEED_RANGE " (default 1)\n"
             "  --threads T       oneDNN/OpenMP threads (default: the model's setting)\n",
             CLI_PRIOR_COMPONENTS);
 }
@@ -86,7 +86,8 @@ int cli_fit_prior_and_save(const char *cmd, spcnn_model *model, const uint8_t *i
 int cli_fit_prior(int argc, char **argv)
 {
     const char *model_path = NULL, *data_dir = NULL, *out = NULL;
-    long long components = CLI_PRIOR_COMPONENTS, validation = -1, seed = 1, threads = 0;
+    long long components = CLI_PRIOR_COMPONENTS, validation = -1, threads = 0;
+    uint64_t seed = 1;
     for (int i = 1; i < argc; i++) {
         char name[64];
         const char *value;
@@ -114,7 +115,7 @@ int cli_fit_prior(int argc, char **argv)
         case 2: out = value; break;
         case 3: ok = cli_parse_count("fit-prior", flag, value, 0, 1024, &components); break;
         case 4: ok = cli_parse_count("fit-prior", flag, value, 0, 100000000, &validation); break;
-        case 5: ok = cli_parse_count("fit-prior", flag, value, 0, 1LL << 62, &seed); break;
+        case 5: ok = cli_parse_seed("fit-prior", flag, value, &seed); break;
         default: ok = cli_parse_count("fit-prior", flag, value, 1, 256, &threads); break;
         }
         if (!ok)
@@ -127,6 +128,8 @@ int cli_fit_prior(int argc, char **argv)
     }
     if (!out)
         out = model_path;
+    if (!cli_check_output("fit-prior", out))
+        return CLI_FAILED;
 
     spcnn_model *model = NULL;
     spcnn_status st = spcnn_model_load(model_path, &model);
@@ -156,7 +159,7 @@ int cli_fit_prior(int argc, char **argv)
     if (rc == CLI_OK) {
         cli_install_signal_handlers();
         rc = cli_fit_prior_and_save("fit-prior", model, ds.train, ds.n_train, ds.train_h,
-                                    ds.train_w, components, (uint64_t)seed, out);
+                                    ds.train_w, components, seed, out);
     }
     spcnn_model_destroy(model);
     cli_dataset_free(&ds);

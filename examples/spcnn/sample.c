@@ -2,11 +2,10 @@
  * several sizes). */
 #define _POSIX_C_SOURCE 200809L
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include "gen.h"
 
@@ -17,9 +16,11 @@ static void sample_usage(FILE *to)
     fprintf(to,
             "usage: spcnn sample --model MODEL --size HxW --out GRID.png [--count N]\n"
             "                    [--columns C] [--out-dir DIR] [--seed S] [--temperature T]\n"
-            "                    [--schedule raster|wavefront] [--threads T]\n"
+            "                    [--schedule raster|wavefront] [--prior model|standard]\n"
+            "                    [--threads T]\n"
             "\n"
-            "Generate N images of H x W pixels, each from its own z ~ N(0, I), and write them\n"
+            "Generate N images of H x W pixels, each from its own random z (from the model's\n"
+            "prior: see --prior), and write them\n"
             "as one grid (C columns, 1-pixel gray separators) and, with --out-dir, one file\n"
             "each. Images are generated in batches of %d; image i is the same for any N (the\n"
             "first batch uses the seed itself, later ones seeds derived from it).\n"
@@ -31,39 +32,9 @@ static void sample_usage(FILE *to)
             "  --out-dir DIR        also write DIR/sample-0000.png, ... (DIR is created)\n"
             "%s"
             "\n"
-            "Nothing is written when generation fails or is interrupted (Ctrl-C: status 130).\n",
+            "The outputs are checked before generating. Nothing is left behind when the command\n"
+            "fails or is interrupted (Ctrl-C: status 130): no file, no folder it made.\n",
             GEN_BATCH, gen_settings_usage);
-}
-
-/* mkdir -p */
-static int make_dirs(const char *cmd, const char *dir)
-{
-    size_t n = strlen(dir);
-    char *path = malloc(n + 1);
-    if (!path) {
-        fprintf(stderr, "spcnn %s: out of memory\n", cmd);
-        return 0;
-    }
-    memcpy(path, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (path[i] != '/' && path[i] != '\0')
-            continue;
-        char c = path[i];
-        path[i] = '\0';
-        if (mkdir(path, 0777) != 0 && errno != EEXIST) {
-            fprintf(stderr, "spcnn %s: cannot create %s: %s\n", cmd, path, strerror(errno));
-            free(path);
-            return 0;
-        }
-        path[i] = c;
-    }
-    free(path);
-    struct stat sb;
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        fprintf(stderr, "spcnn %s: %s is not a folder\n", cmd, dir);
-        return 0;
-    }
-    return 1;
 }
 
 typedef struct sample_args {
@@ -91,6 +62,20 @@ static int sample_flag(const char *cmd, const char *flag, const char *value, voi
     return 0;
 }
 
+/* Remove the first n files of --out-dir and the folders made for them: a failed sample leaves
+ * nothing behind. */
+static void remove_samples(const char *dir, size_t n, cli_made_dirs *made)
+{
+    size_t cap = strlen(dir) + 32;
+    char *path = malloc(cap);
+    for (size_t i = 0; path && i < n; i++) {
+        snprintf(path, cap, "%s/sample-%04zu.png", dir, i);
+        unlink(path);
+    }
+    free(path);
+    cli_remove_made_dirs(made);
+}
+
 int cli_sample(int argc, char **argv)
 {
     gen_settings g;
@@ -109,14 +94,37 @@ int cli_sample(int argc, char **argv)
     size_t bytes;
     if (!gen_pixels("sample", n, a.h, a.w, &bytes))
         return CLI_FAILED;
+    /* The outputs first: a typo in a path must not cost the whole generation. The folder
+     * before the grid, which may be in it. */
+    cli_made_dirs made = {NULL, 0};
+    if (a.out_dir) {
+        if (!cli_make_dirs("sample", a.out_dir, &made))
+            return CLI_FAILED;
+        char *first_file = cli_join_path(a.out_dir, "sample-0000.png");
+        int ok = first_file != NULL;
+        if (!ok)
+            fprintf(stderr, "spcnn sample: out of memory\n");
+        ok = ok && cli_check_output("sample", first_file);
+        free(first_file);
+        if (!ok) {
+            cli_remove_made_dirs(&made);
+            return CLI_FAILED;
+        }
+    }
+    if (a.out && !cli_check_output("sample", a.out)) {
+        cli_remove_made_dirs(&made);
+        return CLI_FAILED;
+    }
+    size_t written = 0; /* files of --out-dir written so far */
     uint8_t *pixels = malloc(bytes), *grid = NULL;
+    spcnn_model *model = NULL;
     if (!pixels) {
         fprintf(stderr, "spcnn sample: out of memory for %zu images of %zu x %zu\n", n, a.h,
                 a.w);
-        return CLI_FAILED;
+        rc = CLI_FAILED;
+        goto done;
     }
-    spcnn_model *model = gen_open_model("sample", &g);
-    if (!model || (a.out_dir && !make_dirs("sample", a.out_dir))) {
+    if (!(model = gen_open_model("sample", &g))) {
         rc = CLI_FAILED;
         goto done;
     }
@@ -143,18 +151,11 @@ int cli_sample(int argc, char **argv)
     if (a.columns > 0)
         cols = (size_t)a.columns < n ? (size_t)a.columns : n;
     size_t rows = (n + cols - 1) / cols, gh = 0, gw = 0;
-    if (a.out) {
-        if (!(grid = gen_grid_create("sample", rows, cols, a.h, a.w, &gh, &gw))) {
-            rc = CLI_FAILED;
-            goto done;
-        }
-        for (size_t i = 0; i < n; i++)
-            gen_grid_put(grid, gw, a.h, a.w, i / cols, i % cols, pixels + i * hw, a.h, a.w);
-        if ((st = spcnn_png_write(a.out, grid, gh, gw)) != SPCNN_OK) {
-            rc = cli_fail("sample", "writing the grid", st);
-            goto done;
-        }
+    if (a.out && !(grid = gen_grid_create("sample", rows, cols, a.h, a.w, &gh, &gw))) {
+        rc = CLI_FAILED;
+        goto done;
     }
+    /* The files of --out-dir before the grid, so that a failure among them leaves neither. */
     for (size_t i = 0; a.out_dir && i < n; i++) {
         size_t cap = strlen(a.out_dir) + 32;
         char *path = malloc(cap);
@@ -170,6 +171,15 @@ int cli_sample(int argc, char **argv)
             rc = cli_fail("sample", "writing an image", st);
             goto done;
         }
+        written = i + 1;
+    }
+    if (a.out) {
+        for (size_t i = 0; i < n; i++)
+            gen_grid_put(grid, gw, a.h, a.w, i / cols, i % cols, pixels + i * hw, a.h, a.w);
+        if ((st = spcnn_png_write(a.out, grid, gh, gw)) != SPCNN_OK) {
+            rc = cli_fail("sample", "writing the grid", st);
+            goto done;
+        }
     }
     char took[32];
     cli_format_duration(seconds, took, sizeof took);
@@ -179,6 +189,10 @@ int cli_sample(int argc, char **argv)
     if (a.out_dir)
         printf("wrote %s/sample-%04d.png ... sample-%04zu.png\n", a.out_dir, 0, n - 1);
 done:
+    if (rc == CLI_OK)
+        cli_keep_made_dirs(&made);
+    else if (a.out_dir)
+        remove_samples(a.out_dir, written, &made);
     free(grid);
     free(pixels);
     spcnn_model_destroy(model);
@@ -246,6 +260,8 @@ int cli_reconstruct(int argc, char **argv)
     size_t sh[MAX_SIZES], sw[MAX_SIZES], ns;
     if (!gen_parse_sizes("reconstruct", a.sizes, sh, sw, MAX_SIZES, &ns))
         return CLI_USAGE;
+    if (!cli_check_output("reconstruct", a.out))
+        return CLI_FAILED;
 
     cli_dataset ds;
     if (!cli_dataset_load(a.data, 0, &ds))

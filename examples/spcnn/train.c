@@ -1,6 +1,7 @@
 /* spcnn train: the training loop, its progress line, evaluation log and checkpoints. */
 #define _POSIX_C_SOURCE 200809L
 
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -61,7 +62,7 @@ static void train_usage(FILE *to)
             "                        B / height\n"
             "  --KEY VALUE           any hyper-parameter, with dashes or underscores:\n",
             CLI_PRIOR_COMPONENTS);
-    int col = 0;
+    int col = 0, first = 0;
     for (int k = 1; k < 64; k++) {
         const char *name = spcnn_config_key_name((spcnn_config_key)k);
         double lo, hi;
@@ -69,19 +70,23 @@ static void train_usage(FILE *to)
         if (!name || spcnn_config_bounds((spcnn_config_key)k, &lo, &hi, &integer) != SPCNN_OK)
             continue;
         char item[96];
-        snprintf(item, sizeof item, "--%s %s", name, integer ? "N" : "X");
-        for (char *c = item + 2; *c; c++)
+        snprintf(item, sizeof item, "--%s %s", name,
+                 k == SPCNN_CFG_SCHEDULE ? "raster|wavefront" : integer ? "N" : "X");
+        for (char *c = item + 2; *c != ' '; c++)
             if (*c == '_')
                 *c = '-';
-        fprintf(to, "%s%-26s", col == 0 ? "                        " : "", item);
-        if (++col == 2) {
-            fputc('\n', to);
-            col = 0;
-        }
+        /* Two columns, 26 characters wide, and no blank at the end of a line. */
+        if (col == 0)
+            fprintf(to, "                        %s", item);
+        else
+            fprintf(to, "%*s%s\n", first < 26 ? 26 - first : 1, "", item);
+        first = (int)strlen(item);
+        col = !col;
     }
     if (col)
         fputc('\n', to);
-    fprintf(to, "                        (`spcnn info MODEL` lists them with their values)\n"
+    fprintf(to, "                        (`spcnn info MODEL` lists them with their values;\n"
+                "                        --seed is 0 to 2^53-1: the model stores it as a double)\n"
                 "\n"
                 "Progress goes to stderr; each evaluation is printed and appended to\n"
                 "MODEL.log.csv (minutes,step,epoch,train_bpd,valid_bpd_patches,valid_bpd_image,kl).\n"
@@ -172,7 +177,28 @@ static int set_config_flag(const char *flag, const char *value, spcnn_config *cf
 {
     char *end;
     double v = strtod(value, &end);
-    if (end == value || *end) {
+    int number = end != value && !*end;
+    if (key == SPCNN_CFG_SCHEDULE) { /* by name, as the generation commands take it */
+        if (strcmp(value, "raster") == 0 || strcmp(value, "wavefront") == 0) {
+            v = strcmp(value, "wavefront") == 0;
+            number = 1;
+        } else if (!number) {
+            fprintf(stderr, "spcnn train: %s: '%s' is not raster or wavefront\n", flag, value);
+            return 0;
+        }
+    }
+    if (key == SPCNN_CFG_SEED && (!number || spcnn_config_set(cfg, key, v) != SPCNN_OK)) {
+        /* Not the range of the other commands' --seed: say why. */
+        double lo = 0, hi = 0;
+        int integer;
+        spcnn_config_bounds(key, &lo, &hi, &integer);
+        fprintf(stderr,
+                "spcnn train: %s: '%s' is not an integer in [%.0f, %.0f] (the model stores its "
+                "seed as a double: 2^53-1 at most)\n",
+                flag, value, lo, hi);
+        return 0;
+    }
+    if (!number) {
         fprintf(stderr, "spcnn train: %s: '%s' is not a number\n", flag, value);
         return 0;
     }
@@ -462,8 +488,10 @@ static int open_log(run *r)
     }
     r->csv = fopen(r->csv_path, "w");
     if (!r->csv) {
+        int err = errno;
         if (old)
             fclose(old);
+        errno = err;
         return 0;
     }
     if (old) {
@@ -491,7 +519,9 @@ static void print_config(const run *r, const spcnn_config *cfg)
         double v;
         if (!name || spcnn_config_get(cfg, (spcnn_config_key)k, &v) != SPCNN_OK)
             continue;
-        printf("%s%s=%.10g", col % 6 == 0 ? "\n  " : " ", name, v);
+        char text[64];
+        cli_format_config_value((spcnn_config_key)k, v, text, sizeof text);
+        printf("%s%s=%s", col % 6 == 0 ? "\n  " : " ", name, text);
         col++;
     }
     printf("\nparameters: %.0f   step: %lld   images seen: %.0f\n",
@@ -613,6 +643,17 @@ int cli_train(int argc, char **argv)
         spcnn_config_destroy(cfg);
         return rc == ARGS_HELP ? CLI_OK : rc;
     }
+    /* The outputs first: a typo in a path must not cost a training run (the model is saved
+     * only after the first epoch). */
+    char *log = log_path(args.out);
+    if (!log)
+        fprintf(stderr, "spcnn train: out of memory\n");
+    int writable = log && cli_check_output("train", args.out) && cli_check_append("train", log);
+    free(log);
+    if (!writable) {
+        spcnn_config_destroy(cfg);
+        return CLI_FAILED;
+    }
 
     run r;
     memset(&r, 0, sizeof r);
@@ -695,7 +736,7 @@ int cli_train(int argc, char **argv)
                r.start_step, r.target_step);
     cli_install_signal_handlers();
     if (!open_log(&r)) {
-        fprintf(stderr, "spcnn train: cannot write the log %s.log.csv\n", args.out);
+        fprintf(stderr, "spcnn train: cannot write %s.log.csv: %s\n", args.out, strerror(errno));
         rc = CLI_FAILED;
         goto done;
     }

@@ -34,9 +34,11 @@ static void generate_usage(FILE *to)
 {
     fprintf(to,
             "usage: spcnn generate --model MODEL --size HxW --out OUT.png [--stream] [--seed S]\n"
-            "                      [--temperature T] [--schedule raster|wavefront] [--threads T]\n"
+            "                      [--temperature T] [--schedule raster|wavefront]\n"
+            "                      [--prior model|standard] [--threads T]\n"
             "\n"
-            "Generate one image of H x W pixels from z ~ N(0, I) (drawn from the seed): image 0\n"
+            "Generate one image of H x W pixels from a random z (drawn with the seed from the\n"
+            "model's prior: see --prior): image 0\n"
             "of `spcnn sample` with the same seed and size. Large images (4000x4000,\n"
             "10000x10000) are written row by row while they are generated, so memory stays\n"
             "bounded by a band of rows of the image.\n"
@@ -155,6 +157,8 @@ int cli_upscale(int argc, char **argv)
         upscale_usage(stderr);
         return CLI_USAGE;
     }
+    if (!cli_check_output("upscale", a.out))
+        return CLI_FAILED;
     size_t in_h, in_w;
     spcnn_status st = spcnn_png_read(a.in, NULL, 0, &in_h, &in_w);
     if (st != SPCNN_OK)
@@ -186,5 +190,7 @@ int cli_generate(int argc, char **argv)
         generate_usage(stderr);
         return CLI_USAGE;
     }
+    if (!cli_check_output("generate", a.out))
+        return CLI_FAILED;
     return make_image("generate", &g, &a, NULL, 0, 0);
 }

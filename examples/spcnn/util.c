@@ -51,6 +51,21 @@ int cli_parse_count(const char *cmd, const char *flag, const char *text, long lo
     return 1;
 }
 
+int cli_parse_seed(const char *cmd, const char *flag, const char *text, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    /* strtoull would take a sign (and wrap "-1" round to 2^64-1) or leading blanks. */
+    unsigned long long v = strtoull(text, &end, 10);
+    if (text[0] < '0' || text[0] > '9' || errno || *end) {
+        fprintf(stderr, "spcnn %s: %s: '%s' is not an integer in [0, %llu]\n", cmd, flag, text,
+                (unsigned long long)UINT64_MAX);
+        return 0;
+    }
+    *out = (uint64_t)v;
+    return 1;
+}
+
 int cli_parse_number(const char *cmd, const char *flag, const char *text, double lo, double hi,
                      double *out)
 {
@@ -86,6 +101,17 @@ const char *cli_split_flag(const char *arg, char *buf, size_t cap, const char **
     buf[eq - arg] = '\0';
     *value = eq + 1;
     return buf;
+}
+
+void cli_format_config_value(spcnn_config_key key, double value, char *buf, size_t cap)
+{
+    double lo, hi;
+    int integer = 0;
+    spcnn_config_bounds(key, &lo, &hi, &integer);
+    if (key == SPCNN_CFG_SCHEDULE && (value == 0 || value == 1))
+        snprintf(buf, cap, "%s", value == 0 ? "raster" : "wavefront");
+    else
+        snprintf(buf, cap, integer ? "%.0f" : "%.10g", value);
 }
 
 int cli_fail(const char *cmd, const char *what, spcnn_status st)

@@ -10,11 +10,11 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "classifier/classifier.h"
 #include "core/alloc.h"
 #include "io/atomic_file.h"
-#include "io/crc32.h"
 #include "io/le.h"
 #include "io/param_table_file.h"
 
@@ -69,7 +69,7 @@ spcnn_status spcnn__classifier_file_save(const spcnn_classifier *c, const char *
         for (size_t j = 0; j < p->rows[r].count; j++, at += 4)
             spcnn__le_put_u32(at, spcnn__f32_bits(x[j]));
     }
-    spcnn__le_put_u32(at, spcnn__crc32_update(0, buf, size - 4));
+    spcnn__le_put_u32(at, (uint32_t)crc32_z(0, buf, size - 4));
 
     spcnn__atomic_file f;
     spcnn_status st = spcnn__atomic_file_open(&f, path, "classifier save");

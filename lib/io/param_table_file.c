@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
 #include "core/alloc.h"
-#include "io/crc32.h"
 #include "io/le.h"
 
 enum { MAGIC_SIZE = 8 };
@@ -82,7 +82,7 @@ spcnn_status spcnn__file_check_end(const spcnn__file_reader *r, uint64_t expecte
 spcnn_status spcnn__file_check_crc(const spcnn__file_reader *r)
 {
     uint32_t stored = spcnn__le_get_u32(r->data + r->size - 4);
-    uint32_t computed = spcnn__crc32_update(0, r->data, r->size - 4);
+    uint32_t computed = (uint32_t)crc32_z(0, r->data, r->size - 4);
     if (stored != computed)
         return spcnn__error(SPCNN_ERR_FORMAT,
                             "%s: %s: corrupt %s file: checksum mismatch (stored 0x%08" PRIx32

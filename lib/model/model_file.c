@@ -9,11 +9,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
-#include "io/crc32.h"
 #include "io/le.h"
 #include "io/param_table_file.h"
 #include "model/model_file.h"
@@ -61,7 +61,7 @@ typedef struct writer {
 
 static void w_flush(writer *w)
 {
-    w->crc = spcnn__crc32_update(w->crc, w->buf, w->n);
+    w->crc = (uint32_t)crc32_z(w->crc, w->buf, w->n);
     if (w->err == 0 && w->n > 0) {
         errno = 0;
         if (fwrite(w->buf, 1, w->n, w->fp) != w->n)
