@@ -36,98 +36,16 @@ case "${1:-}" in
     ;;
 esac
 
-die() {
-    echo "fresh-machine-test: FAILED: $*" >&2
-    exit 1
-}
-[ "$(id -u)" -eq 0 ] || die "run as root (it builds a chroot and mounts /proc in it)"
-for tool in mmdebstrap git tar; do
-    command -v "$tool" > /dev/null || die "$tool is needed (apt-get install mmdebstrap git)"
-done
+debroot_name=fresh-machine-test
+# shellcheck source=scripts/lib/debian-root.sh
+. scripts/lib/debian-root.sh
+debroot_setup git
 
-cache=${SPCNN_FRESH_CACHE:-/var/cache/spcnn-fresh-machine}
-base=$cache/bookworm-minbase.tar
-work=$(mktemp -d /var/tmp/spcnn-fresh.XXXXXX)
-root=$work/root
-mounted=()
-timings=()
-current=setup
-
-finish() {
-    local rc=$?
-    local m
-    for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
-        umount -R "${mounted[i]}" 2> /dev/null || umount -R -l "${mounted[i]}" 2> /dev/null || true
-    done
-    echo
-    echo "== fresh-machine-test steps (seconds)"
-    for m in "${timings[@]}"; do
-        echo "   $m"
-    done
-    if [ $rc -ne 0 ]; then
-        echo "== FAILED in step: $current (exit $rc)"
-    else
-        echo "== all passed in $SECONDS s"
-    fi
-    if [ "${SPCNN_FRESH_KEEP:-0}" = 1 ]; then
-        echo "== the root is kept: $root"
-    else
-        # Only after every mount is gone: never delete through a bind mount.
-        if ! grep -q " $work/" /proc/mounts; then
-            rm -rf "$work"
-        else
-            echo "== $work still has mounts; not deleted" >&2
-        fi
-    fi
-}
-trap finish EXIT
-
-step() { # step <name> <command...>: run, time, and name the step on failure
-    current=$1
-    shift
-    echo
-    echo "== step: $current"
-    local start=$SECONDS
-    "$@"
-    timings+=("$(printf '%-40s %5d' "$current" $((SECONDS - start)))")
-}
-
-# The base root: Debian 12 minbase, from Debian's archive only, with the security updates a
-# fresh machine would have.
-make_base() {
-    mkdir -p "$cache"
-    mmdebstrap --variant=minbase --mode=root bookworm "$base.tmp" \
-        "deb http://deb.debian.org/debian bookworm main" \
-        "deb http://deb.debian.org/debian bookworm-updates main" \
-        "deb http://deb.debian.org/debian-security bookworm-security main"
-    mv "$base.tmp" "$base"
-}
-if [ ! -s "$base" ]; then
-    step "mmdebstrap a minimal Debian 12 root" make_base
-else
-    echo "== base root: $base (cached)"
-fi
-
+debroot_base
 unpack() {
-    mkdir -p "$root"
-    tar -xf "$base" -C "$root"
-    # This machine's network settings go in, as they would be on any machine of its network:
-    # its resolver, and the certificate authorities its administrator added (a machine behind
-    # a TLS-inspecting proxy must trust the proxy's CA to reach the npm registry). Debian's
-    # ca-certificates package, once install-deps installs it, adds them to the trust store.
-    cp /etc/resolv.conf "$root/etc/resolv.conf"
-    if compgen -G "/usr/local/share/ca-certificates/*.crt" > /dev/null; then
-        mkdir -p "$root/usr/local/share/ca-certificates"
-        cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
-    fi
-    for d in proc sys dev dev/pts; do
-        mkdir -p "$root/$d"
-    done
-    mount -t proc proc "$root/proc" && mounted+=("$root/proc")
-    mount --rbind /sys "$root/sys" && mounted+=("$root/sys")
-    mount --rbind /dev "$root/dev" && mounted+=("$root/dev")
+    debroot_unpack
     # A clean clone of what is committed: untracked and ignored files (build/, data/) stay out.
-    git clone --quiet --no-hardlinks "$repo" "$root/root/libspatialpixelcnn"
+    git clone --quiet --no-hardlinks "$repo" "$debroot_dir/root/libspatialpixelcnn"
 }
 step "unpack the root and clone $(git rev-parse --short HEAD)" unpack
 
@@ -150,9 +68,7 @@ done
 echo "== README quick start: ${commands[*]}"
 
 in_root() { # the newcomer's shell: a login shell as root in the clone
-    chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
-        PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        /bin/bash -c "cd /root/libspatialpixelcnn && $1"
+    debroot_run "cd /root/libspatialpixelcnn && $1"
 }
 
 if [ $part = 1 ]; then

@@ -15,6 +15,7 @@ packages=(
     python3-venv python3-pip         # the pip install test of the bindings (a venv)
     python3-setuptools python3-wheel # pip install --no-build-isolation bindings/python, offline
     dataset-fashion-mnist            # Fashion-MNIST in IDX format, /usr/share/datasets
+    help2man                         # the spcnn man page, generated from its --help
 )
 
 installed() {
