@@ -39,10 +39,11 @@ spcnn_status spcnn__model_new(const spcnn_config *cfg, spcnn_model **out)
     m->scale_min = spcnn__config_value(cfg, SPCNN_CFG_TRAIN_SCALE_MIN);
     m->scale_max = spcnn__config_value(cfg, SPCNN_CFG_TRAIN_SCALE_MAX);
     if (m->scale_min > m->scale_max) {
+        double lo = m->scale_min, hi = m->scale_max;
         spcnn__free(m);
         return spcnn__error(SPCNN_ERR_INVALID_ARGUMENT,
-                            "model create: train_scale_min %g is above train_scale_max %g",
-                            m->scale_min, m->scale_max);
+                            "model create: train_scale_min %g is above train_scale_max %g", lo,
+                            hi);
     }
     m->has_training_state = 1;
     spcnn__params_init(&m->params);
