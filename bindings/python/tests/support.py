@@ -42,6 +42,20 @@ class BothPaths:
         return os.path.join(self.tmp, name)
 
 
+def trained_model(use_numpy, steps=2, **extra):
+    """A TINY model (with extra keys) after a few steps on random 8x8 images, so the weights
+    are not the init."""
+    model = sp.Model.create(**dict(TINY, **extra))
+    for step in range(steps):
+        model.train_step(images((4, 8, 8), 30 + step, use_numpy))
+    return model
+
+
+def pixels_of(result):
+    """The bytes of a numpy uint8 array or a Raw."""
+    return bytes(flat(result))
+
+
 def find_cli():
     """The spcnn program of the build that holds the loaded library (build/examples/spcnn), or
     $SPCNN_CLI."""

@@ -12,23 +12,11 @@ import spatialpixelcnn as sp
 from spatialpixelcnn import _ffi
 
 import support
+from support import pixels_of, trained_model
 
 TINY = support.TINY  # patch_size 8, image_size 8, nr_filters 4, nr_resnet 1, nr_mix 2, L = 3
 M = TINY["patch_size"]
 H = W = 12  # larger than a patch: many windows per image
-
-
-def trained_model(use_numpy, steps=2):
-    """A TINY model after a few steps on random 8x8 images, so the weights are not the init."""
-    model = sp.Model.create(**TINY)
-    for step in range(steps):
-        model.train_step(support.images((4, 8, 8), 30 + step, use_numpy))
-    return model
-
-
-def pixels_of(result):
-    """The bytes of a numpy uint8 array or a Raw."""
-    return bytes(support.flat(result))
 
 
 class GenerateNumpy(support.BothPaths, unittest.TestCase):

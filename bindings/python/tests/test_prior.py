@@ -9,23 +9,12 @@ import unittest
 import spatialpixelcnn as sp
 
 import support
+from support import pixels_of, trained_model
 
 TINY = support.TINY  # patch_size 8, image_size 8, nr_filters 4, nr_resnet 1, nr_mix 2, L = 3
 L = TINY["latent_size"]
 H = W = 12  # larger than a patch: many windows per image
 COUNT = 12  # images the prior is fitted to
-
-
-def trained_model(use_numpy, steps=2, **extra):
-    """A TINY model after a few steps on random 8x8 images, so the weights are not the init."""
-    model = sp.Model.create(**dict(TINY, **extra))
-    for step in range(steps):
-        model.train_step(support.images((4, 8, 8), 30 + step, use_numpy))
-    return model
-
-
-def pixels_of(result):
-    return bytes(support.flat(result))
 
 
 def codes(z):
