@@ -107,7 +107,7 @@ typedef struct em_state {
                             * inner loop runs over components, independent lanes */
     double *logw_norm;     /* k: log w - ½ Σ log(2π v), the constant of each component */
     double *s0, *s1, *s2;  /* sufficient statistics: k, k × d, k × d */
-    double *logr;          /* k: one code's log-responsibilities */
+    double *logr;          /* k: one code's log-responsibilities, then e^(logr - max) */
     double *floor;         /* d: smallest variance allowed per dimension */
 } em_state;
 
@@ -149,9 +149,10 @@ static double em_pass(em_state *s, size_t *worst)
             if (s->logr[c] > best)
                 best = s->logr[c];
         }
+        /* e^(logr - best), kept: the responsibilities are these over their sum. */
         double sum = 0;
         for (size_t c = 0; c < k; c++)
-            sum += exp(s->logr[c] - best);
+            sum += s->logr[c] = exp(s->logr[c] - best);
         double lse = best + log(sum);
         total += lse;
         if (lse < lowest) {
@@ -159,7 +160,7 @@ static double em_pass(em_state *s, size_t *worst)
             *worst = i;
         }
         for (size_t c = 0; c < k; c++) {
-            double r = exp(s->logr[c] - lse);
+            double r = s->logr[c] / sum;
             if (r < 1e-12)
                 continue;
             s->s0[c] += r;
