@@ -531,6 +531,23 @@ SPCNN_API spcnn_status spcnn_model_encode(spcnn_model *model, const uint8_t *ima
                                           size_t capacity);
 
 /**
+ * @brief The VAE decoder's image of a latent code: the mean of its per-pixel Bernoulli
+ * distributions, 255·sigmoid(logit) rounded, at the VAE's size (image_size × image_size), with
+ * EMA weights. This is the VAE's own, blurry reconstruction (the paper's Figure 5b) when z is
+ * an encoder mean (::spcnn_model_encode); the PixelCNN's reconstructions are
+ * ::spcnn_model_reconstruct.
+ * @param[in,out] model The model.
+ * @param[in] z latent_size finite floats.
+ * @param[out] image image_size × image_size bytes.
+ * @param[in] capacity Size of image in bytes.
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT, ::SPCNN_ERR_UNSUPPORTED (use_latent = 0),
+ *         ::SPCNN_ERR_BUFFER_TOO_SMALL, ::SPCNN_ERR_OUT_OF_MEMORY, ::SPCNN_ERR_BACKEND.
+ * @since 0.4.0
+ */
+SPCNN_API spcnn_status spcnn_model_decode(spcnn_model *model, const float *z, uint8_t *image,
+                                          size_t capacity);
+
+/**
  * @brief The exact per-pixel negative log-likelihood of a whole image, in bits.
  *
  * Each pixel (r, c) is scored by its own window, whose top-left corner is

@@ -1,5 +1,5 @@
-/* The model through the public API: training lowers bits/dim on a synthetic dataset,
- * causality of the exact likelihood, agreement of evaluate and log_prob, save -> load ->
+/* The model through the public API: training lowers bits/dim on a synthetic dataset (and
+ * the VAE decoder learns it), causality of the exact likelihood, agreement of evaluate and log_prob, save -> load ->
  * identical likelihood and identical training continuation, determinism, misuse. */
 #include <check.h>
 #include <math.h>
@@ -79,6 +79,36 @@ START_TEST(test_training_lowers_bits_per_dim)
     double steps;
     ck_assert_int_eq(spcnn_model_stat(m, SPCNN_STAT_STEP, &steps), SPCNN_OK);
     ck_assert(steps == 150);
+
+    /* The VAE decoder learnt the bars too: an image's own code decodes closer to it than the
+     * other test images' codes do, and its brightest column lies within its bar. */
+    double own = 0, other = 0;
+    int in_bar = 0;
+    for (int i = 0; i < 16; i++) {
+        float z[4];
+        uint8_t dec[S * S], dec_other[S * S];
+        const uint8_t *x = test + i * S * S;
+        ck_assert_int_eq(spcnn_model_encode(m, x, S, S, z, 4), SPCNN_OK);
+        ck_assert_int_eq(spcnn_model_decode(m, z, dec, S * S), SPCNN_OK);
+        ck_assert_int_eq(spcnn_model_encode(m, test + ((i + 5) % 16) * S * S, S, S, z, 4),
+                         SPCNN_OK);
+        ck_assert_int_eq(spcnn_model_decode(m, z, dec_other, S * S), SPCNN_OK);
+        int best = 0;
+        double col[S] = {0};
+        for (int p = 0; p < S * S; p++) {
+            own += fabs((double)dec[p] - x[p]);
+            other += fabs((double)dec_other[p] - x[p]);
+            col[p % S] += dec[p];
+        }
+        for (int c = 1; c < S; c++)
+            best = col[c] > col[best] ? c : best;
+        in_bar += x[best] > 128;
+    }
+    printf("VAE decoder: mean |decode(encode(x)) - x| %.1f, with another image's code %.1f; "
+           "brightest column in the bar for %d of 16\n", own / (16 * S * S),
+           other / (16 * S * S), in_bar);
+    ck_assert_msg(own < 0.7 * other, "decoding: own code %.1f, other codes %.1f", own, other);
+    ck_assert_int_ge(in_bar, 12);
     spcnn_model_destroy(m);
 }
 END_TEST
@@ -270,6 +300,17 @@ START_TEST(test_misuse)
                      SPCNN_ERR_BUFFER_TOO_SMALL);
     ck_assert_int_eq(spcnn_model_encode(m, img, S, S, out, 3), SPCNN_ERR_BUFFER_TOO_SMALL);
     ck_assert_int_eq(spcnn_model_encode(m, img, 0, S, out, 4), SPCNN_ERR_INVALID_ARGUMENT);
+    float z[4] = {0, 0, 0, 0};
+    ck_assert_int_eq(spcnn_model_decode(NULL, z, img, S * S), SPCNN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(spcnn_model_decode(m, NULL, img, S * S), SPCNN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(spcnn_model_decode(m, z, NULL, S * S), SPCNN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(spcnn_model_decode(m, z, img, S * S - 1), SPCNN_ERR_BUFFER_TOO_SMALL);
+    z[2] = NAN;
+    ck_assert_int_eq(spcnn_model_decode(m, z, img, S * S), SPCNN_ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(spcnn_last_error_message(), "z[2] is not finite"));
+    z[2] = 0;
+    ck_assert_int_eq(spcnn_model_decode(m, z, img, S * S), SPCNN_OK);
+    memset(img, 0, sizeof img);
     ck_assert_int_eq(spcnn_model_evaluate(m, img, 1, S, 4, NULL, NULL, NULL),
                      SPCNN_ERR_INVALID_ARGUMENT);
     ck_assert_int_eq(spcnn_model_stat(m, (spcnn_stat)0, &v), SPCNN_ERR_INVALID_ARGUMENT);
@@ -362,6 +403,7 @@ START_TEST(test_ablations)
             float z[4];
             ck_assert(kl == 0);
             ck_assert_int_eq(spcnn_model_encode(m, batch, S, S, z, 4), SPCNN_ERR_UNSUPPORTED);
+            ck_assert_int_eq(spcnn_model_decode(m, z, batch, S * S), SPCNN_ERR_UNSUPPORTED);
         }
         if (v == 0)
             params_full = params;

@@ -211,8 +211,11 @@ static void reconstruct_usage(FILE *to)
             "grid has one row per image and these columns, each image at its own size, centred\n"
             "in cells as large as the largest:\n"
             "  1      the input test image\n"
-            "  2...   the Spatial PixelCNN reconstruction (spcnn_model_reconstruct: z the encoder\n"
-            "         mean) at each size of LIST, by default 28x28, 56x56 and 224x224\n"
+            "  2      the VAE's own reconstruction: its decoder's mean image of z, the encoder\n"
+            "         mean, at the model's image_size (spcnn_model_decode; blurry, as the\n"
+            "         paper's Figure 5b)\n"
+            "  3...   the Spatial PixelCNN reconstruction (spcnn_model_reconstruct, from the\n"
+            "         same z) at each size of LIST, by default 28x28, 56x56 and 224x224\n"
             "\n"
             "  --data DIR           data set folder, as for spcnn train / eval\n"
             "  --count N            images (rows), default 8\n"
@@ -274,6 +277,17 @@ int cli_reconstruct(int argc, char **argv)
     }
     const size_t in_h = ds.test_h, in_w = ds.test_w;
     size_t cell_h = in_h, cell_w = in_w, most = 0, work = 0, bytes;
+    spcnn_model *model = gen_open_model("reconstruct", &g);
+    const double side = model ? gen_model_value("reconstruct", model, SPCNN_CFG_IMAGE_SIZE) : -1;
+    if (side < 1) {
+        spcnn_model_destroy(model);
+        cli_dataset_free(&ds);
+        return CLI_FAILED;
+    }
+    const size_t vae_side = (size_t)side; /* the decoder's column */
+    cell_h = vae_side > cell_h ? vae_side : cell_h;
+    cell_w = vae_side > cell_w ? vae_side : cell_w;
+    most = vae_side * vae_side;
     for (size_t j = 0; j < ns; j++) {
         cell_h = sh[j] > cell_h ? sh[j] : cell_h;
         cell_w = sw[j] > cell_w ? sw[j] : cell_w;
@@ -281,12 +295,13 @@ int cli_reconstruct(int argc, char **argv)
         work += sh[j] * sw[j];
     }
     uint8_t *out = NULL, *grid = NULL;
+    float *z = NULL;
     size_t gh, gw;
-    spcnn_model *model = NULL;
-    if (!gen_pixels("reconstruct", 1, most, 1, &bytes) || !(out = malloc(bytes)) ||
-        !(grid = gen_grid_create("reconstruct", n, ns + 1, cell_h, cell_w, &gh, &gw)) ||
-        !(model = gen_open_model("reconstruct", &g))) {
-        if (!out)
+    const double latent = gen_model_value("reconstruct", model, SPCNN_CFG_LATENT_SIZE);
+    if (latent < 1 || !gen_pixels("reconstruct", 1, most, 1, &bytes) ||
+        !(out = malloc(bytes)) || !(z = malloc((size_t)latent * sizeof *z)) ||
+        !(grid = gen_grid_create("reconstruct", n, ns + 2, cell_h, cell_w, &gh, &gw))) {
+        if (latent >= 1 && (!out || !z))
             fprintf(stderr, "spcnn reconstruct: out of memory\n");
         rc = CLI_FAILED;
         goto done;
@@ -299,6 +314,11 @@ int cli_reconstruct(int argc, char **argv)
     for (size_t i = 0; i < n && st == SPCNN_OK; i++) {
         const uint8_t *image = ds.test + i * in_h * in_w;
         gen_grid_put(grid, gw, cell_h, cell_w, i, 0, image, in_h, in_w);
+        st = spcnn_model_encode(model, image, in_h, in_w, z, (size_t)latent);
+        if (st == SPCNN_OK)
+            st = spcnn_model_decode(model, z, out, bytes);
+        if (st == SPCNN_OK)
+            gen_grid_put(grid, gw, cell_h, cell_w, i, 1, out, vae_side, vae_side);
         for (size_t j = 0; j < ns && st == SPCNN_OK; j++) {
             double share = (double)(sh[j] * sw[j]) / (double)(work * n);
             gen_progress_part(&progress, done, share);
@@ -306,7 +326,7 @@ int cli_reconstruct(int argc, char **argv)
             st = spcnn_model_reconstruct(model, image, in_h, in_w, sh[j], sw[j], g.seed + i, out,
                                          bytes);
             if (st == SPCNN_OK)
-                gen_grid_put(grid, gw, cell_h, cell_w, i, j + 1, out, sh[j], sw[j]);
+                gen_grid_put(grid, gw, cell_h, cell_w, i, j + 2, out, sh[j], sw[j]);
         }
     }
     double seconds = cli_now() - progress.start;
@@ -323,13 +343,15 @@ int cli_reconstruct(int argc, char **argv)
            in_w, ds.kind, a.data);
     for (size_t j = 0; j < ns; j++)
         printf(" %zux%zu", sh[j], sw[j]);
-    printf(" in %.1f s\nwrote %s (%zu x %zu: columns input", seconds, a.out, gh, gw);
+    printf(" in %.1f s\nwrote %s (%zu x %zu: columns input, VAE decoder %zux%zu", seconds,
+           a.out, gh, gw, vae_side, vae_side);
     for (size_t j = 0; j < ns; j++)
         printf(", %zux%zu", sh[j], sw[j]);
     printf(")\n");
 done:
     spcnn_model_destroy(model);
     free(grid);
+    free(z);
     free(out);
     cli_dataset_free(&ds);
     return rc;

@@ -1,4 +1,5 @@
-/* Encoding, exact likelihood and evaluation with the EMA weights, and their plan. */
+/* Encoding, decoding, exact likelihood and evaluation with the EMA weights, and their plan. */
+#include <math.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -20,6 +21,7 @@ struct spcnn__eval_plan {
     float *x_crop, *grid_crop, *z_rep, *mix, *nll;
     uint8_t *pix_crop;
     float *mu, *logvar;
+    float *logits; /* the decoder's output, image_size² */
 };
 
 void spcnn__eval_plan_destroy(spcnn__eval_plan *ep)
@@ -46,6 +48,7 @@ static void eval_plan_layout(spcnn__eval_plan *ep, const spcnn_model *m, spcnn__
         ep->z_rep = spcnn__carve(c, (size_t)EVAL_WINDOWS * l);
         ep->mu = spcnn__carve(c, l);
         ep->logvar = spcnn__carve(c, l);
+        ep->logits = spcnn__carve(c, (size_t)m->image_size * (size_t)m->image_size);
     }
 }
 
@@ -135,6 +138,33 @@ spcnn_status spcnn_model_encode(spcnn_model *model, const uint8_t *image, size_t
                             model->latent);
     spcnn__dnnl_enter(&model->ctx);
     return spcnn__model_encode_mean(model, image, height, width, z);
+}
+
+spcnn_status spcnn_model_decode(spcnn_model *model, const float *z, uint8_t *image,
+                                size_t capacity)
+{
+    SPCNN_CHECK_ARG(model != NULL && z != NULL && image != NULL, "decode: NULL argument");
+    if (!model->use_latent)
+        return spcnn__error(SPCNN_ERR_UNSUPPORTED, "decode: the model has no latent code "
+                                                   "(use_latent = 0)");
+    const size_t s = (size_t)model->image_size, pixels = s * s;
+    if (capacity < pixels)
+        return spcnn__error(SPCNN_ERR_BUFFER_TOO_SMALL,
+                            "decode: the image holds %zu bytes, the decoder makes %zux%zu",
+                            capacity, s, s);
+    for (int j = 0; j < model->latent; j++)
+        SPCNN_CHECK_ARG(isfinite(z[j]), "decode: z[%d] is not finite", j);
+    spcnn__dnnl_enter(&model->ctx);
+    spcnn__eval_plan *ep;
+    SPCNN_TRY(eval_plan_get(model, &ep));
+    SPCNN_TRY(spcnn__vae_decode(ep->vae, &model->ctx, &model->params,
+                                model->params.buf[SPCNN__BUF_EMA], z, ep->logits));
+    /* The decoder models pixel/255 as Bernoulli(sigmoid(logit)): its mean is the image. */
+    for (size_t i = 0; i < pixels; i++) {
+        double p = 1.0 / (1.0 + exp(-(double)ep->logits[i]));
+        image[i] = (uint8_t)lrint(255.0 * p);
+    }
+    return SPCNN_OK;
 }
 
 /* Accumulators of one image's windows. */

@@ -183,6 +183,9 @@ class _Lib:
         d("spcnn_model_encode", _status,
           [_ModelPtr, _u8_p, ctypes.c_size_t, ctypes.c_size_t, _float_p, ctypes.c_size_t],
           True)
+        # spcnn_status spcnn_model_decode(spcnn_model *model, const float *z, uint8_t *image,
+        #                                 size_t capacity);
+        d("spcnn_model_decode", _status, [_ModelPtr, _float_p, _u8_p, ctypes.c_size_t], True)
         # spcnn_status spcnn_model_log_prob(spcnn_model *model, const uint8_t *image,
         #                                   size_t height, size_t width, const float *z,
         #                                   float *nll, size_t capacity);

@@ -330,6 +330,19 @@ class Model:
             lib.spcnn_model_encode(ptr, pixels.ptr, h, w, z.ptr, z.size)
         return z.result() if _marshal.np is not None else z.values()
 
+    def decode(self, z):
+        """The VAE decoder's image of a code ``z`` (latent_size floats): the mean of its
+        per-pixel Bernoulli distributions, an (image_size, image_size) numpy uint8 array, or
+        Raw without numpy. ``decode(encode(x))`` is the VAE's own, blurry reconstruction of x.
+        UnsupportedError for a model without latent code.
+        """
+        z_in = _marshal.floats_in(z, self._config["latent_size"], "z")
+        side = self._config["image_size"]
+        out = _marshal.PixelsOut((side, side))
+        with self._calling() as ptr:
+            lib.spcnn_model_decode(ptr, z_in, out.ptr, out.size)
+        return out.result()
+
     def log_prob(self, image, z=None, shape=None, progress=None):
         """Per-pixel negative log-likelihood of a whole image, in bits: an (h, w) float32 map.
 

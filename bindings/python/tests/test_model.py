@@ -161,6 +161,25 @@ class ModelNumpy(support.BothPaths, unittest.TestCase):
             with self.assertRaises(sp.UnsupportedError) as ctx:
                 m.encode(self.image())
             self.assertTrue(ctx.exception.message)
+            with self.assertRaises(sp.UnsupportedError):
+                m.decode([0.0] * TINY["latent_size"])
+
+    def test_decode(self):
+        self.train(self.model, 1)
+        z = self.model.encode(self.image())
+        img = self.model.decode(z)
+        side = TINY["image_size"]
+        self.assertEqual(support.shape_of(img), (side, side))
+        if self.USE_NUMPY:
+            self.assertEqual(img.dtype, support.NUMPY.uint8)
+        self.assertEqual(support.pixels_of(self.model.decode(z)), support.pixels_of(img))
+        far = [v + 5.0 for v in support.flat(z)]
+        self.assertNotEqual(support.pixels_of(self.model.decode(far)), support.pixels_of(img))
+        with self.assertRaises(ValueError):
+            self.model.decode([0.0] * (TINY["latent_size"] + 1))
+        with self.assertRaises(sp.InvalidArgumentError) as ctx:
+            self.model.decode([float("nan")] + [0.0] * (TINY["latent_size"] - 1))
+        self.assertIn("not finite", ctx.exception.message)
 
     def test_log_prob(self):
         self.train(self.model, 1)
