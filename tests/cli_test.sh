@@ -121,6 +121,23 @@ if [ -f "$m.log.csv" ]; then
 else
     fail "no training log $m.log.csv"
 fi
+# --patience counts the evaluations of the log the run resumes from: a best figure no model can
+# beat (step 2), then the log's own step-3 line (one evaluation without improvement), then the
+# end of the first epoch (step 7, a second): patience 2 stops there, with --patience the only
+# limit.
+{ head -n 1 "$m.log.csv"; echo "0.100,2,0.2857,1.0,0.00001,0.00001,1.0"; tail -n +2 "$m.log.csv"; } \
+    > "$tmp/p.spcnn.log.csv"
+cp "$m" "$tmp/p.spcnn"
+expect 0 'stopping: 2 evaluations since the best validation bits/dim, 0\.0000 at step 2 \(--patience 2\)' \
+    "$spcnn" train --data "$tmp/idx" --resume "$tmp/p.spcnn" --patience 2 --prior-components 0
+grep -q 'trained 4 steps (now at step 7)' "$tmp/out" && pass ||
+    fail "--patience 2 did not stop at step 7: $(grep trained "$tmp/out")"
+[ "$(tail -n 1 "$tmp/p.spcnn.log.csv" | cut -d, -f2)" = 7 ] && pass ||
+    fail "--patience: the log does not end at step 7"
+expect 2 '--patience counts evaluations: it cannot be used with --no-eval' "$spcnn" train \
+    --data "$tmp/idx" --out "$tmp/x" --patience 3 --no-eval
+expect 2 "--patience: '0' is not an integer in \\[1, " "$spcnn" train --data "$tmp/idx" \
+    --out "$tmp/x" --patience 0
 
 expect 0 'step: +3$' "$spcnn" info "$m"
 for want in 'nr_filters +4$' 'patch_size +8$' 'images seen: +12$' 'parameters: +[1-9][0-9]*$' \

@@ -31,8 +31,12 @@ static void train_usage(FILE *to)
             "  --steps N             stop at optimiser step N (a total: resuming counts on)\n"
             "  --epochs N            stop after N epochs in total\n"
             "  --minutes M           stop after M minutes of wall time in this run\n"
-            "                        (at least one of --steps, --epochs, --minutes is needed;\n"
-            "                        with several, training stops at the first limit reached)\n"
+            "  --patience N          stop when N evaluations in a row have not lowered the best\n"
+            "                        validation bits/dim (patches) of the run's log, resumed\n"
+            "                        runs included; the model saved is the last one\n"
+            "                        (at least one of --steps, --epochs, --minutes, --patience\n"
+            "                        is needed; with several, training stops at the first\n"
+            "                        limit reached)\n"
             "  --resume MODEL        continue training MODEL, saved with its training state;\n"
             "                        its configuration is kept (only --threads may change)\n"
             "  --validation N        hold the last N training images out as the validation set\n"
@@ -98,6 +102,7 @@ typedef struct train_args {
     long long steps, epochs, eval_images, eval_every, checkpoint_every, threads;
     long long validation; /* -1: cli_default_validation */
     long long prior_components;
+    long long patience; /* 0: off */
     double sizes_lo, sizes_hi; /* --train-sizes, 0: not given */
     double minutes;
     int eval;
@@ -235,7 +240,7 @@ static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *
                                             "--epochs", "--minutes", "--eval-images",
                                             "--eval-every", "--checkpoint-every",
                                             "--validation", "--prior-components", "--preset",
-                                            "--train-sizes"};
+                                            "--train-sizes", "--patience"};
         int known = 0;
         for (size_t k = 0; k < sizeof plain / sizeof plain[0]; k++)
             known |= strcmp(flag, plain[k]) == 0;
@@ -294,6 +299,8 @@ static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *
             ok = cli_parse_count("train", flag, value, 0, 100000000, &a->validation);
         else if (strcmp(flag, "--prior-components") == 0)
             ok = cli_parse_count("train", flag, value, 0, 1024, &a->prior_components);
+        else if (strcmp(flag, "--patience") == 0)
+            ok = cli_parse_count("train", flag, value, 1, 1000000, &a->patience);
         else
             ok = cli_parse_count("train", flag, value, 1, LLONG_MAX / 2, &a->checkpoint_every);
         if (!ok)
@@ -306,8 +313,14 @@ static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *
         train_usage(stderr);
         return CLI_USAGE;
     }
-    if (!a->steps && !a->epochs && a->minutes <= 0) {
-        fprintf(stderr, "spcnn train: say how long to train: --steps, --epochs or --minutes\n");
+    if (!a->steps && !a->epochs && a->minutes <= 0 && !a->patience) {
+        fprintf(stderr, "spcnn train: say how long to train: --steps, --epochs, --minutes or "
+                        "--patience\n");
+        return CLI_USAGE;
+    }
+    if (a->patience && !a->eval) {
+        fprintf(stderr, "spcnn train: --patience counts evaluations: it cannot be used with "
+                        "--no-eval\n");
         return CLI_USAGE;
     }
     if (a->validation == 0 && a->eval) {
@@ -347,7 +360,35 @@ typedef struct run {
     char *csv_path;
     long long last_eval_step, last_save_step;
     long long eval_step; /* for the evaluation's progress text */
+    /* --patience: the best validation bits/dim (patches) of the log, where, and how many
+     * evaluations since have not beaten it. */
+    double best_valid;
+    long long best_step, evals_since_best;
 } run;
+
+/* Count one evaluation towards --patience: a strictly lower figure is an improvement. */
+static void note_evaluation(run *r, long long step, double valid_bpd)
+{
+    if (r->best_step < 0 || valid_bpd < r->best_valid) {
+        r->best_valid = valid_bpd;
+        r->best_step = step;
+        r->evals_since_best = 0;
+    } else {
+        r->evals_since_best++;
+    }
+}
+
+/* A line of an earlier run's log: its minutes go on, its evaluation counts for --patience. */
+static void note_log_line(run *r, const char *line)
+{
+    double minutes, epoch, train, valid;
+    long long step;
+    if (sscanf(line, "%lf,%lld,%lf,%lf,%lf,", &minutes, &step, &epoch, &train, &valid) == 5) {
+        r->minutes_offset = minutes;
+        if (isfinite(valid))
+            note_evaluation(r, step, valid);
+    }
+}
 
 static double run_minutes(const run *r)
 {
@@ -409,6 +450,7 @@ static spcnn_status evaluate(run *r, long long step, double epoch)
         fflush(r->csv);
     }
     r->last_eval_step = step;
+    note_evaluation(r, step, patches);
     return SPCNN_OK;
 }
 
@@ -477,11 +519,8 @@ static int open_log(run *r)
     free(old_path);
     if (old && same) {
         char line[512];
-        while (fgets(line, sizeof line, old)) {
-            double m;
-            if (sscanf(line, "%lf,", &m) == 1)
-                r->minutes_offset = m;
-        }
+        while (fgets(line, sizeof line, old))
+            note_log_line(r, line);
         fclose(old);
         r->csv = fopen(r->csv_path, "a");
         return r->csv != NULL;
@@ -497,9 +536,7 @@ static int open_log(run *r)
     if (old) {
         char line[512];
         while (fgets(line, sizeof line, old)) {
-            double m;
-            if (sscanf(line, "%lf,", &m) == 1)
-                r->minutes_offset = m;
+            note_log_line(r, line);
             fputs(line, r->csv);
         }
         fclose(old);
@@ -588,6 +625,14 @@ static int train_loop(run *r, uint64_t seed)
             st = evaluate(r, step, (double)pos / (double)r->steps_per_epoch);
             if (st != SPCNN_OK)
                 break;
+            if (r->args->patience && r->evals_since_best >= r->args->patience) {
+                cli_progress_end(&r->line);
+                printf("stopping: %lld evaluations since the best validation bits/dim, %.4f at "
+                       "step %lld (--patience %lld)\n",
+                       r->evals_since_best, r->best_valid, r->best_step, r->args->patience);
+                fflush(stdout);
+                break; /* saved below */
+            }
         }
         if (r->args->checkpoint_every ? step % r->args->checkpoint_every == 0 : epoch_end) {
             if ((rc = checkpoint(r, step)) != CLI_OK)
@@ -658,7 +703,7 @@ int cli_train(int argc, char **argv)
     run r;
     memset(&r, 0, sizeof r);
     r.args = &args;
-    r.last_eval_step = r.last_save_step = -1;
+    r.last_eval_step = r.last_save_step = r.best_step = -1;
     cli_progress_init(&r.line);
     if (!cli_dataset_load(args.data, 1, &r.ds)) {
         rc = CLI_FAILED;
