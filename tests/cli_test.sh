@@ -1,6 +1,7 @@
 #!/bin/sh
 # The spcnn command-line tool end to end on a tiny data set: usage and exit codes, training a
-# tiny model (IDX and PNG folder), its log, info, eval, resuming, determinism, SIGTERM.
+# tiny model (IDX and PNG folder), its log, info, eval, resuming, determinism, SIGTERM,
+# generation, likelihood maps, the classifier, score and output checks.
 # Usage: cli_test.sh <path to spcnn> [temporary folder]
 set -u
 export LC_ALL=C
@@ -356,6 +357,113 @@ got=$?
     { fail "SIGINT during generate: exit status $got, expected 130"; cat "$tmp/sig"; }
 [ -z "$(ls "$tmp" | grep big)" ] && pass || fail "SIGINT left $(ls "$tmp" | grep big)"
 
+# 6b. spcnn likelihood: the per-pixel map of a 12 x 12 PNG under the tiny model m, as a heat
+#     map and CSV; its mean is the printed bits/dim, its sum the total.
+"$python" - "$tmp" <<'PY' || { echo "FAIL: could not write the likelihood inputs"; exit 1; }
+import struct, sys, zlib
+tmp = sys.argv[1]
+def png(path, h, w, kind, data):  # kind 0 gray, 2 RGB; rows unfiltered
+    c = 1 if kind == 0 else 3
+    rows = b"".join(b"\0" + data[r * w * c:(r + 1) * w * c] for r in range(h))
+    def chunk(k, d):
+        return struct.pack(">I", len(d)) + k + d + struct.pack(">I", zlib.crc32(k + d))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, kind, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+# img03.png of the data set (written unfiltered above) as RGB with r = g = b: the same gray
+d = open(tmp + "/png/img03.png", "rb").read()
+raw = zlib.decompress(d[d.index(b"IDAT") + 4:d.index(b"IEND") - 8])
+gray = b"".join(raw[r * 13 + 1:(r + 1) * 13] for r in range(12))
+png(tmp + "/rgb03.png", 12, 12, 2, bytes(v for v in gray for _ in range(3)))
+png(tmp + "/tiny4.png", 4, 4, 0, bytes(range(0, 160, 10)))
+PY
+# ihdr <file>: "HxW type" of a PNG (type 0 gray, 2 RGB)
+ihdr() {
+    "$python" -c 'import struct, sys
+d = open(sys.argv[1], "rb").read(26)
+w, h = struct.unpack(">II", d[16:24])
+print("%dx%d %d" % (h, w, d[25]))' "$1" 2>/dev/null
+}
+# map_matches_output <csv> <rows> <cols>: the CSV has rows lines of cols values, its mean is the
+# printed bits/dim (4 decimals) and its sum the printed total (2 decimals)
+map_matches_output() {
+    "$python" - "$1" "$2" "$3" "$tmp/out" <<'PY'
+import re, sys
+path, rows, cols, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), open(sys.argv[4]).read()
+lines = open(path).read().splitlines()
+values = [[float(v) for v in line.split(",")] for line in lines]
+assert len(values) == rows and all(len(r) == cols for r in values), \
+    "shape %d x %s, expected %d x %d" % (len(values), sorted({len(r) for r in values}), rows, cols)
+flat = [v for r in values for v in r]
+assert min(flat) > -1e-3, min(flat)
+bpd = float(re.search(r"^bits/dim: ([0-9.]+) ", out, re.M).group(1))
+total = float(re.search(r"^total: +([0-9.]+) bits", out, re.M).group(1))
+top = float(re.search(r"^maximum: +([0-9.]+) bits", out, re.M).group(1))
+mean = sum(flat) / len(flat)
+assert abs(mean - bpd) <= 5.1e-5, "mean of the map %.6f, printed bits/dim %.4f" % (mean, bpd)
+assert abs(sum(flat) - total) <= 5.1e-3, "sum of the map %.4f, printed total %.2f" % (sum(flat), total)
+assert abs(max(flat) - top) <= 5.1e-5, "maximum of the map %.6f, printed %.4f" % (max(flat), top)
+print("likelihood map: mean %.6f (printed %.4f), sum %.4f (printed %.2f)" % (mean, bpd, sum(flat), total))
+PY
+}
+expect 0 'usage: spcnn likelihood' "$spcnn" likelihood --help
+expect 0 '--max-bits X' "$spcnn" help likelihood
+expect 0 '^bits/dim: [0-9]+\.[0-9]{4} \(the mean of the map, over 144 pixels\)' "$spcnn" \
+    likelihood --model "$m" --in "$tmp/png/img03.png" --out "$tmp/lk.png" --csv "$tmp/lk.csv"
+map_matches_output "$tmp/lk.csv" 12 12 && pass || fail "likelihood: the CSV does not match the output"
+for want in '^z: +the encoder mean of the image$' '^scale: +0 to [0-9.]+ bits \(the image.s maximum\)' \
+            '^total: +[0-9.]+ bits' '^colours: +inferno' 'wrote .*lk\.png \(12 x 12, RGB\)' \
+            'wrote .*lk\.csv \(12 rows of 12 values in bits\)'; do
+    grep -Eq -- "$want" "$tmp/out" && pass || fail "spcnn likelihood: no /$want/"
+done
+[ "$(ihdr "$tmp/lk.png")" = "12x12 2" ] && pass || fail "likelihood map: $(ihdr "$tmp/lk.png")"
+grep '^bits/dim' "$tmp/out" > "$tmp/lk-encode"
+# An RGB file of the same gray values is read as that gray image.
+expect 0 'bits/dim' "$spcnn" likelihood --model "$m" --in "$tmp/rgb03.png" --out "$tmp/lk3.png" \
+    --csv "$tmp/lk3.csv"
+cmp -s "$tmp/lk.csv" "$tmp/lk3.csv" && pass || fail "likelihood: an RGB PNG of the same gray differs"
+# A fixed scale, gray and zoomed: the map is 36 x 36 gray.
+expect 0 '^scale: +0 to 0\.5 bits \(--max-bits\); [0-9]+ pixels? above it' "$spcnn" likelihood \
+    --model "$m" --in "$tmp/png/img03.png" --out "$tmp/lkg.png" --max-bits 0.5 --colormap gray \
+    --zoom 3 --threads 2
+[ "$(ihdr "$tmp/lkg.png")" = "36x36 0" ] && pass || fail "likelihood --zoom 3 --colormap gray: $(ihdr "$tmp/lkg.png")"
+# z from the model's prior: the seed decides it, and it is not the encoder's.
+expect 0 "^z: +drawn from the model's prior \\(a mixture of 29 Gaussians\\), seed 3" "$spcnn" \
+    likelihood --model "$m" --in "$tmp/png/img03.png" --out "$tmp/lkp.png" --z prior --seed 3 \
+    --csv "$tmp/lkp.csv"
+map_matches_output "$tmp/lkp.csv" 12 12 && pass || fail "likelihood --z prior: the CSV does not match"
+grep '^bits/dim' "$tmp/out" | cmp -s - "$tmp/lk-encode" && fail "--z prior gave the encoder's map" || pass
+expect 0 'seed 3' "$spcnn" likelihood --model "$m" --in "$tmp/png/img03.png" --out "$tmp/lkp.png" \
+    --z=prior --seed 3 --csv "$tmp/lkp2.csv"
+cmp -s "$tmp/lkp.csv" "$tmp/lkp2.csv" && pass || fail "likelihood --z prior: the same seed, another map"
+expect 0 'N\(0, I\), seed 3' "$spcnn" likelihood --model "$tmp/p0.spcnn" --in "$tmp/png/img03.png" \
+    --out "$tmp/lkp.png" --z prior --seed 3
+# A rectangular image: the CSV is height rows of width values.
+expect 0 'over 192 pixels' "$spcnn" likelihood --model "$m" --in "$tmp/mixed/b.png" \
+    --out "$tmp/lkb.png" --csv "$tmp/lkb.csv"
+map_matches_output "$tmp/lkb.csv" 16 12 && pass || fail "likelihood 16 x 12: the CSV does not match"
+[ "$(ihdr "$tmp/lkb.png")" = "16x12 2" ] && pass || fail "likelihood 16 x 12 map: $(ihdr "$tmp/lkb.png")"
+# Errors: no file is written.
+expect 1 "^spcnn likelihood: $tmp/nothing\\.png: input/output error .*No such file" "$spcnn" \
+    likelihood --model "$m" --in "$tmp/nothing.png" --out "$tmp/lkx.png"
+expect 1 "^spcnn likelihood: $tmp/m\\.spcnn\\.log\\.csv: malformed file .*not a PNG" "$spcnn" \
+    likelihood --model "$m" --in "$m.log.csv" --out "$tmp/lkx.png"
+expect 1 "^spcnn likelihood: $tmp/tiny4\\.png: a 4 x 4 image is smaller than the model's 8 x 8 window" \
+    "$spcnn" likelihood --model "$m" --in "$tmp/tiny4.png" --out "$tmp/lkx.png" --csv "$tmp/lkx.csv"
+expect 1 "^spcnn likelihood: $tmp/none\\.spcnn: input/output error" "$spcnn" likelihood \
+    --model "$tmp/none.spcnn" --in "$tmp/png/img03.png" --out "$tmp/lkx.png"
+[ -z "$(ls "$tmp" | grep lkx)" ] && pass || fail "a failed likelihood left $(ls "$tmp" | grep lkx)"
+expect 2 "^spcnn likelihood: --z: 'posterior' is not encode or prior" "$spcnn" likelihood \
+    --model "$m" --in "$tmp/png/img03.png" --out "$tmp/lkx.png" --z posterior
+expect 2 '^spcnn likelihood: --model, --in and --out are required' "$spcnn" likelihood \
+    --model "$m" --in "$tmp/png/img03.png"
+expect 2 "^spcnn likelihood: --max-bits: '0' is not a number" "$spcnn" likelihood --model "$m" \
+    --in "$tmp/png/img03.png" --out "$tmp/lkx.png" --max-bits 0
+expect 2 "^spcnn likelihood: --colormap: 'jet' is not inferno or gray" "$spcnn" likelihood \
+    --model "$m" --in "$tmp/png/img03.png" --out "$tmp/lkx.png" --colormap jet
+expect 2 '^spcnn likelihood: --out and --csv name the same file' "$spcnn" likelihood \
+    --model "$m" --in "$tmp/png/img03.png" --out "$tmp/lkx.png" --csv "$tmp/lkx.png"
+
 # 7. The classifier: spcnn classifier train|eval on a labelled set of 14 x 14 bars of 4
 #    orientations (200 training and 40 test images with their IDX label files; and 10 test
 #    images of 12 x 12).
@@ -542,6 +650,13 @@ expect 1 "^spcnn generate: cannot write .*$long\\.png: File name too long" "$spc
 expect 1 '^spcnn upscale: cannot write /proc/x\.png: ' "$spcnn" upscale --model "$m" \
     --in "$tmp/png/img03.png" --size 24 --out /proc/x.png
 nowork 'generating|wrote'
+expect 1 '^spcnn likelihood: cannot write /proc/x\.png: ' "$spcnn" likelihood --model "$m" \
+    --in "$tmp/png/img03.png" --out /proc/x.png
+nowork 'scoring|bits/dim'
+expect 1 '^spcnn likelihood: cannot write /proc/x\.csv: ' "$spcnn" likelihood --model "$m" \
+    --in "$tmp/png/img03.png" --out "$tmp/lk9.png" --csv /proc/x.csv
+nowork 'scoring|bits/dim'
+[ ! -e "$tmp/lk9.png" ] && pass || fail "likelihood wrote its map though --csv cannot be written"
 expect 1 '^spcnn reconstruct: cannot write /proc/x\.png: ' "$spcnn" reconstruct --model "$m" \
     --data "$tmp/idx" --count 2 --sizes 12 --out /proc/x.png
 nowork 'reconstructing|reconstructed'

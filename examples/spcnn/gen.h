@@ -1,6 +1,7 @@
-/* The generation commands of spcnn (sample, reconstruct, upscale, generate) and what they
- * share: sizes, the model settings of sampling, the progress line, grids of images and
- * streaming an image into a PNG file. */
+/* The generation commands of spcnn (sample, reconstruct, upscale, generate; score and
+ * likelihood use their model settings and progress) and what they share: sizes, the model
+ * settings of sampling, the progress line, grids of images and streaming an image into a PNG
+ * file. */
 #ifndef SPCNN_CLI_GEN_H
 #define SPCNN_CLI_GEN_H
 
@@ -15,6 +16,7 @@ int cli_reconstruct(int argc, char **argv); /* sample.c */
 int cli_upscale(int argc, char **argv);     /* upscale.c */
 int cli_generate(int argc, char **argv);    /* upscale.c */
 int cli_score(int argc, char **argv);       /* score.c */
+int cli_likelihood(int argc, char **argv);  /* likelihood.c */
 
 /* Above this many pixels an image is streamed to its PNG file instead of held in memory. */
 #define GEN_STREAM_PIXELS ((size_t)4000000)

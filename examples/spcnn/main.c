@@ -4,6 +4,7 @@
  *   spcnn eval --model mnist.spcnn --data data/mnist
  *   spcnn info mnist.spcnn
  *   spcnn sample --model mnist.spcnn --size 56x56 --count 64 --out samples.png
+ *   spcnn likelihood --model mnist.spcnn --in digit.png --out digit-bits.png
  *   spcnn classifier train --data data/mnist --out models/lenet-mnist.spcls
  *
  * docs/cli.md is the manual. The program uses only the public API of libspatialpixelcnn.
@@ -33,6 +34,7 @@ static void usage(FILE *to)
             "  generate     generate one image of any size (streamed to PNG when large)\n"
             "  upscale      regenerate a PNG image at another size\n"
             "  reconstruct  test images next to their reconstructions at several sizes\n"
+            "  likelihood   a heat map of the bits each pixel of an image costs the model\n"
             "  classifier   train or evaluate the LeNet-5 classifier that judges samples\n"
             "  score        the paper's measures: LeNet confidence of samples, accuracy of\n"
             "               reconstructions, MS-SSIM diversity, bits/dim\n"
@@ -66,6 +68,8 @@ static command_fn find_command(const char *name)
         return cli_classifier;
     if (strcmp(name, "score") == 0)
         return cli_score;
+    if (strcmp(name, "likelihood") == 0)
+        return cli_likelihood;
     if (strcmp(name, "fit-prior") == 0)
         return cli_fit_prior;
     return NULL;

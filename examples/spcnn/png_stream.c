@@ -60,8 +60,9 @@ void cli_png_stream_abort(cli_png_stream *s)
     free(s);
 }
 
-cli_png_stream *cli_png_stream_open(const char *cmd, const char *path, size_t height,
-                                    size_t width)
+/* Open a stream of 8-bit samples of the given libpng colour type (gray or RGB). */
+static cli_png_stream *stream_open(const char *cmd, const char *path, size_t height,
+                                   size_t width, int color_type)
 {
     if (height == 0 || width == 0 || height > PNG_UINT_31_MAX || width > PNG_UINT_31_MAX) {
         fprintf(stderr, "%s: %s: a PNG cannot be %zu x %zu pixels\n", cmd, path, height, width);
@@ -116,12 +117,23 @@ cli_png_stream *cli_png_stream_open(const char *cmd, const char *path, size_t he
     }
     png_init_io(s->png, s->fp);
     /* What png_image_write (spcnn_png_write) writes for 8-bit gray: IHDR, sRGB, defaults. */
-    png_set_IHDR(s->png, s->info, (png_uint_32)width, (png_uint_32)height, 8,
-                 PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_BASE,
-                 PNG_FILTER_TYPE_BASE);
+    png_set_IHDR(s->png, s->info, (png_uint_32)width, (png_uint_32)height, 8, color_type,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_BASE, PNG_FILTER_TYPE_BASE);
     png_set_sRGB(s->png, s->info, PNG_sRGB_INTENT_PERCEPTUAL);
     png_write_info(s->png, s->info);
     return s;
+}
+
+cli_png_stream *cli_png_stream_open(const char *cmd, const char *path, size_t height,
+                                    size_t width)
+{
+    return stream_open(cmd, path, height, width, PNG_COLOR_TYPE_GRAY);
+}
+
+cli_png_stream *cli_png_stream_open_rgb(const char *cmd, const char *path, size_t height,
+                                        size_t width)
+{
+    return stream_open(cmd, path, height, width, PNG_COLOR_TYPE_RGB);
 }
 
 int cli_png_stream_write_row(cli_png_stream *s, const uint8_t *row)

@@ -21,8 +21,11 @@ typedef struct cli_png_stream cli_png_stream;
  * failure prints "CMD: PATH: reason" on stderr and returns NULL (nothing is left on disk). */
 cli_png_stream *cli_png_stream_open(const char *cmd, const char *path, size_t height,
                                     size_t width);
-/* Append the next row (width bytes). On failure prints the reason and returns 0; the stream
- * must then be aborted. */
+/* The same for an 8-bit RGB image: each row is 3 x width bytes, r g b r g b ... */
+cli_png_stream *cli_png_stream_open_rgb(const char *cmd, const char *path, size_t height,
+                                        size_t width);
+/* Append the next row (width bytes, 3 x width for RGB). On failure prints the reason and
+ * returns 0; the stream must then be aborted. */
 int cli_png_stream_write_row(cli_png_stream *s, const uint8_t *row);
 /* After the last row: finish the file, flush it to disk and rename it over the target.
  * Returns 1 on success; on failure prints the reason and removes the temporary file. The
