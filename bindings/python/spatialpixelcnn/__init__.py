@@ -39,7 +39,7 @@ from ._ffi import ABI_MAJOR, lib as _lib
 from ._config import KEYS as CONFIG_KEYS, KeyInfo
 from ._files import read_idx, read_png, write_png
 from ._marshal import Raw
-from ._model import PRIORS, SCHEDULES, STATS, Model, Prior
+from ._model import LIKELIHOOD_Z, PRIORS, SCHEDULES, STATS, Likelihood, Model, Prior
 from ._quality import msssim, msssim_pairs, resize_area
 from ._classifier import Classifier
 
@@ -72,6 +72,8 @@ __all__ = [
     "InternalError",
     "InvalidArgumentError",
     "KeyInfo",
+    "LIKELIHOOD_Z",
+    "Likelihood",
     "Model",
     "NumericError",
     "OutOfMemoryError",

@@ -2,6 +2,7 @@
 
 import collections
 import ctypes
+import math
 import numbers
 import threading
 
@@ -47,6 +48,21 @@ class Prior(collections.namedtuple("Prior", ["weights", "means", "variances"])):
 
     __slots__ = ()
 
+
+class Likelihood(collections.namedtuple("Likelihood", ["map", "bits_per_dim", "total_bits"])):
+    """What ``Model.likelihood_map`` returns for one image of h × w pixels.
+
+    ``map``: the per-pixel negative log-likelihood in bits, as ``log_prob`` returns it (an
+    (h, w) float32 numpy array, or Raw(array('f'), (h, w)) without numpy); ``bits_per_dim``:
+    the mean of the map; ``total_bits``: its sum, the negative log-likelihood of the whole
+    image (both Python floats, summed exactly with math.fsum).
+    """
+
+    __slots__ = ()
+
+
+#: What ``Model.likelihood_map`` takes as z by name: the encoder mean, or a draw from the prior.
+LIKELIHOOD_Z = ("encode", "prior")
 
 _PRIVATE = object()
 _NO_PROGRESS = PROGRESS_FN()  # a NULL spcnn_progress_fn
@@ -360,6 +376,30 @@ class Model:
             self._with_progress(ptr, progress, lib.spcnn_model_log_prob, pixels.ptr, h, w,
                                 z_in, nll.ptr, nll.size)
         return nll.result()
+
+    def likelihood_map(self, image, z=None, seed=0, shape=None, progress=None):
+        """The per-pixel negative log-likelihood of an image in bits, with its summary: a
+        ``Likelihood(map, bits_per_dim, total_bits)`` (what ``spcnn likelihood`` prints).
+
+        ``image`` as for ``encode`` (each side at least patch_size). ``z``: None or "encode"
+        for the encoder mean of the image; "prior" for the code the model's prior gives
+        ``seed`` (``draw_latents(1, seed)[0]``, the z of ``generate(1, h, w, seed)``); or
+        latent_size floats. A model without latent code has no z: "prior" then changes
+        nothing. ``progress`` as for log_prob.
+        """
+        seed = _marshal.seed_arg(seed)
+        if isinstance(z, str):
+            if z not in LIKELIHOOD_Z:
+                raise ValueError("unknown z %r (known: %s, or latent_size floats)"
+                                 % (z, ", ".join(LIKELIHOOD_Z)))
+            if z == "prior" and self._config["use_latent"]:
+                z = self.draw_latents(1, seed=seed)[0]
+            else:
+                z = None
+        nll = self.log_prob(image, z=z, shape=shape, progress=progress)
+        values = nll.data if isinstance(nll, _marshal.Raw) else nll.reshape(-1).tolist()
+        total = math.fsum(values)
+        return Likelihood(nll, total / len(values), total)
 
     def evaluate(self, images, shape=None, progress=None):
         """Test metrics on a set of images: dict(bpd_patches, bpd_image, kl).
