@@ -1,6 +1,6 @@
 /* The parameter table (nn/params.h) and the optimiser (nn/optim.h): layout, allocation failure,
  * initialisation statistics and determinism, Adam/L2/decay/EMA against hand-computed steps,
- * clipping, and the non-finite guard. No oneDNN. */
+ * clipping, the non-finite guard, and steps over a range of rows. No oneDNN. */
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
@@ -563,6 +563,82 @@ START_TEST(test_non_finite_guard)
 }
 END_TEST
 
+/* Gradients that differ by row, element and step. */
+static void step_grads(spcnn__params *p, int step)
+{
+    for (size_t r = 0; r < p->nrows; r++)
+        for (size_t i = 0; i < p->rows[r].count; i++)
+            spcnn__params_grad(p, r)[i] = 0.01f * (float)((int)((r * 7 + i * 3 + (size_t)step * 5)
+                                                               % 11) - 5);
+}
+
+/* A stage that trains some rows leaves the others untouched in every buffer, and rows that
+ * start training later with their own step count end exactly as a fresh optimiser over the
+ * whole table leaves them. */
+START_TEST(test_step_rows)
+{
+    spcnn__params a, b;
+    build_small(&a);
+    build_small(&b);
+    spcnn__params_init_values(&a, 9);
+    spcnn__params_init_values(&b, 9);
+    const size_t bytes = SPCNN__BUF_COUNT * a.total * sizeof(float);
+    float *initial = malloc(bytes), *after_stage1 = malloc(bytes);
+    ck_assert_ptr_nonnull(initial);
+    ck_assert_ptr_nonnull(after_stage1);
+    memcpy(initial, a.block, bytes);
+    spcnn__optim oa, ob;
+    spcnn__optim_init(&oa, 1e-2, 0.99, 0.9, 0.999, 1e-3, 0.9);
+    ob = oa;
+    const size_t split = 2, split_at = a.rows[split].offset;
+    for (int step = 0; step < 3; step++) { /* stage 1: rows [0, 2), their steps 0, 1, 2 */
+        step_grads(&a, 100 + step);
+        ck_assert_int_eq(spcnn__optim_step_rows(&a, &oa, 0, split, oa.t, NULL), SPCNN_OK);
+    }
+    ck_assert_uint_eq(oa.t, 3);
+    memcpy(after_stage1, a.block, bytes);
+    for (int k = 0; k < SPCNN__BUF_COUNT; k++) {
+        if (k == SPCNN__BUF_GRAD)
+            continue;
+        const float *now = a.buf[k], *was = initial + (size_t)k * a.total;
+        ck_assert_mem_eq(now + split_at, was + split_at, (a.total - split_at) * sizeof(float));
+        if (k != SPCNN__BUF_VALUE && k != SPCNN__BUF_EMA)
+            ck_assert(memcmp(now, was, split_at * sizeof(float)) != 0); /* moments moved */
+    }
+    ck_assert(memcmp(a.buf[SPCNN__BUF_VALUE], initial, split_at * sizeof(float)) != 0);
+    spcnn__optim_stats st;
+    for (int step = 0; step < 4; step++) { /* stage 2: rows [2, 5), their steps 0 to 3 */
+        step_grads(&a, step);
+        step_grads(&b, step);
+        ck_assert_int_eq(spcnn__optim_step_rows(&a, &oa, split, a.nrows, oa.t - 3, &st),
+                         SPCNN_OK);
+        ck_assert_int_eq(spcnn__optim_step(&b, &ob, NULL), SPCNN_OK);
+    }
+    ck_assert_uint_eq(oa.t, 7);
+    ck_assert_uint_eq(st.step, 7);
+    ck_assert_double_eq_tol(st.lr, 1e-2 * pow(0.99, 3), 1e-15); /* its own decay */
+    for (int k = 0; k < SPCNN__BUF_COUNT; k++) {
+        if (k == SPCNN__BUF_GRAD)
+            continue;
+        /* The later rows as a fresh optimiser left them; the earlier ones as stage 1 did. */
+        ck_assert_mem_eq(a.buf[k] + split_at, b.buf[k] + split_at,
+                         (a.total - split_at) * sizeof(float));
+        ck_assert_mem_eq(a.buf[k], after_stage1 + (size_t)k * a.total, split_at * sizeof(float));
+    }
+    /* Rejected: empty or out-of-table ranges, a step count ahead of the optimiser's. */
+    ck_assert_int_eq(spcnn__optim_step_rows(&a, &oa, 2, 2, 0, NULL), SPCNN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(spcnn__optim_step_rows(&a, &oa, 0, a.nrows + 1, 0, NULL),
+                     SPCNN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(spcnn__optim_step_rows(&a, &oa, 0, 1, oa.t + 1, NULL),
+                     SPCNN_ERR_INVALID_ARGUMENT);
+    ck_assert_uint_eq(oa.t, 7);
+    free(initial);
+    free(after_stage1);
+    spcnn__params_deinit(&a);
+    spcnn__params_deinit(&b);
+}
+END_TEST
+
 START_TEST(test_optim_rejects)
 {
     spcnn__params p;
@@ -604,6 +680,7 @@ int main(void)
     tcase_add_test(tc, test_clipping);
     tcase_add_test(tc, test_grad_norm);
     tcase_add_test(tc, test_non_finite_guard);
+    tcase_add_test(tc, test_step_rows);
     tcase_add_test(tc, test_optim_rejects);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

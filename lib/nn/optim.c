@@ -16,19 +16,24 @@ void spcnn__optim_init(spcnn__optim *o, double lr, double lr_decay, double beta1
     o->clip_norm = 0.0;
 }
 
-double spcnn__params_norm(const spcnn__params *p, spcnn__param_buf buf)
+/* L2 norm of buf[begin, end), both multiples of 4. */
+static double range_norm(const spcnn__params *p, spcnn__param_buf buf, size_t begin, size_t end)
 {
     const float *g = p->buf[buf];
     /* Four partial sums: a shorter dependency chain, and a little less rounding error. */
     double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    size_t n = p->total; /* a multiple of 16 */
-    for (size_t i = 0; i < n; i += 4) {
+    for (size_t i = begin; i < end; i += 4) {
         s0 += (double)g[i] * g[i];
         s1 += (double)g[i + 1] * g[i + 1];
         s2 += (double)g[i + 2] * g[i + 2];
         s3 += (double)g[i + 3] * g[i + 3];
     }
     return sqrt((s0 + s1) + (s2 + s3));
+}
+
+double spcnn__params_norm(const spcnn__params *p, spcnn__param_buf buf)
+{
+    return range_norm(p, buf, 0, p->total); /* total is a multiple of 16 */
 }
 
 /* Only on failure: find the first non-finite gradient for the message. */
@@ -53,6 +58,17 @@ static spcnn_status non_finite_error(const spcnn__params *p, double norm)
 spcnn_status spcnn__optim_step(spcnn__params *p, spcnn__optim *o, spcnn__optim_stats *stats)
 {
     SPCNN_CHECK_ARG(p && o && p->block, "optimiser step: NULL or unallocated parameters");
+    return spcnn__optim_step_rows(p, o, 0, p->nrows, o->t, stats);
+}
+
+spcnn_status spcnn__optim_step_rows(spcnn__params *p, spcnn__optim *o, size_t row_begin,
+                                    size_t row_end, uint64_t t, spcnn__optim_stats *stats)
+{
+    SPCNN_CHECK_ARG(p && o && p->block, "optimiser step: NULL or unallocated parameters");
+    SPCNN_CHECK_ARG(row_begin < row_end && row_end <= p->nrows && t <= o->t,
+                    "optimiser step: rows [%zu, %zu) of %zu, or step %llu after %llu",
+                    row_begin, row_end, p->nrows, (unsigned long long)t,
+                    (unsigned long long)o->t);
     SPCNN_CHECK_ARG(o->lr >= 0 && o->lr_decay > 0 && o->lr_decay <= 1 && o->beta1 >= 0 &&
                         o->beta1 < 1 && o->beta2 >= 0 && o->beta2 < 1 && o->eps > 0 &&
                         o->l2 >= 0 && o->ema_decay >= 0 && o->ema_decay < 1 &&
@@ -63,7 +79,11 @@ spcnn_status spcnn__optim_step(spcnn__params *p, spcnn__optim *o, spcnn__optim_s
      * where squares of finite floats cannot overflow, so it is finite exactly when every
      * gradient is; a norm whose square would overflow the float second moment is refused too,
      * so a finite step never leaves a non-finite value behind. */
-    double norm = spcnn__params_norm(p, SPCNN__BUF_GRAD);
+    /* The rows' floats, their padding included: from the first row's offset to the next
+     * row's (or the end of the buffer). */
+    const size_t begin = p->rows[row_begin].offset;
+    const size_t end = row_end < p->nrows ? p->rows[row_end].offset : p->total;
+    double norm = range_norm(p, SPCNN__BUF_GRAD, begin, end);
     double scale = 1.0;
     int clipped = 0;
     if (o->clip_norm > 0 && norm > o->clip_norm) {
@@ -74,8 +94,8 @@ spcnn_status spcnn__optim_step(spcnn__params *p, spcnn__optim *o, spcnn__optim_s
         return non_finite_error(p, norm);
 
     /* (2)-(4) in one pass. lr_t and the bias corrections in double; the loop in float. */
-    const double t1 = (double)(o->t + 1); /* 1-based step number of this step */
-    const double lr_t = o->lr * pow(o->lr_decay, (double)o->t);
+    const double t1 = (double)(t + 1); /* 1-based step number of this step, for these rows */
+    const double lr_t = o->lr * pow(o->lr_decay, (double)t);
     const double bc1 = 1.0 - pow(o->beta1, t1), bc2 = 1.0 - pow(o->beta2, t1);
     /* w -= lr_t * (m / bc1) / (sqrt(v / bc2) + eps), rearranged to one division */
     const float step = (float)(lr_t / bc1), inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
@@ -83,7 +103,7 @@ spcnn_status spcnn__optim_step(spcnn__params *p, spcnn__optim *o, spcnn__optim_s
     const float b1 = (float)o->beta1, b2 = (float)o->beta2;
     const float c1 = (float)(1.0 - o->beta1), c2 = (float)(1.0 - o->beta2);
     /* TensorFlow's num_updates warm-up: early EMA weights follow the values closely. */
-    const double ema_d = fmin(o->ema_decay, (1.0 + (double)o->t) / (10.0 + (double)o->t));
+    const double ema_d = fmin(o->ema_decay, (1.0 + (double)t) / (10.0 + (double)t));
     const float d = (float)ema_d, cd = (float)(1.0 - ema_d);
 
     float *restrict w = p->buf[SPCNN__BUF_VALUE];
@@ -91,8 +111,7 @@ spcnn_status spcnn__optim_step(spcnn__params *p, spcnn__optim *o, spcnn__optim_s
     float *restrict m = p->buf[SPCNN__BUF_ADAM_M];
     float *restrict v = p->buf[SPCNN__BUF_ADAM_V];
     float *restrict e = p->buf[SPCNN__BUF_EMA];
-    const size_t n = p->total; /* padding has g = w = 0 and stays 0 */
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = begin; i < end; i++) { /* padding has g = w = 0 and stays 0 */
         float gi = gscale * g[i] + l2 * w[i];
         float mi = b1 * m[i] + c1 * gi;
         float vi = b2 * v[i] + c2 * gi * gi;

@@ -40,6 +40,14 @@ void spcnn__optim_init(spcnn__optim *o, double lr, double lr_decay, double beta1
  * or unallocated table or hyper-parameters out of range. */
 spcnn_status spcnn__optim_step(spcnn__params *p, spcnn__optim *o, spcnn__optim_stats *stats);
 
+/* The same step for rows [row_begin, row_end) of the table only, as if it were their t-th
+ * step (0-based): t sets the learning-rate decay, Adam's bias corrections and the EMA warm-up,
+ * so a part of the model that starts training later (after a stage that froze it) starts as a
+ * fresh Adam would. The other rows are not touched at all; o->t still advances by one, and the
+ * gradient norm (and clipping) covers only these rows. t is at most o->t. */
+spcnn_status spcnn__optim_step_rows(spcnn__params *p, spcnn__optim *o, size_t row_begin,
+                                    size_t row_end, uint64_t t, spcnn__optim_stats *stats);
+
 /* Global L2 norm of a buffer, accumulated in double (non-finite if any element is). */
 double spcnn__params_norm(const spcnn__params *p, spcnn__param_buf buf);
 
