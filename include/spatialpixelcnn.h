@@ -195,7 +195,14 @@ typedef enum spcnn_config_key {
      * 1: the paper's training [1]. @since 0.3.0 */
     SPCNN_CFG_TRAIN_SCALE_MIN = 22,
     /** Scale-aware training, largest scale (at least train_scale_min) [1]. @since 0.3.0 */
-    SPCNN_CFG_TRAIN_SCALE_MAX = 23
+    SPCNN_CFG_TRAIN_SCALE_MAX = 23,
+    /** Two-stage training (the paper's code's option): the first N steps train the VAE alone
+     * (its reconstruction and KL losses; the PixelCNN is not run), after which the VAE is
+     * frozen at its EMA weights and the PixelCNN trains alone on its codes, its optimiser
+     * state, learning-rate decay and EMA counting from that step. A train step's bits/dim is
+     * NaN in the first stage, its reconstruction NaN in the second. 0: joint training, the
+     * paper's (needs use_latent for N > 0) [0]. @since 0.4.0 */
+    SPCNN_CFG_VAE_PRETRAIN_STEPS = 24
 } spcnn_config_key;
 
 /**

@@ -135,6 +135,12 @@ grep -q 'trained 4 steps (now at step 7)' "$tmp/out" && pass ||
     fail "--patience 2 did not stop at step 7: $(grep trained "$tmp/out")"
 [ "$(tail -n 1 "$tmp/p.spcnn.log.csv" | cut -d, -f2)" = 7 ] && pass ||
     fail "--patience: the log does not end at step 7"
+# Two-stage training: 2 VAE steps, then the PixelCNN; the key is stored in the model.
+# shellcheck disable=SC2086
+expect 0 'vae_pretrain_steps=2' "$spcnn" train --data "$tmp/idx" --out "$tmp/pre.spcnn" \
+    --steps 4 $tiny --pretrain-vae 2 --prior-components 0
+grep -q 'trained 4 steps' "$tmp/out" && pass || fail "train --pretrain-vae: $(tail -n 1 "$tmp/out")"
+expect 0 'vae_pretrain_steps +2$' "$spcnn" info "$tmp/pre.spcnn"
 expect 2 '--patience counts evaluations: it cannot be used with --no-eval' "$spcnn" train \
     --data "$tmp/idx" --out "$tmp/x" --patience 3 --no-eval
 expect 2 "--patience: '0' is not an integer in \\[1, " "$spcnn" train --data "$tmp/idx" \

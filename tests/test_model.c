@@ -216,6 +216,69 @@ START_TEST(test_save_load_continuation)
 }
 END_TEST
 
+/* vae_pretrain_steps = 3: steps 0-2 move only the VAE (the PixelCNN's likelihood of a fixed
+ * code is unchanged, bits/dim NaN); from step 3 only the PixelCNN (the codes and the decoder's
+ * images are unchanged, the reconstruction NaN); a save and load in the first stage continues
+ * bit for bit. */
+START_TEST(test_vae_pretraining)
+{
+    spcnn_config *cfg = tiny_config();
+    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_VAE_PRETRAIN_STEPS, 3), SPCNN_OK);
+    spcnn_model *m = NULL, *b = NULL;
+    ck_assert_msg(spcnn_model_create(cfg, &m) == SPCNN_OK, "%s", spcnn_last_error_message());
+    tu_rng rng = {11};
+    uint8_t batch[BATCH * S * S], img[S * S], dec0[S * S], dec1[S * S];
+    synthetic(&rng, img, 1);
+    const float fixed_z[4] = {0.5f, -0.25f, 1.0f, 0.0f};
+    float z0[4], z1[4], map0[S * S], map1[S * S];
+    double bpd = 0, recon = 0, kl = 0;
+    ck_assert_int_eq(spcnn_model_log_prob(m, img, S, S, fixed_z, map0, S * S), SPCNN_OK);
+    ck_assert_int_eq(spcnn_model_encode(m, img, S, S, z0, 4), SPCNN_OK);
+    char path[512];
+    snprintf(path, sizeof path, "%s/test_model_pretrain.spcnn", tu_tmpdir());
+    for (int step = 0; step < 3; step++) {
+        synthetic(&rng, batch, BATCH);
+        ck_assert_int_eq(spcnn_model_train_step(m, batch, BATCH, S, S, &bpd), SPCNN_OK);
+        spcnn_model_stat(m, SPCNN_STAT_RECONSTRUCTION, &recon);
+        spcnn_model_stat(m, SPCNN_STAT_KL, &kl);
+        ck_assert(isnan(bpd) && isfinite(recon) && recon > 0 && isfinite(kl));
+        if (step == 0) {
+            ck_assert_int_eq(spcnn_model_save(m, path, 1), SPCNN_OK);
+            ck_assert_int_eq(spcnn_model_load(path, &b), SPCNN_OK);
+        } else {
+            ck_assert_int_eq(spcnn_model_train_step(b, batch, BATCH, S, S, NULL), SPCNN_OK);
+        }
+    }
+    ck_assert_int_eq(spcnn_model_log_prob(m, img, S, S, fixed_z, map1, S * S), SPCNN_OK);
+    ck_assert_mem_eq(map0, map1, sizeof map0); /* the PixelCNN did not move */
+    ck_assert_int_eq(spcnn_model_encode(m, img, S, S, z1, 4), SPCNN_OK);
+    ck_assert(memcmp(z0, z1, sizeof z0) != 0); /* the encoder did */
+    ck_assert_int_eq(spcnn_model_encode(b, img, S, S, z0, 4), SPCNN_OK);
+    ck_assert_mem_eq(z0, z1, sizeof z0); /* the reloaded model went the same way */
+    ck_assert_int_eq(spcnn_model_decode(m, z1, dec0, sizeof dec0), SPCNN_OK);
+    for (int step = 3; step < 6; step++) {
+        synthetic(&rng, batch, BATCH);
+        ck_assert_int_eq(spcnn_model_train_step(m, batch, BATCH, S, S, &bpd), SPCNN_OK);
+        spcnn_model_stat(m, SPCNN_STAT_RECONSTRUCTION, &recon);
+        ck_assert(isfinite(bpd) && bpd > 0 && isnan(recon));
+    }
+    ck_assert_int_eq(spcnn_model_encode(m, img, S, S, z0, 4), SPCNN_OK);
+    ck_assert_mem_eq(z0, z1, sizeof z0); /* the VAE is frozen */
+    ck_assert_int_eq(spcnn_model_decode(m, z1, dec1, sizeof dec1), SPCNN_OK);
+    ck_assert_mem_eq(dec0, dec1, sizeof dec0);
+    ck_assert_int_eq(spcnn_model_log_prob(m, img, S, S, fixed_z, map1, S * S), SPCNN_OK);
+    ck_assert(memcmp(map0, map1, sizeof map0) != 0); /* the PixelCNN trains */
+    spcnn_model_destroy(m);
+    spcnn_model_destroy(b);
+    remove(path);
+    /* Pretraining needs the VAE. */
+    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_USE_LATENT, 0), SPCNN_OK);
+    ck_assert_int_eq(spcnn_model_create(cfg, &m), SPCNN_ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(spcnn_last_error_message(), "vae_pretrain_steps"));
+    spcnn_config_destroy(cfg);
+}
+END_TEST
+
 START_TEST(test_deterministic)
 {
     tu_rng r1 = {5}, r2 = {5};
@@ -423,6 +486,7 @@ int main(void)
     tcase_add_test(tc, test_log_prob_causality);
     tcase_add_test(tc, test_evaluate_matches_log_prob);
     tcase_add_test(tc, test_save_load_continuation);
+    tcase_add_test(tc, test_vae_pretraining);
     tcase_add_test(tc, test_deterministic);
     tcase_add_test(tc, test_train_scale);
     tcase_add_test(tc, test_misuse);

@@ -64,6 +64,10 @@ static void train_usage(FILE *to)
             "                        so the model also learns the finer grids it upscales to;\n"
             "                        sets train_scale_min = A / height and train_scale_max =\n"
             "                        B / height\n"
+            "  --pretrain-vae STEPS  two-stage training (the vae_pretrain_steps key): the first\n"
+            "                        STEPS steps train the VAE alone, then the PixelCNN trains\n"
+            "                        alone on the frozen VAE's codes (default 0: jointly, as\n"
+            "                        the paper); --steps counts both stages\n"
             "  --KEY VALUE           any hyper-parameter, with dashes or underscores:\n",
             CLI_PRIOR_COMPONENTS);
     int col = 0, first = 0;
@@ -121,7 +125,8 @@ typedef struct preset_value {
         {SPCNN_CFG_LR_DECAY, 0.999995}, {SPCNN_CFG_L2, 1e-4}, {SPCNN_CFG_BATCH_SIZE, 128},   \
         {SPCNN_CFG_ADAM_BETA1, 0.95}, {SPCNN_CFG_ADAM_BETA2, 0.9995},                        \
         {SPCNN_CFG_EMA_DECAY, 0.9995}, {SPCNN_CFG_USE_COORDS, 1}, {SPCNN_CFG_USE_LATENT, 1}, \
-        {SPCNN_CFG_GRID_RESAMPLE, 1}
+        {SPCNN_CFG_GRID_RESAMPLE, 1}, {SPCNN_CFG_TRAIN_SCALE_MIN, 1},                       \
+        {SPCNN_CFG_TRAIN_SCALE_MAX, 1}, {SPCNN_CFG_VAE_PRETRAIN_STEPS, 0}
 static const preset_value paper_small[] = {PAPER_COMMON, {SPCNN_CFG_NR_FILTERS, 25},
                                            {SPCNN_CFG_NR_RESNET, 2}};
 static const preset_value paper_large[] = {PAPER_COMMON, {SPCNN_CFG_NR_FILTERS, 140},
@@ -168,6 +173,10 @@ static int apply_preset(int argc, char **argv, spcnn_config *cfg, int *given)
 /* The hyper-parameter named by "--nr-filters" or "--nr_filters"; 0 if flag is not one. */
 static int config_key_of_flag(const char *flag, spcnn_config_key *key)
 {
+    if (strcmp(flag, "--pretrain-vae") == 0) { /* the seed's name for it */
+        *key = SPCNN_CFG_VAE_PRETRAIN_STEPS;
+        return 1;
+    }
     char name[64];
     size_t len = strlen(flag);
     if (len < 3 || len - 2 >= sizeof name || strncmp(flag, "--", 2) != 0)
@@ -364,11 +373,14 @@ typedef struct run {
      * evaluations since have not beaten it. */
     double best_valid;
     long long best_step, evals_since_best;
+    long long pretrain_steps; /* vae_pretrain_steps: evaluations up to it do not count */
 } run;
 
 /* Count one evaluation towards --patience: a strictly lower figure is an improvement. */
 static void note_evaluation(run *r, long long step, double valid_bpd)
 {
+    if (step <= r->pretrain_steps)
+        return; /* the PixelCNN has not trained yet */
     if (r->best_step < 0 || valid_bpd < r->best_valid) {
         r->best_valid = valid_bpd;
         r->best_step = step;
@@ -484,10 +496,18 @@ static void show_progress(run *r, long long step, size_t pos, int force)
     char target[32] = "";
     if (r->target_step != LLONG_MAX)
         snprintf(target, sizeof target, "/%lld", r->target_step);
+    /* A VAE pretraining step has no bits/dim (vae_pretrain_steps): show its reconstruction. */
+    int vae_stage = isnan(stat_of(r, SPCNN_STAT_BITS_PER_DIM));
+    char loss[64];
+    if (vae_stage)
+        snprintf(loss, sizeof loss, "VAE pretraining, recon %.2f",
+                 stat_of(r, SPCNN_STAT_RECONSTRUCTION));
+    else
+        snprintf(loss, sizeof loss, "bits/dim %.4f", train_bpd(r));
     snprintf(text, sizeof text,
-             "step %lld%s | epoch %.2f | %.2f steps/s | ETA %s | bits/dim %.4f | KL %.2f | "
-             "grad %.3g | lr %.3g",
-             step, target, (double)pos / (double)r->steps_per_epoch, rate, eta, train_bpd(r),
+             "step %lld%s | epoch %.2f | %.2f steps/s | ETA %s | %s | KL %.2f | grad %.3g | "
+             "lr %.3g",
+             step, target, (double)pos / (double)r->steps_per_epoch, rate, eta, loss,
              stat_of(r, SPCNN_STAT_KL), stat_of(r, SPCNN_STAT_GRAD_NORM),
              stat_of(r, SPCNN_STAT_LEARNING_RATE));
     cli_progress_show(&r->line, text, force);
@@ -617,7 +637,8 @@ static int train_loop(run *r, uint64_t seed)
         numeric_failures = 0;
         step = (long long)stat_of(r, SPCNN_STAT_STEP);
         r->steps_done++;
-        r->bpd_ring[r->bpd_count++ % BPD_WINDOW] = bpd;
+        if (!isnan(bpd)) /* NaN: a VAE pretraining step, which runs no PixelCNN */
+            r->bpd_ring[r->bpd_count++ % BPD_WINDOW] = bpd;
         show_progress(r, step, pos, 0);
         int epoch_end = pos % r->steps_per_epoch == 0;
         if (epoch_end && r->args->eval &&
@@ -738,7 +759,9 @@ int cli_train(int argc, char **argv)
             goto done;
         }
     }
-    double batch_size = 0, seed = 0;
+    double batch_size = 0, seed = 0, pretrain = 0;
+    spcnn_config_get(cfg, SPCNN_CFG_VAE_PRETRAIN_STEPS, &pretrain);
+    r.pretrain_steps = (long long)pretrain;
     spcnn_config_get(cfg, SPCNN_CFG_BATCH_SIZE, &batch_size);
     spcnn_config_get(cfg, SPCNN_CFG_SEED, &seed);
     r.batch = (size_t)batch_size;

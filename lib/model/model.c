@@ -38,6 +38,13 @@ spcnn_status spcnn__model_new(const spcnn_config *cfg, spcnn_model **out)
     m->threads = spcnn__config_int(cfg, SPCNN_CFG_THREADS);
     m->scale_min = spcnn__config_value(cfg, SPCNN_CFG_TRAIN_SCALE_MIN);
     m->scale_max = spcnn__config_value(cfg, SPCNN_CFG_TRAIN_SCALE_MAX);
+    m->vae_pretrain_steps = (uint64_t)spcnn__config_value(cfg, SPCNN_CFG_VAE_PRETRAIN_STEPS);
+    if (m->vae_pretrain_steps > 0 && !m->use_latent) {
+        spcnn__free(m);
+        return spcnn__error(SPCNN_ERR_INVALID_ARGUMENT,
+                            "model create: vae_pretrain_steps needs the latent code "
+                            "(use_latent = 1)");
+    }
     if (m->scale_min > m->scale_max) {
         double lo = m->scale_min, hi = m->scale_max;
         spcnn__free(m);

@@ -42,6 +42,7 @@ struct spcnn_model {
     int grid_mode; /* spcnn__grid_mode: from use_coords and grid_resample */
     int threads;
     double scale_min, scale_max; /* scale-aware training (train.c); 1 and 1: off */
+    uint64_t vae_pretrain_steps; /* two-stage training (train.c); 0: joint */
 
     spcnn__dnnl ctx;
     spcnn__params params;

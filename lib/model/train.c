@@ -160,11 +160,20 @@ spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t *images, s
                            tp->pix_crop + i * mm, tp->grid_crop + i * mm * 2);
     }
 
+    /* The stage (vae_pretrain_steps): joint training, or the VAE alone for the first steps
+     * and then the PixelCNN alone on the frozen VAE's codes. */
+    const uint64_t pretrain = m->use_latent ? m->vae_pretrain_steps : 0;
+    const int train_vae = pretrain == 0 || step < pretrain;
+    const int train_pc = pretrain == 0 || step >= pretrain;
+    /* A frozen VAE encodes with its EMA weights, as evaluation and generation do, so the
+     * PixelCNN trains on the codes it will be given. */
+    const float *w_vae = train_vae ? w : m->params.buf[SPCNN__BUF_EMA];
+
     /* VAE: z ~ q(z|x), reparameterised so the patch loss trains the encoder too. */
-    double recon = 0, kl = 0;
+    double recon = train_vae ? 0 : NAN, kl = 0;
     if (m->use_latent) {
         SPCNN_TRY(spcnn__image_prep_run(&tp->prep, &m->ctx, images, m->image_size));
-        SPCNN_TRY(spcnn__vae_encode(tp->vae, &m->ctx, &m->params, w, tp->prep.x, tp->mu,
+        SPCNN_TRY(spcnn__vae_encode(tp->vae, &m->ctx, &m->params, w_vae, tp->prep.x, tp->mu,
                                     tp->logvar));
         for (size_t i = 0; i < n; i++) {
             spcnn__rng rng = spcnn__rng_make(spcnn__key4(seed, step, RNG_EPS, i));
@@ -172,39 +181,49 @@ spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t *images, s
                 tp->eps[i * l + j] = spcnn__rng_normal(&rng);
         }
         spcnn__reparam_forward(tp->mu, tp->logvar, tp->eps, tp->z, n * l);
-        SPCNN_TRY(spcnn__vae_decode(tp->vae, &m->ctx, &m->params, w, tp->z, tp->logits));
-        spcnn__bce_logits_forward(tp->logits, tp->prep.target, tp->bce, n, ss);
         spcnn__kl_forward(tp->mu, tp->logvar, tp->kl, n, l);
-        for (size_t i = 0; i < n; i++) {
-            recon += tp->bce[i];
+        for (size_t i = 0; i < n; i++)
             kl += tp->kl[i];
+        if (train_vae) {
+            SPCNN_TRY(spcnn__vae_decode(tp->vae, &m->ctx, &m->params, w, tp->z, tp->logits));
+            spcnn__bce_logits_forward(tp->logits, tp->prep.target, tp->bce, n, ss);
+            for (size_t i = 0; i < n; i++)
+                recon += tp->bce[i];
         }
     }
 
     /* PixelCNN on the windows. */
-    SPCNN_TRY(spcnn__pixelcnn_forward(tp->pc, &m->ctx, &m->params, w, tp->x_crop, tp->grid_crop,
-                                      m->use_latent ? tp->z : NULL, rate,
-                                      spcnn__key4(seed, step, RNG_DROPOUT, 0), tp->mix));
-    spcnn__mixture_nll_forward(tp->mix, tp->pix_crop, tp->nll, p, (size_t)m->k);
-    double nll = 0;
-    for (size_t i = 0; i < p; i++)
-        nll += tp->nll[i];
+    double nll = NAN;
+    if (train_pc) {
+        SPCNN_TRY(spcnn__pixelcnn_forward(tp->pc, &m->ctx, &m->params, w, tp->x_crop,
+                                          tp->grid_crop, m->use_latent ? tp->z : NULL, rate,
+                                          spcnn__key4(seed, step, RNG_DROPOUT, 0), tp->mix));
+        spcnn__mixture_nll_forward(tp->mix, tp->pix_crop, tp->nll, p, (size_t)m->k);
+        nll = 0;
+        for (size_t i = 0; i < p; i++)
+            nll += tp->nll[i];
+    }
 
-    /* Backward of loss = mean over images of (patch NLL + reconstruction + KL). */
+    /* Backward of loss = mean over images of (patch NLL + reconstruction + KL), less the
+     * terms of a frozen part. */
     const float inv_n = 1.0f / (float)n;
     spcnn__params_zero_grad(&m->params);
-    for (size_t i = 0; i < p; i++)
-        tp->dnll[i] = inv_n;
-    spcnn__mixture_nll_backward(tp->mix, tp->pix_crop, tp->dnll, tp->dmix, p, (size_t)m->k);
-    SPCNN_TRY(spcnn__pixelcnn_backward(tp->pc, &m->ctx, &m->params, tp->dmix, rate,
-                                       m->use_latent ? tp->dz_pc : NULL, NULL));
-    if (m->use_latent) {
+    if (train_pc) {
+        for (size_t i = 0; i < p; i++)
+            tp->dnll[i] = inv_n;
+        spcnn__mixture_nll_backward(tp->mix, tp->pix_crop, tp->dnll, tp->dmix, p, (size_t)m->k);
+        SPCNN_TRY(spcnn__pixelcnn_backward(tp->pc, &m->ctx, &m->params, tp->dmix, rate,
+                                           m->use_latent && train_vae ? tp->dz_pc : NULL,
+                                           NULL));
+    }
+    if (m->use_latent && train_vae) {
         for (size_t i = 0; i < n; i++)
             tp->dloss[i] = inv_n;
         spcnn__bce_logits_backward(tp->logits, tp->prep.target, tp->dloss, tp->dlogits, n, ss);
         SPCNN_TRY(spcnn__vae_decode_backward(tp->vae, &m->ctx, &m->params, tp->z, tp->dlogits,
-                                             tp->dz_dec));
-        spcnn__accumulate(tp->dz_pc, tp->dz_dec, n * l);
+                                             train_pc ? tp->dz_dec : tp->dz_pc));
+        if (train_pc)
+            spcnn__accumulate(tp->dz_pc, tp->dz_dec, n * l);
         spcnn__reparam_backward(tp->logvar, tp->eps, tp->dz_pc, tp->dmu, tp->dlogvar, n * l);
         spcnn__kl_backward(tp->mu, tp->logvar, tp->dloss, tp->dmu_kl, tp->dlogvar_kl, n, l);
         spcnn__accumulate(tp->dmu, tp->dmu_kl, n * l);
@@ -213,15 +232,23 @@ spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t *images, s
                                              tp->dlogvar));
     }
 
+    /* The PixelCNN's rows come first in the table, the VAE's after them; a part that starts
+     * after the pretraining counts its own steps. */
     spcnn__optim_stats os;
-    spcnn_status st = spcnn__optim_step(&m->params, &m->optim, &os);
+    spcnn_status st =
+        train_pc && train_vae
+            ? spcnn__optim_step(&m->params, &m->optim, &os)
+        : train_vae ? spcnn__optim_step_rows(&m->params, &m->optim, m->vae_rows_begin,
+                                             m->vae_rows_end, m->optim.t, &os)
+                    : spcnn__optim_step_rows(&m->params, &m->optim, 0, m->vae_rows_begin,
+                                             m->optim.t - pretrain, &os);
     m->ctx.weights_version++; /* raw and EMA weights moved (or, on failure, may have) */
     if (st != SPCNN_OK)
         return spcnn__error_context(st, "train step");
     spcnn__prior_clear(&m->prior); /* fitted to the encoder before the step */
     m->has_training_state = 1;
     m->images_seen += n;
-    m->last[SPCNN_STAT_BITS_PER_DIM] = nll / (double)p / LN2;
+    m->last[SPCNN_STAT_BITS_PER_DIM] = nll / (double)p / LN2; /* NaN while pretraining */
     m->last[SPCNN_STAT_RECONSTRUCTION] = recon / (double)n;
     m->last[SPCNN_STAT_KL] = kl / (double)n;
     m->last[SPCNN_STAT_LEARNING_RATE] = os.lr;
