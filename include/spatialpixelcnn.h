@@ -503,16 +503,18 @@ SPCNN_API spcnn_status spcnn_model_stat(const spcnn_model *model, spcnn_stat sta
  * For each image the library draws one random m×m window and the latent code
  * z ~ q(z|image) from the model's seeded random state, so training is deterministic for a fixed
  * seed and thread count. The loss is the VAE loss of the whole image plus the NLL of the window
- * given its crop of the image's coordinate grid and z. On ::SPCNN_ERR_NUMERIC (a non-finite
- * gradient) the parameters are unchanged.
+ * given its crop of the image's coordinate grid and z. With ::SPCNN_CFG_VAE_PRETRAIN_STEPS the
+ * first steps train only the VAE's loss and the later ones only the window's NLL. On
+ * ::SPCNN_ERR_NUMERIC (a non-finite gradient) the parameters are unchanged.
  * @param[in,out] model The model.
  * @param[in] images n images of height × width bytes (borrowed).
  * @param[in] n Batch size, 1 or more (keep it constant for speed; the configured batch_size is
  *            what the CLI uses).
  * @param[in] height Image height, at least patch_size.
  * @param[in] width Image width, at least patch_size.
- * @param[out] bits_per_dim The batch's patch NLL in bits per pixel (may be NULL); the other
- *             statistics are read with ::spcnn_model_stat.
+ * @param[out] bits_per_dim The batch's patch NLL in bits per pixel (may be NULL; NaN in a VAE
+ *             pretraining step, which runs no PixelCNN); the other statistics are read with
+ *             ::spcnn_model_stat.
  * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT, ::SPCNN_ERR_NUMERIC,
  *         ::SPCNN_ERR_OUT_OF_MEMORY, ::SPCNN_ERR_BACKEND.
  * @since 0.1.0
