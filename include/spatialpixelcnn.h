@@ -294,7 +294,10 @@ SPCNN_API spcnn_status spcnn_config_key_from_name(const char *name, spcnn_config
  * @brief Read a PNG file as 8-bit grayscale.
  *
  * Any PNG is accepted: colour is converted to gray, 16-bit samples are reduced to 8 bits and
- * alpha is composited over black. Call it with pixels NULL (and capacity 0) to learn the size.
+ * alpha is composited over black. Gray is the luminance Y = 0.2126 R + 0.7152 G + 0.0722 B
+ * (Rec. 709 weights) in linear light, the sRGB values decoded and the result encoded again
+ * with gamma 2.2 and rounded once; alpha is composited in linear light. Call it with pixels
+ * NULL (and capacity 0) to learn the size.
  * @param[in] path File to read.
  * @param[out] pixels Caller buffer for height × width bytes, row-major; may be NULL to query.
  * @param[in] capacity Size of pixels in bytes.

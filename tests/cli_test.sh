@@ -311,6 +311,10 @@ expect 2 '--train-sizes is for data of one size' "$spcnn" train --data "$tmp/mix
     --out "$tmp/x" --steps 1 --train-sizes 12-24 --batch-size 4
 expect 1 'this command needs images of one size \(spcnn train and spcnn eval take mixed sizes\)' \
     "$spcnn" reconstruct --model "$tmp/mx.spcnn" --data "$tmp/mixed" --out "$tmp/x.png"
+# A folder of one size still decodes into memory for them: img00.png is its one test image.
+expect 0 'reconstructed 1 of 1 test images \(12 x 12, PNG folder' "$spcnn" reconstruct \
+    --model "$tmp/mx.spcnn" --data "$tmp/png" --count 1 --out "$tmp/x.png"
+rm -f "$tmp/x.png"
 # Bounded memory: 70 images of about 4 million pixels (275 MB decoded) train under a 250 MB
 # address-space limit (the program itself needs about 170 MB), because only a batch's images
 # are decoded at a time.
