@@ -294,7 +294,10 @@ SPCNN_API spcnn_status spcnn_config_key_from_name(const char *name, spcnn_config
  * @brief Read a PNG file as 8-bit grayscale.
  *
  * Any PNG is accepted: colour is converted to gray, 16-bit samples are reduced to 8 bits and
- * alpha is composited over black. Call it with pixels NULL (and capacity 0) to learn the size.
+ * alpha is composited over black. Gray is the luminance Y = 0.2126 R + 0.7152 G + 0.0722 B
+ * (Rec. 709 weights) in linear light, the sRGB values decoded and the result encoded again
+ * with gamma 2.2 and rounded once; alpha is composited in linear light. Call it with pixels
+ * NULL (and capacity 0) to learn the size.
  * @param[in] path File to read.
  * @param[out] pixels Caller buffer for height × width bytes, row-major; may be NULL to query.
  * @param[in] capacity Size of pixels in bytes.
@@ -503,9 +506,13 @@ SPCNN_API spcnn_status spcnn_model_stat(const spcnn_model *model, spcnn_stat sta
  * For each image the library draws one random m×m window and the latent code
  * z ~ q(z|image) from the model's seeded random state, so training is deterministic for a fixed
  * seed and thread count. The loss is the VAE loss of the whole image plus the NLL of the window
- * given its crop of the image's coordinate grid and z. With ::SPCNN_CFG_VAE_PRETRAIN_STEPS the
- * first steps train only the VAE's loss and the later ones only the window's NLL. On
- * ::SPCNN_ERR_NUMERIC (a non-finite gradient) the parameters are unchanged.
+ * given its crop of the image's coordinate grid and z. The VAE sees the image resampled to
+ * image_size × image_size by bilinear interpolation with half-pixel centres (output pixel o reads
+ * the input at (o + 0.5)·in/image_size − 0.5, the neighbours clamped at the edges; an image of
+ * that size is used as it is). With ::SPCNN_CFG_VAE_PRETRAIN_STEPS the first steps train only
+ * the VAE's loss and the later ones only the window's NLL. On ::SPCNN_ERR_NUMERIC (a non-finite
+ * gradient) the parameters are unchanged. It is ::spcnn_model_train_step_mixed with every
+ * image of the same size, and gives the same bits.
  * @param[in,out] model The model.
  * @param[in] images n images of height × width bytes (borrowed).
  * @param[in] n Batch size, 1 or more (keep it constant for speed; the configured batch_size is
@@ -522,6 +529,36 @@ SPCNN_API spcnn_status spcnn_model_stat(const spcnn_model *model, spcnn_stat sta
 SPCNN_API spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t *images,
                                               size_t n, size_t height, size_t width,
                                               double *bits_per_dim);
+
+/**
+ * @brief One optimiser step on a batch of images of different sizes.
+ *
+ * As ::spcnn_model_train_step, image by image: image i's window is drawn uniformly among its
+ * (heights[i] − m + 1) × (widths[i] − m + 1) windows (of the image resampled to this step's
+ * scale under scale-aware training, train_scale_min/max, which scales each image's own size)
+ * and is conditioned on the coordinate grid of its own image, G[r][c] = (−1 + 2r/(H−1),
+ * −1 + 2c/(W−1)); the VAE sees each image resampled to image_size × image_size with the filter
+ * ::spcnn_model_train_step documents. The random draws are keyed by (seed, step, position in
+ * the batch), so a batch of same-size images gives exactly the bits of
+ * ::spcnn_model_train_step. Every image weighs the same in the loss: to draw windows uniformly
+ * over a data set of mixed sizes, choose the batch's images with probability proportional to
+ * their window counts (as `spcnn train` does for a folder of PNG images). Only n needs to stay
+ * constant for speed: the plan is built per batch size, not per image size.
+ * @param[in,out] model The model.
+ * @param[in] images n pointers, image i of heights[i] × widths[i] bytes (all borrowed).
+ * @param[in] heights n image heights, each at least patch_size and at most 1000000.
+ * @param[in] widths n image widths, each at least patch_size and at most 1000000.
+ * @param[in] n Batch size, 1 to 65536.
+ * @param[out] bits_per_dim The batch's patch NLL in bits per pixel (may be NULL).
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT (NULL argument, n out of range, an image
+ *         smaller than the window or too large; the message names the first such image),
+ *         ::SPCNN_ERR_NUMERIC, ::SPCNN_ERR_OUT_OF_MEMORY, ::SPCNN_ERR_BACKEND.
+ * @since 0.4.0
+ */
+SPCNN_API spcnn_status spcnn_model_train_step_mixed(spcnn_model *model,
+                                                    const uint8_t *const *images,
+                                                    const size_t *heights, const size_t *widths,
+                                                    size_t n, double *bits_per_dim);
 
 /**
  * @brief Encode an image: the mean of q(z|image), with EMA weights.

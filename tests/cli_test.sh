@@ -1,6 +1,7 @@
 #!/bin/sh
 # The spcnn command-line tool end to end on a tiny data set: usage and exit codes, training a
-# tiny model (IDX and PNG folder), its log, info, eval, resuming, determinism, SIGTERM,
+# tiny model (IDX and PNG folders: mixed sizes, the split by path, bad files, bounded memory
+# under ulimit -v), its log, info, eval, resuming, determinism, SIGTERM,
 # generation, likelihood maps, the classifier, score and output checks.
 # Usage: cli_test.sh <path to spcnn> [temporary folder]
 set -u
@@ -57,9 +58,10 @@ expect 2 '--model and --data are required' "$spcnn" eval --images 2
 expect 1 'not a folder' "$spcnn" train --data "$tmp/none" --out "$tmp/m" --steps 1
 expect 1 'm.spcnn' "$spcnn" info "$tmp/m.spcnn"
 
-# 2. A tiny data set: 32 training and 8 test images of 12 x 12 (IDX), 10 PNG images of 12 x 12
-#    and a folder of PNG images of two sizes.
-mkdir -p "$tmp/idx" "$tmp/png" "$tmp/mixed"
+# 2. A tiny data set: 32 training and 8 test images of 12 x 12 (IDX), 10 PNG images of 12 x 12,
+#    a folder (with a subfolder) of PNG images of several sizes and one colour PNG, and folders
+#    with a file that is not a PNG and with an image smaller than the window.
+mkdir -p "$tmp/idx" "$tmp/png" "$tmp/mixed/sub" "$tmp/bad" "$tmp/small"
 "$python" - "$tmp" <<'PY' || { echo "FAIL: could not write the data set"; exit 1; }
 import random, struct, sys, zlib
 tmp = sys.argv[1]
@@ -77,13 +79,17 @@ def images(n, h, w):
 def idx(path, n, h, w):
     with open(path, "wb") as f:
         f.write(struct.pack(">IIII", 0x803, n, h, w) + images(n, h, w))
-def png(path, h, w):
+def png(path, h, w, colour=False):
     raw = images(1, h, w)
-    rows = b"".join(b"\0" + bytes(raw[r * w:(r + 1) * w]) for r in range(h))
+    if colour:  # RGB: the gray value in each channel
+        raw = bytes(v for v in raw for _ in range(3))
+    k = 3 if colour else 1
+    rows = b"".join(b"\0" + bytes(raw[r * w * k:(r + 1) * w * k]) for r in range(h))
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+        f.write(b"\x89PNG\r\n\x1a\n"
+                + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2 if colour else 0, 0, 0, 0))
                 + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 idx(tmp + "/idx/train-images-idx3-ubyte", 32, 12, 12)
 idx(tmp + "/idx/t10k-images-idx3-ubyte", 8, 12, 12)
@@ -91,6 +97,17 @@ for i in range(10):
     png("%s/png/img%02d.png" % (tmp, i), 12, 12)
 png(tmp + "/mixed/a.png", 12, 12)
 png(tmp + "/mixed/b.png", 16, 12)
+sizes = [(12, 20), (20, 14), (9, 9), (16, 16)]
+for i in range(37):  # 40 images: the test set (2) has two sizes
+    png("%s/mixed/sub/c%02d.png" % (tmp, i), *sizes[i % 4])
+png(tmp + "/mixed/sub/colour.png", 14, 10, colour=True)
+for d in ("bad", "small"):
+    for i in range(9):
+        png("%s/%s/g%d.png" % (tmp, d, i), 12, 12)
+png(tmp + "/small/tiny.png", 5, 5)
+png(tmp + "/bad/tiny.png", 5, 5)
+with open(tmp + "/bad/notpng.png", "w") as f:
+    f.write("not a picture\n")
 PY
 
 tiny="--patch-size 8 --image-size 12 --nr-filters 4 --nr-resnet 1 --nr-mix 2 --latent-size 3
@@ -221,12 +238,107 @@ lines=$(cat "$tmp/m6.spcnn.log.csv" 2>/dev/null | wc -l)
 [ "$lines" -eq 4 ] && tail -n 1 "$tmp/m6.spcnn.log.csv" | grep -q '^[0-9.]*,6,' && pass ||
     fail "resuming into another file: its log has $lines lines, expected 4 ending at step 6"
 
-# 4. PNG folders.
+# 4. PNG folders: split by the key of each path (docs/cli.md, "Data"), streamed, any sizes.
 # shellcheck disable=SC2086
-expect 0 'PNG folder .*: 8 training images of 12 x 12 \(2 steps per epoch\), 1 more held out' \
+expect 0 'PNG folder .*: 8 training images of 12 x 12 to 12 x 12 .*streamed \(2 steps per epoch\), 1 more held out' \
     "$spcnn" train --data "$tmp/png" --out "$tmp/p.spcnn" --epochs 1 $tiny
-expect 1 'must have the same size' "$spcnn" train --data "$tmp/mixed" --out "$tmp/x" --steps 1
 expect 1 'fewer than one batch' "$spcnn" train --data "$tmp/png" --out "$tmp/x" --steps 1
+# The documented key, FNV-1a 64 of the relative path then splitmix64's finaliser: the test set
+# is the files whose key is divisible by 10, the validation set the training files of
+# smallest key (a tenth of them by default).
+split_of() { # the test and validation counts of a folder, as the documentation defines them
+    "$python" - "$1" <<'PY'
+import os, sys
+M = (1 << 64) - 1
+def key(rel):
+    h = 0xcbf29ce484222325
+    for b in rel.encode():
+        h = ((h ^ b) * 0x100000001b3) & M
+    h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & M
+    h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & M
+    return h ^ (h >> 31)
+root = sys.argv[1]
+rels = [os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root)
+        for f in fs if f.endswith(".png")]
+test = [r for r in rels if key(r) % 10 == 0]
+train = len(rels) - len(test)
+print(len(test), max(1, train // 10) if train >= 2 else 0)
+PY
+}
+set -- $(split_of "$tmp/mixed")
+n_test=$1 n_valid=$2
+[ "$n_test" -ge 2 ] && pass || fail "the mixed test folder has $n_test test images; want 2 or more"
+# shellcheck disable=SC2086
+expect 0 'PNG folder .*: [0-9]+ training images of 9 x 9 to 20 x 20 \(heights, widths\), [0-9]+ windows of 8 x 8, streamed' \
+    "$spcnn" train --data "$tmp/mixed" --out "$tmp/mx.spcnn" --steps 4 $tiny
+grep -q 'warning: 1 of 40 images are colour (or palette) PNGs: they are read as gray, Y = 0.2126 R' \
+    "$tmp/out" && pass || fail "no warning about the colour PNG"
+grep -q "$n_valid more held out for validation" "$tmp/out" && pass ||
+    fail "validation: expected $n_valid images held out"
+grep -q 'latent prior is not fitted for a streamed PNG folder' "$tmp/out" && pass ||
+    fail "no word about the prior"
+expect 0 "test images: +$n_test of $n_test \\([0-9]+ x [0-9]+ to [0-9]+ x [0-9]+, PNG folder" \
+    "$spcnn" eval --model "$tmp/mx.spcnn" --data "$tmp/mixed"
+grep -q 'bits/dim (patches): [0-9.]* (mean over images)' "$tmp/out" &&
+    grep -q 'bits/dim (image): *[0-9.]* (pooled over all pixels)' "$tmp/out" && pass ||
+    fail "eval on mixed sizes: no per-image mean and pooled figures"
+expect 0 "validation images: +$n_valid of $n_valid" "$spcnn" eval --model "$tmp/mx.spcnn" \
+    --data "$tmp/mixed" --split validation
+# The draws of a streamed folder follow from (seed, batch position): 2 + 2 resumed steps give
+# the bytes of 4 steps in one run.
+# shellcheck disable=SC2086
+"$spcnn" train --data "$tmp/mixed" --out "$tmp/mx2.spcnn" --steps 2 --no-eval $tiny \
+    > /dev/null 2>&1 &&
+    "$spcnn" train --data "$tmp/mixed" --resume "$tmp/mx2.spcnn" --steps 4 --no-eval \
+    --prior-components 0 > /dev/null 2>&1 &&
+    "$spcnn" train --data "$tmp/mixed" --out "$tmp/mx4.spcnn" --steps 4 --no-eval $tiny \
+    > /dev/null 2>&1 && cmp -s "$tmp/mx2.spcnn" "$tmp/mx4.spcnn" && pass ||
+    fail "streamed folder: 2 + 2 resumed steps differ from 4 steps in one run"
+# Files that are not usable PNGs, images smaller than the window: named, or skipped and counted.
+# shellcheck disable=SC2086
+expect 1 'bad/notpng.png: not a PNG file \(no PNG signature\) \(--skip-bad skips such files\)' \
+    "$spcnn" train --data "$tmp/bad" --out "$tmp/x" --steps 1 $tiny
+# shellcheck disable=SC2086
+expect 1 'small/tiny.png is 5 x 5, smaller than the 8 x 8 window \(--skip-bad' \
+    "$spcnn" train --data "$tmp/small" --out "$tmp/x" --steps 1 $tiny
+# shellcheck disable=SC2086
+expect 0 'trained 1 steps' "$spcnn" train --data "$tmp/bad" --out "$tmp/x" --steps 1 --skip-bad \
+    --no-eval $tiny
+grep -q 'warning: skipped 1 file that is not a usable PNG image (the first: .*notpng.png: not a PNG' \
+    "$tmp/out" && grep -q 'warning: skipped 1 image smaller than the 8 x 8 window' "$tmp/out" &&
+    pass || fail "--skip-bad: no count of the files skipped"
+expect 2 '--train-sizes is for data of one size' "$spcnn" train --data "$tmp/mixed" \
+    --out "$tmp/x" --steps 1 --train-sizes 12-24 --batch-size 4
+expect 1 'this command needs images of one size \(spcnn train and spcnn eval take mixed sizes\)' \
+    "$spcnn" reconstruct --model "$tmp/mx.spcnn" --data "$tmp/mixed" --out "$tmp/x.png"
+# A folder of one size still decodes into memory for them: img00.png is its one test image.
+expect 0 'reconstructed 1 of 1 test images \(12 x 12, PNG folder' "$spcnn" reconstruct \
+    --model "$tmp/mx.spcnn" --data "$tmp/png" --count 1 --out "$tmp/x.png"
+rm -f "$tmp/x.png"
+# Bounded memory: 70 images of about 4 million pixels (275 MB decoded) train under a 250 MB
+# address-space limit (the program itself needs about 170 MB), because only a batch's images
+# are decoded at a time.
+"$python" - "$tmp/big" <<'PY' || fail "could not write the large folder"
+import os, struct, sys, zlib
+def chunk(k, d):
+    return struct.pack(">I", len(d)) + k + d + struct.pack(">I", zlib.crc32(k + d))
+def png_bytes(h, w):
+    row = b"\0" + bytes((c * 7) % 256 for c in range(w))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(row * h, 9)) + chunk(b"IEND", b""))
+os.makedirs(sys.argv[1] + "/sub")
+blobs = [png_bytes(2048, 2048), png_bytes(1536, 2560)]
+for i in range(70):
+    with open("%s/%simg%02d.png" % (sys.argv[1], "sub/" if i % 2 else "", i), "wb") as f:
+        f.write(blobs[i % 2])
+PY
+# shellcheck disable=SC2086
+expect 0 'trained 3 steps' sh -c 'ulimit -v 250000 && exec "$@"' sh "$spcnn" train \
+    --data "$tmp/big" --out "$tmp/big.spcnn" --steps 3 --no-eval --validation 0 $tiny
+rm -rf "$tmp/big" "$tmp/big.spcnn" "$tmp/big.spcnn.log.csv"
+# ... and the limit binds: holding the folder's decoded bytes at once fails under it.
+sh -c 'ulimit -v 250000 && exec "$0" -c "bytearray(275 * 10 ** 6)"' "$python" 2> /dev/null &&
+    fail "ulimit -v 250000 did not stop a 275 MB allocation" || pass
 
 # 5. SIGTERM: checkpoint and exit 130.
 # shellcheck disable=SC2086

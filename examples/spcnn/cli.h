@@ -11,8 +11,38 @@
 /* Exit statuses: 2 for a bad command line, 130 after Ctrl-C / SIGTERM (as a shell reports). */
 enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2, CLI_INTERRUPTED = 130 };
 
-/* A data set in memory: the training and the test images, each set of one size, and the
- * validation images held out of the training set (cli_dataset_hold_out; same size). */
+/* A folder of PNG images (folder.c): every *.png under it, recursively, in path order, known
+ * by its PNG header (no pixel is decoded to list it). */
+typedef struct cli_folder_image {
+    char *path;   /* relative to the folder, '/'-separated */
+    uint64_t key; /* cli_path_key(path): the split */
+    size_t h, w;
+    int colour;   /* a colour or palette PNG (read as gray) */
+} cli_folder_image;
+typedef struct cli_folder {
+    char *root;
+    cli_folder_image *items;
+    size_t count;
+    size_t skipped; /* files that were not usable PNGs, skipped (--skip-bad) */
+} cli_folder;
+/* The key of a relative path: FNV-1a 64 of its bytes, then splitmix64's finaliser. A PNG
+ * folder's test set is the images with key % 10 == 0. */
+uint64_t cli_path_key(const char *rel);
+/* List DIR. A file that is not a usable PNG stops it with a message naming the file, unless
+ * skip_bad: then it is counted and skipped, with one warning. Warns once when colour PNGs
+ * are found. Returns 0 after printing why. */
+int cli_folder_index(const char *cmd, const char *dir, int skip_bad, cli_folder *f);
+void cli_folder_free(cli_folder *f);
+/* Decode one image into pixels (im->h × im->w bytes). On failure prints why (as a warning
+ * when skipping) and returns 0. */
+int cli_folder_read(const char *cmd, const cli_folder *f, const cli_folder_image *im,
+                    uint8_t *pixels, int skipping);
+
+/* A data set: the training and the test images, and the validation images held out of the
+ * training set (cli_dataset_hold_out). IDX data, and a PNG folder loaded without
+ * CLI_DATA_STREAM, are in memory, each set of one size; a PNG folder loaded with
+ * CLI_DATA_STREAM is its index only (the *_refs lists; train, valid and test stay NULL), its
+ * images of any sizes, decoded when they are used. */
 typedef struct cli_dataset {
     uint8_t *train, *test, *valid;
     /* Class labels, or NULL: test (t10k-labels-idx1-ubyte), training (train-labels-idx1-ubyte,
@@ -21,13 +51,40 @@ typedef struct cli_dataset {
     size_t n_train, n_test, n_valid;
     size_t train_h, train_w, test_h, test_w;
     const char *kind; /* "IDX" or "PNG folder" */
+    /* A PNG folder: its index and the sets as lists of its images: training in descending
+     * key order (so that the validation hold-out, taken from its end, is the training images
+     * of smallest key), validation and test in ascending key order. */
+    cli_folder folder;
+    cli_folder_image **train_refs, **valid_refs, **test_refs;
+    int streamed; /* CLI_DATA_STREAM: images not decoded */
 } cli_dataset;
 
+/* cli_dataset_load_with flags. */
+enum { CLI_DATA_STREAM = 1, CLI_DATA_SKIP_BAD = 2 };
+
 /* Load DIR: the IDX pair train-images-idx3-ubyte / t10k-images-idx3-ubyte (and their labels
- * *-labels-idx1-ubyte when present), or else every *.png in it (sorted by name, equal
- * sizes, the last 10 % held out as the test set). want_train 0 loads only the test set.
- * Prints the reason and returns 0 on failure. */
+ * *-labels-idx1-ubyte when present), or else every *.png under it (recursively; the test set
+ * the images whose path's key is divisible by 10), decoded into memory: each set loaded must
+ * then be of one size. want_train 0 decodes only the test set. Prints the reason and returns
+ * 0 on failure. */
 int cli_dataset_load(const char *dir, int want_train, cli_dataset *ds);
+/* cli_dataset_load with flags: CLI_DATA_STREAM keeps a PNG folder as its index (any sizes),
+ * CLI_DATA_SKIP_BAD skips the files of a PNG folder that are not usable PNGs. */
+int cli_dataset_load_with(const char *cmd, const char *dir, int want_train, int flags,
+                          cli_dataset *ds);
+/* Evaluate n images of a PNG folder one at a time (spcnn_model_evaluate on each, decoded as
+ * it comes): patches, image and kl get the mean over the images of each image's figure (each
+ * image weighs the same, whatever its size); pooled, if not NULL, the bits/dim pooled over
+ * all windows' pixels [0] and all images' pixels [1]. Before each image *base and *span are
+ * set to its share of the whole, for a progress callback. A file that cannot be read is
+ * reported and gives SPCNN_ERR_IO. */
+spcnn_status cli_evaluate_folder(const char *cmd, spcnn_model *model, const cli_dataset *ds,
+                                 cli_folder_image *const *set, size_t n, double *base,
+                                 double *span, double *patches, double *image, double *kl,
+                                 double pooled[2]);
+/* Drop the images of a streamed PNG folder smaller than m × m, printing their count; without
+ * skip the first one is an error that names it. Returns 0 after printing why. */
+int cli_dataset_drop_small(const char *cmd, cli_dataset *ds, size_t m, int skip);
 void cli_dataset_free(cli_dataset *ds);
 /* Hold the last n training images out as the validation set (shuffled once with a fixed seed,
  * like the test set); n_train shrinks by n. Prints the reason and returns 0 on failure. */
@@ -45,6 +102,11 @@ int cli_read_idx(const char *cmd, const char *path, uint8_t **out, size_t *n, si
 /* The data order of epoch `epoch` of a training run: a permutation of 0..n-1 into perm that
  * follows from (seed, epoch) alone (order.c). */
 void cli_epoch_order(size_t *perm, size_t n, uint64_t seed, uint64_t epoch);
+/* Draw slot `slot` of step `step` (attempt `attempt`) from n items of cumulative weights cum
+ * (cum[i] = weights of items 0..i, cum[n-1] > 0): item i with probability weight_i / total,
+ * following from (seed, step, slot, attempt) alone (order.c). */
+size_t cli_draw_weighted(const uint64_t *cum, size_t n, uint64_t seed, uint64_t step,
+                         uint64_t slot, uint64_t attempt);
 
 /* Commands: argv[0] is the command name. */
 int cli_train(int argc, char **argv);

@@ -1,7 +1,7 @@
-/* Data sets for spcnn: an IDX pair (scripts/get-data.sh) or a folder of PNG images. */
+/* Data sets for spcnn: an IDX pair (scripts/get-data.sh) or a folder of PNG images
+ * (folder.c), split by a hash of each file's path. */
 #define _POSIX_C_SOURCE 200809L
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,127 +91,129 @@ static int read_labels(const char *dir, const char *name, size_t count, uint8_t 
     return ok;
 }
 
-static int has_png_suffix(const char *name)
+static int compare_key_asc(const void *a, const void *b)
 {
-    size_t n = strlen(name);
-    return n > 4 && (strcmp(name + n - 4, ".png") == 0 || strcmp(name + n - 4, ".PNG") == 0);
+    const cli_folder_image *x = *(cli_folder_image *const *)a, *y = *(cli_folder_image *const *)b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return strcmp(x->path, y->path);
 }
 
-static int compare_names(const void *a, const void *b)
+static int compare_key_desc(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return compare_key_asc(b, a);
 }
 
-/* Every *.png of dir, sorted by name so that the split and the data order are reproducible. */
-static int load_png_folder(const char *dir, int want_train, cli_dataset *ds)
+/* Decode a set of one size into a new buffer; 0 after printing why. */
+static int decode_set(const char *cmd, const cli_dataset *ds, cli_folder_image **set, size_t n,
+                      uint8_t **out, size_t *h, size_t *w)
 {
-    DIR *d = opendir(dir);
-    if (!d) {
-        fprintf(stderr, "spcnn: %s: %s\n", dir, strerror(errno));
+    *out = NULL;
+    if (n == 0)
+        return 1;
+    *h = set[0]->h;
+    *w = set[0]->w;
+    for (size_t i = 1; i < n; i++)
+        if (set[i]->h != *h || set[i]->w != *w) {
+            fprintf(stderr,
+                    "spcnn%s%s: %s/%s is %zu x %zu but %s/%s is %zu x %zu: this command needs "
+                    "images of one size (spcnn train and spcnn eval take mixed sizes)\n",
+                    cmd ? " " : "", cmd ? cmd : "", ds->folder.root, set[i]->path, set[i]->h,
+                    set[i]->w, ds->folder.root, set[0]->path, *h, *w);
+            return 0;
+        }
+    if (n > SIZE_MAX / *h / *w || !(*out = malloc(n * *h * *w))) {
+        fprintf(stderr, "spcnn%s%s: %s: out of memory for %zu images of %zu x %zu\n",
+                cmd ? " " : "", cmd ? cmd : "", ds->folder.root, n, *h, *w);
         return 0;
     }
-    char **names = NULL;
-    size_t count = 0, cap = 0;
-    int ok = 1;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (!has_png_suffix(e->d_name))
-            continue;
-        if (count == cap) {
-            size_t ncap = cap ? 2 * cap : 256;
-            char **grown = realloc(names, ncap * sizeof *names);
-            if (!grown) {
-                ok = 0;
-                break;
-            }
-            names = grown;
-            cap = ncap;
+    for (size_t i = 0; i < n; i++)
+        if (!cli_folder_read(cmd, &ds->folder, set[i], *out + i * *h * *w, 0)) {
+            free(*out);
+            *out = NULL;
+            return 0;
         }
-        names[count] = strdup(e->d_name);
-        if (!names[count]) {
-            ok = 0;
-            break;
-        }
-        count++;
+    return 1;
+}
+
+/* Every *.png under dir, split by the key of its relative path: key % 10 == 0 the test set,
+ * the rest the training set (from which cli_dataset_hold_out takes the validation set). */
+static int load_png_folder(const char *cmd, const char *dir, int want_train, int flags,
+                           cli_dataset *ds)
+{
+    if (!cli_folder_index(cmd, dir, (flags & CLI_DATA_SKIP_BAD) != 0, &ds->folder))
+        return 0;
+    const cli_folder *f = &ds->folder;
+    if (f->count == 0) {
+        fprintf(stderr, "spcnn%s%s: %s: neither %s and %s nor any *.png image (searched "
+                        "recursively)\n",
+                cmd ? " " : "", cmd ? cmd : "", dir, TRAIN_IDX, TEST_IDX);
+        return 0;
     }
-    closedir(d);
-    uint8_t *pixels = NULL;
-    size_t h = 0, w = 0;
-    if (!ok) {
-        fprintf(stderr, "spcnn: %s: out of memory listing the folder\n", dir);
-        goto done;
-    }
-    if (count < 2) {
-        fprintf(stderr,
-                "spcnn: %s: neither %s and %s nor at least 2 *.png images (found %zu)\n", dir,
-                TRAIN_IDX, TEST_IDX, count);
-        ok = 0;
-        goto done;
-    }
-    qsort(names, count, sizeof *names, compare_names);
-    size_t n_test = count / 10 ? count / 10 : 1;
-    size_t first = want_train ? 0 : count - n_test;
-    for (size_t i = first; i < count && ok; i++) {
-        char *path = cli_join_path(dir, names[i]);
-        size_t ih, iw;
-        spcnn_status st = path ? spcnn_png_read(path, NULL, 0, &ih, &iw) : SPCNN_ERR_OUT_OF_MEMORY;
-        if (st != SPCNN_OK) {
-            fprintf(stderr, "spcnn: %s: %s\n", path ? path : names[i], spcnn_last_error_message());
-            ok = 0;
-        } else if (i == first) {
-            h = ih;
-            w = iw;
-            pixels = malloc((count - first) * h * w);
-            if (!pixels) {
-                fprintf(stderr, "spcnn: %s: out of memory for %zu images\n", dir, count);
-                ok = 0;
-            }
-        } else if (ih != h || iw != w) {
-            /* The first version trains on one size: crops of mixed sizes would need a batch
-             * per size. */
-            fprintf(stderr,
-                    "spcnn: %s: is %zu x %zu but %s is %zu x %zu; all images of a PNG folder "
-                    "must have the same size\n",
-                    path, ih, iw, names[first], h, w);
-            ok = 0;
-        }
-        if (ok) {
-            st = spcnn_png_read(path, pixels + (i - first) * h * w, h * w, &ih, &iw);
-            if (st != SPCNN_OK) {
-                fprintf(stderr, "spcnn: %s: %s\n", path, spcnn_last_error_message());
-                ok = 0;
-            }
-        }
-        free(path);
-    }
-    if (!ok) {
-        free(pixels);
-        goto done;
-    }
-    size_t n_train = want_train ? count - n_test : 0;
-    ds->kind = "PNG folder";
+    size_t n_test = 0;
+    for (size_t i = 0; i < f->count; i++)
+        n_test += f->items[i].key % 10 == 0;
     ds->n_test = n_test;
-    ds->test_h = ds->train_h = h;
-    ds->test_w = ds->train_w = w;
-    ds->test = malloc(n_test * h * w);
-    if (!ds->test) {
-        fprintf(stderr, "spcnn: %s: out of memory\n", dir);
-        free(pixels);
-        ok = 0;
-        goto done;
+    ds->n_train = f->count - n_test;
+    ds->test_refs = malloc((n_test ? n_test : 1) * sizeof *ds->test_refs);
+    ds->train_refs = malloc((ds->n_train ? ds->n_train : 1) * sizeof *ds->train_refs);
+    if (!ds->test_refs || !ds->train_refs) {
+        fprintf(stderr, "spcnn%s%s: %s: out of memory\n", cmd ? " " : "", cmd ? cmd : "", dir);
+        return 0;
     }
-    memcpy(ds->test, pixels + n_train * h * w, n_test * h * w);
-    if (want_train) {
-        ds->train = pixels; /* the test images at its end are simply never used */
-        ds->n_train = n_train;
-    } else {
-        free(pixels);
+    size_t t = 0, r = 0;
+    for (size_t i = 0; i < f->count; i++) {
+        if (f->items[i].key % 10 == 0)
+            ds->test_refs[t++] = &f->items[i];
+        else
+            ds->train_refs[r++] = &f->items[i];
     }
-done:
-    for (size_t i = 0; i < count; i++)
-        free(names[i]);
-    free(names);
-    return ok;
+    qsort(ds->test_refs, n_test, sizeof *ds->test_refs, compare_key_asc);
+    qsort(ds->train_refs, ds->n_train, sizeof *ds->train_refs, compare_key_desc);
+    ds->kind = "PNG folder";
+    if (!want_train && n_test == 0) {
+        fprintf(stderr, "spcnn%s%s: %s: none of its %zu images is in the test set (the images "
+                        "whose path has a key divisible by 10: about a tenth of them)\n",
+                cmd ? " " : "", cmd ? cmd : "", dir, f->count);
+        return 0;
+    }
+    if (flags & CLI_DATA_STREAM) {
+        ds->streamed = 1;
+        return 1;
+    }
+    return decode_set(cmd, ds, ds->test_refs, n_test, &ds->test, &ds->test_h, &ds->test_w) &&
+           (!want_train || decode_set(cmd, ds, ds->train_refs, ds->n_train, &ds->train,
+                                      &ds->train_h, &ds->train_w));
+}
+
+int cli_dataset_drop_small(const char *cmd, cli_dataset *ds, size_t m, int skip)
+{
+    if (!ds->folder.root)
+        return 1;
+    cli_folder_image **sets[3] = {ds->train_refs, ds->valid_refs, ds->test_refs};
+    size_t *counts[3] = {&ds->n_train, &ds->n_valid, &ds->n_test}, dropped = 0;
+    for (int k = 0; k < 3; k++) {
+        size_t kept = 0;
+        for (size_t i = 0; sets[k] && i < *counts[k]; i++) {
+            cli_folder_image *im = sets[k][i];
+            if (im->h >= m && im->w >= m) {
+                sets[k][kept++] = im;
+                continue;
+            }
+            if (!skip) {
+                fprintf(stderr, "spcnn %s: %s/%s is %zu x %zu, smaller than the %zu x %zu "
+                                "window (--skip-bad skips such images)\n",
+                        cmd, ds->folder.root, im->path, im->h, im->w, m, m);
+                return 0;
+            }
+            dropped++;
+        }
+        *counts[k] = kept;
+    }
+    if (dropped)
+        fprintf(stderr, "spcnn %s: warning: skipped %zu image%s smaller than the %zu x %zu "
+                        "window\n", cmd, dropped, dropped == 1 ? "" : "s", m, m);
+    return 1;
 }
 
 /* Shuffle a set of images once, with a fixed seed: image files are often sorted (a folder of
@@ -258,6 +260,19 @@ int cli_dataset_hold_out(cli_dataset *ds, size_t n)
                 n, ds->n_train);
         return 0;
     }
+    if (ds->train_refs) { /* a PNG folder: the n training images of smallest key */
+        if (!(ds->valid_refs = malloc(n * sizeof *ds->valid_refs))) {
+            fprintf(stderr, "spcnn: out of memory for %zu validation images\n", n);
+            return 0;
+        }
+        for (size_t i = 0; i < n; i++) /* ascending key */
+            ds->valid_refs[i] = ds->train_refs[ds->n_train - 1 - i];
+        if (ds->streamed) {
+            ds->n_train -= n;
+            ds->n_valid = n;
+            return 1;
+        }
+    }
     ds->valid = malloc(n * size);
     if (ds->train_labels)
         ds->valid_labels = malloc(n);
@@ -275,6 +290,12 @@ int cli_dataset_hold_out(cli_dataset *ds, size_t n)
 }
 
 int cli_dataset_load(const char *dir, int want_train, cli_dataset *ds)
+{
+    return cli_dataset_load_with(NULL, dir, want_train, 0, ds);
+}
+
+int cli_dataset_load_with(const char *cmd, const char *dir, int want_train, int flags,
+                          cli_dataset *ds)
 {
     memset(ds, 0, sizeof *ds);
     struct stat st;
@@ -297,13 +318,13 @@ int cli_dataset_load(const char *dir, int want_train, cli_dataset *ds)
              read_labels(dir, TEST_LABELS, ds->n_test, &ds->test_labels) &&
              (!want_train || read_labels(dir, TRAIN_LABELS, ds->n_train, &ds->train_labels));
     } else {
-        ok = load_png_folder(dir, want_train, ds);
+        ok = load_png_folder(cmd, dir, want_train, flags, ds);
     }
     free(train_path);
     free(test_path);
     if (!ok)
         cli_dataset_free(ds);
-    else
+    else if (!ds->folder.root) /* a folder's test set is in key order: already mixed */
         shuffle_images(ds->test, ds->test_labels, ds->n_test, ds->test_h * ds->test_w);
     return ok;
 }
@@ -316,5 +337,9 @@ void cli_dataset_free(cli_dataset *ds)
     free(ds->test_labels);
     free(ds->train_labels);
     free(ds->valid_labels);
+    free(ds->train_refs);
+    free(ds->valid_refs);
+    free(ds->test_refs);
+    cli_folder_free(&ds->folder);
     memset(ds, 0, sizeof *ds);
 }

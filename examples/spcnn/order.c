@@ -35,3 +35,21 @@ void cli_epoch_order(size_t *perm, size_t n, uint64_t seed, uint64_t epoch)
         perm[j] = t;
     }
 }
+
+size_t cli_draw_weighted(const uint64_t *cum, size_t n, uint64_t seed, uint64_t step,
+                         uint64_t slot, uint64_t attempt)
+{
+    uint64_t state = seed ^ (0xA24BAED4963EE407u * (step + 1)) ^ (0x9FB21C651E98DF25u * (slot + 1)) ^
+                     (0xD6E8FEB86659FD93u * attempt);
+    splitmix64(&state); /* mix the key before the draw */
+    uint64_t r = uniform_below(&state, cum[n - 1]);
+    size_t lo = 0, hi = n - 1; /* the first i with cum[i] > r */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cum[mid] > r)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}

@@ -18,13 +18,18 @@ static void train_usage(FILE *to)
             "usage: spcnn train --data DIR --out MODEL [--steps N] [--epochs N] [--minutes M]\n"
             "                   [--resume MODEL] [--validation N] [--eval-images N] [--no-eval]\n"
             "                   [--checkpoint-every N] [--prior-components K] [--threads T]\n"
-            "                   [--preset NAME] [--train-sizes A-B] [--KEY VALUE ...]\n"
+            "                   [--preset NAME] [--train-sizes A-B] [--skip-bad]\n"
+            "                   [--KEY VALUE ...]\n"
             "\n"
-            "Train a model on the training images of DIR (train-images-idx3-ubyte, or the first\n"
-            "90 %% of a folder of PNG images) less the validation images held out at their end,\n"
-            "shuffled every epoch in an order that follows from the seed, in batches of\n"
-            "batch_size (an incomplete last batch is dropped). The test images of DIR are never\n"
-            "used: progress is measured on the validation images.\n"
+            "Train a model on the training images of DIR less the validation images held out\n"
+            "of them. IDX data (train-images-idx3-ubyte) is shuffled every epoch in an order\n"
+            "that follows from the seed, in batches of batch_size (an incomplete last batch is\n"
+            "dropped). A folder of PNG images of any sizes (searched recursively; the test set\n"
+            "is the files whose path hashes to a multiple of 10) streams from disk: each batch\n"
+            "draws its images with probability proportional to their count of windows and\n"
+            "decodes only those, so windows are drawn uniformly over all the windows of all\n"
+            "images. The test images of DIR are never used: progress is measured on the\n"
+            "validation images.\n"
             "\n"
             "  --data DIR            data set folder (scripts/get-data.sh writes data/mnist)\n"
             "  --out MODEL           model file to write (default with --resume: that file)\n"
@@ -53,7 +58,10 @@ static void train_usage(FILE *to)
             "  --prior-components K at the end of the run, fit the latent prior that random\n"
             "                        samples draw z from: K Gaussians fitted to the codes of\n"
             "                        the training images (`spcnn fit-prior`; default %d, 0: keep\n"
-            "                        N(0, I)). Not done when the run is interrupted.\n"
+            "                        N(0, I)). Not done when the run is interrupted, nor for\n"
+            "                        a PNG folder (streamed, of mixed sizes).\n",
+            CLI_PRIOR_COMPONENTS);
+    fprintf(to,
             "  --threads T           oneDNN/OpenMP threads (the `threads` key; default 1)\n"
             "  --preset NAME         start from a named configuration, then apply the --KEY\n"
             "                        flags: paper-small (the paper's small network: F 25,\n"
@@ -64,12 +72,14 @@ static void train_usage(FILE *to)
             "                        so the model also learns the finer grids it upscales to;\n"
             "                        sets train_scale_min = A / height and train_scale_max =\n"
             "                        B / height\n"
+            "  --skip-bad            a PNG folder: skip the files that are not usable PNGs\n"
+            "                        and the images smaller than the window, with a count\n"
+            "                        (default: stop with a message naming the first)\n"
             "  --pretrain-vae STEPS  two-stage training (the vae_pretrain_steps key): the first\n"
             "                        STEPS steps train the VAE alone, then the PixelCNN trains\n"
             "                        alone on the frozen VAE's codes (default 0: jointly, as\n"
             "                        the paper); --steps counts both stages\n"
-            "  --KEY VALUE           any hyper-parameter, with dashes or underscores:\n",
-            CLI_PRIOR_COMPONENTS);
+            "  --KEY VALUE           any hyper-parameter, with dashes or underscores:\n");
     int col = 0, first = 0;
     for (int k = 1; k < 64; k++) {
         const char *name = spcnn_config_key_name((spcnn_config_key)k);
@@ -110,6 +120,7 @@ typedef struct train_args {
     double sizes_lo, sizes_hi; /* --train-sizes, 0: not given */
     double minutes;
     int eval;
+    int skip_bad; /* --skip-bad */
     spcnn_config_key first_config_key; /* a hyper-parameter other than threads, if any */
 } train_args;
 
@@ -237,12 +248,16 @@ static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *
             train_usage(stdout);
             return ARGS_HELP;
         }
-        if (strcmp(flag, "--eval-every-epoch") == 0 || strcmp(flag, "--no-eval") == 0) {
+        if (strcmp(flag, "--eval-every-epoch") == 0 || strcmp(flag, "--no-eval") == 0 ||
+            strcmp(flag, "--skip-bad") == 0) {
             if (value) {
                 fprintf(stderr, "spcnn train: %s takes no value\n", flag);
                 return CLI_USAGE;
             }
-            a->eval = strcmp(flag, "--no-eval") != 0;
+            if (strcmp(flag, "--skip-bad") == 0)
+                a->skip_bad = 1;
+            else
+                a->eval = strcmp(flag, "--no-eval") != 0;
             continue;
         }
         static const char *const plain[] = {"--data", "--out", "--resume", "--steps",
@@ -374,6 +389,18 @@ typedef struct run {
     double best_valid;
     long long best_step, evals_since_best;
     long long pretrain_steps; /* vae_pretrain_steps: evaluations up to it do not count */
+    size_t patch; /* patch_size */
+    /* In-memory data: the epoch's order and the batch. */
+    size_t *perm;
+    long long perm_epoch;
+    uint8_t *batch_pixels;
+    /* A streamed PNG folder: cumulative window counts of the training images (a bad file's
+     * count drops to 0 with --skip-bad), and per batch slot its image's buffer. */
+    uint64_t *cum;
+    uint8_t **slot;
+    size_t *slot_cap, *slot_h, *slot_w;
+    const uint8_t **slot_ptr;
+    double eval_base, eval_span; /* this image's share of an evaluation's progress */
 } run;
 
 /* Count one evaluation towards --patience: a strictly lower figure is an improvement. */
@@ -431,7 +458,7 @@ static int on_train_eval_progress(double fraction, void *user)
              r->eval_step,
              r->ds.n_valid < (size_t)r->args->eval_images ? r->ds.n_valid
                                                            : (size_t)r->args->eval_images,
-             100 * fraction);
+             100 * (r->eval_base + r->eval_span * fraction));
     cli_progress_show(&r->line, text, 0);
     return cli_stop_signal != 0;
 }
@@ -445,8 +472,14 @@ static spcnn_status evaluate(run *r, long long step, double epoch)
     r->eval_step = step;
     spcnn_model_set_progress(r->model, on_train_eval_progress, r);
     double t0 = cli_now();
-    spcnn_status st = spcnn_model_evaluate(r->model, r->ds.valid, n, r->ds.train_h,
-                                           r->ds.train_w, &patches, &image, &kl);
+    r->eval_base = 0;
+    r->eval_span = 1;
+    spcnn_status st = r->ds.streamed
+                          ? cli_evaluate_folder("train", r->model, &r->ds, r->ds.valid_refs, n,
+                                                &r->eval_base, &r->eval_span, &patches, &image,
+                                                &kl, NULL)
+                          : spcnn_model_evaluate(r->model, r->ds.valid, n, r->ds.train_h,
+                                                 r->ds.train_w, &patches, &image, &kl);
     spcnn_model_set_progress(r->model, NULL, NULL);
     if (st != SPCNN_OK)
         return st;
@@ -584,42 +617,139 @@ static void print_config(const run *r, const spcnn_config *cfg)
     printf("\nparameters: %.0f   step: %lld   images seen: %.0f\n",
            stat_of(r, SPCNN_STAT_PARAMETERS), r->start_step,
            stat_of(r, SPCNN_STAT_IMAGES_SEEN));
-    printf("data: %s %s: %zu training images of %zu x %zu (%zu steps per epoch), %zu more "
-           "held out for validation (the test images are not used)\n",
-           r->ds.kind, r->args->data, r->ds.n_train, r->ds.train_h, r->ds.train_w,
-           r->steps_per_epoch, r->ds.n_valid);
+    if (r->ds.streamed) {
+        size_t lo_h = SIZE_MAX, lo_w = SIZE_MAX, hi_h = 0, hi_w = 0;
+        for (size_t i = 0; i < r->ds.n_train; i++) {
+            const cli_folder_image *im = r->ds.train_refs[i];
+            lo_h = im->h < lo_h ? im->h : lo_h;
+            lo_w = im->w < lo_w ? im->w : lo_w;
+            hi_h = im->h > hi_h ? im->h : hi_h;
+            hi_w = im->w > hi_w ? im->w : hi_w;
+        }
+        printf("data: %s %s: %zu training images of %zu x %zu to %zu x %zu (heights, widths), "
+               "%llu windows of %zu x %zu, streamed (%zu steps per epoch), %zu more held out "
+               "for validation (the test images are not used)\n",
+               r->ds.kind, r->args->data, r->ds.n_train, lo_h, lo_w, hi_h, hi_w,
+               (unsigned long long)r->cum[r->ds.n_train - 1], r->patch, r->patch,
+               r->steps_per_epoch, r->ds.n_valid);
+    } else {
+        printf("data: %s %s: %zu training images of %zu x %zu (%zu steps per epoch), %zu more "
+               "held out for validation (the test images are not used)\n",
+               r->ds.kind, r->args->data, r->ds.n_train, r->ds.train_h, r->ds.train_w,
+               r->steps_per_epoch, r->ds.n_valid);
+    }
     fflush(stdout);
+}
+
+/* The cumulative window counts of the training images of a streamed folder. */
+static void folder_weights(run *r)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < r->ds.n_train; i++) {
+        const cli_folder_image *im = r->ds.train_refs[i];
+        if (im->h >= r->patch && im->w >= r->patch) /* 0 for a file found bad */
+            total += (uint64_t)(im->h - r->patch + 1) * (uint64_t)(im->w - r->patch + 1);
+        r->cum[i] = total;
+    }
+}
+
+/* A streamed folder's batch at data position pos (the batches drawn before it: the model's
+ * step, unless a batch was skipped): slot j holds the image drawn for (seed, pos, j), decoded.
+ * With --skip-bad a file that fails to decode is dropped from the draws and the slot drawn
+ * again. 0 after printing why. */
+static int folder_batch(run *r, uint64_t seed, size_t pos)
+{
+    for (size_t j = 0; j < r->batch; j++) {
+        for (uint64_t attempt = 0;; attempt++) {
+            if (r->cum[r->ds.n_train - 1] == 0) {
+                fprintf(stderr, "spcnn train: no readable training image is left\n");
+                return 0;
+            }
+            size_t i = cli_draw_weighted(r->cum, r->ds.n_train, seed, (uint64_t)pos, j,
+                                         attempt);
+            cli_folder_image *im = r->ds.train_refs[i];
+            size_t need = im->h * im->w;
+            if (need > r->slot_cap[j]) {
+                uint8_t *grown = realloc(r->slot[j], need);
+                if (!grown) {
+                    fprintf(stderr, "spcnn train: out of memory for an image of %zu x %zu\n",
+                            im->h, im->w);
+                    return 0;
+                }
+                r->slot[j] = grown;
+                r->slot_cap[j] = need;
+            }
+            cli_progress_end(&r->line);
+            if (cli_folder_read("train", &r->ds.folder, im, r->slot[j], r->args->skip_bad)) {
+                r->slot_ptr[j] = r->slot[j];
+                r->slot_h[j] = im->h;
+                r->slot_w[j] = im->w;
+                break;
+            }
+            if (!r->args->skip_bad)
+                return 0;
+            im->h = im->w = 0; /* never drawn again */
+            folder_weights(r);
+        }
+    }
+    return 1;
+}
+
+/* The batch at data position pos and one step on it. CLI_FAILED after printing why a batch
+ * could not be made; otherwise the step's status in *st. */
+static int train_batch(run *r, uint64_t seed, size_t pos, spcnn_status *st, double *bpd)
+{
+    if (r->ds.streamed) {
+        if (!folder_batch(r, seed, pos))
+            return CLI_FAILED;
+        *st = spcnn_model_train_step_mixed(r->model, r->slot_ptr, r->slot_h, r->slot_w,
+                                           r->batch, bpd);
+        return CLI_OK;
+    }
+    size_t h = r->ds.train_h, w = r->ds.train_w, img = h * w;
+    long long epoch = (long long)(pos / r->steps_per_epoch);
+    if (epoch != r->perm_epoch) {
+        cli_epoch_order(r->perm, r->ds.n_train, seed, (uint64_t)epoch);
+        r->perm_epoch = epoch;
+    }
+    size_t first = (pos % r->steps_per_epoch) * r->batch;
+    for (size_t i = 0; i < r->batch; i++)
+        memcpy(r->batch_pixels + i * img, r->ds.train + r->perm[first + i] * img, img);
+    *st = spcnn_model_train_step(r->model, r->batch_pixels, r->batch, h, w, bpd);
+    return CLI_OK;
 }
 
 /* The loop proper; returns the exit status. */
 static int train_loop(run *r, uint64_t seed)
 {
-    size_t h = r->ds.train_h, w = r->ds.train_w, img = h * w;
-    size_t *perm = malloc(r->ds.n_train * sizeof *perm);
-    uint8_t *batch = malloc(r->batch * img);
-    if (!perm || !batch) {
-        free(perm);
-        free(batch);
+    r->perm_epoch = -1;
+    int ok;
+    if (r->ds.streamed) {
+        ok = (r->slot = calloc(r->batch, sizeof *r->slot)) &&
+             (r->slot_cap = calloc(r->batch, sizeof *r->slot_cap)) &&
+             (r->slot_h = calloc(r->batch, sizeof *r->slot_h)) &&
+             (r->slot_w = calloc(r->batch, sizeof *r->slot_w)) &&
+             (r->slot_ptr = calloc(r->batch, sizeof *r->slot_ptr));
+    } else {
+        ok = (r->perm = malloc(r->ds.n_train * sizeof *r->perm)) &&
+             (r->batch_pixels = malloc(r->batch * r->ds.train_h * r->ds.train_w));
+    }
+    if (!ok) {
         fprintf(stderr, "spcnn train: out of memory for the batch\n");
         return CLI_FAILED;
     }
-    int rc = CLI_OK, numeric_failures = 0;
-    long long step = r->start_step, perm_epoch = -1;
+    int rc = CLI_OK, numeric_failures = 0, read_failed = 0;
+    long long step = r->start_step;
     size_t pos = (size_t)step; /* batches drawn so far: where the data order stands */
     spcnn_status st = SPCNN_OK;
     while (step < r->target_step && !cli_stop_signal) {
         if (r->args->minutes > 0 && cli_now() - r->start >= r->args->minutes * 60)
             break;
-        long long epoch = (long long)(pos / r->steps_per_epoch);
-        if (epoch != perm_epoch) {
-            cli_epoch_order(perm, r->ds.n_train, seed, (uint64_t)epoch);
-            perm_epoch = epoch;
-        }
-        size_t first = (pos % r->steps_per_epoch) * r->batch;
-        for (size_t i = 0; i < r->batch; i++)
-            memcpy(batch + i * img, r->ds.train + perm[first + i] * img, img);
         double t0 = cli_now(), bpd = 0;
-        st = spcnn_model_train_step(r->model, batch, r->batch, h, w, &bpd);
+        if (train_batch(r, seed, pos, &st, &bpd) != CLI_OK) {
+            read_failed = 1; /* saved below, then exit status 1 */
+            break;
+        }
         r->step_seconds += cli_now() - t0;
         pos++;
         if (st == SPCNN_ERR_NUMERIC && ++numeric_failures < MAX_NUMERIC_FAILURES) {
@@ -660,9 +790,9 @@ static int train_loop(run *r, uint64_t seed)
                 break;
         }
     }
-    if (rc == CLI_OK && !cli_stop_signal && st == SPCNN_OK)
+    if (rc == CLI_OK && !cli_stop_signal && st == SPCNN_OK && !read_failed)
         show_progress(r, step, pos, 1);
-    if (rc == CLI_OK && st == SPCNN_OK && !cli_stop_signal && r->args->eval &&
+    if (rc == CLI_OK && st == SPCNN_OK && !cli_stop_signal && !read_failed && r->args->eval &&
         step > r->start_step && r->last_eval_step != step)
         st = evaluate(r, step, (double)pos / (double)r->steps_per_epoch);
     cli_progress_end(&r->line);
@@ -677,7 +807,15 @@ static int train_loop(run *r, uint64_t seed)
                 r->args->out);
         rc = CLI_INTERRUPTED;
     }
-    if (rc == CLI_OK && r->args->prior_components > 0 && r->steps_done > 0) {
+    if (rc == CLI_OK && read_failed) {
+        fprintf(stderr, "spcnn train: stopped at step %lld; checkpoint saved to %s\n", step,
+                r->args->out);
+        rc = CLI_FAILED;
+    }
+    if (rc == CLI_OK && r->ds.streamed && r->args->prior_components > 0) {
+        printf("the latent prior is not fitted for a streamed PNG folder (spcnn fit-prior "
+               "takes images of one size): random samples draw z from N(0, I)\n");
+    } else if (rc == CLI_OK && r->args->prior_components > 0 && r->steps_done > 0) {
         /* A small data set gets at most one component per image. */
         long long k = r->args->prior_components;
         if ((size_t)k > r->ds.n_train)
@@ -691,8 +829,6 @@ static int train_loop(run *r, uint64_t seed)
         printf("trained %lld steps (now at step %lld) in %s; model: %s, log: %s\n",
                r->steps_done, step, took, r->args->out, r->csv_path);
     }
-    free(perm);
-    free(batch);
     return rc;
 }
 
@@ -726,21 +862,9 @@ int cli_train(int argc, char **argv)
     r.args = &args;
     r.last_eval_step = r.last_save_step = r.best_step = -1;
     cli_progress_init(&r.line);
-    if (!cli_dataset_load(args.data, 1, &r.ds)) {
-        rc = CLI_FAILED;
-        goto done;
-    }
-    size_t n_valid = args.validation >= 0 ? (size_t)args.validation
-                                          : cli_default_validation(r.ds.n_train);
-    if (args.eval && n_valid == 0) {
-        fprintf(stderr,
-                "spcnn train: %s has too few training images to hold out a validation set; "
-                "add --no-eval\n",
-                args.data);
-        rc = CLI_FAILED;
-        goto done;
-    }
-    if (!cli_dataset_hold_out(&r.ds, n_valid)) {
+    if (!cli_dataset_load_with("train", args.data, 1,
+                               CLI_DATA_STREAM | (args.skip_bad ? CLI_DATA_SKIP_BAD : 0),
+                               &r.ds)) {
         rc = CLI_FAILED;
         goto done;
     }
@@ -759,6 +883,27 @@ int cli_train(int argc, char **argv)
             goto done;
         }
     }
+    double patch = 0;
+    spcnn_config_get(cfg, SPCNN_CFG_PATCH_SIZE, &patch);
+    r.patch = (size_t)patch;
+    if (!cli_dataset_drop_small("train", &r.ds, r.patch, args.skip_bad)) {
+        rc = CLI_FAILED;
+        goto done;
+    }
+    size_t n_valid = args.validation >= 0 ? (size_t)args.validation
+                                          : cli_default_validation(r.ds.n_train);
+    if (args.eval && n_valid == 0) {
+        fprintf(stderr,
+                "spcnn train: %s has too few training images to hold out a validation set; "
+                "add --no-eval\n",
+                args.data);
+        rc = CLI_FAILED;
+        goto done;
+    }
+    if (!cli_dataset_hold_out(&r.ds, n_valid)) {
+        rc = CLI_FAILED;
+        goto done;
+    }
     double batch_size = 0, seed = 0, pretrain = 0;
     spcnn_config_get(cfg, SPCNN_CFG_VAE_PRETRAIN_STEPS, &pretrain);
     r.pretrain_steps = (long long)pretrain;
@@ -771,6 +916,13 @@ int cli_train(int argc, char **argv)
                 "%zu); use --batch-size\n",
                 args.data, r.ds.n_train, r.batch);
         rc = CLI_FAILED;
+        goto done;
+    }
+    if (args.sizes_lo > 0 && r.ds.streamed) {
+        fprintf(stderr, "spcnn train: --train-sizes is for data of one size; for a PNG folder "
+                        "set --train-scale-min and --train-scale-max (scales of each image's "
+                        "own size)\n");
+        rc = CLI_USAGE;
         goto done;
     }
     if (args.sizes_lo > 0) {
@@ -791,7 +943,15 @@ int cli_train(int argc, char **argv)
         rc = cli_fail("train", "creating the model", st);
         goto done;
     }
-    r.steps_per_epoch = r.ds.n_train / r.batch;
+    r.steps_per_epoch = r.ds.n_train / r.batch; /* a streamed folder: n_train images drawn */
+    if (r.ds.streamed) {
+        if (!(r.cum = malloc(r.ds.n_train * sizeof *r.cum))) {
+            fprintf(stderr, "spcnn train: out of memory\n");
+            rc = CLI_FAILED;
+            goto done;
+        }
+        folder_weights(&r);
+    }
     r.start_step = (long long)stat_of(&r, SPCNN_STAT_STEP);
     r.target_step = LLONG_MAX;
     if (args.steps)
@@ -811,6 +971,16 @@ int cli_train(int argc, char **argv)
     r.start = cli_now();
     rc = train_loop(&r, (uint64_t)seed);
 done:
+    for (size_t j = 0; r.slot && j < r.batch; j++)
+        free(r.slot[j]);
+    free(r.slot);
+    free(r.slot_cap);
+    free(r.slot_h);
+    free(r.slot_w);
+    free(r.slot_ptr);
+    free(r.cum);
+    free(r.perm);
+    free(r.batch_pixels);
     if (r.csv)
         fclose(r.csv);
     free(r.csv_path);

@@ -16,11 +16,11 @@ enum { EVAL_WINDOWS = 128 };
 struct spcnn__eval_plan {
     spcnn__pixelcnn *pc; /* EVAL_WINDOWS windows, forward only */
     spcnn__vae *vae;     /* one image, forward only */
-    spcnn__image_prep prep;     /* one image of the last size seen */
     float *arena;
     float *x_crop, *grid_crop, *z_rep, *mix, *nll;
     uint8_t *pix_crop;
     float *mu, *logvar;
+    float *vae_x;  /* the VAE's input, image_size² */
     float *logits; /* the decoder's output, image_size² */
 };
 
@@ -30,7 +30,6 @@ void spcnn__eval_plan_destroy(spcnn__eval_plan *ep)
         return;
     spcnn__pixelcnn_destroy(ep->pc);
     spcnn__vae_destroy(ep->vae);
-    spcnn__image_prep_deinit(&ep->prep);
     spcnn__free_aligned(ep->arena);
     spcnn__free(ep);
 }
@@ -48,6 +47,7 @@ static void eval_plan_layout(spcnn__eval_plan *ep, const spcnn_model *m, spcnn__
         ep->z_rep = spcnn__carve(c, (size_t)EVAL_WINDOWS * l);
         ep->mu = spcnn__carve(c, l);
         ep->logvar = spcnn__carve(c, l);
+        ep->vae_x = spcnn__carve(c, (size_t)m->image_size * (size_t)m->image_size);
         ep->logits = spcnn__carve(c, (size_t)m->image_size * (size_t)m->image_size);
     }
 }
@@ -91,13 +91,9 @@ fail:
 static spcnn_status encode_one(spcnn_model *m, spcnn__eval_plan *ep, const uint8_t *image,
                                size_t h, size_t w)
 {
-    if (ep->prep.x == NULL || ep->prep.h != h || ep->prep.w != w) {
-        spcnn__image_prep_deinit(&ep->prep);
-        SPCNN_TRY(spcnn__image_prep_init(&ep->prep, &m->ctx, 1, h, w, m->image_size));
-    }
-    SPCNN_TRY(spcnn__image_prep_run(&ep->prep, &m->ctx, image, m->image_size));
+    spcnn__image_prep(image, h, w, m->image_size, ep->vae_x, NULL);
     return spcnn__vae_encode(ep->vae, &m->ctx, &m->params, m->params.buf[SPCNN__BUF_EMA],
-                             ep->prep.x, ep->mu, ep->logvar);
+                             ep->vae_x, ep->mu, ep->logvar);
 }
 
 spcnn_status spcnn__model_encode_mean(spcnn_model *model, const uint8_t *image, size_t height,

@@ -1,70 +1,53 @@
 #include "model/plan.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "core/alloc.h"
 
-void spcnn__image_prep_deinit(spcnn__image_prep *p)
+/* One axis of the half-pixel resampling: the two input indices and the weight of the second. */
+static void half_pixel_tap(size_t o, size_t in, size_t out, size_t *i0, size_t *i1, float *frac)
 {
-    spcnn__resample_deinit(&p->resample);
-    spcnn__free_aligned(p->full);
-    spcnn__free_aligned(p->x);
-    spcnn__free_aligned(p->target);
-    memset(p, 0, sizeof *p);
+    double pos = ((double)o + 0.5) * (double)in / (double)out - 0.5;
+    double lo = floor(pos);
+    *frac = (float)(pos - lo);
+    /* pos lies in [-0.5, in - 0.5): lo is -1 at the first edge at most, lo + 1 is in at the
+     * last at most. */
+    *i0 = lo < 0 ? 0 : (size_t)lo;
+    *i1 = lo + 1 >= (double)in ? in - 1 : (size_t)(lo + 1);
 }
 
-static float *alloc_floats(size_t count, spcnn_status *st, const char *what)
+void spcnn__image_prep(const uint8_t *image, size_t h, size_t w, int s, float *x,
+                       float *target)
 {
-    if (*st != SPCNN_OK)
-        return NULL;
-    float *p = spcnn__malloc_aligned(count * sizeof(float));
-    if (p == NULL)
-        *st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "%s: out of memory for %zu floats", what,
-                           count);
-    return p;
-}
-
-spcnn_status spcnn__image_prep_init(spcnn__image_prep *p, spcnn__dnnl *ctx, size_t n, size_t h,
-                                    size_t w, int s)
-{
-    memset(p, 0, sizeof *p);
-    p->n = n;
-    p->h = h;
-    p->w = w;
-    p->resample_needed = h != (size_t)s || w != (size_t)s;
-    spcnn_status st = SPCNN_OK;
-    size_t ss = n * (size_t)s * (size_t)s;
-    p->x = alloc_floats(ss, &st, "image preparation");
-    p->target = alloc_floats(ss, &st, "image preparation");
-    if (p->resample_needed) {
-        p->full = alloc_floats(n * h * w, &st, "image preparation");
-        spcnn__resample_shape rs = {(int)n, 1, (int)h, (int)w, s, s};
-        if (st == SPCNN_OK)
-            st = spcnn__resample_init(&p->resample, ctx, &rs);
-    }
-    if (st != SPCNN_OK)
-        spcnn__image_prep_deinit(p);
-    return st;
-}
-
-/* Fill x (and target) from bytes. */
-spcnn_status spcnn__image_prep_run(spcnn__image_prep *p, spcnn__dnnl *ctx,
-                                   const uint8_t *images, int s)
-{
-    size_t ss = p->n * (size_t)s * (size_t)s;
-    if (p->resample_needed) {
-        for (size_t i = 0; i < p->n * p->h * p->w; i++)
-            p->full[i] = (float)images[i] / 127.5f - 1.0f;
-        SPCNN_TRY(spcnn__resample_forward(&p->resample, ctx, p->full, p->x));
+    const size_t ss = (size_t)s;
+    if (h == ss && w == ss) {
+        for (size_t i = 0; i < ss * ss; i++)
+            x[i] = (float)image[i] / 127.5f - 1.0f;
     } else {
-        for (size_t i = 0; i < ss; i++)
-            p->x[i] = (float)images[i] / 127.5f - 1.0f;
+        for (size_t r = 0; r < ss; r++) {
+            size_t y0, y1;
+            float fy;
+            half_pixel_tap(r, h, ss, &y0, &y1, &fy);
+            for (size_t c = 0; c < ss; c++) {
+                size_t x0, x1;
+                float fx;
+                half_pixel_tap(c, w, ss, &x0, &x1, &fx);
+                float a = (float)image[y0 * w + x0] / 127.5f - 1.0f;
+                float b = (float)image[y0 * w + x1] / 127.5f - 1.0f;
+                float cc = (float)image[y1 * w + x0] / 127.5f - 1.0f;
+                float d = (float)image[y1 * w + x1] / 127.5f - 1.0f;
+                float top = a + fx * (b - a), bottom = cc + fx * (d - cc);
+                x[r * ss + c] = top + fy * (bottom - top);
+            }
+        }
     }
-    for (size_t i = 0; i < ss; i++) {
-        float t = 0.5f * (p->x[i] + 1.0f);
-        p->target[i] = t < 0.0f ? 0.0f : t > 1.0f ? 1.0f : t;
+    if (target == NULL)
+        return;
+    for (size_t i = 0; i < ss * ss; i++) {
+        float t = 0.5f * (x[i] + 1.0f);
+        target[i] = t < 0.0f ? 0.0f : t > 1.0f ? 1.0f : t;
     }
-    return SPCNN_OK;
 }
 
 spcnn__pixelcnn_shape spcnn__model_pixelcnn_shape(const spcnn_model *m, int n, int backward)
@@ -108,25 +91,28 @@ static void resize_tap(size_t i, size_t in, size_t out, size_t *lo, double *frac
     *frac = pos - (double)k;
 }
 
+/* Pixel (r, c) of the image resampled to oh × ow (spcnn__resize_bilinear_u8). */
+static uint8_t resized_pixel(const uint8_t *src, size_t h, size_t w, size_t oh, size_t ow,
+                             size_t r, size_t c)
+{
+    size_t y, x;
+    double fy, fx;
+    resize_tap(r, h, oh, &y, &fy);
+    resize_tap(c, w, ow, &x, &fx);
+    const uint8_t *row0 = src + y * w, *row1 = src + (fy > 0 ? y + 1 : y) * w;
+    size_t x1 = fx > 0 ? x + 1 : x;
+    double top = row0[x] + fx * (row0[x1] - row0[x]);
+    double bottom = row1[x] + fx * (row1[x1] - row1[x]);
+    double v = top + fy * (bottom - top);
+    return (uint8_t)(v + 0.5);
+}
+
 void spcnn__resize_bilinear_u8(const uint8_t *src, size_t h, size_t w, uint8_t *dst, size_t oh,
                                size_t ow)
 {
-    for (size_t r = 0; r < oh; r++) {
-        size_t y;
-        double fy;
-        resize_tap(r, h, oh, &y, &fy);
-        const uint8_t *row0 = src + y * w, *row1 = src + (fy > 0 ? y + 1 : y) * w;
-        for (size_t c = 0; c < ow; c++) {
-            size_t x;
-            double fx;
-            resize_tap(c, w, ow, &x, &fx);
-            size_t x1 = fx > 0 ? x + 1 : x;
-            double top = row0[x] + fx * (row0[x1] - row0[x]);
-            double bottom = row1[x] + fx * (row1[x1] - row1[x]);
-            double v = top + fy * (bottom - top);
-            dst[r * ow + c] = (uint8_t)(v + 0.5);
-        }
-    }
+    for (size_t r = 0; r < oh; r++)
+        for (size_t c = 0; c < ow; c++)
+            dst[r * ow + c] = resized_pixel(src, h, w, oh, ow, r, c);
 }
 
 /* Copy the window at (top, left) of an image into x (pixel values), pix (bytes) and grid (the
@@ -139,6 +125,26 @@ void spcnn__crop_window(const uint8_t *image, size_t h, size_t w, size_t top, si
         for (int c = 0; c < m; c++) {
             size_t i = (size_t)r * (size_t)m + (size_t)c;
             uint8_t v = image[(top + (size_t)r) * w + left + (size_t)c];
+            x[i] = (float)v / 127.5f - 1.0f;
+            pix[i] = v;
+            grid[2 * i] = (float)(-1.0 + sy * (double)(top + (size_t)r));
+            grid[2 * i + 1] = (float)(-1.0 + sx * (double)(left + (size_t)c));
+        }
+}
+
+void spcnn__crop_window_scaled(const uint8_t *image, size_t h, size_t w, size_t sh, size_t sw,
+                               size_t top, size_t left, int m, float *x, uint8_t *pix,
+                               float *grid)
+{
+    if (sh == h && sw == w) {
+        spcnn__crop_window(image, h, w, top, left, m, x, pix, grid);
+        return;
+    }
+    const double sy = 2.0 / (double)(sh - 1), sx = 2.0 / (double)(sw - 1);
+    for (int r = 0; r < m; r++)
+        for (int c = 0; c < m; c++) {
+            size_t i = (size_t)r * (size_t)m + (size_t)c;
+            uint8_t v = resized_pixel(image, h, w, sh, sw, top + (size_t)r, left + (size_t)c);
             x[i] = (float)v / 127.5f - 1.0f;
             pix[i] = v;
             grid[2 * i] = (float)(-1.0 + sy * (double)(top + (size_t)r));

@@ -6,24 +6,15 @@
 
 #include "core/alloc.h"
 #include "model/model.h"
-#include "nn/resample.h"
 
-/* VAE input preparation for images of one size: bytes -> [-1, 1] floats, resampled to S×S. */
-typedef struct spcnn__image_prep {
-    size_t n, h, w;
-    int resample_needed;
-    spcnn__resample resample;
-    float *full;   /* [n × h × w] (only when resampling) */
-    float *x;      /* [n × S × S], p/127.5 - 1 */
-    float *target; /* [n × S × S], p/255 for the Bernoulli loss */
-} spcnn__image_prep;
-
-spcnn_status spcnn__image_prep_init(spcnn__image_prep *p, spcnn__dnnl *ctx, size_t n, size_t h,
-                                    size_t w, int s);
-/* Fill x (and target) from bytes. */
-spcnn_status spcnn__image_prep_run(spcnn__image_prep *p, spcnn__dnnl *ctx,
-                                   const uint8_t *images, int s);
-void spcnn__image_prep_deinit(spcnn__image_prep *p);
+/* The VAE's input for one image of any size: the bytes as x = p/127.5 - 1, resampled to
+ * s×s by bilinear interpolation with half-pixel centres (align_corners = False, oneDNN's linear
+ * resampling convention, which versions up to 0.3 ran here): output pixel o reads the input at
+ * (o + 0.5)·in/s - 0.5, the neighbours clamped at the edges, each axis on its own; an image of
+ * s×s is copied. target (may be NULL) gets the Bernoulli targets clamp((x + 1) / 2). x and
+ * target hold s×s floats. Plain C so that images of different sizes need no primitive each. */
+void spcnn__image_prep(const uint8_t *image, size_t h, size_t w, int s, float *x,
+                       float *target);
 
 /* The networks of a model for n windows (images). */
 spcnn__pixelcnn_shape spcnn__model_pixelcnn_shape(const spcnn_model *m, int n, int backward);
@@ -43,5 +34,12 @@ void spcnn__resize_bilinear_u8(const uint8_t *src, size_t h, size_t w, uint8_t *
  * image's coordinate grid: G[r][c] = (-1 + 2r/(H-1), -1 + 2c/(W-1))). */
 void spcnn__crop_window(const uint8_t *image, size_t h, size_t w, size_t top, size_t left,
                         int m, float *x, uint8_t *pix, float *grid);
+
+/* The window at (top, left) of the image resampled to sh × sw (as spcnn__resize_bilinear_u8
+ * makes it, sh ≥ h, sw ≥ w), with the grid of that size, without resampling the rest of the
+ * image: the same bytes as resizing first and cropping after. */
+void spcnn__crop_window_scaled(const uint8_t *image, size_t h, size_t w, size_t sh, size_t sw,
+                               size_t top, size_t left, int m, float *x, uint8_t *pix,
+                               float *grid);
 
 #endif

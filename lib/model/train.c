@@ -14,17 +14,18 @@
 enum { RNG_CROP = 1, RNG_EPS = 2, RNG_DROPOUT = 3, RNG_SCALE = 4 };
 
 struct spcnn__train_plan {
-    size_t n, h, w;
+    size_t n;
     spcnn__pixelcnn *pc;
     spcnn__vae *vae;
-    spcnn__image_prep prep;
     float *arena;
     float *x_crop, *grid_crop, *mix, *nll, *dnll, *dmix;
     uint8_t *pix_crop;
+    float *vae_x, *vae_target; /* n × image_size²: the VAE's input and Bernoulli targets */
     float *mu, *logvar, *eps, *z, *logits, *dlogits, *bce, *kl, *dloss;
     float *dz_pc, *dz_dec, *dmu, *dlogvar, *dmu_kl, *dlogvar_kl;
-    size_t max_h, max_w; /* the largest resampled size (scale-aware training) */
-    uint8_t *scaled;     /* n × max_h × max_w: the batch at this step's scale */
+    /* The batch of spcnn_model_train_step as the list spcnn_model_train_step_mixed takes. */
+    const uint8_t **images;
+    size_t *heights, *widths;
 };
 
 void spcnn__train_plan_destroy(spcnn__train_plan *tp)
@@ -33,8 +34,10 @@ void spcnn__train_plan_destroy(spcnn__train_plan *tp)
         return;
     spcnn__pixelcnn_destroy(tp->pc);
     spcnn__vae_destroy(tp->vae);
-    spcnn__image_prep_deinit(&tp->prep);
     spcnn__free_aligned(tp->arena);
+    spcnn__free(tp->images);
+    spcnn__free(tp->heights);
+    spcnn__free(tp->widths);
     spcnn__free(tp);
 }
 
@@ -49,9 +52,9 @@ static void train_plan_layout(spcnn__train_plan *tp, const spcnn_model *m, spcnn
     tp->nll = spcnn__carve(c, p);
     tp->dnll = spcnn__carve(c, p);
     tp->pix_crop = (uint8_t *)spcnn__carve(c, (p + 3) / 4);
-    if (m->scale_max > 1)
-        tp->scaled = (uint8_t *)spcnn__carve(c, (n * tp->max_h * tp->max_w + 3) / 4);
     if (m->use_latent) {
+        tp->vae_x = spcnn__carve(c, ss);
+        tp->vae_target = spcnn__carve(c, ss);
         tp->mu = spcnn__carve(c, n * l);
         tp->logvar = spcnn__carve(c, n * l);
         tp->eps = spcnn__carve(c, n * l);
@@ -70,18 +73,13 @@ static void train_plan_layout(spcnn__train_plan *tp, const spcnn_model *m, spcnn
     }
 }
 
-static spcnn_status train_plan_create(spcnn_model *m, size_t n, size_t h, size_t w,
-                                      spcnn__train_plan **out)
+static spcnn_status train_plan_create(spcnn_model *m, size_t n, spcnn__train_plan **out)
 {
     *out = NULL;
     spcnn__train_plan *tp = spcnn__calloc(1, sizeof *tp);
     if (tp == NULL)
         return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "train plan: out of memory");
     tp->n = n;
-    tp->h = h;
-    tp->w = w;
-    tp->max_h = (size_t)llround(m->scale_max * (double)h);
-    tp->max_w = (size_t)llround(m->scale_max * (double)w);
     spcnn_status st;
     spcnn__pixelcnn_shape ps = spcnn__model_pixelcnn_shape(m, (int)n, 1);
     SPCNN_TRY_GOTO(st, spcnn__pixelcnn_create(&m->ctx, &ps, &m->pc_rows, &tp->pc));
@@ -89,12 +87,14 @@ static spcnn_status train_plan_create(spcnn_model *m, size_t n, size_t h, size_t
         spcnn__vae_shape vs = spcnn__model_vae_shape(m, (int)n, 1);
         SPCNN_TRY_GOTO(st, spcnn__vae_create(&m->ctx, &m->params, m->vae_rows_begin, &vs,
                                              &tp->vae));
-        SPCNN_TRY_GOTO(st, spcnn__image_prep_init(&tp->prep, &m->ctx, n, h, w, m->image_size));
     }
+    tp->images = spcnn__malloc(n * sizeof *tp->images);
+    tp->heights = spcnn__malloc(n * sizeof *tp->heights);
+    tp->widths = spcnn__malloc(n * sizeof *tp->widths);
     spcnn__carver c = {NULL, 0};
     train_plan_layout(tp, m, &c);
     tp->arena = spcnn__malloc_aligned(c.at * sizeof(float));
-    if (tp->arena == NULL) {
+    if (tp->arena == NULL || tp->images == NULL || tp->heights == NULL || tp->widths == NULL) {
         st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "train plan: out of memory for %zu MB",
                           c.at * sizeof(float) >> 20);
         goto fail;
@@ -109,21 +109,25 @@ fail:
     return st;
 }
 
-spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t *images, size_t n,
-                                    size_t height, size_t width, double *bits_per_dim)
+/* The plan for batches of n images, of any sizes. */
+static spcnn_status train_plan_get(spcnn_model *m, size_t n, spcnn__train_plan **out)
 {
-    SPCNN_CHECK_ARG(model != NULL, "train step: model is NULL");
-    SPCNN_TRY(spcnn__check_images(model, "train step", images, n, height, width));
-    SPCNN_CHECK_ARG(n <= 65536, "train step: batch of %zu images is above 65536", n);
-    spcnn_model *m = model;
-    spcnn__dnnl_enter(&m->ctx);
-    spcnn__train_plan *tp = m->train;
-    if (tp == NULL || tp->n != n || tp->h != height || tp->w != width) {
+    if (m->train == NULL || m->train->n != n) {
         spcnn__train_plan_destroy(m->train);
         m->train = NULL;
-        SPCNN_TRY(train_plan_create(m, n, height, width, &m->train));
-        tp = m->train;
+        SPCNN_TRY(train_plan_create(m, n, &m->train));
     }
+    *out = m->train;
+    return SPCNN_OK;
+}
+
+/* One step on a batch of n images, image i of heights[i] × widths[i] (checked by the caller):
+ * what spcnn_model_train_step and spcnn_model_train_step_mixed share. */
+static spcnn_status train_step(spcnn_model *m, spcnn__train_plan *tp,
+                               const uint8_t *const *images, const size_t *heights,
+                               const size_t *widths, double *bits_per_dim)
+{
+    const size_t n = tp->n;
     const uint64_t seed = (uint64_t)spcnn__config_value(&m->cfg, SPCNN_CFG_SEED);
     const uint64_t step = m->optim.t;
     const size_t mm = (size_t)m->m * (size_t)m->m, p = n * mm, l = (size_t)m->latent;
@@ -131,33 +135,33 @@ spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t *images, s
     const float rate = (float)spcnn__config_value(&m->cfg, SPCNN_CFG_DROPOUT);
     const float *w = m->params.buf[SPCNN__BUF_VALUE];
 
-    /* Scale-aware training: the windows come from the batch resampled to this step's scale
-     * (one scale per step, so the batch stays one size). */
-    const uint8_t *src = images;
-    size_t sh = height, sw = width;
+    /* Scale-aware training: one scale s per step; each image's windows come from it resampled
+     * to round(s·h) × round(s·w) (only the window is computed). */
+    double s = 1;
     if (m->scale_max > 1) {
         spcnn__rng rng = spcnn__rng_make(spcnn__key4(seed, step, RNG_SCALE, 0));
-        double s = m->scale_min + (m->scale_max - m->scale_min) * spcnn__rng_uniform(&rng);
-        sh = (size_t)llround(s * (double)height);
-        sw = (size_t)llround(s * (double)width);
-        sh = sh < height ? height : sh > tp->max_h ? tp->max_h : sh;
-        sw = sw < width ? width : sw > tp->max_w ? tp->max_w : sw;
-        if (sh != height || sw != width) {
-            for (size_t i = 0; i < n; i++)
-                spcnn__resize_bilinear_u8(images + i * height * width, height, width,
-                                          tp->scaled + i * sh * sw, sh, sw);
-            src = tp->scaled;
-        }
+        s = m->scale_min + (m->scale_max - m->scale_min) * spcnn__rng_uniform(&rng);
     }
-    /* One uniformly random window per image. */
+    /* One uniformly random window per image, with its own image's grid. */
     for (size_t i = 0; i < n; i++) {
+        const size_t h = heights[i], wd = widths[i];
+        size_t sh = h, sw = wd;
+        if (m->scale_max > 1) {
+            const size_t max_h = (size_t)llround(m->scale_max * (double)h);
+            const size_t max_w = (size_t)llround(m->scale_max * (double)wd);
+            sh = (size_t)llround(s * (double)h);
+            sw = (size_t)llround(s * (double)wd);
+            sh = sh < h ? h : sh > max_h ? max_h : sh;
+            sw = sw < wd ? wd : sw > max_w ? max_w : sw;
+        }
         spcnn__rng rng = spcnn__rng_make(spcnn__key4(seed, step, RNG_CROP, i));
         size_t top = (size_t)(spcnn__rng_uniform(&rng) * (float)(sh - (size_t)m->m + 1));
         size_t left = (size_t)(spcnn__rng_uniform(&rng) * (float)(sw - (size_t)m->m + 1));
         top = top > sh - (size_t)m->m ? sh - (size_t)m->m : top;
         left = left > sw - (size_t)m->m ? sw - (size_t)m->m : left;
-        spcnn__crop_window(src + i * sh * sw, sh, sw, top, left, m->m, tp->x_crop + i * mm,
-                           tp->pix_crop + i * mm, tp->grid_crop + i * mm * 2);
+        spcnn__crop_window_scaled(images[i], h, wd, sh, sw, top, left, m->m,
+                                  tp->x_crop + i * mm, tp->pix_crop + i * mm,
+                                  tp->grid_crop + i * mm * 2);
     }
 
     /* The stage (vae_pretrain_steps): joint training, or the VAE alone for the first steps
@@ -172,8 +176,10 @@ spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t *images, s
     /* VAE: z ~ q(z|x), reparameterised so the patch loss trains the encoder too. */
     double recon = train_vae ? 0 : NAN, kl = 0;
     if (m->use_latent) {
-        SPCNN_TRY(spcnn__image_prep_run(&tp->prep, &m->ctx, images, m->image_size));
-        SPCNN_TRY(spcnn__vae_encode(tp->vae, &m->ctx, &m->params, w_vae, tp->prep.x, tp->mu,
+        for (size_t i = 0; i < n; i++)
+            spcnn__image_prep(images[i], heights[i], widths[i], m->image_size,
+                              tp->vae_x + i * ss, tp->vae_target + i * ss);
+        SPCNN_TRY(spcnn__vae_encode(tp->vae, &m->ctx, &m->params, w_vae, tp->vae_x, tp->mu,
                                     tp->logvar));
         for (size_t i = 0; i < n; i++) {
             spcnn__rng rng = spcnn__rng_make(spcnn__key4(seed, step, RNG_EPS, i));
@@ -186,7 +192,7 @@ spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t *images, s
             kl += tp->kl[i];
         if (train_vae) {
             SPCNN_TRY(spcnn__vae_decode(tp->vae, &m->ctx, &m->params, w, tp->z, tp->logits));
-            spcnn__bce_logits_forward(tp->logits, tp->prep.target, tp->bce, n, ss);
+            spcnn__bce_logits_forward(tp->logits, tp->vae_target, tp->bce, n, ss);
             for (size_t i = 0; i < n; i++)
                 recon += tp->bce[i];
         }
@@ -219,7 +225,7 @@ spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t *images, s
     if (m->use_latent && train_vae) {
         for (size_t i = 0; i < n; i++)
             tp->dloss[i] = inv_n;
-        spcnn__bce_logits_backward(tp->logits, tp->prep.target, tp->dloss, tp->dlogits, n, ss);
+        spcnn__bce_logits_backward(tp->logits, tp->vae_target, tp->dloss, tp->dlogits, n, ss);
         SPCNN_TRY(spcnn__vae_decode_backward(tp->vae, &m->ctx, &m->params, tp->z, tp->dlogits,
                                              train_pc ? tp->dz_dec : tp->dz_pc));
         if (train_pc)
@@ -228,7 +234,7 @@ spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t *images, s
         spcnn__kl_backward(tp->mu, tp->logvar, tp->dloss, tp->dmu_kl, tp->dlogvar_kl, n, l);
         spcnn__accumulate(tp->dmu, tp->dmu_kl, n * l);
         spcnn__accumulate(tp->dlogvar, tp->dlogvar_kl, n * l);
-        SPCNN_TRY(spcnn__vae_encode_backward(tp->vae, &m->ctx, &m->params, tp->prep.x, tp->dmu,
+        SPCNN_TRY(spcnn__vae_encode_backward(tp->vae, &m->ctx, &m->params, tp->vae_x, tp->dmu,
                                              tp->dlogvar));
     }
 
@@ -256,4 +262,46 @@ spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t *images, s
     if (bits_per_dim)
         *bits_per_dim = m->last[SPCNN_STAT_BITS_PER_DIM];
     return SPCNN_OK;
+}
+
+spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t *images, size_t n,
+                                    size_t height, size_t width, double *bits_per_dim)
+{
+    SPCNN_CHECK_ARG(model != NULL, "train step: model is NULL");
+    SPCNN_TRY(spcnn__check_images(model, "train step", images, n, height, width));
+    SPCNN_CHECK_ARG(n <= 65536, "train step: batch of %zu images is above 65536", n);
+    spcnn__dnnl_enter(&model->ctx);
+    spcnn__train_plan *tp;
+    SPCNN_TRY(train_plan_get(model, n, &tp));
+    for (size_t i = 0; i < n; i++) {
+        tp->images[i] = images + i * height * width;
+        tp->heights[i] = height;
+        tp->widths[i] = width;
+    }
+    return train_step(model, tp, tp->images, tp->heights, tp->widths, bits_per_dim);
+}
+
+spcnn_status spcnn_model_train_step_mixed(spcnn_model *model, const uint8_t *const *images,
+                                          const size_t *heights, const size_t *widths,
+                                          size_t n, double *bits_per_dim)
+{
+    SPCNN_CHECK_ARG(model != NULL, "train step: model is NULL");
+    SPCNN_CHECK_ARG(images != NULL && heights != NULL && widths != NULL,
+                    "train step: images, heights or widths is NULL");
+    SPCNN_CHECK_ARG(n >= 1, "train step: no images (n = 0)");
+    SPCNN_CHECK_ARG(n <= 65536, "train step: batch of %zu images is above 65536", n);
+    const size_t m = (size_t)model->m;
+    for (size_t i = 0; i < n; i++) {
+        const size_t h = heights[i], w = widths[i];
+        SPCNN_CHECK_ARG(images[i] != NULL, "train step: image %zu of the batch is NULL", i);
+        SPCNN_CHECK_ARG(h >= m && w >= m,
+                        "train step: image %zu of the batch is %zux%zu, smaller than the "
+                        "%zux%zu window", i, h, w, m, m);
+        SPCNN_CHECK_ARG(h <= 1000000 && w <= 1000000 && h * w <= SIZE_MAX / 16,
+                        "train step: image %zu of the batch, %zux%zu, is too large", i, h, w);
+    }
+    spcnn__dnnl_enter(&model->ctx);
+    spcnn__train_plan *tp;
+    SPCNN_TRY(train_plan_get(model, n, &tp));
+    return train_step(model, tp, images, heights, widths, bits_per_dim);
 }

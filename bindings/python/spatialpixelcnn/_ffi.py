@@ -177,6 +177,12 @@ class _Lib:
         d("spcnn_model_train_step", _status,
           [_ModelPtr, _u8_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t, _double_p],
           True)
+        # spcnn_status spcnn_model_train_step_mixed(spcnn_model *model,
+        #                                           const uint8_t *const *images,
+        #                                           const size_t *heights, const size_t *widths,
+        #                                           size_t n, double *bits_per_dim);
+        d("spcnn_model_train_step_mixed", _status,
+          [_ModelPtr, ctypes.POINTER(_u8_p), _size_p, _size_p, ctypes.c_size_t, _double_p], True)
         # spcnn_status spcnn_model_encode(spcnn_model *model, const uint8_t *image,
         #                                 size_t height, size_t width, float *z,
         #                                 size_t capacity);

@@ -333,6 +333,43 @@ class Model:
                 stats[name] = self._stat(ptr, name)
         return stats
 
+    def train_step_mixed(self, images):
+        """One optimiser step on a batch of images of different sizes; returns the step's
+        statistics as train_step does.
+
+        ``images``: a sequence of images, each an (h, w) numpy uint8 array, a Raw, or a pair
+        (bytes-like data, (h, w)); each side at least patch_size. Each image's window is
+        conditioned on its own image's coordinate grid; the VAE sees each image resampled to
+        image_size. On images of one size it gives exactly what train_step gives.
+        """
+        if isinstance(images, (bytes, bytearray, memoryview, str)) or (
+                _marshal.np is not None and isinstance(images, _marshal.np.ndarray)
+                and images.ndim != 1 and images.dtype != object):
+            raise TypeError("images: expected a sequence of (h, w) images, got %s"
+                            % type(images).__name__)
+        views = []
+        for i, image in enumerate(images):
+            name = "images[%d]" % i
+            if isinstance(image, tuple) and not isinstance(image, _marshal.Raw):
+                if len(image) != 2:
+                    raise TypeError("%s: expected a pair (data, (h, w))" % name)
+                views.append(_marshal.PixelsIn(image[0], 2, image[1], name=name))
+            else:
+                views.append(_marshal.PixelsIn(image, 2, None, name=name))
+        n = len(views)
+        if n == 0:
+            raise ValueError("images: an empty batch")
+        ptrs = (ctypes.POINTER(ctypes.c_uint8) * n)(*(v.ptr for v in views))
+        heights = (ctypes.c_size_t * n)(*(v.shape[0] for v in views))
+        widths = (ctypes.c_size_t * n)(*(v.shape[1] for v in views))
+        bpd = ctypes.c_double()
+        with self._calling() as ptr:
+            lib.spcnn_model_train_step_mixed(ptr, ptrs, heights, widths, n, ctypes.byref(bpd))
+            stats = {"bits_per_dim": bpd.value}
+            for name in _TRAIN_STATS:
+                stats[name] = self._stat(ptr, name)
+        return stats
+
     def encode(self, image, shape=None):
         """The mean of q(z|image): a float32 numpy vector, or a list of floats without numpy.
 
