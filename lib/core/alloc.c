@@ -5,12 +5,21 @@
 /* Fault injection for tests (thread-local, so concurrent handles are not affected). */
 static _Thread_local long fail_countdown = -1;
 static _Thread_local long alloc_count;
+static _Thread_local int fail_once;
 
 long spcnn__alloc_fail_after(long countdown)
 {
     long made = alloc_count;
     fail_countdown = countdown;
+    fail_once = 0;
     alloc_count = 0;
+    return made;
+}
+
+long spcnn__alloc_fail_once_after(long countdown)
+{
+    long made = spcnn__alloc_fail_after(countdown);
+    fail_once = 1;
     return made;
 }
 
@@ -19,8 +28,11 @@ static int injected_failure(void)
     alloc_count++;
     if (fail_countdown < 0)
         return 0;
-    if (fail_countdown == 0)
+    if (fail_countdown == 0) {
+        if (fail_once)
+            fail_countdown = -1;
         return 1;
+    }
     fail_countdown--;
     return 0;
 }

@@ -32,5 +32,8 @@ static inline float *spcnn__carve(spcnn__carver *c, size_t count)
 /* Test hook: the allocation after `countdown` successful ones fails (per thread); a negative
  * countdown disables injection. Returns the number of allocations made since the last call. */
 long spcnn__alloc_fail_after(long countdown);
+/* Test hook: as spcnn__alloc_fail_after, but only that one allocation fails and the ones after
+ * it succeed again, so a failure that a later success hides is caught. */
+long spcnn__alloc_fail_once_after(long countdown);
 
 #endif
