@@ -302,8 +302,10 @@ SPCNN_API spcnn_status spcnn_config_key_from_name(const char *name, spcnn_config
  * @param[out] width Image width in pixels.
  * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT (NULL path, height or width),
  *         ::SPCNN_ERR_IO (missing or unreadable file), ::SPCNN_ERR_FORMAT (not a PNG,
- *         truncated, corrupt), ::SPCNN_ERR_BUFFER_TOO_SMALL (height and width are still
- *         set), ::SPCNN_ERR_OUT_OF_MEMORY.
+ *         truncated, corrupt; a side above 1 000 000 or more than 2^32 - 1 pixels; a header
+ *         claiming more pixels than the file's length can hold, at deflate's best ratio of
+ *         1032:1 — docs/file-format.md, "Limits"), ::SPCNN_ERR_BUFFER_TOO_SMALL (height and
+ *         width are still set), ::SPCNN_ERR_OUT_OF_MEMORY.
  * @since 0.1.0
  */
 SPCNN_API spcnn_status spcnn_png_read(const char *path, uint8_t *pixels, size_t capacity,
