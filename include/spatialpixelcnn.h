@@ -340,8 +340,9 @@ SPCNN_API spcnn_status spcnn_png_write(const char *path, const uint8_t *pixels, 
  * @param[out] height Second dimension, or 1.
  * @param[out] width Third dimension, or 1.
  * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT, ::SPCNN_ERR_IO, ::SPCNN_ERR_FORMAT (bad
- *         magic, not unsigned bytes, more than 3 dimensions, a zero or absurd dimension, a file
- *         shorter or longer than its header says), ::SPCNN_ERR_BUFFER_TOO_SMALL (sizes are
+ *         magic, not unsigned bytes, more than 3 dimensions, a dimension of 0 or above
+ *         10^8, more than 2^31 elements, a regular file shorter or longer than its header says
+ *         — found before any size is reported), ::SPCNN_ERR_BUFFER_TOO_SMALL (sizes are
  *         still set).
  * @since 0.1.0
  */
