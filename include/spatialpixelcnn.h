@@ -403,8 +403,9 @@ typedef int (*spcnn_progress_fn)(double fraction, void *user);
  * @param[out] out The model, owned by the caller (free with ::spcnn_model_destroy); NULL on
  *             failure.
  * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT (NULL argument, inconsistent configuration:
- *         train_scale_min above train_scale_max; every key is within its bounds already),
- *         ::SPCNN_ERR_OUT_OF_MEMORY, ::SPCNN_ERR_BACKEND.
+ *         train_scale_min above train_scale_max, or vae_pretrain_steps without use_latent;
+ *         every key is within its bounds already), ::SPCNN_ERR_OUT_OF_MEMORY,
+ *         ::SPCNN_ERR_BACKEND.
  * @since 0.1.0
  */
 SPCNN_API spcnn_status spcnn_model_create(const spcnn_config *cfg, spcnn_model **out);

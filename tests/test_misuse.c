@@ -36,6 +36,15 @@ typedef struct fixture {
 
 static long checks;
 
+/* The first key number the library does not know (keys are numbered from 1 without gaps). */
+static spcnn_config_key unknown_key(void)
+{
+    int k = 1;
+    while (spcnn_config_key_name((spcnn_config_key)k) != NULL)
+        k++;
+    return (spcnn_config_key)k;
+}
+
 /* Put a known message in place, so the check after a call can tell that the call set its own. */
 static void sentinel(void)
 {
@@ -165,7 +174,7 @@ static void config_get(fixture *x)
     EXPECT(INVALID, spcnn_config_get(NULL, SPCNN_CFG_SEED, &v));
     EXPECT(INVALID, spcnn_config_get(x->cfg, SPCNN_CFG_SEED, NULL));
     EXPECT(INVALID, spcnn_config_get(x->cfg, (spcnn_config_key)0, &v));
-    EXPECT(INVALID, spcnn_config_get(x->cfg, (spcnn_config_key)24, &v));
+    EXPECT(INVALID, spcnn_config_get(x->cfg, unknown_key(), &v));
     EXPECT(OK, spcnn_config_get(x->cfg, SPCNN_CFG_SEED, &v));
 }
 
@@ -175,7 +184,7 @@ static void config_bounds(fixture *x)
     double lo, hi;
     int integer;
     EXPECT(INVALID, spcnn_config_bounds((spcnn_config_key)0, &lo, &hi, &integer));
-    EXPECT(INVALID, spcnn_config_bounds((spcnn_config_key)24, &lo, &hi, &integer));
+    EXPECT(INVALID, spcnn_config_bounds(unknown_key(), &lo, &hi, &integer));
     EXPECT(OK, spcnn_config_bounds(SPCNN_CFG_SEED, NULL, NULL, NULL)); /* outputs optional */
     EXPECT(OK, spcnn_config_bounds(SPCNN_CFG_THREADS, &lo, &hi, &integer));
     ck_assert(lo == 1 && hi == 256 && integer == 1);
@@ -185,7 +194,7 @@ static void config_key_name(fixture *x)
 {
     (void)x;
     ck_assert_ptr_null(spcnn_config_key_name((spcnn_config_key)0));
-    ck_assert_ptr_null(spcnn_config_key_name((spcnn_config_key)24));
+    ck_assert_ptr_null(spcnn_config_key_name(unknown_key()));
     ck_assert_ptr_null(spcnn_config_key_name((spcnn_config_key)-1));
     ck_assert_str_eq(spcnn_config_key_name(SPCNN_CFG_PATCH_SIZE), "patch_size");
     checks += 4;
@@ -255,12 +264,17 @@ static void model_create(fixture *x)
     spcnn_model *m = NULL;
     EXPECT(INVALID, spcnn_model_create(x->cfg, NULL));
     EXPECT_NULL_OUT(INVALID, m, spcnn_model_create(NULL, &m));
-    /* Valid key by key, inconsistent together: the smallest training scale above the largest
-     * (the one rule across keys). */
+    /* Valid key by key, inconsistent together (the two rules across keys): the smallest
+     * training scale above the largest; VAE pretraining without a VAE. */
     spcnn_config *c = NULL;
     ck_assert_int_eq(spcnn_config_clone(x->cfg, &c), SPCNN_OK);
     ck_assert_int_eq(spcnn_config_set(c, SPCNN_CFG_TRAIN_SCALE_MIN, 3), SPCNN_OK);
     ck_assert_int_eq(spcnn_config_set(c, SPCNN_CFG_TRAIN_SCALE_MAX, 2), SPCNN_OK);
+    EXPECT_NULL_OUT(INVALID, m, spcnn_model_create(c, &m));
+    spcnn_config_destroy(c);
+    ck_assert_int_eq(spcnn_config_clone(x->cfg, &c), SPCNN_OK);
+    ck_assert_int_eq(spcnn_config_set(c, SPCNN_CFG_USE_LATENT, 0), SPCNN_OK);
+    ck_assert_int_eq(spcnn_config_set(c, SPCNN_CFG_VAE_PRETRAIN_STEPS, 10), SPCNN_OK);
     EXPECT_NULL_OUT(INVALID, m, spcnn_model_create(c, &m));
     spcnn_config_destroy(c);
     EXPECT(OK, spcnn_model_create(x->cfg, &m));
