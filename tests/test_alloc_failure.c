@@ -34,7 +34,7 @@
  * site. */
 enum { S = 12, N = 2, L = 3, G = 9, NIMG = 6 };
 
-static spcnn_model *new_model(int threads)
+static spcnn_model *new_model_staged(int threads, int vae_pretrain_steps)
 {
     spcnn_config *cfg = NULL;
     ck_assert_int_eq(spcnn_config_create(&cfg), SPCNN_OK);
@@ -48,10 +48,17 @@ static spcnn_model *new_model(int threads)
     ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_BATCH_SIZE, N), SPCNN_OK);
     ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_SEED, 5), SPCNN_OK);
     ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_THREADS, threads), SPCNN_OK);
+    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_VAE_PRETRAIN_STEPS, vae_pretrain_steps),
+                     SPCNN_OK);
     spcnn_model *m = NULL;
     ck_assert_msg(spcnn_model_create(cfg, &m) == SPCNN_OK, "%s", spcnn_last_error_message());
     spcnn_config_destroy(cfg);
     return m;
+}
+
+static spcnn_model *new_model(int threads)
+{
+    return new_model_staged(threads, 0);
 }
 
 static uint8_t images[NIMG * S * S];
@@ -135,6 +142,17 @@ static void setup_prior(fixture *f)
     const float w[2] = {0.25f, 0.75f}, mu[2 * L] = {-1, 0.5f, 2, 1, -0.25f, 0};
     const float var[2 * L] = {0.5f, 1, 0.25f, 2, 0.75f, 1.5f};
     ck_assert_int_eq(spcnn_model_set_prior(f->m, 2, w, mu, var), SPCNN_OK);
+}
+/* Two-stage training (vae_pretrain_steps 1): the first step trains the VAE alone, the next
+ * ones the PixelCNN alone. */
+static void setup_staged(fixture *f)
+{
+    f->m = new_model_staged(1, 1);
+}
+static void setup_staged_trained(fixture *f)
+{
+    f->m = new_model_staged(1, 1);
+    ck_assert_int_eq(spcnn_model_train_step(f->m, images, N, S, S, NULL), SPCNN_OK);
 }
 static void setup_two_threads(fixture *f)
 {
@@ -411,6 +429,12 @@ START_TEST(test_train_step)
                      10);
     /* The design's promise: nothing is allocated inside a step once its plan exists. */
     long later = fail_every_site("train_step (later)", setup_trained, call_train_step);
+    ck_assert_int_eq(later, 0);
+    ck_assert_int_gt(fail_every_site("train_step (VAE pretraining)", setup_staged,
+                                     call_train_step),
+                     10);
+    later = fail_every_site("train_step (then the PixelCNN alone)", setup_staged_trained,
+                            call_train_step);
     ck_assert_int_eq(later, 0);
 }
 END_TEST
