@@ -71,6 +71,7 @@ spcnn_status spcnn__classifier_file_save(const spcnn_classifier *c, const char *
     }
     spcnn__le_put_u32(at, (uint32_t)crc32_z(0, buf, size - 4));
 
+    spcnn__atomic_file_remove_stale(path); /* what killed saves of path left */
     spcnn__atomic_file f;
     spcnn_status st = spcnn__atomic_file_open(&f, path, "classifier save");
     if (st != SPCNN_OK) {

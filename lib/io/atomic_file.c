@@ -67,9 +67,11 @@ static int parse_suffix(const char *s, unsigned long *host, unsigned long *pid)
     for (int field = 0; field < 3; field++) {
         const char *start = s;
         for (; *s && *s != '-'; s++) {
-            int d = *s >= '0' && *s <= '9'   ? *s - '0'
-                    : field == 0 && *s >= 'a' && *s <= 'f' ? *s - 'a' + 10
-                                                           : -1;
+            int d = -1;
+            if (*s >= '0' && *s <= '9')
+                d = *s - '0';
+            else if (field == 0 && *s >= 'a' && *s <= 'f')
+                d = *s - 'a' + 10;
             if (d < 0 || value[field] > (ULONG_MAX - (unsigned long)d) / 16)
                 return 0;
             value[field] = value[field] * (field == 0 ? 16 : 10) + (unsigned long)d;
@@ -84,11 +86,9 @@ static int parse_suffix(const char *s, unsigned long *host, unsigned long *pid)
     return 1;
 }
 
-/* Remove "<path>.tmp-<host>-<pid>-<n>" files of this host whose process no longer runs: what
- * a process killed while saving path left behind. A live process's temporary is never
- * touched (kill(pid, 0) tells; a pid reused since only delays the removal). Best effort. */
-static void remove_stale_temporaries(const char *path, unsigned host)
+void spcnn__atomic_file_remove_stale(const char *path)
 {
+    const unsigned host = host_tag();
     char dir[4096];
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
@@ -122,7 +122,6 @@ spcnn_status spcnn__atomic_file_open(spcnn__atomic_file *f, const char *path, co
     if (!f->tmp)
         return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "%s: %s: out of memory", what, path);
     const unsigned host = host_tag();
-    remove_stale_temporaries(path, host);
     int fd = -1, named = 1;
 #ifdef O_TMPFILE
     /* An unnamed file in the target's directory, named at commit through /proc/self/fd. Where

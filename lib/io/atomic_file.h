@@ -12,9 +12,10 @@
  * the file system offer it (Linux O_TMPFILE: ext4, XFS, Btrfs, tmpfs), the temporary file has
  * no name while it is written: it is given one ("<path>.tmp-<host>-<pid>-<n>") only once its
  * data is on disk, just before the rename, so a kill leaves nothing except in the
- * microseconds between the two. Elsewhere the named file exists during the whole write. Either
- * way, opening the next save of the same path removes the temporaries of that path that
- * processes of this host which no longer run left behind. */
+ * microseconds between the two. Elsewhere the named file exists during the whole write.
+ * spcnn__atomic_file_remove_stale removes what killed processes left; the model and classifier
+ * writers call it before each save (PNG writes do not: a folder may hold thousands of images,
+ * and a scan per write would cost their square). */
 #ifndef SPCNN_IO_ATOMIC_FILE_H
 #define SPCNN_IO_ATOMIC_FILE_H
 
@@ -31,8 +32,14 @@ typedef struct spcnn__atomic_file {
     const char *what; /* prefix of error messages, e.g. "png" (borrowed, static text) */
 } spcnn__atomic_file;
 
-/* Remove stale temporaries of path (above), then create the temporary file (mode 0666 less the
- * umask). Returns SPCNN_ERR_IO (e.g. the directory does not exist or is not writable; the
+/* Remove the "<path>.tmp-<host>-<pid>-<n>" files of this host whose process no longer runs:
+ * what processes killed while saving path left behind. A running process's temporary is never
+ * touched (kill(pid, 0) tells; a pid reused since only delays the removal), nor another host's
+ * (<host> is a hash of the host name) or a name of another form. Best effort: a directory
+ * that cannot be read is left as it is. */
+void spcnn__atomic_file_remove_stale(const char *path);
+
+/* Create the temporary file (mode 0666 less the umask). Returns SPCNN_ERR_IO (e.g. the directory does not exist or is not writable; the
  * message names the path and strerror) or SPCNN_ERR_OUT_OF_MEMORY; on failure nothing is left
  * on disk and f needs no abort. */
 spcnn_status spcnn__atomic_file_open(spcnn__atomic_file *f, const char *path, const char *what);

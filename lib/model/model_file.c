@@ -122,6 +122,7 @@ spcnn_status spcnn__model_file_save(const spcnn_model *model, const char *path,
     writer *w = spcnn__malloc(sizeof *w);
     if (!w)
         return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "model_save: %s: out of memory", path);
+    spcnn__atomic_file_remove_stale(path); /* what killed saves of path left */
     spcnn__atomic_file f;
     spcnn_status st = spcnn__atomic_file_open(&f, path, "model_save");
     if (st != SPCNN_OK) {
