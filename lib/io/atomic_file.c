@@ -33,7 +33,8 @@ static unsigned host_tag(void)
 }
 
 /* "<path>.tmp-<host>-<pid>-<n>", n from the clock so two handles of one process rarely collide
- * (no global counter: lib/ keeps no mutable global state). */
+ * (no global counter: lib/ keeps no mutable global state). Files are created with mode 0666,
+ * so the umask decides the permissions, as for any new file. */
 static void temporary_name(const spcnn__atomic_file *f, unsigned host, unsigned long n)
 {
     snprintf(f->tmp, f->tmp_cap, "%s.tmp-%08x-%ld-%lu", f->path, host, (long)getpid(), n);
