@@ -305,8 +305,10 @@ SPCNN_API spcnn_status spcnn_config_key_from_name(const char *name, spcnn_config
  * @param[out] width Image width in pixels.
  * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT (NULL path, height or width),
  *         ::SPCNN_ERR_IO (missing or unreadable file), ::SPCNN_ERR_FORMAT (not a PNG,
- *         truncated, corrupt), ::SPCNN_ERR_BUFFER_TOO_SMALL (height and width are still
- *         set), ::SPCNN_ERR_OUT_OF_MEMORY.
+ *         truncated, corrupt; a side above 1 000 000 or more than 2^32 - 1 pixels; a header
+ *         claiming more pixels than the file's length can hold, at deflate's best ratio of
+ *         1032:1 — docs/file-format.md, "Limits"), ::SPCNN_ERR_BUFFER_TOO_SMALL (height and
+ *         width are still set), ::SPCNN_ERR_OUT_OF_MEMORY.
  * @since 0.1.0
  */
 SPCNN_API spcnn_status spcnn_png_read(const char *path, uint8_t *pixels, size_t capacity,
@@ -341,8 +343,9 @@ SPCNN_API spcnn_status spcnn_png_write(const char *path, const uint8_t *pixels, 
  * @param[out] height Second dimension, or 1.
  * @param[out] width Third dimension, or 1.
  * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT, ::SPCNN_ERR_IO, ::SPCNN_ERR_FORMAT (bad
- *         magic, not unsigned bytes, more than 3 dimensions, a zero or absurd dimension, a file
- *         shorter or longer than its header says), ::SPCNN_ERR_BUFFER_TOO_SMALL (sizes are
+ *         magic, not unsigned bytes, more than 3 dimensions, a dimension of 0 or above
+ *         10^8, more than 2^31 elements, a regular file shorter or longer than its header says
+ *         — found before any size is reported), ::SPCNN_ERR_BUFFER_TOO_SMALL (sizes are
  *         still set).
  * @since 0.1.0
  */
@@ -402,8 +405,9 @@ typedef int (*spcnn_progress_fn)(double fraction, void *user);
  * @param[in] cfg Hyper-parameters (borrowed; may be destroyed after the call).
  * @param[out] out The model, owned by the caller (free with ::spcnn_model_destroy); NULL on
  *             failure.
- * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT (NULL argument, inconsistent configuration,
- *         e.g. a patch larger than the VAE input), ::SPCNN_ERR_OUT_OF_MEMORY,
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT (NULL argument, inconsistent configuration:
+ *         train_scale_min above train_scale_max, or vae_pretrain_steps without use_latent;
+ *         every key is within its bounds already), ::SPCNN_ERR_OUT_OF_MEMORY,
  *         ::SPCNN_ERR_BACKEND.
  * @since 0.1.0
  */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -656,6 +657,66 @@ START_TEST(test_atomic_save)
 }
 END_TEST
 
+/* The host part of temporary names, as lib/io/atomic_file.c makes it: FNV-1a of the host
+ * name. */
+static unsigned host_tag(void)
+{
+    char name[256];
+    if (gethostname(name, sizeof name) != 0)
+        name[0] = '\0';
+    name[sizeof name - 1] = '\0';
+    uint32_t h = 2166136261u;
+    for (const char *p = name; *p; p++) {
+        h ^= (unsigned char)*p;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static int exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+/* What a process killed while saving leaves behind (where the temporary is named during the
+ * whole write, or in the moment between naming and renaming it) is removed by the next save of
+ * the same file, and nothing else is: not a running process's temporary, not another host's,
+ * not another file's. */
+START_TEST(test_stale_temporaries)
+{
+    char path[512];
+    tmp_path(path, sizeof path, "stale.spcnn");
+    pid_t child = fork(); /* a process id that is certainly not running any more */
+    ck_assert_int_ge(child, 0);
+    if (child == 0)
+        _exit(0);
+    ck_assert_int_eq(waitpid(child, NULL, 0), child);
+    const unsigned host = host_tag();
+    char names[5][600];
+    snprintf(names[0], sizeof names[0], "%s.tmp-%08x-%ld-5", path, host, (long)child);
+    snprintf(names[1], sizeof names[1], "%s.tmp-%08x-%ld-6", path, host, (long)getpid());
+    snprintf(names[2], sizeof names[2], "%s.tmp-%08x-%ld-7", path, host ^ 1u, (long)child);
+    snprintf(names[3], sizeof names[3], "%sx.tmp-%08x-%ld-8", path, host, (long)child);
+    snprintf(names[4], sizeof names[4], "%s.tmp-%ld-9", path, (long)child); /* no host part */
+    for (int i = 0; i < 5; i++)
+        tu_write_file(names[i], "partial", 7);
+    spcnn_model *m = tiny_model(3);
+    ck_assert_int_eq(spcnn__model_file_save(m, path, 0), SPCNN_OK);
+    ck_assert_msg(!exists(names[0]), "the dead process's temporary is still there");
+    for (int i = 1; i < 5; i++)
+        ck_assert_msg(exists(names[i]), "%s was removed", names[i]);
+    load_expect(path, SPCNN_OK);
+    for (int i = 1; i < 5; i++)
+        remove(names[i]);
+    ck_assert_int_eq(tu_temporaries_left("test_model_file_stale"), 0);
+    remove(path);
+    spcnn_model_destroy(m);
+    printf("stale temporaries: a dead process's removed by the next save; a running process's, "
+           "another host's, another file's and an unrecognised name kept\n");
+}
+END_TEST
+
 START_TEST(test_alloc_failure)
 {
     char path[512];
@@ -753,6 +814,7 @@ int main(void)
     tcase_add_test(tc, test_damage);
     tcase_add_test(tc, test_not_a_model_and_missing);
     tcase_add_test(tc, test_atomic_save);
+    tcase_add_test(tc, test_stale_temporaries);
     tcase_add_test(tc, test_alloc_failure);
     tcase_add_test(tc, test_resume_exact);
     suite_add_tcase(s, tc);

@@ -71,6 +71,7 @@ spcnn_status spcnn__classifier_file_save(const spcnn_classifier *c, const char *
     }
     spcnn__le_put_u32(at, (uint32_t)crc32_z(0, buf, size - 4));
 
+    spcnn__atomic_file_remove_stale(path); /* what killed saves of path left */
     spcnn__atomic_file f;
     spcnn_status st = spcnn__atomic_file_open(&f, path, "classifier save");
     if (st != SPCNN_OK) {
@@ -177,9 +178,18 @@ spcnn_status spcnn__classifier_file_load_memory(const void *data, size_t size, c
                  name, SHAPE_AT, SHAPE_AT + 4 * SHAPE_FIELDS - 1);
         return spcnn__error_context(SPCNN_ERR_FORMAT, context);
     }
+    /* The file's table against the one its shape builds, before the classifier's buffers are
+     * allocated: a shape calling for a network far larger than the file is refused here. */
+    spcnn__params table;
+    size_t first;
+    spcnn__params_init(&table);
+    st = spcnn__lenet_add_params(&table, &s, &first);
+    if (st == SPCNN_OK)
+        st = check_table(&r, &h, &table);
+    spcnn__params_deinit(&table);
+    SPCNN_TRY(st);
     spcnn_classifier *c = NULL;
     SPCNN_TRY(spcnn__classifier_new(&s, 0, &c));
-    SPCNN_TRY_GOTO(st, check_table(&r, &h, &c->params));
     const uint8_t *src = r.data + h.values_at;
     spcnn__params *p = &c->params;
     for (size_t i = 0; i < p->nrows; i++) {

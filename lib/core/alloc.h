@@ -32,5 +32,12 @@ static inline float *spcnn__carve(spcnn__carver *c, size_t count)
 /* Test hook: the allocation after `countdown` successful ones fails (per thread); a negative
  * countdown disables injection. Returns the number of allocations made since the last call. */
 long spcnn__alloc_fail_after(long countdown);
+/* Test hook: as spcnn__alloc_fail_after, but only that one allocation fails and the ones after
+ * it succeed again, so a failure that a later success hides is caught. */
+long spcnn__alloc_fail_once_after(long countdown);
+/* Test hook: requests of more than max bytes fail (per thread; 0 lifts the cap), so a test can
+ * prove that a hostile size is refused before any large allocation without making one. Returns
+ * the largest request made on this thread since the previous call, failed or not. */
+size_t spcnn__alloc_cap(size_t max);
 
 #endif

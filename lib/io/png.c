@@ -1,6 +1,7 @@
 /* PNG files through libpng's simplified API (png_image): any PNG reads as 8-bit gray, and
  * writes are atomic (io/atomic_file.h). */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <png.h>
 #include <stdint.h>
@@ -16,6 +17,10 @@
 enum { PNG_SIDE_MAX = 1000000 };
 /* The simplified API computes buffer sizes in 32 bits: it refuses larger images. */
 #define PNG_PIXELS_MAX ((size_t)0xffffffffu)
+/* Deflate never compresses better than 1032 to 1 (a 258-byte match in 2 bits), so the image
+ * data of a PNG file, at least height × width × bits per pixel / 8 bytes once inflated, needs
+ * a file of at least that / 1032 bytes. */
+#define DEFLATE_RATIO_MAX 1032u
 
 /* libpng reports allocation failures only through its message text. */
 static int is_out_of_memory(const char *message)
@@ -163,6 +168,25 @@ spcnn_status spcnn_png_read(const char *path, uint8_t *pixels, size_t capacity, 
                             "png: %s: image of %zu x %zu pixels is too large (at most %d per "
                             "side and %zu pixels)",
                             path, h, w, PNG_SIDE_MAX, PNG_PIXELS_MAX);
+    }
+    /* A header can claim any size in a few bytes: refuse one the file is too short to hold,
+     * before a caller allocates for it. Bits per pixel from IHDR: depth × channels. */
+    struct stat sb;
+    if (got == sizeof head && memcmp(head + 12, "IHDR", 4) == 0 &&
+        fstat(fileno(fp), &sb) == 0 && S_ISREG(sb.st_mode)) {
+        static const unsigned channels[7] = {1, 0, 3, 1, 2, 0, 4}; /* by colour type */
+        unsigned bits = head[24] * (head[25] < 7 ? channels[head[25]] : 4);
+        uint64_t data_min = (uint64_t)h * w * (bits ? bits : 1) / 8;
+        uint64_t file = (uint64_t)sb.st_size;
+        if (data_min > DEFLATE_RATIO_MAX * (file + 1)) {
+            png_image_free(&image);
+            fclose(fp);
+            return spcnn__error(SPCNN_ERR_FORMAT,
+                                "png: %s: the header claims %zu x %zu pixels, more than a file "
+                                "of %" PRIu64 " bytes can hold (at least %" PRIu64 " bytes of "
+                                "image data, and deflate compresses at most %u:1)",
+                                path, h, w, file, data_min, DEFLATE_RATIO_MAX);
+        }
     }
     *height = h;
     *width = w;

@@ -17,7 +17,8 @@ static void drop_plans(spcnn_model *m)
 
 /* ---- creation ----------------------------------------------------------------------------- */
 
-spcnn_status spcnn__model_new(const spcnn_config *cfg, spcnn_model **out)
+spcnn_status spcnn__model_new_checked(const spcnn_config *cfg, spcnn__table_check check,
+                                      const void *arg, spcnn_model **out)
 {
     *out = NULL;
     spcnn_model *m = spcnn__calloc(1, sizeof *m);
@@ -64,6 +65,8 @@ spcnn_status spcnn__model_new(const spcnn_config *cfg, spcnn_model **out)
         SPCNN_TRY_GOTO(st, spcnn__vae_add_params(&m->params, &vs, &m->vae_rows_begin,
                                                  &m->vae_rows_end));
     }
+    if (check)
+        SPCNN_TRY_GOTO(st, check(&m->params, arg));
     SPCNN_TRY_GOTO(st, spcnn__params_allocate(&m->params));
     spcnn__params_init_values(&m->params, (uint64_t)spcnn__config_value(cfg, SPCNN_CFG_SEED));
     spcnn__optim_init(&m->optim, spcnn__config_value(cfg, SPCNN_CFG_LEARNING_RATE),
@@ -78,6 +81,11 @@ spcnn_status spcnn__model_new(const spcnn_config *cfg, spcnn_model **out)
 fail:
     spcnn_model_destroy(m);
     return st;
+}
+
+spcnn_status spcnn__model_new(const spcnn_config *cfg, spcnn_model **out)
+{
+    return spcnn__model_new_checked(cfg, NULL, NULL, out);
 }
 
 spcnn_status spcnn_model_create(const spcnn_config *cfg, spcnn_model **out)

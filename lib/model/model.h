@@ -72,6 +72,16 @@ struct spcnn_model {
  * valid key by key; consistency across keys is checked here). */
 spcnn_status spcnn__model_new(const spcnn_config *cfg, spcnn_model **out);
 
+/* A check of the parameter table that cfg builds, run by spcnn__model_new_checked once the rows
+ * are known and before the buffers are allocated. */
+typedef spcnn_status (*spcnn__table_check)(const spcnn__params *table, const void *arg);
+
+/* spcnn__model_new with check(table, arg) between the table and its allocation: a loader
+ * compares the file's table there, so a file whose hyper-parameters call for a network far
+ * larger than the file itself is refused before any large allocation. */
+spcnn_status spcnn__model_new_checked(const spcnn_config *cfg, spcnn__table_check check,
+                                      const void *arg, spcnn_model **out);
+
 /* Release the training plan (train.c), the evaluation plan (evaluate.c), the sampling plans
  * and workers (sample.c); the next call rebuilds what it needs. NULL is allowed. */
 void spcnn__train_plan_destroy(spcnn__train_plan *tp);

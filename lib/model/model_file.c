@@ -122,6 +122,7 @@ spcnn_status spcnn__model_file_save(const spcnn_model *model, const char *path,
     writer *w = spcnn__malloc(sizeof *w);
     if (!w)
         return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "model_save: %s: out of memory", path);
+    spcnn__atomic_file_remove_stale(path); /* what killed saves of path left */
     spcnn__atomic_file f;
     spcnn_status st = spcnn__atomic_file_open(&f, path, "model_save");
     if (st != SPCNN_OK) {
@@ -386,6 +387,17 @@ static spcnn_status check_table(const spcnn__file_reader *r, const header *h,
                         fdims, row->name, (int)row->kind, mdims);
 }
 
+typedef struct table_check_arg {
+    const spcnn__file_reader *r;
+    const header *h;
+} table_check_arg;
+
+static spcnn_status table_check(const spcnn__params *table, const void *arg)
+{
+    const table_check_arg *a = arg;
+    return check_table(a->r, a->h, table);
+}
+
 /* Copy the sections into the buffers (padding stays zero), rejecting values no writer makes. */
 static spcnn_status copy_tensors(const spcnn__file_reader *r, const header *h,
                                  spcnn__params *p)
@@ -480,7 +492,10 @@ spcnn_status spcnn__model_file_load_memory(const void *data, size_t size, const 
 
     SPCNN_TRY_GOTO(st, spcnn_config_create(&cfg));
     SPCNN_TRY_GOTO(st, read_config(&r, &h, cfg));
-    st = spcnn__model_new(cfg, &model);
+    /* The file's table is compared with the one its hyper-parameters build before the model's
+     * buffers are allocated: they are then at most five times the file's tensors. */
+    table_check_arg check = {&r, &h};
+    st = spcnn__model_new_checked(cfg, table_check, &check, &model);
     if (st == SPCNN_ERR_INVALID_ARGUMENT) {
         char context[200];
         snprintf(context, sizeof context,
@@ -489,7 +504,6 @@ spcnn_status spcnn__model_file_load_memory(const void *data, size_t size, const 
     }
     if (st != SPCNN_OK)
         goto fail;
-    SPCNN_TRY_GOTO(st, check_table(&r, &h, &model->params));
     SPCNN_TRY_GOTO(st, copy_tensors(&r, &h, &model->params));
     model->optim.t = h.step;
     model->images_seen = h.images_seen;

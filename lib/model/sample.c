@@ -523,6 +523,11 @@ spcnn_status spcnn_model_reconstruct(spcnn_model *model, const uint8_t *image, s
     if (!model->use_latent)
         return spcnn__error(SPCNN_ERR_UNSUPPORTED,
                             "reconstruct: the model has no latent code (use_latent = 0)");
+    /* The output buffer is checked before the encoder runs (generate_images checks it too). */
+    if (out_width > SIZE_MAX / out_height || capacity < out_height * out_width)
+        return spcnn__error(SPCNN_ERR_BUFFER_TOO_SMALL,
+                            "reconstruct: %zux%zu needs more than the %zu bytes given",
+                            out_height, out_width, capacity);
     float z[1024];
     spcnn__dnnl_enter(&model->ctx);
     SPCNN_TRY(spcnn__model_encode_mean(model, image, in_height, in_width, z));
