@@ -62,7 +62,7 @@ step "sample 16 digits at 56x56 (the model was trained on 8x8 patches of 28x28 d
     --out "$out/samples-56.png"
 outputs+=("$out/samples-56.png")
 
-step "reconstruct 4 test digits at 28, 56 and 224 pixels"
+step "reconstruct 4 test digits: the VAE decoder, then at 28, 56 and 224 pixels"
 "$spcnn" reconstruct --model "$model" --data data/mnist --count 4 --seed 3 \
     --threads "$threads" --out "$out/reconstruct.png"
 outputs+=("$out/reconstruct.png")
