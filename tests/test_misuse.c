@@ -383,6 +383,27 @@ static void model_train_step(fixture *x)
     EXPECT(OK, spcnn_model_train_step(m, x->img, 2, S, S, NULL));
 }
 
+static void model_train_step_mixed(fixture *x)
+{
+    spcnn_model *m = x->model;
+    const uint8_t *images[2] = {x->img, x->img}, *one_null[2] = {x->img, NULL};
+    size_t h[2] = {S, S}, w[2] = {S, S}, small[2] = {S, M - 1}, huge[2] = {S, 1000001};
+    double before = -1, after = -1;
+    ck_assert_int_eq(spcnn_model_stat(m, SPCNN_STAT_STEP, &before), SPCNN_OK);
+    EXPECT(INVALID, spcnn_model_train_step_mixed(NULL, images, h, w, 2, NULL));
+    EXPECT(INVALID, spcnn_model_train_step_mixed(m, NULL, h, w, 2, NULL));
+    EXPECT(INVALID, spcnn_model_train_step_mixed(m, images, NULL, w, 2, NULL));
+    EXPECT(INVALID, spcnn_model_train_step_mixed(m, images, h, NULL, 2, NULL));
+    EXPECT(INVALID, spcnn_model_train_step_mixed(m, one_null, h, w, 2, NULL));
+    EXPECT(INVALID, spcnn_model_train_step_mixed(m, images, h, w, 0, NULL));
+    EXPECT(INVALID, spcnn_model_train_step_mixed(m, images, h, w, 65537, NULL));
+    EXPECT(INVALID, spcnn_model_train_step_mixed(m, images, small, w, 2, NULL));
+    EXPECT(INVALID, spcnn_model_train_step_mixed(m, images, h, huge, 2, NULL));
+    ck_assert_int_eq(spcnn_model_stat(m, SPCNN_STAT_STEP, &after), SPCNN_OK);
+    ck_assert(after == before); /* no failed call took a step */
+    EXPECT(OK, spcnn_model_train_step_mixed(m, images, h, w, 2, NULL));
+}
+
 static void model_encode(fixture *x)
 {
     spcnn_model *m = x->model;
@@ -751,7 +772,8 @@ static const entry table[] = {
     ENTRY(model_destroy),          ENTRY(model_get_config),
     ENTRY(model_set_threads),      ENTRY(model_set_option),
     ENTRY(model_set_progress),     ENTRY(model_stat),
-    ENTRY(model_train_step),       ENTRY(model_encode),
+    ENTRY(model_train_step),       ENTRY(model_train_step_mixed),
+    ENTRY(model_encode),
     ENTRY(model_decode),           ENTRY(model_log_prob),
     ENTRY(model_evaluate),         ENTRY(model_generate_images),
     ENTRY(model_generate_image),   ENTRY(model_generate_stream),
