@@ -332,9 +332,14 @@ for i in range(70):
     with open("%s/%simg%02d.png" % (sys.argv[1], "sub/" if i % 2 else "", i), "wb") as f:
         f.write(blobs[i % 2])
 PY
-# shellcheck disable=SC2086
-expect 0 'trained 3 steps' sh -c 'ulimit -v 250000 && exec "$@"' sh "$spcnn" train \
-    --data "$tmp/big" --out "$tmp/big.spcnn" --steps 3 --no-eval --validation 0 $tiny
+# (Not under AddressSanitizer, which reserves terabytes of address space for its shadow.)
+if ldd "$spcnn" 2> /dev/null | grep -q libasan; then
+    echo "skip: training under ulimit -v (AddressSanitizer build)"
+else
+    # shellcheck disable=SC2086
+    expect 0 'trained 3 steps' sh -c 'ulimit -v 250000 && exec "$@"' sh "$spcnn" train \
+        --data "$tmp/big" --out "$tmp/big.spcnn" --steps 3 --no-eval --validation 0 $tiny
+fi
 rm -rf "$tmp/big" "$tmp/big.spcnn" "$tmp/big.spcnn.log.csv"
 # ... and the limit binds: holding the folder's decoded bytes at once fails under it.
 sh -c 'ulimit -v 250000 && exec "$0" -c "bytearray(275 * 10 ** 6)"' "$python" 2> /dev/null &&

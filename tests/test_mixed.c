@@ -221,7 +221,7 @@ END_TEST
 START_TEST(test_mixed_misuse)
 {
     spcnn_model *m = tiny_model(1.0);
-    uint8_t a[8 * 9] = {0}, b[20 * 7] = {0};
+    uint8_t a[8 * 9] = {0}, b[20 * 8] = {0}; /* b is first declared 20x7, later 20x8 */
     const uint8_t *ptrs[2] = {a, b};
     size_t hs[2] = {8, 20}, ws[2] = {9, 7};
     double bpd;
