@@ -27,6 +27,7 @@
 #include "core/alloc.h"
 #include "model/model.h"
 #include "testutil.h"
+#include "tu_model.h"
 
 /* A tiny network (m 8, F 4, R 1, K 2, L 3, VAE input 8) on 12 × 12 training images, generating
  * and scoring 9 × 9 images (the smallest size with pixels for both the whole-network and the
@@ -36,24 +37,11 @@ enum { S = 12, N = 2, L = 3, G = 9, NIMG = 6 };
 
 static spcnn_model *new_model_staged(int threads, int vae_pretrain_steps)
 {
-    spcnn_config *cfg = NULL;
-    ck_assert_int_eq(spcnn_config_create(&cfg), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_PATCH_SIZE, 8), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_IMAGE_SIZE, 8), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_NR_FILTERS, 4), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_NR_RESNET, 1), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_NR_MIX, 2), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_LATENT_SIZE, L), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_DROPOUT, 0.25), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_BATCH_SIZE, N), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_SEED, 5), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_THREADS, threads), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_VAE_PRETRAIN_STEPS, vae_pretrain_steps),
-                     SPCNN_OK);
-    spcnn_model *m = NULL;
-    ck_assert_msg(spcnn_model_create(cfg, &m) == SPCNN_OK, "%s", spcnn_last_error_message());
-    spcnn_config_destroy(cfg);
-    return m;
+    return tu_model(TU_SETTINGS(
+        {SPCNN_CFG_PATCH_SIZE, 8}, {SPCNN_CFG_IMAGE_SIZE, 8}, {SPCNN_CFG_NR_FILTERS, 4},
+        {SPCNN_CFG_NR_RESNET, 1}, {SPCNN_CFG_NR_MIX, 2}, {SPCNN_CFG_LATENT_SIZE, L},
+        {SPCNN_CFG_DROPOUT, 0.25}, {SPCNN_CFG_BATCH_SIZE, N}, {SPCNN_CFG_SEED, 5},
+        {SPCNN_CFG_THREADS, threads}, {SPCNN_CFG_VAE_PRETRAIN_STEPS, vae_pretrain_steps}));
 }
 
 static spcnn_model *new_model(int threads)

@@ -18,6 +18,7 @@
 #include "core/alloc.h"
 #include "model/model.h"
 #include "testutil.h"
+#include "tu_model.h"
 
 static void tmp_path(char *buf, size_t cap, const char *name)
 {
@@ -53,18 +54,9 @@ static void reseal(unsigned char *b, size_t n)
 
 static spcnn_model *tiny_model(void)
 {
-    spcnn_config *cfg = NULL;
-    ck_assert_int_eq(spcnn_config_create(&cfg), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_PATCH_SIZE, 8), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_IMAGE_SIZE, 8), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_NR_FILTERS, 4), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_NR_RESNET, 1), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_NR_MIX, 2), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_LATENT_SIZE, 3), SPCNN_OK);
-    spcnn_model *m = NULL;
-    ck_assert_int_eq(spcnn_model_create(cfg, &m), SPCNN_OK);
-    spcnn_config_destroy(cfg);
-    return m;
+    return tu_model(TU_SETTINGS({SPCNN_CFG_PATCH_SIZE, 8}, {SPCNN_CFG_IMAGE_SIZE, 8},
+                                {SPCNN_CFG_NR_FILTERS, 4}, {SPCNN_CFG_NR_RESNET, 1},
+                                {SPCNN_CFG_NR_MIX, 2}, {SPCNN_CFG_LATENT_SIZE, 3}));
 }
 
 /* The offset of key's value in a model file's hyper-parameter records. */

@@ -17,6 +17,7 @@
 
 #include "spatialpixelcnn.h"
 #include "testutil.h"
+#include "tu_model.h"
 
 enum { S = 12, M = 8, L = 3, CLS = 4, CS = 16 };
 
@@ -791,15 +792,9 @@ enum { NENTRIES = sizeof table / sizeof table[0] };
 
 static spcnn_config *tiny_config(void)
 {
-    spcnn_config *cfg = NULL;
-    ck_assert_int_eq(spcnn_config_create(&cfg), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_PATCH_SIZE, M), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_IMAGE_SIZE, S), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_NR_FILTERS, 4), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_NR_RESNET, 1), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_NR_MIX, 2), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_LATENT_SIZE, L), SPCNN_OK);
-    return cfg;
+    return tu_config(TU_SETTINGS({SPCNN_CFG_PATCH_SIZE, M}, {SPCNN_CFG_IMAGE_SIZE, S},
+                                 {SPCNN_CFG_NR_FILTERS, 4}, {SPCNN_CFG_NR_RESNET, 1},
+                                 {SPCNN_CFG_NR_MIX, 2}, {SPCNN_CFG_LATENT_SIZE, L}));
 }
 
 static void fixture_path(char *buf, size_t cap, const char *name)

@@ -15,27 +15,17 @@
 #include "nn/resample.h"
 #include "ref_conv.h"
 #include "testutil.h"
+#include "tu_model.h"
 
 enum { S = 12, BATCH = 6 };
 
 static spcnn_model *tiny_model(double scale_max)
 {
-    spcnn_config *cfg = NULL;
-    ck_assert_int_eq(spcnn_config_create(&cfg), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_PATCH_SIZE, 8), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_IMAGE_SIZE, S), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_NR_FILTERS, 8), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_NR_RESNET, 1), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_NR_MIX, 3), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_LATENT_SIZE, 4), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_DROPOUT, 0.1), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_LEARNING_RATE, 3e-3), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_BATCH_SIZE, BATCH), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_TRAIN_SCALE_MAX, scale_max), SPCNN_OK);
-    spcnn_model *m = NULL;
-    ck_assert_msg(spcnn_model_create(cfg, &m) == SPCNN_OK, "%s", spcnn_last_error_message());
-    spcnn_config_destroy(cfg);
-    return m;
+    return tu_model(TU_SETTINGS(
+        {SPCNN_CFG_PATCH_SIZE, 8}, {SPCNN_CFG_IMAGE_SIZE, S}, {SPCNN_CFG_NR_FILTERS, 8},
+        {SPCNN_CFG_NR_RESNET, 1}, {SPCNN_CFG_NR_MIX, 3}, {SPCNN_CFG_LATENT_SIZE, 4},
+        {SPCNN_CFG_DROPOUT, 0.1}, {SPCNN_CFG_LEARNING_RATE, 3e-3}, {SPCNN_CFG_BATCH_SIZE, BATCH},
+        {SPCNN_CFG_TRAIN_SCALE_MAX, scale_max}));
 }
 
 /* A bright vertical bar a quarter of the width wide at a random column, a little noise. */

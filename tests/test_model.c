@@ -9,33 +9,19 @@
 
 #include "spatialpixelcnn.h"
 #include "testutil.h"
+#include "tu_model.h"
 
 enum { S = 12, BATCH = 8 };
 
-static spcnn_config *tiny_config(void)
-{
-    spcnn_config *cfg = NULL;
-    ck_assert_int_eq(spcnn_config_create(&cfg), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_PATCH_SIZE, 8), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_IMAGE_SIZE, S), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_NR_FILTERS, 8), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_NR_RESNET, 1), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_NR_MIX, 3), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_LATENT_SIZE, 4), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_DROPOUT, 0.0), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_LEARNING_RATE, 3e-3), SPCNN_OK);
-    ck_assert_int_eq(spcnn_config_set(cfg, SPCNN_CFG_BATCH_SIZE, BATCH), SPCNN_OK);
-    return cfg;
-}
+#define TINY                                                                                   \
+    TU_SETTINGS({SPCNN_CFG_PATCH_SIZE, 8}, {SPCNN_CFG_IMAGE_SIZE, S}, {SPCNN_CFG_NR_FILTERS, 8}, \
+                {SPCNN_CFG_NR_RESNET, 1}, {SPCNN_CFG_NR_MIX, 3}, {SPCNN_CFG_LATENT_SIZE, 4},    \
+                {SPCNN_CFG_DROPOUT, 0.0}, {SPCNN_CFG_LEARNING_RATE, 3e-3},                      \
+                {SPCNN_CFG_BATCH_SIZE, BATCH})
 
-static spcnn_model *tiny_model(void)
-{
-    spcnn_config *cfg = tiny_config();
-    spcnn_model *m = NULL;
-    ck_assert_msg(spcnn_model_create(cfg, &m) == SPCNN_OK, "%s", spcnn_last_error_message());
-    spcnn_config_destroy(cfg);
-    return m;
-}
+static spcnn_config *tiny_config(void) { return tu_config(TINY); }
+
+static spcnn_model *tiny_model(void) { return tu_model(TINY); }
 
 /* Synthetic images: a bright vertical bar of width 3 at a random column on black, with a
  * little noise — easy to learn, so a few dozen steps must show. */
