@@ -217,6 +217,12 @@ expect 2 "the sizes must be from the images' height 12" "$spcnn" train --data "$
     --out "$tmp/x" --steps 1 $tiny --train-sizes 8-24
 expect 2 "'24-12' is not a range A-B" "$spcnn" train --data "$tmp/idx" --out "$tmp/x" \
     --steps 1 --train-sizes 24-12
+# Found by fuzzing (tests/fuzz/fuzz_cli_sizes): "nan" passed every comparison and was then
+# taken for "not given", so the run trained without scale-aware training and said nothing.
+expect 2 "'nan' is not a range A-B" "$spcnn" train --data "$tmp/idx" --out "$tmp/x" \
+    --steps 1 --train-sizes nan
+expect 2 "'28-1e400' is not a range A-B" "$spcnn" train --data "$tmp/idx" --out "$tmp/x" \
+    --steps 1 --train-sizes 28-1e400
 
 # 3. Resuming continues the step count (and refuses other hyper-parameters).
 expect 2 'nr_filters cannot be changed when resuming' "$spcnn" train --data "$tmp/idx" \

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +77,8 @@ int cli_parse_size_range(const char *text, double *lo, double *hi)
     char *end;
     *lo = strtod(text, &end);
     *hi = *end == '-' ? strtod(end + 1, &end) : *lo; /* "N": N-N */
-    if (*end || *lo < 1 || *hi < *lo) {
+    /* "nan" passed every comparison below and then read as "not given"; "1e400" is inf. */
+    if (*end || !isfinite(*lo) || !isfinite(*hi) || *lo < 1 || *hi < *lo) {
         fprintf(stderr, "spcnn train: --train-sizes: '%s' is not a range A-B of sizes with "
                         "A <= B (e.g. 28-56)\n", text);
         return 0;

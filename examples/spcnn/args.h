@@ -18,7 +18,7 @@ int gen_parse_size(const char *cmd, const char *flag, const char *text, size_t *
 /* "28,56x40,224" into at most max sizes. */
 int gen_parse_sizes(const char *cmd, const char *text, size_t *h, size_t *w, size_t max,
                     size_t *count);
-/* spcnn train --train-sizes: "A-B" with 1 <= A <= B, or "N" for N-N. */
+/* spcnn train --train-sizes: "A-B" with 1 <= A <= B, both finite, or "N" for N-N. */
 int cli_parse_size_range(const char *text, double *lo, double *hi);
 /* The hyper-parameter named by "--nr-filters" or "--nr_filters" (or --pretrain-vae); 0 if flag
  * is not one. Prints nothing. */
