@@ -8,9 +8,12 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <zlib.h>
 
+#include "io/le.h"
 #include "spatialpixelcnn.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -49,6 +52,19 @@ static inline char *fuzz_input_text(const uint8_t *data, size_t size)
     return text;
 }
 
+/* A copy of the input (free it) whose last 4 bytes are the CRC-32 of the bytes before them,
+ * as the model and classifier files end (docs/file-format.md). */
+static inline uint8_t *fuzz_input_with_crc(const uint8_t *data, size_t size)
+{
+    uint8_t *copy = malloc(size ? size : 1);
+    if (copy == NULL)
+        abort();
+    memcpy(copy, data, size);
+    if (size >= 4)
+        spcnn__le_put_u32(copy + size - 4, (uint32_t)crc32_z(0, copy, size - 4));
+    return copy;
+}
+
 /* A property the parser promised does not hold: a finding like a crash. */
 #define FUZZ_CHECK(cond)                                                              \
     do {                                                                              \
@@ -57,6 +73,14 @@ static inline char *fuzz_input_text(const uint8_t *data, size_t size)
             abort();                                                                  \
         }                                                                             \
     } while (0)
+
+/* A load's promises: the handle out-parameter is NULL exactly when it failed, and a failure
+ * leaves a message. */
+static inline void fuzz_check_load(spcnn_status st, const void *handle)
+{
+    FUZZ_CHECK(st == SPCNN_OK ? handle != NULL : handle == NULL);
+    FUZZ_CHECK(st == SPCNN_OK || spcnn_last_error_message()[0] != '\0');
+}
 
 /* What a caller reads first from a model it loaded: its hyper-parameters and its prior. */
 static inline void fuzz_inspect_model(const spcnn_model *model)

@@ -3,25 +3,15 @@
  * reaches what comes after it — the hyper-parameters, the table against the model's, the
  * tensors, the prior — instead of stopping at a CRC mismatch nearly every time; the checksum
  * test itself and the file reading are fuzz_model_path's. */
-#include <string.h>
-#include <zlib.h>
-
 #include "fuzz_input.h"
-#include "io/le.h"
 #include "model/model_file.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    uint8_t *copy = malloc(size ? size : 1);
-    if (copy == NULL)
-        abort();
-    memcpy(copy, data, size);
-    if (size >= 4)
-        spcnn__le_put_u32(copy + size - 4, (uint32_t)crc32_z(0, copy, size - 4));
+    uint8_t *copy = fuzz_input_with_crc(data, size);
     spcnn_model *model = (spcnn_model *)1;
     spcnn_status st = spcnn__model_file_load_memory(copy, size, "fuzz", &model);
-    FUZZ_CHECK(st == SPCNN_OK ? model != NULL : model == NULL);
-    FUZZ_CHECK(st == SPCNN_OK || spcnn_last_error_message()[0] != '\0');
+    fuzz_check_load(st, model);
     if (st == SPCNN_OK)
         fuzz_inspect_model(model);
     spcnn_model_destroy(model);

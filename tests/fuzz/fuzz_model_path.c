@@ -9,8 +9,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     spcnn_model *model = (spcnn_model *)1;
     spcnn_status st = spcnn_model_load(fuzz_input_path(data, size), &model);
-    FUZZ_CHECK(st == SPCNN_OK ? model != NULL : model == NULL);
-    FUZZ_CHECK(st == SPCNN_OK || spcnn_last_error_message()[0] != '\0');
+    fuzz_check_load(st, model);
     if (st == SPCNN_OK)
         fuzz_inspect_model(model);
     spcnn_model_destroy(model);
