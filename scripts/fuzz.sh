@@ -96,7 +96,7 @@ done
 
 echo
 echo "== scripts/fuzz.sh: $seconds s per target, $jobs at a time"
-printf '   %-16s %12s %8s %8s %8s %7s  %s\n' target execs exec/s cov ft corpus result
+printf '   %-16s %12s %8s %8s %8s %11s  %s\n' target execs exec/s cov ft corpus result
 for t in "${targets[@]}"; do
     log=$build/logs/$t.log
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
@@ -104,11 +104,11 @@ for t in "${targets[@]}"; do
     last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1)
     cov=$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' <<< "$last")
     ft=$(sed -n 's/.*ft: \([0-9]*\).*/\1/p' <<< "$last")
-    corpus=$(find "$build/corpus/$t" -type f | wc -l)
+    corpus=$(sed -n 's/.*corp: \([0-9]*\/[0-9]*[a-zA-Z]*\).*/\1/p' <<< "$last")
     result=ok
     [[ " ${failed[*]} " == *" $t "* ]] && result="FAILED: $(grep -m1 -E 'ERROR: |SUMMARY: |fuzz check failed' "$log" || echo "see $log")"
-    printf '   %-16s %12s %8s %8s %8s %7s  %s\n' "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" \
-        "${ft:-?}" "$corpus" "$result"
+    printf '   %-16s %12s %8s %8s %8s %11s  %s\n' "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" \
+        "${ft:-?}" "${corpus:-?}" "$result"
 done
 echo "   logs in $build/logs, crashing inputs in $build/findings; $((SECONDS - start)) s in all"
 if [ ${#failed[@]} -gt 0 ]; then

@@ -1,6 +1,6 @@
 /* PNG input: spcnn_png_read by path (libpng's simplified API plus the library's own checks and
  * gray conversions), of every colour type, depth and interlacing the seeds start from. A query
- * of the size, then the pixels into a buffer of that size. */
+ * of the size, the pixels into a buffer of that size, then into one byte too few. */
 #include "fuzz_input.h"
 
 /* The reader accepts up to 2^32 - 1 pixels, as many as about 8000 per byte of a 1-bit file;
@@ -23,6 +23,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t h2 = 0, w2 = 0;
     st = spcnn_png_read(path, pixels, h * w, &h2, &w2);
     FUZZ_CHECK(st == SPCNN_OK ? h2 == h && w2 == w : spcnn_last_error_message()[0] != '\0');
+    if (h * w > 1)
+        FUZZ_CHECK(spcnn_png_read(path, pixels, h * w - 1, &h2, &w2) ==
+                   SPCNN_ERR_BUFFER_TOO_SMALL);
     free(pixels);
     return 0;
 }

@@ -1,11 +1,10 @@
-/* fuzz_make_seeds [--large] OUTDIR: the seed corpora of the fuzz targets, made by the
- * project's own writers — spcnn_model_save of tiny models, the classifier file
- * writer, spcnn_png_write — plus an IDX writer as the tests have it and libpng for the PNG
- * variants the library does not write (palette, RGB, alpha, 16-bit, interlaced, 1-bit) and
- * truncated copies. Without --large: the small seeds checked in as tests/fuzz/corpus/TARGET/
- * (`scripts/fuzz.sh --seeds` rewrites them); with it, the models too large to check in (a
- * model with the latent code and a prior: 256 KB), which scripts/fuzz.sh
- * makes afresh into the working copy of the corpus at every run. */
+/* fuzz_make_seeds [--large] OUTDIR: the seed corpora of the fuzz targets, made by the project's
+ * own writers — spcnn_model_save of tiny models, the classifier file writer, spcnn_png_write —
+ * plus an IDX writer as the tests have it, libpng for the PNG variants the library does not
+ * write (palette, RGB, alpha, 16-bit, interlaced, 1-bit) and truncated copies. Without --large:
+ * the small seeds checked in as tests/fuzz/corpus/TARGET/ (`scripts/fuzz.sh --seeds` rewrites
+ * them); with it, the model too large to check in (the latent code and a prior: 256 KB), which
+ * scripts/fuzz.sh makes afresh into the working copy of the corpus at every run. */
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
