@@ -99,9 +99,10 @@ echo "== scripts/fuzz.sh: $seconds s per target, $jobs at a time"
 printf '   %-16s %12s %8s %8s %8s %11s  %s\n' target execs exec/s cov ft corpus result
 for t in "${targets[@]}"; do
     log=$build/logs/$t.log
+    # A target that fails on its first input has no status line: nothing to match is no error.
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-    last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1)
+    last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1 || true)
     cov=$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' <<< "$last")
     ft=$(sed -n 's/.*ft: \([0-9]*\).*/\1/p' <<< "$last")
     corpus=$(sed -n 's/.*corp: \([0-9]*\/[0-9]*[a-zA-Z]*\).*/\1/p' <<< "$last")
