@@ -47,7 +47,7 @@ command -v clang > /dev/null || {
 echo "== configure and build $build (clang, libFuzzer, ASan, UBSan)"
 CC=clang cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPCNN_FUZZ=ON \
     -DSPCNN_BUILD_TESTS=OFF -DSPCNN_BUILD_EXAMPLES=OFF -DSPCNN_BUILD_BENCH=OFF > /dev/null
-cmake --build "$build" -j"$ncpu" --target fuzz_make_seeds $(printf 'fuzz_%s ' "${all_targets[@]}") \
+cmake --build "$build" -j"$ncpu" --target fuzz_make_seeds "${all_targets[@]/#/fuzz_}" \
     > "$build/build.log" 2>&1 || {
     tail -40 "$build/build.log"
     exit 1
