@@ -16,6 +16,8 @@ packages=(
     python3-setuptools python3-wheel # pip install --no-build-isolation bindings/python, offline
     dataset-fashion-mnist            # Fashion-MNIST in IDX format, /usr/share/datasets
     help2man                         # the spcnn man page, generated from its --help
+    clang libclang-rt-14-dev libfuzzer-14-dev # scripts/fuzz.sh: libFuzzer with ASan and UBSan
+                                     # (the runtimes are only a Recommends of clang)
 )
 
 installed() {

@@ -1,7 +1,6 @@
 /* What the generation commands share: sizes, sampling settings, progress, grids, streaming. */
 #define _POSIX_C_SOURCE 200809L
 
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,68 +8,6 @@
 
 #include "gen.h"
 #include "png_stream.h"
-
-int gen_parse_size(const char *cmd, const char *flag, const char *text, size_t *height,
-                   size_t *width)
-{
-    long long v[2] = {0, 0};
-    int count = 0;
-    const char *p = text;
-    while (count < 2) {
-        char *end;
-        if (*p < '0' || *p > '9') /* no sign, no blank: strtoll would take them */
-            break;
-        errno = 0;
-        v[count++] = strtoll(p, &end, 10);
-        if (errno)
-            v[count - 1] = LLONG_MAX;
-        p = end;
-        if (count == 1 && (*p == 'x' || *p == 'X'))
-            p++;
-        else
-            break;
-    }
-    int ok = count >= 1 && *p == '\0' && (count == 2 || p[-1] != 'x');
-    if (ok && count == 1)
-        v[1] = v[0];
-    if (!ok) {
-        fprintf(stderr, "spcnn %s: %s: '%s' is not a size HxW or N (e.g. 56x56, 224)\n", cmd,
-                flag, text);
-        return 0;
-    }
-    if (v[0] < 1 || v[1] < 1 || v[0] > GEN_SIDE_MAX || v[1] > GEN_SIDE_MAX) {
-        fprintf(stderr, "spcnn %s: %s: '%s': each side must be in [1, %lld]\n", cmd, flag, text,
-                GEN_SIDE_MAX);
-        return 0;
-    }
-    *height = (size_t)v[0];
-    *width = (size_t)v[1];
-    return 1;
-}
-
-int gen_parse_sizes(const char *cmd, const char *text, size_t *h, size_t *w, size_t max,
-                    size_t *count)
-{
-    char buf[256];
-    if (strlen(text) >= sizeof buf) {
-        fprintf(stderr, "spcnn %s: --sizes: list too long\n", cmd);
-        return 0;
-    }
-    memcpy(buf, text, strlen(text) + 1);
-    *count = 0;
-    for (char *item = buf, *comma; item; item = comma ? comma + 1 : NULL) {
-        if ((comma = strchr(item, ',')) != NULL)
-            *comma = '\0';
-        if (*count == max) {
-            fprintf(stderr, "spcnn %s: --sizes: at most %zu sizes\n", cmd, max);
-            return 0;
-        }
-        if (!gen_parse_size(cmd, "--sizes", item, &h[*count], &w[*count]))
-            return 0;
-        ++*count;
-    }
-    return 1;
-}
 
 uint64_t gen_batch_seed(uint64_t seed, size_t b)
 {

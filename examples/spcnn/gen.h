@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "args.h"
 #include "cli.h"
 
 int cli_sample(int argc, char **argv);      /* sample.c */
@@ -20,15 +21,7 @@ int cli_likelihood(int argc, char **argv);  /* likelihood.c */
 
 /* Above this many pixels an image is streamed to its PNG file instead of held in memory. */
 #define GEN_STREAM_PIXELS ((size_t)4000000)
-/* Largest side accepted on the command line (the library refuses what it cannot do). */
-#define GEN_SIDE_MAX 1000000LL
-
-/* "HxW" (or "HXW") or "N" for N x N. Prints why and returns 0 on failure. */
-int gen_parse_size(const char *cmd, const char *flag, const char *text, size_t *height,
-                   size_t *width);
-/* "28,56x40,224" into at most max sizes; prints why and returns 0 on failure. */
-int gen_parse_sizes(const char *cmd, const char *text, size_t *h, size_t *w, size_t max,
-                    size_t *count);
+/* GEN_SIDE_MAX, gen_parse_size, gen_parse_sizes: args.h. */
 /* n x h x w bytes without overflow, or prints why and returns 0. */
 int gen_pixels(const char *cmd, size_t n, size_t h, size_t w, size_t *out);
 

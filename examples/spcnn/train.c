@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "cli.h"
 
 enum { BPD_WINDOW = 50, MAX_NUMERIC_FAILURES = 10, ARGS_HELP = -1 };
@@ -181,60 +182,6 @@ static int apply_preset(int argc, char **argv, spcnn_config *cfg, int *given)
     return 1;
 }
 
-/* The hyper-parameter named by "--nr-filters" or "--nr_filters"; 0 if flag is not one. */
-static int config_key_of_flag(const char *flag, spcnn_config_key *key)
-{
-    if (strcmp(flag, "--pretrain-vae") == 0) { /* the seed's name for it */
-        *key = SPCNN_CFG_VAE_PRETRAIN_STEPS;
-        return 1;
-    }
-    char name[64];
-    size_t len = strlen(flag);
-    if (len < 3 || len - 2 >= sizeof name || strncmp(flag, "--", 2) != 0)
-        return 0;
-    for (size_t i = 2; i <= len; i++)
-        name[i - 2] = flag[i] == '-' ? '_' : flag[i];
-    return spcnn_config_key_from_name(name, key) == SPCNN_OK;
-}
-
-static int set_config_flag(const char *flag, const char *value, spcnn_config *cfg,
-                           spcnn_config_key key)
-{
-    char *end;
-    double v = strtod(value, &end);
-    int number = end != value && !*end;
-    if (key == SPCNN_CFG_SCHEDULE) { /* by name, as the generation commands take it */
-        if (strcmp(value, "raster") == 0 || strcmp(value, "wavefront") == 0) {
-            v = strcmp(value, "wavefront") == 0;
-            number = 1;
-        } else if (!number) {
-            fprintf(stderr, "spcnn train: %s: '%s' is not raster or wavefront\n", flag, value);
-            return 0;
-        }
-    }
-    if (key == SPCNN_CFG_SEED && (!number || spcnn_config_set(cfg, key, v) != SPCNN_OK)) {
-        /* Not the range of the other commands' --seed: say why. */
-        double lo = 0, hi = 0;
-        int integer;
-        spcnn_config_bounds(key, &lo, &hi, &integer);
-        fprintf(stderr,
-                "spcnn train: %s: '%s' is not an integer in [%.0f, %.0f] (the model stores its "
-                "seed as a double: 2^53-1 at most)\n",
-                flag, value, lo, hi);
-        return 0;
-    }
-    if (!number) {
-        fprintf(stderr, "spcnn train: %s: '%s' is not a number\n", flag, value);
-        return 0;
-    }
-    if (spcnn_config_set(cfg, key, v) != SPCNN_OK) {
-        /* The library's message names the key and its bounds. */
-        fprintf(stderr, "spcnn train: %s: %s\n", flag, spcnn_last_error_message());
-        return 0;
-    }
-    return 1;
-}
-
 static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *cfg)
 {
     int preset = 0;
@@ -270,14 +217,14 @@ static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *
             known |= strcmp(flag, plain[k]) == 0;
         spcnn_config_key key;
         if (!known) {
-            if (!config_key_of_flag(flag, &key)) {
+            if (!cli_config_key_of_flag(flag, &key)) {
                 fprintf(stderr, "spcnn train: unknown argument '%s'\n", argv[i]);
                 train_usage(stderr);
                 return CLI_USAGE;
             }
             if (!value && !(value = cli_flag_value("train", argc, argv, &i)))
                 return CLI_USAGE;
-            if (!set_config_flag(flag, value, cfg, key))
+            if (!cli_set_config_flag(flag, value, cfg, key))
                 return CLI_USAGE;
             if (key == SPCNN_CFG_THREADS)
                 a->threads = (long long)strtod(value, NULL);
@@ -291,14 +238,8 @@ static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *
         if (strcmp(flag, "--preset") == 0)
             continue; /* applied above */
         if (strcmp(flag, "--train-sizes") == 0) {
-            char *end;
-            a->sizes_lo = strtod(value, &end);
-            a->sizes_hi = *end == '-' ? strtod(end + 1, &end) : a->sizes_lo; /* "N": N-N */
-            if (*end || a->sizes_lo < 1 || a->sizes_hi < a->sizes_lo) {
-                fprintf(stderr, "spcnn train: --train-sizes: '%s' is not a range A-B of sizes "
-                                "with A <= B (e.g. 28-56)\n", value);
+            if (!cli_parse_size_range(value, &a->sizes_lo, &a->sizes_hi))
                 return CLI_USAGE;
-            }
             if (!a->first_config_key)
                 a->first_config_key = SPCNN_CFG_TRAIN_SCALE_MAX;
             continue;
