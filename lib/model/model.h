@@ -18,6 +18,7 @@
 typedef struct spcnn__train_plan spcnn__train_plan; /* train.c */
 typedef struct spcnn__eval_plan spcnn__eval_plan;   /* evaluate.c */
 typedef struct spcnn__sample_plan spcnn__sample_plan; /* sample.c */
+typedef struct spcnn__comm spcnn__comm;             /* parallel.c */
 
 /* Sampling plans for 1, 2, 4, ..., 64 windows per forward pass (sample.c), of two kinds: the
  * whole network, and the corner plans that compute only what the bottom-right pixel needs.
@@ -61,6 +62,10 @@ struct spcnn_model {
 
     spcnn_progress_fn progress;
     void *progress_user;
+
+    /* Data parallelism (parallel.c): the library's duplicate of the communicator, NULL in one
+     * process. */
+    spcnn__comm *comm;
 
     spcnn__train_plan *train; /* built for (batch, height, width) on first use */
     spcnn__eval_plan *eval;

@@ -168,6 +168,9 @@ class _Lib:
         # spcnn_status spcnn_model_set_progress(spcnn_model *model, spcnn_progress_fn fn,
         #                                       void *user);
         d("spcnn_model_set_progress", _status, [_ModelPtr, PROGRESS_FN, ctypes.c_void_p], True)
+        # spcnn_status spcnn_model_set_communicator(spcnn_model *model, int64_t comm);
+        # (declared for completeness: the bindings do not use MPI)
+        d("spcnn_model_set_communicator", _status, [_ModelPtr, ctypes.c_int64], True)
         # spcnn_status spcnn_model_stat(const spcnn_model *model, spcnn_stat stat,
         #                               double *value);
         d("spcnn_model_stat", _status, [_ModelPtr, _stat, _double_p], True)
