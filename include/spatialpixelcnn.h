@@ -754,6 +754,31 @@ SPCNN_API spcnn_status spcnn_model_generate_images(spcnn_model *model, size_t n,
                                                    size_t capacity);
 
 /**
+ * @brief Generate images first .. first + n − 1 of the sequence that
+ * ::spcnn_model_generate_images makes with a seed, into a caller buffer: the same bytes as
+ * those images of one call for first + n images, so processes can share the images of one
+ * seed (`mpirun spcnn sample` gives rank r its block) and put them together. Not collective.
+ * @param[in,out] model The model.
+ * @param[in] first Index of the first image in the seed's sequence.
+ * @param[in] n Number of images, 1 or more.
+ * @param[in] z n × latent_size floats, the codes of these n images, or NULL to draw image
+ *            i's from the model's prior keyed by (seed, i) as ::spcnn_model_generate_images
+ *            does.
+ * @param[in] height Output height, at least patch_size.
+ * @param[in] width Output width, at least patch_size.
+ * @param[in] seed Seed of the random draws.
+ * @param[out] pixels n × height × width bytes: image first + j at j × height × width.
+ * @param[in] capacity Size of pixels in bytes.
+ * @return As ::spcnn_model_generate_images (::SPCNN_ERR_INVALID_ARGUMENT also when first + n
+ *         overflows).
+ * @since 0.5.0
+ */
+SPCNN_API spcnn_status spcnn_model_generate_range(spcnn_model *model, size_t first, size_t n,
+                                                  const float *z, size_t height, size_t width,
+                                                  uint64_t seed, uint8_t *pixels,
+                                                  size_t capacity);
+
+/**
  * @brief Generate one image: image 0 of ::spcnn_model_generate_images.
  * @param[in,out] model The model.
  * @param[in] z latent_size floats, or NULL to draw z from the model's prior.

@@ -514,6 +514,21 @@ static void model_generate_images(fixture *x)
     EXPECT(OK, spcnn_model_generate_images(m, 2, z, M, M, 1, px, cap));
 }
 
+static void model_generate_range(fixture *x)
+{
+    spcnn_model *m = x->model;
+    uint8_t *px = x->img;
+    const size_t cap = 2 * M * M;
+    EXPECT(INVALID, spcnn_model_generate_range(NULL, 0, 2, NULL, M, M, 1, px, cap));
+    EXPECT(INVALID, spcnn_model_generate_range(m, 3, 0, NULL, M, M, 1, px, cap));
+    EXPECT(INVALID, spcnn_model_generate_range(m, 3, 1000001, NULL, M, M, 1, px, cap));
+    EXPECT(INVALID, spcnn_model_generate_range(m, SIZE_MAX, 2, NULL, M, M, 1, px, cap));
+    EXPECT(INVALID, spcnn_model_generate_range(m, 3, 2, NULL, M - 1, M, 1, px, cap));
+    EXPECT(INVALID, spcnn_model_generate_range(m, 3, 2, NULL, M, M, 1, NULL, cap));
+    EXPECT(SMALL, spcnn_model_generate_range(m, 3, 2, NULL, M, M, 1, px, cap - 1));
+    EXPECT(OK, spcnn_model_generate_range(m, 3, 2, NULL, M, M, 1, px, cap));
+}
+
 static void model_generate_image(fixture *x)
 {
     spcnn_model *m = x->model;
@@ -801,6 +816,7 @@ static const entry table[] = {
     ENTRY(model_encode),
     ENTRY(model_decode),           ENTRY(model_log_prob),
     ENTRY(model_evaluate),         ENTRY(model_generate_images),
+    ENTRY(model_generate_range),
     ENTRY(model_generate_image),   ENTRY(model_generate_stream),
     ENTRY(model_sample_patch),     ENTRY(model_reconstruct),
     ENTRY(model_fit_prior),        ENTRY(model_set_prior),

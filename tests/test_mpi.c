@@ -8,7 +8,9 @@
  *     with dropout on, the VAE, scale-aware windows and uneven shards; every rank ends with
  *     exactly the same bits;
  *   - spcnn_model_set_communicator broadcasts rank 0's state and refuses a different model;
- *   - a step that fails on one rank fails on every rank, none left waiting. */
+ *   - a step that fails on one rank fails on every rank, none left waiting;
+ *   - spcnn_model_generate_range spread over the ranks and gathered gives the bytes of one
+ *     spcnn_model_generate_images call. */
 #include <math.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -215,6 +217,36 @@ static void failure(void)
     spcnn_model_destroy(m);
 }
 
+/* Rank r makes images [r·n/N, (r+1)·n/N) of a seed; gathered, they are one process's. */
+static void generation(void)
+{
+    spcnn_model *m = tiny_model(5, 1);
+    uint8_t images[4 * S * S];
+    batch_of(images, 4, 0);
+    CHECK_OK(spcnn_model_train_step(m, images, 4, S, S, NULL)); /* non-trivial weights */
+    enum { N = 5, H = 10, W = 9 };
+    uint8_t all[N * H * W], spread[N * H * W];
+    int counts[64], offsets[64];
+    CHECK(ranks <= 64);
+    for (int r = 0; r < ranks; r++) {
+        offsets[r] = N * r / ranks * H * W;
+        counts[r] = (N * (r + 1) / ranks - N * r / ranks) * H * W;
+    }
+    const size_t lo = (size_t)(N * rank / ranks), hi = (size_t)(N * (rank + 1) / ranks);
+    if (hi > lo)
+        CHECK_OK(spcnn_model_generate_range(m, lo, hi - lo, NULL, H, W, 11,
+                                            spread + lo * H * W, (hi - lo) * H * W));
+    MPI_Gatherv(rank == 0 ? MPI_IN_PLACE : spread + lo * H * W, counts[rank], MPI_BYTE, spread,
+                counts, offsets, MPI_BYTE, 0, MPI_COMM_WORLD);
+    if (rank == 0) {
+        CHECK_OK(spcnn_model_generate_images(m, N, NULL, H, W, 11, all, sizeof all));
+        CHECK(memcmp(all, spread, sizeof all) == 0);
+        printf("generation: %d images spread over %d ranks: the bytes of one process\n", N,
+               ranks);
+    }
+    spcnn_model_destroy(m);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -226,6 +258,7 @@ int main(int argc, char **argv)
     equivalence(7, 1.5, 1, "train_step_mixed, uneven shards, scale-aware");
     attach();
     failure();
+    generation();
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0)
         printf("test_mpi: all passed\n");

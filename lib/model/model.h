@@ -102,10 +102,10 @@ spcnn_status spcnn__model_encode_posterior(spcnn_model *model, const uint8_t *im
                                            size_t height, size_t width, float *mu,
                                            float *logvar);
 
-/* n codes drawn from the model's prior (standard 0) or N(0, I), keyed by (seed, image index)
- * (prior.c). */
-spcnn_status spcnn__model_draw_latents(const spcnn_model *m, int standard, size_t n,
-                                       uint64_t seed, float *z);
+/* n codes drawn from the model's prior (standard 0) or N(0, I), code i keyed by
+ * (seed, first + i): images first .. first + n - 1 of a generation (prior.c). */
+spcnn_status spcnn__model_draw_latents(const spcnn_model *m, int standard, size_t first,
+                                       size_t n, uint64_t seed, float *z);
 
 /* Model file (model_file.c). */
 spcnn_status spcnn__model_file_save(const spcnn_model *model, const char *path,

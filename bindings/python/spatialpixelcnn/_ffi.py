@@ -220,6 +220,13 @@ class _Lib:
           [_ModelPtr, ctypes.c_size_t, _float_p, ctypes.c_size_t, ctypes.c_size_t,
            ctypes.c_uint64, _u8_p, ctypes.c_size_t],
           True)
+        # spcnn_status spcnn_model_generate_range(spcnn_model *model, size_t first, size_t n,
+        #                                         const float *z, size_t height, size_t width,
+        #                                         uint64_t seed, uint8_t *pixels,
+        #                                         size_t capacity);
+        d("spcnn_model_generate_range", _status,
+          [_ModelPtr, ctypes.c_size_t, ctypes.c_size_t, _float_p, ctypes.c_size_t,
+           ctypes.c_size_t, ctypes.c_uint64, _u8_p, ctypes.c_size_t], True)
         # spcnn_status spcnn_model_generate_image(spcnn_model *model, const float *z,
         #                                         size_t height, size_t width, uint64_t seed,
         #                                         uint8_t *pixels, size_t capacity);
