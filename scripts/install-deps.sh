@@ -16,6 +16,7 @@ packages=(
     python3-setuptools python3-wheel # pip install --no-build-isolation bindings/python, offline
     dataset-fashion-mnist            # Fashion-MNIST in IDX format, /usr/share/datasets
     help2man                         # the spcnn man page, generated from its --help
+    libopenmpi-dev openmpi-bin       # the MPI build (-DSPCNN_MPI=ON) and its tests (mpirun)
 )
 
 installed() {
