@@ -11,25 +11,8 @@ spcnn=$1
 tmp=$(mktemp -d "${2:-${TMPDIR:-/tmp}}/spcnn-cli.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 python=/usr/bin/python3
-failures=0
-checks=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { checks=$((checks + 1)); }
-
-# expect <exit status> <regex in stdout+stderr> <command...>
-expect() {
-    want=$1 pattern=$2
-    shift 2
-    "$@" > "$tmp/out" 2>&1
-    got=$?
-    if [ "$got" -ne "$want" ]; then
-        fail "'$*' exited $got, expected $want"; sed 's/^/    /' "$tmp/out"
-    elif ! grep -Eq -- "$pattern" "$tmp/out"; then
-        fail "'$*': no /$pattern/ in its output"; sed 's/^/    /' "$tmp/out"
-    else
-        pass
-    fi
-}
+# shellcheck source=tests/cli_expect.sh
+. "$(dirname "$0")/cli_expect.sh"
 
 # 1. Usage.
 expect 0 '^usage: spcnn COMMAND' "$spcnn" --help

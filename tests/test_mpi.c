@@ -159,15 +159,22 @@ static void equivalence(size_t b, double scale_max, int mixed, const char *name)
     spcnn_model_destroy(part);
 }
 
+/* A tiny model, unattached, after one step on 2 images if `step`. */
+static spcnn_model *model_after(int step)
+{
+    spcnn_model *m = tiny_model(5, 1);
+    uint8_t images[2 * S * S];
+    batch_of(images, 2, 0);
+    if (step)
+        CHECK_OK(spcnn_model_train_step(m, images, 2, S, S, NULL));
+    return m;
+}
+
 /* Attaching copies rank 0's state, and refuses a model that differs. */
 static void attach(void)
 {
     /* The ranks other than 0 take a step first: other weights, moments and step. */
-    spcnn_model *m = tiny_model(5, 1);
-    uint8_t images[2 * S * S];
-    batch_of(images, 2, 0);
-    if (rank != 0)
-        CHECK_OK(spcnn_model_train_step(m, images, 2, S, S, NULL));
+    spcnn_model *m = model_after(rank != 0);
     CHECK_OK(spcnn_model_set_communicator(m, MPI_Comm_c2f(MPI_COMM_WORLD)));
     check_replicas_equal(m);
     double step = -1, seen = -1;
@@ -220,10 +227,7 @@ static void failure(void)
 /* Rank r makes images [r·n/N, (r+1)·n/N) of a seed; gathered, they are one process's. */
 static void generation(void)
 {
-    spcnn_model *m = tiny_model(5, 1);
-    uint8_t images[4 * S * S];
-    batch_of(images, 4, 0);
-    CHECK_OK(spcnn_model_train_step(m, images, 4, S, S, NULL)); /* non-trivial weights */
+    spcnn_model *m = model_after(1); /* non-trivial weights */
     enum { N = 5, H = 10, W = 9 };
     uint8_t all[N * H * W], spread[N * H * W];
     int counts[64], offsets[64];
