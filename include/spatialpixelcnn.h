@@ -524,18 +524,21 @@ SPCNN_API spcnn_status spcnn_model_stat(const spcnn_model *model, spcnn_stat sta
  * that size is used as it is). With ::SPCNN_CFG_VAE_PRETRAIN_STEPS the first steps train only
  * the VAE's loss and the later ones only the window's NLL. On ::SPCNN_ERR_NUMERIC (a non-finite
  * gradient) the parameters are unchanged. It is ::spcnn_model_train_step_mixed with every
- * image of the same size, and gives the same bits.
+ * image of the same size, and gives the same bits. **Collective** while the model is attached
+ * to a communicator (::spcnn_model_set_communicator, since 0.5.0): the images are then this
+ * rank's shard of the batch.
  * @param[in,out] model The model.
  * @param[in] images n images of height × width bytes (borrowed).
  * @param[in] n Batch size, 1 or more (keep it constant for speed; the configured batch_size is
- *            what the CLI uses).
+ *            what the CLI uses); attached, this rank's share of it.
  * @param[in] height Image height, at least patch_size.
  * @param[in] width Image width, at least patch_size.
  * @param[out] bits_per_dim The batch's patch NLL in bits per pixel (may be NULL; NaN in a VAE
  *             pretraining step, which runs no PixelCNN); the other statistics are read with
  *             ::spcnn_model_stat.
  * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT, ::SPCNN_ERR_NUMERIC,
- *         ::SPCNN_ERR_OUT_OF_MEMORY, ::SPCNN_ERR_BACKEND.
+ *         ::SPCNN_ERR_OUT_OF_MEMORY, ::SPCNN_ERR_BACKEND, ::SPCNN_ERR_COMMUNICATION (attached:
+ *         MPI failed, or another rank's part of the step did).
  * @since 0.1.0
  */
 SPCNN_API spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t *images,
@@ -555,7 +558,8 @@ SPCNN_API spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t 
  * ::spcnn_model_train_step. Every image weighs the same in the loss: to draw windows uniformly
  * over a data set of mixed sizes, choose the batch's images with probability proportional to
  * their window counts (as `spcnn train` does for a folder of PNG images). Only n needs to stay
- * constant for speed: the plan is built per batch size, not per image size.
+ * constant for speed: the plan is built per batch size, not per image size. Collective while
+ * the model is attached to a communicator, as ::spcnn_model_train_step.
  * @param[in,out] model The model.
  * @param[in] images n pointers, image i of heights[i] × widths[i] bytes (all borrowed).
  * @param[in] heights n image heights, each at least patch_size and at most 1000000.
@@ -564,7 +568,8 @@ SPCNN_API spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t 
  * @param[out] bits_per_dim The batch's patch NLL in bits per pixel (may be NULL).
  * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT (NULL argument, n out of range, an image
  *         smaller than the window or too large; the message names the first such image),
- *         ::SPCNN_ERR_NUMERIC, ::SPCNN_ERR_OUT_OF_MEMORY, ::SPCNN_ERR_BACKEND.
+ *         ::SPCNN_ERR_NUMERIC, ::SPCNN_ERR_OUT_OF_MEMORY, ::SPCNN_ERR_BACKEND,
+ *         ::SPCNN_ERR_COMMUNICATION.
  * @since 0.4.0
  */
 SPCNN_API spcnn_status spcnn_model_train_step_mixed(spcnn_model *model,
