@@ -123,6 +123,9 @@ int cli_sample(int argc, char **argv)
     if (!gen_pixels("sample", n, a.h, a.w, &bytes))
         return CLI_FAILED;
     cli_made_dirs made = {NULL, 0};
+    /* Ctrl-C from the moment a folder may exist: the generation then cancels at once, and the
+     * folder goes (on a loaded machine loading the model can take a while). */
+    cli_install_signal_handlers();
     /* Under mpirun rank 0 writes the files, and the ranks go on only together. */
     int ready = cli_rank != 0 || sample_outputs_ready(&a, &made);
     if (cli_ranks_or(!ready) != 0)
