@@ -115,7 +115,10 @@ typedef enum spcnn_status {
     SPCNN_ERR_BACKEND = 8,           /**< oneDNN reported a failure. */
     SPCNN_ERR_NUMERIC = 9,           /**< A non-finite value appeared; the model is unchanged. */
     SPCNN_ERR_CANCELLED = 10,        /**< A progress callback asked to stop. */
-    SPCNN_ERR_INTERNAL = 11          /**< A bug in the library; please report it. */
+    SPCNN_ERR_INTERNAL = 11,         /**< A bug in the library; please report it. */
+    /** An MPI call failed, or another rank's part of a collective call failed (the message
+     * names the rank and its status); see ::spcnn_model_set_communicator. @since 0.5.0 */
+    SPCNN_ERR_COMMUNICATION = 12
 } spcnn_status;
 
 /**
@@ -387,7 +390,12 @@ typedef enum spcnn_stat {
     SPCNN_STAT_TRAINING_STATE = 9,
     /** Components of the latent prior: 0 for N(0, I) (see ::spcnn_model_fit_prior).
      * @since 0.3.0 */
-    SPCNN_STAT_PRIOR_COMPONENTS = 10
+    SPCNN_STAT_PRIOR_COMPONENTS = 10,
+    /** This process's rank in the model's communicator, 0 without one
+     * (::spcnn_model_set_communicator). @since 0.5.0 */
+    SPCNN_STAT_RANK = 11,
+    /** Ranks in the model's communicator, 1 without one. @since 0.5.0 */
+    SPCNN_STAT_RANKS = 12
 } spcnn_stat;
 
 /**
@@ -516,18 +524,21 @@ SPCNN_API spcnn_status spcnn_model_stat(const spcnn_model *model, spcnn_stat sta
  * that size is used as it is). With ::SPCNN_CFG_VAE_PRETRAIN_STEPS the first steps train only
  * the VAE's loss and the later ones only the window's NLL. On ::SPCNN_ERR_NUMERIC (a non-finite
  * gradient) the parameters are unchanged. It is ::spcnn_model_train_step_mixed with every
- * image of the same size, and gives the same bits.
+ * image of the same size, and gives the same bits. **Collective** while the model is attached
+ * to a communicator (::spcnn_model_set_communicator, since 0.5.0): the images are then this
+ * rank's shard of the batch.
  * @param[in,out] model The model.
  * @param[in] images n images of height × width bytes (borrowed).
  * @param[in] n Batch size, 1 or more (keep it constant for speed; the configured batch_size is
- *            what the CLI uses).
+ *            what the CLI uses); attached, this rank's share of it.
  * @param[in] height Image height, at least patch_size.
  * @param[in] width Image width, at least patch_size.
  * @param[out] bits_per_dim The batch's patch NLL in bits per pixel (may be NULL; NaN in a VAE
  *             pretraining step, which runs no PixelCNN); the other statistics are read with
  *             ::spcnn_model_stat.
  * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT, ::SPCNN_ERR_NUMERIC,
- *         ::SPCNN_ERR_OUT_OF_MEMORY, ::SPCNN_ERR_BACKEND.
+ *         ::SPCNN_ERR_OUT_OF_MEMORY, ::SPCNN_ERR_BACKEND, ::SPCNN_ERR_COMMUNICATION (attached:
+ *         MPI failed, or another rank's part of the step did).
  * @since 0.1.0
  */
 SPCNN_API spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t *images,
@@ -547,7 +558,8 @@ SPCNN_API spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t 
  * ::spcnn_model_train_step. Every image weighs the same in the loss: to draw windows uniformly
  * over a data set of mixed sizes, choose the batch's images with probability proportional to
  * their window counts (as `spcnn train` does for a folder of PNG images). Only n needs to stay
- * constant for speed: the plan is built per batch size, not per image size.
+ * constant for speed: the plan is built per batch size, not per image size. Collective while
+ * the model is attached to a communicator, as ::spcnn_model_train_step.
  * @param[in,out] model The model.
  * @param[in] images n pointers, image i of heights[i] × widths[i] bytes (all borrowed).
  * @param[in] heights n image heights, each at least patch_size and at most 1000000.
@@ -556,13 +568,66 @@ SPCNN_API spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t 
  * @param[out] bits_per_dim The batch's patch NLL in bits per pixel (may be NULL).
  * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT (NULL argument, n out of range, an image
  *         smaller than the window or too large; the message names the first such image),
- *         ::SPCNN_ERR_NUMERIC, ::SPCNN_ERR_OUT_OF_MEMORY, ::SPCNN_ERR_BACKEND.
+ *         ::SPCNN_ERR_NUMERIC, ::SPCNN_ERR_OUT_OF_MEMORY, ::SPCNN_ERR_BACKEND,
+ *         ::SPCNN_ERR_COMMUNICATION.
  * @since 0.4.0
  */
 SPCNN_API spcnn_status spcnn_model_train_step_mixed(spcnn_model *model,
                                                     const uint8_t *const *images,
                                                     const size_t *heights, const size_t *widths,
                                                     size_t n, double *bits_per_dim);
+
+/** The communicator handle that detaches a model from its communicator (see
+ * ::spcnn_model_set_communicator). @since 0.5.0 */
+#define SPCNN_COMM_NONE (-1)
+
+/**
+ * @brief Attach the model to an MPI communicator for data-parallel training (or, with
+ * ::SPCNN_COMM_NONE, detach it).
+ *
+ * Only a library built with MPI (-DSPCNN_MPI=ON, docs/mpi.md) can attach; the function exists
+ * in every build, so a program runs against either. The header names no MPI type: pass the
+ * communicator's Fortran handle, `MPI_Comm_c2f(comm)` (MPI_COMM_WORLD included). MPI must be
+ * initialised; the library calls MPI only from the thread that calls it, so
+ * MPI_THREAD_FUNNELED suffices while one thread uses the model (MPI_THREAD_SERIALIZED if it
+ * moves between threads).
+ *
+ * **Collective** over comm: every rank calls it with its own model. The library duplicates
+ * comm (MPI_Comm_dup: its messages never meet the caller's), checks that every rank's model
+ * has rank 0's configuration (all keys but threads, temperature and schedule) and parameter
+ * table, and then broadcasts rank 0's parameters, moving average, Adam moments, step and
+ * images seen to the others, so every rank starts from the same state (a model created with
+ * the same seed, or loaded from the same file, is that state already). The fitted latent prior
+ * is not broadcast.
+ *
+ * While attached, ::spcnn_model_train_step and ::spcnn_model_train_step_mixed are
+ * **collective**: each rank passes its shard of the batch (at least one image; the shards may
+ * differ in size), the batch being the shards in rank order. Rank r's images are positions
+ * first_r, first_r + 1, ... of that batch, first_r the images of the ranks before it, and
+ * every random draw keyed by position (window, z, dropout) uses that global position, so N
+ * ranks draw what one process draws for the whole batch. The loss is the mean over the whole
+ * batch; the step's gradient is summed over the ranks in place, one MPI_Allreduce over the
+ * flat gradient buffer (4 bytes × the parameter count of ::SPCNN_STAT_PARAMETERS, padding
+ * included) plus three small ones (the shard sizes, the statuses, the loss sums). Then every
+ * rank takes the same optimiser step (the gradient norm is that of the summed gradient), so
+ * the ranks' models stay equal: the step's statistics, ::SPCNN_STAT_IMAGES_SEEN included,
+ * describe the whole batch on every rank. A step that fails on one rank fails on all, with
+ * ::SPCNN_ERR_COMMUNICATION on the others. The result equals one process's step on the whole
+ * batch up to the order of floating-point sums (docs/mpi.md gives the measured difference).
+ * Every other function stays local (evaluation, generation, saving: a caller usually lets
+ * rank 0 save).
+ *
+ * Destroy the model (or detach it) before MPI_Finalize: the duplicate is freed then.
+ * @param[in,out] model The model.
+ * @param[in] comm MPI_Comm_c2f of the communicator, or ::SPCNN_COMM_NONE to detach (not
+ *            collective, and ::SPCNN_OK in every build).
+ * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT (model NULL, MPI not initialised, comm not
+ *         a handle, a rank's model differs from rank 0's: the message names the key),
+ *         ::SPCNN_ERR_UNSUPPORTED (built without MPI), ::SPCNN_ERR_COMMUNICATION,
+ *         ::SPCNN_ERR_OUT_OF_MEMORY. On failure the model keeps its previous communicator.
+ * @since 0.5.0
+ */
+SPCNN_API spcnn_status spcnn_model_set_communicator(spcnn_model *model, int64_t comm);
 
 /**
  * @brief Encode an image: the mean of q(z|image), with EMA weights.
@@ -692,6 +757,31 @@ SPCNN_API spcnn_status spcnn_model_generate_images(spcnn_model *model, size_t n,
                                                    const float *z, size_t height, size_t width,
                                                    uint64_t seed, uint8_t *pixels,
                                                    size_t capacity);
+
+/**
+ * @brief Generate images first .. first + n − 1 of the sequence that
+ * ::spcnn_model_generate_images makes with a seed, into a caller buffer: the same bytes as
+ * those images of one call for first + n images, so processes can share the images of one
+ * seed (`mpirun spcnn sample` gives rank r its block) and put them together. Not collective.
+ * @param[in,out] model The model.
+ * @param[in] first Index of the first image in the seed's sequence.
+ * @param[in] n Number of images, 1 or more.
+ * @param[in] z n × latent_size floats, the codes of these n images, or NULL to draw image
+ *            i's from the model's prior keyed by (seed, i) as ::spcnn_model_generate_images
+ *            does.
+ * @param[in] height Output height, at least patch_size.
+ * @param[in] width Output width, at least patch_size.
+ * @param[in] seed Seed of the random draws.
+ * @param[out] pixels n × height × width bytes: image first + j at j × height × width.
+ * @param[in] capacity Size of pixels in bytes.
+ * @return As ::spcnn_model_generate_images (::SPCNN_ERR_INVALID_ARGUMENT also when first + n
+ *         overflows).
+ * @since 0.5.0
+ */
+SPCNN_API spcnn_status spcnn_model_generate_range(spcnn_model *model, size_t first, size_t n,
+                                                  const float *z, size_t height, size_t width,
+                                                  uint64_t seed, uint8_t *pixels,
+                                                  size_t capacity);
 
 /**
  * @brief Generate one image: image 0 of ::spcnn_model_generate_images.

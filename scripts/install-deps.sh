@@ -18,6 +18,7 @@ packages=(
     help2man                         # the spcnn man page, generated from its --help
     clang libclang-rt-14-dev libfuzzer-14-dev # scripts/fuzz.sh: libFuzzer with ASan and UBSan
                                      # (the runtimes are only a Recommends of clang)
+    libopenmpi-dev openmpi-bin       # the MPI build (-DSPCNN_MPI=ON) and its tests (mpirun)
 )
 
 installed() {

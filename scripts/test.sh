@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Build and run every test: a RelWithDebInfo build with warnings as errors in build/, then the
 # same with AddressSanitizer and UndefinedBehaviorSanitizer in build-asan/ (skipped when
-# SPCNN_SKIP_SANITIZE=1). Exits non-zero on the first failure and prints the time of each phase.
-# SPCNN_BUILD_DIR and SPCNN_ASAN_BUILD_DIR choose other build directories.
+# SPCNN_SKIP_SANITIZE=1), then the MPI feature (-DSPCNN_MPI=ON) in build-mpi/: only what its
+# tests need (the library, spcnn, test_mpi, bench_mpi) and only its tests (label mpi: 2 ranks
+# under mpirun; skipped when SPCNN_SKIP_MPI=1). Exits non-zero on the first failure and prints
+# the time of each phase. SPCNN_BUILD_DIR, SPCNN_ASAN_BUILD_DIR and SPCNN_MPI_BUILD_DIR choose
+# other build directories.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build=${SPCNN_BUILD_DIR:-build}
 asan=${SPCNN_ASAN_BUILD_DIR:-build-asan}
+mpi=${SPCNN_MPI_BUILD_DIR:-build-mpi}
 jobs=$(nproc)
 timings=()
 current=""
@@ -52,5 +56,14 @@ if [ "${SPCNN_SKIP_SANITIZE:-0}" = 1 ]; then
     echo "== sanitizer build skipped (SPCNN_SKIP_SANITIZE=1)"
 else
     run_suite "$asan" asan -DSPCNN_SANITIZE=ON
+fi
+if [ "${SPCNN_SKIP_MPI:-0}" = 1 ]; then
+    echo "== MPI build skipped (SPCNN_SKIP_MPI=1)"
+else
+    phase "mpi configure" cmake -S . -B "$mpi" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DSPCNN_WERROR=ON -DSPCNN_BUILD_TESTS=ON -DSPCNN_MPI=ON
+    phase "mpi build" cmake --build "$mpi" -j"$jobs" --target spatialpixelcnn spcnn test_mpi \
+        bench_mpi
+    phase "mpi ctest" ctest --test-dir "$mpi" --output-on-failure -L mpi
 fi
 current=""

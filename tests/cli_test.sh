@@ -11,25 +11,8 @@ spcnn=$1
 tmp=$(mktemp -d "${2:-${TMPDIR:-/tmp}}/spcnn-cli.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 python=/usr/bin/python3
-failures=0
-checks=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { checks=$((checks + 1)); }
-
-# expect <exit status> <regex in stdout+stderr> <command...>
-expect() {
-    want=$1 pattern=$2
-    shift 2
-    "$@" > "$tmp/out" 2>&1
-    got=$?
-    if [ "$got" -ne "$want" ]; then
-        fail "'$*' exited $got, expected $want"; sed 's/^/    /' "$tmp/out"
-    elif ! grep -Eq -- "$pattern" "$tmp/out"; then
-        fail "'$*': no /$pattern/ in its output"; sed 's/^/    /' "$tmp/out"
-    else
-        pass
-    fi
-}
+# shellcheck source=tests/cli_expect.sh
+. "$(dirname "$0")/cli_expect.sh"
 
 # 1. Usage.
 expect 0 '^usage: spcnn COMMAND' "$spcnn" --help
@@ -672,13 +655,13 @@ for want in '^14x14 +[0-9.]+ ± [0-9.]+ +[0-9.]+ % \([0-3]\) +[0-9.]+ +- +[0-9.]
             '6 samples per size \(seed 3\), 5 reconstructions, bits/dim over 2 test images'; do
     grep -Eq -- "$want" "$tmp/out" && pass || fail "spcnn score: no /$want/"
 done
-# The JSON is stdout alone: on a slow machine the progress line (stderr, every 10 s when not a
-# terminal) came first in a file of both and the JSON did not parse.
-score_bars --json > "$tmp/score1.json" 2> "$tmp/err" && grep -q '"rows"' "$tmp/score1.json" &&
-    pass || fail "spcnn score --json: $(cat "$tmp/err")"
-score_bars --json --threads 2 > "$tmp/out" 2> "$tmp/err" && grep -q '"rows"' "$tmp/out" &&
-    pass || fail "spcnn score --json --threads 2: $(cat "$tmp/err")"
-"$python" - "$tmp/score1.json" "$tmp/out" <<'PY' && pass || fail "spcnn score --json: see above"
+# The JSON is stdout alone: on a slow machine a progress line reaches stderr every 10 s.
+for t in 1 2; do
+    score_bars --json --threads $t > "$tmp/score$t.json" 2> "$tmp/out" &&
+        grep -q '"rows"' "$tmp/score$t.json" && pass ||
+        { fail "spcnn score --json --threads $t"; cat "$tmp/out" "$tmp/score$t.json"; }
+done
+"$python" - "$tmp/score1.json" "$tmp/score2.json" <<'PY' && pass || fail "spcnn score --json: see above"
 import json, sys
 runs = [json.load(open(p)) for p in sys.argv[1:]]
 for run in runs:

@@ -34,8 +34,8 @@ END_TEST
 START_TEST(test_status_strings)
 {
     /* Every status has its own text; unknown values have a fallback. */
-    const char *seen[SPCNN_ERR_INTERNAL + 1];
-    for (int s = SPCNN_OK; s <= SPCNN_ERR_INTERNAL; s++) {
+    const char *seen[SPCNN_ERR_COMMUNICATION + 1];
+    for (int s = SPCNN_OK; s <= SPCNN_ERR_COMMUNICATION; s++) {
         seen[s] = spcnn_status_string((spcnn_status)s);
         ck_assert_ptr_nonnull(seen[s]);
         ck_assert_str_ne(seen[s], "unknown status");

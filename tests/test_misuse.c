@@ -104,10 +104,10 @@ static void version_string(fixture *x)
 static void status_string(fixture *x)
 {
     (void)x;
-    for (int s = SPCNN_OK; s <= SPCNN_ERR_INTERNAL; s++)
+    for (int s = SPCNN_OK; s <= SPCNN_ERR_COMMUNICATION; s++)
         ck_assert_str_ne(spcnn_status_string((spcnn_status)s), "unknown status");
     ck_assert_str_eq(spcnn_status_string((spcnn_status)-1), "unknown status");
-    ck_assert_str_eq(spcnn_status_string((spcnn_status)12), "unknown status");
+    ck_assert_str_eq(spcnn_status_string((spcnn_status)13), "unknown status");
     ck_assert_str_eq(spcnn_status_string((spcnn_status)1000000), "unknown status");
     checks += 4;
 }
@@ -363,9 +363,33 @@ static void model_stat(fixture *x)
     EXPECT(INVALID, spcnn_model_stat(NULL, SPCNN_STAT_STEP, &v));
     EXPECT(INVALID, spcnn_model_stat(x->model, SPCNN_STAT_STEP, NULL));
     EXPECT(INVALID, spcnn_model_stat(x->model, (spcnn_stat)0, &v));
-    EXPECT(INVALID, spcnn_model_stat(x->model, (spcnn_stat)11, &v));
+    EXPECT(INVALID, spcnn_model_stat(x->model, (spcnn_stat)13, &v));
     EXPECT(INVALID, spcnn_model_stat(x->model, (spcnn_stat)-1, &v));
     EXPECT(OK, spcnn_model_stat(x->model, SPCNN_STAT_PRIOR_COMPONENTS, &v));
+    EXPECT(OK, spcnn_model_stat(x->model, SPCNN_STAT_RANKS, &v));
+    ck_assert(v == 1);
+}
+
+static void model_set_communicator(fixture *x)
+{
+    EXPECT(INVALID, spcnn_model_set_communicator(NULL, 0));
+    EXPECT(INVALID, spcnn_model_set_communicator(NULL, SPCNN_COMM_NONE));
+    EXPECT(OK, spcnn_model_set_communicator(x->model, SPCNN_COMM_NONE)); /* any build */
+    /* This program never initialises MPI: a build without MPI cannot attach, one with it
+     * refuses before any MPI call. */
+    sentinel();
+    spcnn_status st = spcnn_model_set_communicator(x->model, 0);
+    ck_assert_msg(st == SPCNN_ERR_UNSUPPORTED || st == SPCNN_ERR_INVALID_ARGUMENT,
+                  "set_communicator without MPI_Init: %d", (int)st);
+    ck_assert_ptr_null(strstr(spcnn_last_error_message(), "misuse-sentinel"));
+    checks++;
+    sentinel();
+    st = spcnn_model_set_communicator(x->model, (int64_t)1 << 40);
+    ck_assert(st == SPCNN_ERR_UNSUPPORTED || st == SPCNN_ERR_INVALID_ARGUMENT);
+    checks++;
+    double v = 0;
+    EXPECT(OK, spcnn_model_stat(x->model, SPCNN_STAT_RANKS, &v));
+    ck_assert(v == 1);
 }
 
 static void model_train_step(fixture *x)
@@ -489,6 +513,21 @@ static void model_generate_images(fixture *x)
     EXPECT(INVALID, spcnn_model_generate_images(m, 2, z, M, M, 1, px, cap));
     z[4] = 0;
     EXPECT(OK, spcnn_model_generate_images(m, 2, z, M, M, 1, px, cap));
+}
+
+static void model_generate_range(fixture *x)
+{
+    spcnn_model *m = x->model;
+    uint8_t *px = x->img;
+    const size_t cap = 2 * M * M;
+    EXPECT(INVALID, spcnn_model_generate_range(NULL, 0, 2, NULL, M, M, 1, px, cap));
+    EXPECT(INVALID, spcnn_model_generate_range(m, 3, 0, NULL, M, M, 1, px, cap));
+    EXPECT(INVALID, spcnn_model_generate_range(m, 3, 1000001, NULL, M, M, 1, px, cap));
+    EXPECT(INVALID, spcnn_model_generate_range(m, SIZE_MAX, 2, NULL, M, M, 1, px, cap));
+    EXPECT(INVALID, spcnn_model_generate_range(m, 3, 2, NULL, M - 1, M, 1, px, cap));
+    EXPECT(INVALID, spcnn_model_generate_range(m, 3, 2, NULL, M, M, 1, NULL, cap));
+    EXPECT(SMALL, spcnn_model_generate_range(m, 3, 2, NULL, M, M, 1, px, cap - 1));
+    EXPECT(OK, spcnn_model_generate_range(m, 3, 2, NULL, M, M, 1, px, cap));
 }
 
 static void model_generate_image(fixture *x)
@@ -773,10 +812,12 @@ static const entry table[] = {
     ENTRY(model_destroy),          ENTRY(model_get_config),
     ENTRY(model_set_threads),      ENTRY(model_set_option),
     ENTRY(model_set_progress),     ENTRY(model_stat),
+    ENTRY(model_set_communicator),
     ENTRY(model_train_step),       ENTRY(model_train_step_mixed),
     ENTRY(model_encode),
     ENTRY(model_decode),           ENTRY(model_log_prob),
     ENTRY(model_evaluate),         ENTRY(model_generate_images),
+    ENTRY(model_generate_range),
     ENTRY(model_generate_image),   ENTRY(model_generate_stream),
     ENTRY(model_sample_patch),     ENTRY(model_reconstruct),
     ENTRY(model_fit_prior),        ENTRY(model_set_prior),

@@ -323,6 +323,38 @@ START_TEST(test_stream)
 }
 END_TEST
 
+/* Images 2, 3 and 4 of a seed's sequence, made alone, are those of one call for 5 images,
+ * with drawn z and with given codes (the ranks of `mpirun spcnn sample` rely on it). */
+START_TEST(test_range)
+{
+    spcnn_model *m = tiny_model(1);
+    const size_t h = 10, w = 9, hw = 10 * 9;
+    uint8_t all[5 * 10 * 9], part[3 * 10 * 9];
+    generate(m, 1, 5, h, w, 7, all);
+    ck_assert_int_eq(spcnn_model_generate_range(m, 2, 3, NULL, h, w, 7, part, sizeof part),
+                     SPCNN_OK);
+    ck_assert_int_eq(memcmp(all + 2 * hw, part, sizeof part), 0);
+    float z[5 * 60];
+    double latent = 0;
+    spcnn_config *cfg;
+    ck_assert_int_eq(spcnn_config_create(&cfg), SPCNN_OK);
+    ck_assert_int_eq(spcnn_model_get_config(m, cfg), SPCNN_OK);
+    ck_assert_int_eq(spcnn_config_get(cfg, SPCNN_CFG_LATENT_SIZE, &latent), SPCNN_OK);
+    spcnn_config_destroy(cfg);
+    ck_assert(latent <= 60);
+    ck_assert_int_eq(spcnn_model_draw_latents(m, SPCNN_PRIOR_MODEL, 5, 7, z, sizeof z / 4),
+                     SPCNN_OK);
+    for (size_t i = 0; i < 5 * (size_t)latent; i++)
+        z[i] *= 0.5f; /* codes of their own */
+    ck_assert_int_eq(spcnn_model_generate_images(m, 5, z, h, w, 7, all, sizeof all), SPCNN_OK);
+    ck_assert_int_eq(spcnn_model_generate_range(m, 2, 3, z + 2 * (size_t)latent, h, w, 7, part,
+                                                sizeof part),
+                     SPCNN_OK);
+    ck_assert_int_eq(memcmp(all + 2 * hw, part, sizeof part), 0);
+    spcnn_model_destroy(m);
+}
+END_TEST
+
 START_TEST(test_reconstruct)
 {
     spcnn_model *m = tiny_model(1);
@@ -419,6 +451,7 @@ int main(void)
     tcase_add_test(tc, test_generation_follows_training);
     tcase_add_test(tc, test_sample_patch_matches_image);
     tcase_add_test(tc, test_stream);
+    tcase_add_test(tc, test_range);
     tcase_add_test(tc, test_reconstruct);
     tcase_add_test(tc, test_misuse);
     tcase_add_test(tc, test_temperature);

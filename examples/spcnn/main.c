@@ -7,7 +7,9 @@
  *   spcnn likelihood --model mnist.spcnn --in digit.png --out digit-bits.png
  *   spcnn classifier train --data data/mnist --out models/lenet-mnist.spcls
  *
- * docs/cli.md is the manual. The program uses only the public API of libspatialpixelcnn.
+ * docs/cli.md is the manual. The program uses only the public API of libspatialpixelcnn (and,
+ * built with SPCNN_MPI and started by mpirun, MPI to spread train and sample over ranks:
+ * ranks.c, docs/mpi.md).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -18,6 +20,7 @@
 
 #include "cli.h"
 #include "gen.h"
+#include "ranks.h"
 
 static void usage(FILE *to)
 {
@@ -124,5 +127,11 @@ int main(int argc, char **argv)
     }
     if (fn != cli_info)
         ensure_passive_wait(argv);
-    return fn(argc - 1, argv + 1);
+    cli_ranks_start(&argc, &argv);
+    /* Under mpirun, train and sample share the work; any other command runs on rank 0, the
+     * others having nothing to do. */
+    int rc = CLI_OK;
+    if (fn == cli_train || fn == cli_sample || cli_rank == 0)
+        rc = fn(argc - 1, argv + 1);
+    return cli_ranks_end(rc);
 }

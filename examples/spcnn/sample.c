@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "gen.h"
+#include "ranks.h"
 
 enum { MAX_SIZES = 8 };
 
@@ -23,7 +24,9 @@ static void sample_usage(FILE *to)
             "prior: see --prior), and write them\n"
             "as one grid (C columns, 1-pixel gray separators) and, with --out-dir, one file\n"
             "each. Images are generated in batches of %d; image i is the same for any N (the\n"
-            "first batch uses the seed itself, later ones seeds derived from it).\n"
+            "first batch uses the seed itself, later ones seeds derived from it). Under\n"
+            "mpirun -np R, rank r generates images r*N/R to (r+1)*N/R - 1 and rank 0 writes\n"
+            "them all: the same bytes as one process.\n"
             "\n"
             "  --size HxW           image size, or N for N x N (at least the model's patch_size)\n"
             "  --count N            number of images (default 16)\n"
@@ -76,6 +79,31 @@ static void remove_samples(const char *dir, size_t n, cli_made_dirs *made)
     cli_remove_made_dirs(made);
 }
 
+/* The outputs first: a typo in a path must not cost the whole generation. The folder before
+ * the grid, which may be in it. 0 after printing why, the folders made removed. */
+static int sample_outputs_ready(const sample_args *a, cli_made_dirs *made)
+{
+    if (a->out_dir) {
+        if (!cli_make_dirs("sample", a->out_dir, made))
+            return 0;
+        char *first_file = cli_join_path(a->out_dir, "sample-0000.png");
+        int ok = first_file != NULL;
+        if (!ok)
+            fprintf(stderr, "spcnn sample: out of memory\n");
+        ok = ok && cli_check_output("sample", first_file);
+        free(first_file);
+        if (!ok) {
+            cli_remove_made_dirs(made);
+            return 0;
+        }
+    }
+    if (a->out && !cli_check_output("sample", a->out)) {
+        cli_remove_made_dirs(made);
+        return 0;
+    }
+    return 1;
+}
+
 int cli_sample(int argc, char **argv)
 {
     gen_settings g;
@@ -94,55 +122,75 @@ int cli_sample(int argc, char **argv)
     size_t bytes;
     if (!gen_pixels("sample", n, a.h, a.w, &bytes))
         return CLI_FAILED;
-    /* The outputs first: a typo in a path must not cost the whole generation. The folder
-     * before the grid, which may be in it. */
     cli_made_dirs made = {NULL, 0};
-    if (a.out_dir) {
-        if (!cli_make_dirs("sample", a.out_dir, &made))
-            return CLI_FAILED;
-        char *first_file = cli_join_path(a.out_dir, "sample-0000.png");
-        int ok = first_file != NULL;
-        if (!ok)
-            fprintf(stderr, "spcnn sample: out of memory\n");
-        ok = ok && cli_check_output("sample", first_file);
-        free(first_file);
-        if (!ok) {
-            cli_remove_made_dirs(&made);
-            return CLI_FAILED;
-        }
-    }
-    if (a.out && !cli_check_output("sample", a.out)) {
-        cli_remove_made_dirs(&made);
+    /* Ctrl-C from the moment a folder may exist: the generation then cancels at once, and the
+     * folder goes (on a loaded machine loading the model can take a while). */
+    cli_install_signal_handlers();
+    /* Under mpirun rank 0 writes the files, and the ranks go on only together. */
+    int ready = cli_rank != 0 || sample_outputs_ready(&a, &made);
+    if (cli_ranks_or(!ready) != 0)
         return CLI_FAILED;
-    }
     size_t written = 0; /* files of --out-dir written so far */
     uint8_t *pixels = malloc(bytes), *grid = NULL;
     spcnn_model *model = NULL;
-    if (!pixels) {
+    if (!pixels)
         fprintf(stderr, "spcnn sample: out of memory for %zu images of %zu x %zu\n", n, a.h,
                 a.w);
+    else if (!(model = gen_open_model("sample", &g)))
         rc = CLI_FAILED;
-        goto done;
-    }
-    if (!(model = gen_open_model("sample", &g))) {
+    if (cli_ranks_or(!pixels || !model) != 0) {
         rc = CLI_FAILED;
         goto done;
     }
 
+    /* This rank's images [lo, hi): all of them in one process. Image i of batch b is image
+     * i of that batch's seed, whichever process makes it (spcnn_model_generate_range). */
+    const size_t lo = n * (size_t)cli_rank / (size_t)cli_ranks;
+    const size_t hi = n * (size_t)(cli_rank + 1) / (size_t)cli_ranks;
     gen_progress progress;
     gen_progress_start(&progress, model, "sampling");
     spcnn_status st = SPCNN_OK;
     for (size_t first = 0, b = 0; first < n && st == SPCNN_OK; first += GEN_BATCH, b++) {
         size_t count = n - first < GEN_BATCH ? n - first : GEN_BATCH;
-        gen_progress_part(&progress, (double)first / (double)n, (double)count / (double)n);
-        st = spcnn_model_generate_images(model, count, NULL, a.h, a.w, gen_batch_seed(g.seed, b),
-                                         pixels + first * hw, count * hw);
+        size_t from = lo > first ? lo : first, to = hi < first + count ? hi : first + count;
+        if (from >= to)
+            continue;
+        gen_progress_part(&progress, (double)(from - lo) / (double)(hi - lo),
+                          (double)(to - from) / (double)(hi - lo));
+        st = spcnn_model_generate_range(model, from - first, to - from, NULL, a.h, a.w,
+                                        gen_batch_seed(g.seed, b), pixels + from * hw,
+                                        (to - from) * hw);
     }
     double seconds = cli_now() - progress.start;
     gen_progress_end(&progress);
+    /* Every rank's images to rank 0, which writes them, unless one failed: rank 0 then says
+     * that it did (each rank has reported its own failure). */
+    int failed = cli_ranks_or(st != SPCNN_OK) != 0;
     if (st != SPCNN_OK) {
         rc = gen_failed("sample", "generating", st);
         goto done;
+    }
+    if (failed) {
+        if (cli_rank == 0)
+            fprintf(stderr, "spcnn sample: generating failed on another rank\n");
+        rc = CLI_FAILED;
+        goto done;
+    }
+    if (cli_ranks > 1) {
+        size_t *counts = malloc((size_t)cli_ranks * sizeof *counts);
+        int ok = counts != NULL;
+        for (int r = 0; ok && r < cli_ranks; r++)
+            counts[r] = (n * (size_t)(r + 1) / (size_t)cli_ranks -
+                         n * (size_t)r / (size_t)cli_ranks) * hw;
+        ok = ok && cli_ranks_gather(pixels, counts);
+        free(counts);
+        if (!ok) {
+            fprintf(stderr, "spcnn sample: could not gather the images of the ranks\n");
+            rc = CLI_FAILED;
+            goto done;
+        }
+        if (cli_rank != 0)
+            goto done; /* rank 0 writes the files */
     }
 
     size_t cols = 1; /* ceil(sqrt(n)), without floating point */

@@ -10,6 +10,7 @@
 
 #include "args.h"
 #include "cli.h"
+#include "ranks.h"
 
 enum { BPD_WINDOW = 50, MAX_NUMERIC_FAILURES = 10, ARGS_HELP = -1 };
 
@@ -331,6 +332,10 @@ typedef struct run {
     long long best_step, evals_since_best;
     long long pretrain_steps; /* vae_pretrain_steps: evaluations up to it do not count */
     size_t patch; /* patch_size */
+    /* Under mpirun: this rank's images [lo, hi) of each batch of `batch` (0 and batch in one
+     * process), and whether a signal stopped the run on any rank. */
+    size_t lo, hi;
+    int signalled;
     /* In-memory data: the epoch's order and the batch. */
     size_t *perm;
     long long perm_epoch;
@@ -404,24 +409,51 @@ static int on_train_eval_progress(double fraction, void *user)
     return cli_stop_signal != 0;
 }
 
-/* Evaluate on the fixed first eval_images validation images, print and log the result. */
+/* Evaluate on the fixed first eval_images validation images, print and log the result. Under
+ * mpirun each rank evaluates its share of the images and the means are combined (each image
+ * weighs the same), so every rank gets the figures, and the status: a rank whose own share
+ * went well reports another's cancellation as its own (a signal stops all) and another's
+ * failure as SPCNN_ERR_COMMUNICATION. */
 static spcnn_status evaluate(run *r, long long step, double epoch)
 {
     size_t n = r->ds.n_valid < (size_t)r->args->eval_images ? r->ds.n_valid
                                                             : (size_t)r->args->eval_images;
+    const size_t lo = n * (size_t)cli_rank / (size_t)cli_ranks;
+    const size_t hi = n * (size_t)(cli_rank + 1) / (size_t)cli_ranks;
     double patches = 0, image = 0, kl = 0;
     r->eval_step = step;
     spcnn_model_set_progress(r->model, on_train_eval_progress, r);
     double t0 = cli_now();
     r->eval_base = 0;
     r->eval_span = 1;
-    spcnn_status st = r->ds.streamed
-                          ? cli_evaluate_folder("train", r->model, &r->ds, r->ds.valid_refs, n,
-                                                &r->eval_base, &r->eval_span, &patches, &image,
-                                                &kl, NULL)
-                          : spcnn_model_evaluate(r->model, r->ds.valid, n, r->ds.train_h,
-                                                 r->ds.train_w, &patches, &image, &kl);
+    spcnn_status st = SPCNN_OK;
+    if (hi > lo)
+        st = r->ds.streamed
+                 ? cli_evaluate_folder("train", r->model, &r->ds, r->ds.valid_refs + lo, hi - lo,
+                                       &r->eval_base, &r->eval_span, &patches, &image, &kl,
+                                       NULL)
+                 : spcnn_model_evaluate(r->model,
+                                        r->ds.valid + lo * r->ds.train_h * r->ds.train_w,
+                                        hi - lo, r->ds.train_h, r->ds.train_w, &patches, &image,
+                                        &kl);
     spcnn_model_set_progress(r->model, NULL, NULL);
+    if (cli_ranks > 1) {
+        const double w = (double)(hi - lo);
+        double sums[5] = {patches * w, image * w, kl * w, st == SPCNN_ERR_CANCELLED,
+                          st != SPCNN_OK && st != SPCNN_ERR_CANCELLED};
+        if (st != SPCNN_OK)
+            sums[0] = sums[1] = sums[2] = 0;
+        cli_ranks_sum(sums, 5);
+        if (st == SPCNN_OK && sums[4] > 0)
+            st = SPCNN_ERR_COMMUNICATION;
+        else if (st == SPCNN_OK && sums[3] > 0)
+            st = SPCNN_ERR_CANCELLED;
+        if (sums[3] > 0)
+            r->signalled = 1;
+        patches = sums[0] / (double)n;
+        image = sums[1] / (double)n;
+        kl = sums[2] / (double)n;
+    }
     if (st != SPCNN_OK)
         return st;
     double minutes = run_minutes(r), bpd = train_bpd(r);
@@ -442,6 +474,10 @@ static spcnn_status evaluate(run *r, long long step, double epoch)
 
 static int checkpoint(run *r, long long step)
 {
+    if (cli_rank != 0) { /* rank 0 writes the model for the job */
+        r->last_save_step = step;
+        return CLI_OK;
+    }
     spcnn_status st = spcnn_model_save(r->model, r->args->out, 1);
     if (st != SPCNN_OK) {
         cli_progress_end(&r->line);
@@ -595,12 +631,12 @@ static void folder_weights(run *r)
 }
 
 /* A streamed folder's batch at data position pos (the batches drawn before it: the model's
- * step, unless a batch was skipped): slot j holds the image drawn for (seed, pos, j), decoded.
- * With --skip-bad a file that fails to decode is dropped from the draws and the slot drawn
- * again. 0 after printing why. */
+ * step, unless a batch was skipped): slot j holds the image drawn for (seed, pos, j), decoded;
+ * this rank's slots lo .. hi - 1 only. With --skip-bad a file that fails to decode is dropped
+ * from the draws (of this rank) and the slot drawn again. 0 after printing why. */
 static int folder_batch(run *r, uint64_t seed, size_t pos)
 {
-    for (size_t j = 0; j < r->batch; j++) {
+    for (size_t j = r->lo; j < r->hi; j++) {
         for (uint64_t attempt = 0;; attempt++) {
             if (r->cum[r->ds.n_train - 1] == 0) {
                 fprintf(stderr, "spcnn train: no readable training image is left\n");
@@ -636,29 +672,37 @@ static int folder_batch(run *r, uint64_t seed, size_t pos)
     return 1;
 }
 
-/* The batch at data position pos and one step on it. CLI_FAILED after printing why a batch
- * could not be made; otherwise the step's status in *st. */
-static int train_batch(run *r, uint64_t seed, size_t pos, spcnn_status *st, double *bpd)
+/* This rank's part of the batch at data position pos (images lo .. hi - 1 of it): CLI_FAILED
+ * after printing why it could not be made. */
+static int read_batch(run *r, uint64_t seed, size_t pos)
 {
-    if (r->ds.streamed) {
-        if (!folder_batch(r, seed, pos))
-            return CLI_FAILED;
-        *st = spcnn_model_train_step_mixed(r->model, r->slot_ptr, r->slot_h, r->slot_w,
-                                           r->batch, bpd);
-        return CLI_OK;
-    }
-    size_t h = r->ds.train_h, w = r->ds.train_w, img = h * w;
+    if (r->ds.streamed)
+        return folder_batch(r, seed, pos) ? CLI_OK : CLI_FAILED;
+    size_t img = r->ds.train_h * r->ds.train_w;
     long long epoch = (long long)(pos / r->steps_per_epoch);
     if (epoch != r->perm_epoch) {
         cli_epoch_order(r->perm, r->ds.n_train, seed, (uint64_t)epoch);
         r->perm_epoch = epoch;
     }
     size_t first = (pos % r->steps_per_epoch) * r->batch;
-    for (size_t i = 0; i < r->batch; i++)
-        memcpy(r->batch_pixels + i * img, r->ds.train + r->perm[first + i] * img, img);
-    *st = spcnn_model_train_step(r->model, r->batch_pixels, r->batch, h, w, bpd);
+    for (size_t i = r->lo; i < r->hi; i++)
+        memcpy(r->batch_pixels + (i - r->lo) * img, r->ds.train + r->perm[first + i] * img,
+               img);
     return CLI_OK;
 }
+
+/* One step on the batch read_batch made (collective under mpirun: every rank its part). */
+static spcnn_status train_batch(run *r, double *bpd)
+{
+    if (r->ds.streamed)
+        return spcnn_model_train_step_mixed(r->model, r->slot_ptr + r->lo, r->slot_h + r->lo,
+                                            r->slot_w + r->lo, r->hi - r->lo, bpd);
+    return spcnn_model_train_step(r->model, r->batch_pixels, r->hi - r->lo, r->ds.train_h,
+                                  r->ds.train_w, bpd);
+}
+
+/* Why a training loop stops, agreed by all ranks under mpirun (bits, ORed). */
+enum { STOP_SIGNAL = 1, STOP_TIME = 2, STOP_READ = 4, STOP_FAILED = 8, STOP_PATIENCE = 16 };
 
 /* The loop proper; returns the exit status. */
 static int train_loop(run *r, uint64_t seed)
@@ -679,18 +723,25 @@ static int train_loop(run *r, uint64_t seed)
         fprintf(stderr, "spcnn train: out of memory for the batch\n");
         return CLI_FAILED;
     }
-    int rc = CLI_OK, numeric_failures = 0, read_failed = 0;
+    int rc = CLI_OK, numeric_failures = 0;
     long long step = r->start_step;
     size_t pos = (size_t)step; /* batches drawn so far: where the data order stands */
     spcnn_status st = SPCNN_OK;
-    while (step < r->target_step && !cli_stop_signal) {
+    /* Reasons to stop: this rank's, and (under mpirun) every rank's, agreed before each step,
+     * so that all ranks stop after the same step: a signal to any rank stops the job. */
+    unsigned pending = 0, stop = 0;
+    while (step < r->target_step) {
+        unsigned mine = pending;
+        if (cli_stop_signal)
+            mine |= STOP_SIGNAL;
         if (r->args->minutes > 0 && cli_now() - r->start >= r->args->minutes * 60)
-            break;
+            mine |= STOP_TIME;
         double t0 = cli_now(), bpd = 0;
-        if (train_batch(r, seed, pos, &st, &bpd) != CLI_OK) {
-            read_failed = 1; /* saved below, then exit status 1 */
+        if (!mine && read_batch(r, seed, pos) != CLI_OK)
+            mine |= STOP_READ; /* saved below, then exit status 1 */
+        if ((stop = cli_ranks_or(mine)) != 0)
             break;
-        }
+        st = train_batch(r, &bpd);
         r->step_seconds += cli_now() - t0;
         pos++;
         if (st == SPCNN_ERR_NUMERIC && ++numeric_failures < MAX_NUMERIC_FAILURES) {
@@ -716,43 +767,60 @@ static int train_loop(run *r, uint64_t seed)
             (pos / r->steps_per_epoch) % r->args->eval_every == 0) {
             st = evaluate(r, step, (double)pos / (double)r->steps_per_epoch);
             if (st != SPCNN_OK)
-                break;
-            if (r->args->patience && r->evals_since_best >= r->args->patience) {
+                break; /* the same status on every rank */
+            /* Rank 0 holds the log of earlier runs: its count decides. */
+            if (cli_rank == 0 && r->args->patience &&
+                r->evals_since_best >= r->args->patience) {
                 cli_progress_end(&r->line);
                 printf("stopping: %lld evaluations since the best validation bits/dim, %.4f at "
                        "step %lld (--patience %lld)\n",
                        r->evals_since_best, r->best_valid, r->best_step, r->args->patience);
                 fflush(stdout);
-                break; /* saved below */
+                pending |= STOP_PATIENCE; /* saved below */
+                continue;
             }
         }
         if (r->args->checkpoint_every ? step % r->args->checkpoint_every == 0 : epoch_end) {
             if ((rc = checkpoint(r, step)) != CLI_OK)
-                break;
+                pending |= STOP_FAILED;
         }
     }
-    if (rc == CLI_OK && !cli_stop_signal && st == SPCNN_OK && !read_failed)
+    if (stop == 0) /* the loop ended by itself: a failure to save the last step's checkpoint? */
+        stop = cli_ranks_or(pending);
+    const int read_failed = (stop & STOP_READ) != 0, failed = (stop & STOP_FAILED) != 0;
+    if (stop & STOP_SIGNAL)
+        r->signalled = 1;
+    if (rc == CLI_OK && !r->signalled && st == SPCNN_OK && !read_failed && !failed)
         show_progress(r, step, pos, 1);
-    if (rc == CLI_OK && st == SPCNN_OK && !cli_stop_signal && !read_failed && r->args->eval &&
-        step > r->start_step && r->last_eval_step != step)
+    /* Collective under mpirun: the conditions are the same on every rank. */
+    if (rc == CLI_OK && st == SPCNN_OK && !r->signalled && !read_failed && !failed &&
+        r->args->eval && step > r->start_step && r->last_eval_step != step)
         st = evaluate(r, step, (double)pos / (double)r->steps_per_epoch);
     cli_progress_end(&r->line);
-    if (rc == CLI_OK && st != SPCNN_OK && !(st == SPCNN_ERR_CANCELLED && cli_stop_signal))
+    if (rc == CLI_OK && st != SPCNN_OK && !(st == SPCNN_ERR_CANCELLED && r->signalled))
         rc = cli_fail("train", "evaluating", st);
     if (rc == CLI_OK && r->last_save_step != step)
         rc = checkpoint(r, step);
-    if (rc == CLI_OK && cli_stop_signal) {
-        fprintf(stderr, "spcnn train: stopped by %s at step %lld; checkpoint saved to %s "
-                        "(continue with --resume %s)\n",
-                cli_stop_signal == SIGINT ? "SIGINT" : "SIGTERM", step, r->args->out,
-                r->args->out);
+    if (rc == CLI_OK && failed)
+        rc = CLI_FAILED; /* rank 0 said why */
+    if (rc == CLI_OK && r->signalled) {
+        if (cli_rank == 0)
+            fprintf(stderr, "spcnn train: stopped by %s at step %lld; checkpoint saved to %s "
+                            "(continue with --resume %s)\n",
+                    cli_stop_signal == SIGINT    ? "SIGINT"
+                    : cli_stop_signal == SIGTERM ? "SIGTERM"
+                                                 : "a signal to another rank",
+                    step, r->args->out, r->args->out);
         rc = CLI_INTERRUPTED;
     }
     if (rc == CLI_OK && read_failed) {
-        fprintf(stderr, "spcnn train: stopped at step %lld; checkpoint saved to %s\n", step,
-                r->args->out);
+        if (cli_rank == 0)
+            fprintf(stderr, "spcnn train: stopped at step %lld; checkpoint saved to %s\n", step,
+                    r->args->out);
         rc = CLI_FAILED;
     }
+    if (cli_rank != 0) /* rank 0 fits the prior and reports */
+        return rc;
     if (rc == CLI_OK && r->ds.streamed && r->args->prior_components > 0) {
         printf("the latent prior is not fitted for a streamed PNG folder (spcnn fit-prior "
                "takes images of one size): random samples draw z from N(0, I)\n");
@@ -788,14 +856,13 @@ int cli_train(int argc, char **argv)
     }
     /* The outputs first: a typo in a path must not cost a training run (the model is saved
      * only after the first epoch). */
-    char *log = log_path(args.out);
-    if (!log)
-        fprintf(stderr, "spcnn train: out of memory\n");
-    int writable = log && cli_check_output("train", args.out) && cli_check_append("train", log);
-    free(log);
-    if (!writable) {
-        spcnn_config_destroy(cfg);
-        return CLI_FAILED;
+    int writable = 1; /* under mpirun rank 0 writes the files */
+    if (cli_rank == 0) {
+        char *log = log_path(args.out);
+        if (!log)
+            fprintf(stderr, "spcnn train: out of memory\n");
+        writable = log && cli_check_output("train", args.out) && cli_check_append("train", log);
+        free(log);
     }
 
     run r;
@@ -803,25 +870,30 @@ int cli_train(int argc, char **argv)
     r.args = &args;
     r.last_eval_step = r.last_save_step = r.best_step = -1;
     cli_progress_init(&r.line);
+    double batch_size = 0, seed = 0, pretrain = 0;
+    if (!writable) {
+        rc = CLI_FAILED;
+        goto setup_done;
+    }
     if (!cli_dataset_load_with("train", args.data, 1,
                                CLI_DATA_STREAM | (args.skip_bad ? CLI_DATA_SKIP_BAD : 0),
                                &r.ds)) {
         rc = CLI_FAILED;
-        goto done;
+        goto setup_done;
     }
     if (args.resume) {
         st = spcnn_model_load(args.resume, &r.model);
         if (st != SPCNN_OK) {
             rc = cli_fail("train", args.resume, st);
-            goto done;
+            goto setup_done;
         }
         if (args.threads && (st = spcnn_model_set_threads(r.model, (int)args.threads)) != SPCNN_OK) {
             rc = cli_fail("train", "setting the threads", st);
-            goto done;
+            goto setup_done;
         }
         if ((st = spcnn_model_get_config(r.model, cfg)) != SPCNN_OK) {
             rc = cli_fail("train", "reading the configuration", st);
-            goto done;
+            goto setup_done;
         }
     }
     double patch = 0;
@@ -829,7 +901,7 @@ int cli_train(int argc, char **argv)
     r.patch = (size_t)patch;
     if (!cli_dataset_drop_small("train", &r.ds, r.patch, args.skip_bad)) {
         rc = CLI_FAILED;
-        goto done;
+        goto setup_done;
     }
     size_t n_valid = args.validation >= 0 ? (size_t)args.validation
                                           : cli_default_validation(r.ds.n_train);
@@ -839,13 +911,12 @@ int cli_train(int argc, char **argv)
                 "add --no-eval\n",
                 args.data);
         rc = CLI_FAILED;
-        goto done;
+        goto setup_done;
     }
     if (!cli_dataset_hold_out(&r.ds, n_valid)) {
         rc = CLI_FAILED;
-        goto done;
+        goto setup_done;
     }
-    double batch_size = 0, seed = 0, pretrain = 0;
     spcnn_config_get(cfg, SPCNN_CFG_VAE_PRETRAIN_STEPS, &pretrain);
     r.pretrain_steps = (long long)pretrain;
     spcnn_config_get(cfg, SPCNN_CFG_BATCH_SIZE, &batch_size);
@@ -857,14 +928,14 @@ int cli_train(int argc, char **argv)
                 "%zu); use --batch-size\n",
                 args.data, r.ds.n_train, r.batch);
         rc = CLI_FAILED;
-        goto done;
+        goto setup_done;
     }
     if (args.sizes_lo > 0 && r.ds.streamed) {
         fprintf(stderr, "spcnn train: --train-sizes is for data of one size; for a PNG folder "
                         "set --train-scale-min and --train-scale-max (scales of each image's "
                         "own size)\n");
         rc = CLI_USAGE;
-        goto done;
+        goto setup_done;
     }
     if (args.sizes_lo > 0) {
         /* Sizes of the data's height: scales of its images. */
@@ -877,19 +948,19 @@ int cli_train(int argc, char **argv)
                     "%g to 8 times it\n",
                     args.sizes_lo, args.sizes_hi, h);
             rc = CLI_USAGE;
-            goto done;
+            goto setup_done;
         }
     }
     if (!args.resume && (st = spcnn_model_create(cfg, &r.model)) != SPCNN_OK) {
         rc = cli_fail("train", "creating the model", st);
-        goto done;
+        goto setup_done;
     }
     r.steps_per_epoch = r.ds.n_train / r.batch; /* a streamed folder: n_train images drawn */
     if (r.ds.streamed) {
         if (!(r.cum = malloc(r.ds.n_train * sizeof *r.cum))) {
             fprintf(stderr, "spcnn train: out of memory\n");
             rc = CLI_FAILED;
-            goto done;
+            goto setup_done;
         }
         folder_weights(&r);
     }
@@ -903,10 +974,36 @@ int cli_train(int argc, char **argv)
     if (r.start_step >= r.target_step)
         printf("the model is already at step %lld (target %lld): nothing to train\n",
                r.start_step, r.target_step);
+    if ((size_t)cli_ranks > r.batch) {
+        fprintf(stderr, "spcnn train: %d ranks share batches of %zu images: at least one image "
+                        "each is needed (--batch-size)\n", cli_ranks, r.batch);
+        rc = CLI_USAGE;
+        goto setup_done;
+    }
+    /* Rank r trains on images [r·B/N, (r+1)·B/N) of each batch of B: the batch and its
+     * random draws stay those of one process (docs/mpi.md). */
+    r.lo = r.batch * (size_t)cli_rank / (size_t)cli_ranks;
+    r.hi = r.batch * (size_t)(cli_rank + 1) / (size_t)cli_ranks;
+    if (cli_ranks > 1)
+        printf("ranks: %d (mpirun), each training on %zu to %zu images of each batch of %zu; "
+               "rank 0 writes the model and the log\n",
+               cli_ranks, r.batch / (size_t)cli_ranks,
+               (r.batch + (size_t)cli_ranks - 1) / (size_t)cli_ranks, r.batch);
     cli_install_signal_handlers();
-    if (!open_log(&r)) {
+    if (cli_rank == 0 && !open_log(&r)) {
         fprintf(stderr, "spcnn train: cannot write %s.log.csv: %s\n", args.out, strerror(errno));
         rc = CLI_FAILED;
+        goto setup_done;
+    }
+setup_done:
+    /* Under mpirun every rank must be ready, or none trains: attaching is collective. */
+    if (cli_ranks_or(rc != CLI_OK) != 0) {
+        rc = rc != CLI_OK ? rc : CLI_FAILED;
+        goto done;
+    }
+    if (cli_ranks > 1 &&
+        (st = spcnn_model_set_communicator(r.model, cli_ranks_comm())) != SPCNN_OK) {
+        rc = cli_fail("train", "attaching the model to the MPI ranks", st);
         goto done;
     }
     r.start = cli_now();

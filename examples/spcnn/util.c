@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "ranks.h"
 
 volatile sig_atomic_t cli_stop_signal = 0;
 
@@ -156,6 +157,8 @@ void cli_progress_init(cli_progress *p)
 
 void cli_progress_show(cli_progress *p, const char *text, int force)
 {
+    if (cli_rank != 0)
+        return; /* rank 0 speaks for an mpirun job */
     double now = cli_now();
     if (p->tty) {
         /* Redraw at most 5 times a second: the terminal is not the bottleneck's place. */

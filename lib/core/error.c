@@ -24,6 +24,7 @@ const char *spcnn_status_string(spcnn_status status)
     case SPCNN_ERR_NUMERIC: return "non-finite value";
     case SPCNN_ERR_CANCELLED: return "cancelled";
     case SPCNN_ERR_INTERNAL: return "internal error";
+    case SPCNN_ERR_COMMUNICATION: return "communication failure";
     }
     return "unknown status";
 }

@@ -4,6 +4,7 @@
 #include "model/model.h"
 
 #include "core/alloc.h"
+#include "model/parallel.h"
 #include "model/plan.h"
 
 static void drop_plans(spcnn_model *m)
@@ -101,6 +102,7 @@ void spcnn_model_destroy(spcnn_model *model)
     if (model == NULL)
         return;
     drop_plans(model);
+    spcnn__comm_destroy(model->comm);
     spcnn__params_deinit(&model->params);
     spcnn__prior_clear(&model->prior);
     spcnn__dnnl_deinit(&model->ctx);
@@ -199,6 +201,8 @@ spcnn_status spcnn_model_stat(const spcnn_model *model, spcnn_stat stat, double 
     case SPCNN_STAT_PARAMETERS: *value = model->last[stat]; return SPCNN_OK;
     case SPCNN_STAT_TRAINING_STATE: *value = model->has_training_state; return SPCNN_OK;
     case SPCNN_STAT_PRIOR_COMPONENTS: *value = (double)model->prior.k; return SPCNN_OK;
+    case SPCNN_STAT_RANK: *value = spcnn__comm_rank(model->comm); return SPCNN_OK;
+    case SPCNN_STAT_RANKS: *value = spcnn__comm_size(model->comm); return SPCNN_OK;
     }
     return spcnn__error(SPCNN_ERR_INVALID_ARGUMENT, "model stat: unknown statistic %d",
                         (int)stat);

@@ -18,6 +18,7 @@
 typedef struct spcnn__train_plan spcnn__train_plan; /* train.c */
 typedef struct spcnn__eval_plan spcnn__eval_plan;   /* evaluate.c */
 typedef struct spcnn__sample_plan spcnn__sample_plan; /* sample.c */
+typedef struct spcnn__comm spcnn__comm;             /* parallel.c */
 
 /* Sampling plans for 1, 2, 4, ..., 64 windows per forward pass (sample.c), of two kinds: the
  * whole network, and the corner plans that compute only what the bottom-right pixel needs.
@@ -62,6 +63,10 @@ struct spcnn_model {
     spcnn_progress_fn progress;
     void *progress_user;
 
+    /* Data parallelism (parallel.c): the library's duplicate of the communicator, NULL in one
+     * process. */
+    spcnn__comm *comm;
+
     spcnn__train_plan *train; /* built for (batch, height, width) on first use */
     spcnn__eval_plan *eval;
     spcnn__sample_plan *sample[2][SPCNN__SAMPLE_BUCKETS]; /* [corner][bucket], on ctx */
@@ -97,10 +102,10 @@ spcnn_status spcnn__model_encode_posterior(spcnn_model *model, const uint8_t *im
                                            size_t height, size_t width, float *mu,
                                            float *logvar);
 
-/* n codes drawn from the model's prior (standard 0) or N(0, I), keyed by (seed, image index)
- * (prior.c). */
-spcnn_status spcnn__model_draw_latents(const spcnn_model *m, int standard, size_t n,
-                                       uint64_t seed, float *z);
+/* n codes drawn from the model's prior (standard 0) or N(0, I), code i keyed by
+ * (seed, first + i): images first .. first + n - 1 of a generation (prior.c). */
+spcnn_status spcnn__model_draw_latents(const spcnn_model *m, int standard, size_t first,
+                                       size_t n, uint64_t seed, float *z);
 
 /* Model file (model_file.c). */
 spcnn_status spcnn__model_file_save(const spcnn_model *model, const char *path,

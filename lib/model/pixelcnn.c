@@ -484,6 +484,12 @@ int spcnn__pixelcnn_final_side(const spcnn__pixelcnn *pc)
     return pc->tensor_side[pc->final_ul];
 }
 
+void spcnn__pixelcnn_set_first_image(spcnn__pixelcnn *pc, size_t first)
+{
+    for (int b = 0; b < pc->nblocks; b++)
+        pc->blocks[b].first_image = first;
+}
+
 /* ---- forward and backward --------------------------------------------------------------- */
 
 static const float *value(const spcnn__params *params, const float *w, size_t row)

@@ -69,6 +69,9 @@ spcnn_status spcnn__pixelcnn_forward(spcnn__pixelcnn *pc, spcnn__dnnl *ctx,
                                      const spcnn__params *params, const float *w, const float *x,
                                      const float *grid, const float *z, float rate, uint64_t key,
                                      float *out);
+/* Images of a data-parallel batch before this plan's first (0 in one process, the default):
+ * the forward's dropout is drawn as for these windows' place in the whole batch. */
+void spcnn__pixelcnn_set_first_image(spcnn__pixelcnn *pc, size_t first);
 /* Backward of the last forward from dout [n × m × m × 3K]: overwrites the PixelCNN's gradient
  * rows, dz [n × L] (if latent; may be NULL) and dx [n × m × m], the gradient with respect to
  * the pixel values (may be NULL; only the causality test wants it). */

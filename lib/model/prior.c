@@ -421,14 +421,14 @@ spcnn_status spcnn_model_get_prior(const spcnn_model *model, size_t *components,
     return SPCNN_OK;
 }
 
-spcnn_status spcnn__model_draw_latents(const spcnn_model *m, int standard, size_t n,
-                                       uint64_t seed, float *z)
+spcnn_status spcnn__model_draw_latents(const spcnn_model *m, int standard, size_t first,
+                                       size_t n, uint64_t seed, float *z)
 {
     static const spcnn__prior normal = {0, 0, NULL, NULL, NULL};
     const spcnn__prior *p = standard ? &normal : &m->prior;
     const size_t d = (size_t)m->latent;
     for (size_t i = 0; i < n; i++) {
-        spcnn__rng rng = spcnn__rng_make(spcnn__key4(seed, i, UINT64_MAX, UINT64_MAX));
+        spcnn__rng rng = spcnn__rng_make(spcnn__key4(seed, first + i, UINT64_MAX, UINT64_MAX));
         spcnn__prior_draw(p, d, &rng, z + i * d);
     }
     return SPCNN_OK;
@@ -449,5 +449,5 @@ spcnn_status spcnn_model_draw_latents(const spcnn_model *model, spcnn_prior_choi
         return spcnn__error(SPCNN_ERR_BUFFER_TOO_SMALL,
                             "draw latents: z holds %zu floats, %zu codes of %d need %zu",
                             capacity, n, model->latent, n * (size_t)model->latent);
-    return spcnn__model_draw_latents(model, prior == SPCNN_PRIOR_STANDARD, n, seed, z);
+    return spcnn__model_draw_latents(model, prior == SPCNN_PRIOR_STANDARD, 0, n, seed, z);
 }

@@ -46,6 +46,7 @@ typedef struct generation {
     void *user;
     size_t done, total; /* pixels, for progress */
     double reported;
+    size_t first; /* image i of the call is image first + i of the seed's sequence */
 } generation;
 
 static void sample_plan_destroy(spcnn__sample_plan *sp)
@@ -238,7 +239,7 @@ static spcnn_status draw_pixels(const generation *g, spcnn__dnnl *ctx, plan_set 
             size_t lr = job->r < ms - 1 ? job->r : ms - 1, lc = job->c < ms - 1 ? job->c : ms - 1;
             ring_row(g, job->image, job->r)[job->c] =
                 draw_pixel(m, ul + (j * d * d + (lr - cut) * d + (lc - cut)) * f,
-                           g->temperature, pixel_key(g->seed, job->image, job->r, job->c));
+                           g->temperature, pixel_key(g->seed, g->first + job->image, job->r, job->c));
         }
         first += chunk;
     }
@@ -372,8 +373,8 @@ static spcnn_status check_generation(const spcnn_model *m, const char *what, siz
 
 /* z for every image: copied from the caller, or drawn from the model's prior (N(0, I) or its
  * fitted mixture) keyed by (seed, image). */
-static spcnn_status make_latents(const spcnn_model *m, size_t n, const float *z, uint64_t seed,
-                                 float **out)
+static spcnn_status make_latents(const spcnn_model *m, size_t first, size_t n, const float *z,
+                                 uint64_t seed, float **out)
 {
     *out = NULL;
     if (!m->use_latent)
@@ -385,7 +386,7 @@ static spcnn_status make_latents(const spcnn_model *m, size_t n, const float *z,
     if (z)
         memcpy(buf, z, n * l * sizeof(float));
     else
-        spcnn__model_draw_latents(m, 0, n, seed, buf);
+        spcnn__model_draw_latents(m, 0, first, n, seed, buf);
     for (size_t i = 0; i < n * l; i++)
         if (!isfinite(buf[i])) {
             spcnn__free(buf);
@@ -396,18 +397,22 @@ static spcnn_status make_latents(const spcnn_model *m, size_t n, const float *z,
     return SPCNN_OK;
 }
 
-spcnn_status spcnn_model_generate_stream(spcnn_model *model, size_t n, const float *z,
-                                         size_t height, size_t width, uint64_t seed,
-                                         spcnn_row_fn sink, void *user)
+/* Images first .. first + n - 1 of the seed's sequence, row by row to sink (as image 0 ..
+ * n - 1): spcnn_model_generate_stream with first 0, spcnn_model_generate_range. */
+static spcnn_status generate_stream_at(spcnn_model *model, size_t first, size_t n,
+                                       const float *z, size_t height, size_t width,
+                                       uint64_t seed, spcnn_row_fn sink, void *user)
 {
     SPCNN_TRY(check_generation(model, "generate", n, height, width));
     SPCNN_CHECK_ARG(sink != NULL, "generate: sink is NULL");
+    SPCNN_CHECK_ARG(first <= SIZE_MAX - n, "generate: images %zu and after are out of range",
+                    first);
     spcnn_model *m = model;
     spcnn__dnnl_enter(&m->ctx);
     const size_t ms = (size_t)m->m;
     generation g = {m, n, height, width, seed,
                     (float)spcnn__config_value(&m->cfg, SPCNN_CFG_TEMPERATURE), NULL, NULL,
-                    (width - 1) / ms + ms + 2, sink, user, 0, n * height * width, 0};
+                    (width - 1) / ms + ms + 2, sink, user, 0, n * height * width, 0, first};
     if (g.ring_rows > height)
         g.ring_rows = height;
     /* Jobs of one wavefront step: at most n × (rows in flight). */
@@ -417,7 +422,7 @@ spcnn_status spcnn_model_generate_stream(spcnn_model *model, size_t n, const flo
     float *zbuf = NULL;
     pixel_job *jobs = NULL;
     spcnn_status st;
-    SPCNN_TRY_GOTO(st, make_latents(m, n, z, seed, &zbuf));
+    SPCNN_TRY_GOTO(st, make_latents(m, first, n, z, seed, &zbuf));
     g.z = zbuf;
     g.ring = spcnn__calloc(n * g.ring_rows, width);
     jobs = spcnn__malloc(max_jobs * sizeof *jobs);
@@ -432,6 +437,13 @@ fail:
     spcnn__free(g.ring);
     spcnn__free(zbuf);
     return st;
+}
+
+spcnn_status spcnn_model_generate_stream(spcnn_model *model, size_t n, const float *z,
+                                         size_t height, size_t width, uint64_t seed,
+                                         spcnn_row_fn sink, void *user)
+{
+    return generate_stream_at(model, 0, n, z, height, width, seed, sink, user);
 }
 
 typedef struct buffer_sink {
@@ -450,6 +462,13 @@ spcnn_status spcnn_model_generate_images(spcnn_model *model, size_t n, const flo
                                          size_t height, size_t width, uint64_t seed,
                                          uint8_t *pixels, size_t capacity)
 {
+    return spcnn_model_generate_range(model, 0, n, z, height, width, seed, pixels, capacity);
+}
+
+spcnn_status spcnn_model_generate_range(spcnn_model *model, size_t first, size_t n,
+                                        const float *z, size_t height, size_t width,
+                                        uint64_t seed, uint8_t *pixels, size_t capacity)
+{
     SPCNN_TRY(check_generation(model, "generate", n, height, width));
     SPCNN_CHECK_ARG(pixels != NULL, "generate: pixels is NULL");
     if (height > SIZE_MAX / width || n > SIZE_MAX / (height * width) ||
@@ -458,7 +477,7 @@ spcnn_status spcnn_model_generate_images(spcnn_model *model, size_t n, const flo
                             "generate: %zu images of %zux%zu need more than the %zu bytes given",
                             n, height, width, capacity);
     buffer_sink b = {pixels, height};
-    return spcnn_model_generate_stream(model, n, z, height, width, seed, copy_row, &b);
+    return generate_stream_at(model, first, n, z, height, width, seed, copy_row, &b);
 }
 
 spcnn_status spcnn_model_generate_image(spcnn_model *model, const float *z, size_t height,
@@ -484,7 +503,7 @@ spcnn_status spcnn_model_sample_patch(spcnn_model *model, const float *z, size_t
                             "sample patch: patch holds %zu bytes, %zu are needed", capacity, mm);
     spcnn__dnnl_enter(&m->ctx);
     float *zbuf = NULL;
-    SPCNN_TRY(make_latents(m, 1, z, seed, &zbuf));
+    SPCNN_TRY(make_latents(m, 0, 1, z, seed, &zbuf));
     spcnn__sample_plan *sp;
     spcnn_status st = sample_plan_get(m, &m->ctx, m->sample, 0, 1, &sp);
     uint8_t window[256 * 256];

@@ -2,6 +2,7 @@
 #include <math.h>
 
 #include "core/alloc.h"
+#include "model/parallel.h"
 #include "model/plan.h"
 #include "nn/elementwise.h"
 #include "nn/mixture.h"
@@ -121,11 +122,17 @@ static spcnn_status train_plan_get(spcnn_model *m, size_t n, spcnn__train_plan *
     return SPCNN_OK;
 }
 
-/* One step on a batch of n images, image i of heights[i] × widths[i] (checked by the caller):
- * what spcnn_model_train_step and spcnn_model_train_step_mixed share. */
-static spcnn_status train_step(spcnn_model *m, spcnn__train_plan *tp,
-                               const uint8_t *const *images, const size_t *heights,
-                               const size_t *widths, double *bits_per_dim)
+/* The loss sums of a step's forward pass, before they are divided by the batch. */
+enum { SUM_NLL, SUM_RECON, SUM_KL, SUMS };
+
+/* The forward and backward passes of a step on n images, image i of heights[i] × widths[i]
+ * (checked by the caller), at positions first .. first + n - 1 of a batch of `total` images
+ * (a data-parallel rank's shard; 0 and n in one process): the gradient of the mean loss over
+ * the whole batch into the gradient buffer, the loss sums into sums. */
+static spcnn_status forward_backward(spcnn_model *m, spcnn__train_plan *tp,
+                                     const uint8_t *const *images, const size_t *heights,
+                                     const size_t *widths, size_t first, size_t total,
+                                     double sums[SUMS])
 {
     const size_t n = tp->n;
     const uint64_t seed = (uint64_t)spcnn__config_value(&m->cfg, SPCNN_CFG_SEED);
@@ -154,7 +161,7 @@ static spcnn_status train_step(spcnn_model *m, spcnn__train_plan *tp,
             sh = sh < h ? h : sh > max_h ? max_h : sh;
             sw = sw < wd ? wd : sw > max_w ? max_w : sw;
         }
-        spcnn__rng rng = spcnn__rng_make(spcnn__key4(seed, step, RNG_CROP, i));
+        spcnn__rng rng = spcnn__rng_make(spcnn__key4(seed, step, RNG_CROP, first + i));
         size_t top = (size_t)(spcnn__rng_uniform(&rng) * (float)(sh - (size_t)m->m + 1));
         size_t left = (size_t)(spcnn__rng_uniform(&rng) * (float)(sw - (size_t)m->m + 1));
         top = top > sh - (size_t)m->m ? sh - (size_t)m->m : top;
@@ -182,7 +189,7 @@ static spcnn_status train_step(spcnn_model *m, spcnn__train_plan *tp,
         SPCNN_TRY(spcnn__vae_encode(tp->vae, &m->ctx, &m->params, w_vae, tp->vae_x, tp->mu,
                                     tp->logvar));
         for (size_t i = 0; i < n; i++) {
-            spcnn__rng rng = spcnn__rng_make(spcnn__key4(seed, step, RNG_EPS, i));
+            spcnn__rng rng = spcnn__rng_make(spcnn__key4(seed, step, RNG_EPS, first + i));
             for (size_t j = 0; j < l; j++)
                 tp->eps[i * l + j] = spcnn__rng_normal(&rng);
         }
@@ -201,6 +208,7 @@ static spcnn_status train_step(spcnn_model *m, spcnn__train_plan *tp,
     /* PixelCNN on the windows. */
     double nll = NAN;
     if (train_pc) {
+        spcnn__pixelcnn_set_first_image(tp->pc, first);
         SPCNN_TRY(spcnn__pixelcnn_forward(tp->pc, &m->ctx, &m->params, w, tp->x_crop,
                                           tp->grid_crop, m->use_latent ? tp->z : NULL, rate,
                                           spcnn__key4(seed, step, RNG_DROPOUT, 0), tp->mix));
@@ -212,7 +220,7 @@ static spcnn_status train_step(spcnn_model *m, spcnn__train_plan *tp,
 
     /* Backward of loss = mean over images of (patch NLL + reconstruction + KL), less the
      * terms of a frozen part. */
-    const float inv_n = 1.0f / (float)n;
+    const float inv_n = 1.0f / (float)total;
     spcnn__params_zero_grad(&m->params);
     if (train_pc) {
         for (size_t i = 0; i < p; i++)
@@ -237,12 +245,42 @@ static spcnn_status train_step(spcnn_model *m, spcnn__train_plan *tp,
         SPCNN_TRY(spcnn__vae_encode_backward(tp->vae, &m->ctx, &m->params, tp->vae_x, tp->dmu,
                                              tp->dlogvar));
     }
+    sums[SUM_NLL] = nll;
+    sums[SUM_RECON] = recon;
+    sums[SUM_KL] = kl;
+    return SPCNN_OK;
+}
+
+/* One step: forward_backward on this process's images, then (attached to a communicator) the
+ * sums over the ranks, then the optimiser. `local` is the status of the caller's checks: with
+ * a communicator every rank learns of a failure, so none is left waiting. What
+ * spcnn_model_train_step and spcnn_model_train_step_mixed share. */
+static spcnn_status train_step(spcnn_model *m, spcnn_status local, spcnn__train_plan *tp,
+                               const uint8_t *const *images, const size_t *heights,
+                               const size_t *widths, double *bits_per_dim)
+{
+    size_t first = 0, total = local == SPCNN_OK ? tp->n : 0;
+    if (m->comm)
+        SPCNN_TRY(spcnn__comm_shard(m->comm, local, total, &first, &total));
+    else if (local != SPCNN_OK)
+        return local;
+    double sums[SUMS];
+    spcnn_status st = forward_backward(m, tp, images, heights, widths, first, total, sums);
+    if (m->comm)
+        st = spcnn__comm_reduce(m->comm, st, sums, SUMS, m->params.buf[SPCNN__BUF_GRAD],
+                                m->params.total);
+    if (st != SPCNN_OK)
+        return st;
+    const uint64_t step = m->optim.t;
+    const uint64_t pretrain = m->use_latent ? m->vae_pretrain_steps : 0;
+    const int train_vae = pretrain == 0 || step < pretrain;
+    const int train_pc = pretrain == 0 || step >= pretrain;
+    const size_t p = total * (size_t)m->m * (size_t)m->m;
 
     /* The PixelCNN's rows come first in the table, the VAE's after them; a part that starts
      * after the pretraining counts its own steps. */
     spcnn__optim_stats os;
-    spcnn_status st =
-        train_pc && train_vae
+    st = train_pc && train_vae
             ? spcnn__optim_step(&m->params, &m->optim, &os)
         : train_vae ? spcnn__optim_step_rows(&m->params, &m->optim, m->vae_rows_begin,
                                              m->vae_rows_end, m->optim.t, &os)
@@ -253,10 +291,10 @@ static spcnn_status train_step(spcnn_model *m, spcnn__train_plan *tp,
         return spcnn__error_context(st, "train step");
     spcnn__prior_clear(&m->prior); /* fitted to the encoder before the step */
     m->has_training_state = 1;
-    m->images_seen += n;
-    m->last[SPCNN_STAT_BITS_PER_DIM] = nll / (double)p / LN2; /* NaN while pretraining */
-    m->last[SPCNN_STAT_RECONSTRUCTION] = recon / (double)n;
-    m->last[SPCNN_STAT_KL] = kl / (double)n;
+    m->images_seen += total;
+    m->last[SPCNN_STAT_BITS_PER_DIM] = sums[SUM_NLL] / (double)p / LN2; /* NaN: pretraining */
+    m->last[SPCNN_STAT_RECONSTRUCTION] = sums[SUM_RECON] / (double)total;
+    m->last[SPCNN_STAT_KL] = sums[SUM_KL] / (double)total;
     m->last[SPCNN_STAT_LEARNING_RATE] = os.lr;
     m->last[SPCNN_STAT_GRAD_NORM] = os.grad_norm;
     if (bits_per_dim)
@@ -264,10 +302,10 @@ static spcnn_status train_step(spcnn_model *m, spcnn__train_plan *tp,
     return SPCNN_OK;
 }
 
-spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t *images, size_t n,
-                                    size_t height, size_t width, double *bits_per_dim)
+/* The checks and the plan of spcnn_model_train_step. */
+static spcnn_status prepare_uniform(spcnn_model *model, const uint8_t *images, size_t n,
+                                    size_t height, size_t width, spcnn__train_plan **out)
 {
-    SPCNN_CHECK_ARG(model != NULL, "train step: model is NULL");
     SPCNN_TRY(spcnn__check_images(model, "train step", images, n, height, width));
     SPCNN_CHECK_ARG(n <= 65536, "train step: batch of %zu images is above 65536", n);
     spcnn__dnnl_enter(&model->ctx);
@@ -278,14 +316,26 @@ spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t *images, s
         tp->heights[i] = height;
         tp->widths[i] = width;
     }
-    return train_step(model, tp, tp->images, tp->heights, tp->widths, bits_per_dim);
+    *out = tp;
+    return SPCNN_OK;
 }
 
-spcnn_status spcnn_model_train_step_mixed(spcnn_model *model, const uint8_t *const *images,
-                                          const size_t *heights, const size_t *widths,
-                                          size_t n, double *bits_per_dim)
+spcnn_status spcnn_model_train_step(spcnn_model *model, const uint8_t *images, size_t n,
+                                    size_t height, size_t width, double *bits_per_dim)
 {
     SPCNN_CHECK_ARG(model != NULL, "train step: model is NULL");
+    spcnn__train_plan *tp = NULL;
+    spcnn_status st = prepare_uniform(model, images, n, height, width, &tp);
+    return train_step(model, st, tp, st == SPCNN_OK ? tp->images : NULL,
+                      st == SPCNN_OK ? tp->heights : NULL, st == SPCNN_OK ? tp->widths : NULL,
+                      bits_per_dim);
+}
+
+/* The checks and the plan of spcnn_model_train_step_mixed. */
+static spcnn_status prepare_mixed(spcnn_model *model, const uint8_t *const *images,
+                                  const size_t *heights, const size_t *widths, size_t n,
+                                  spcnn__train_plan **out)
+{
     SPCNN_CHECK_ARG(images != NULL && heights != NULL && widths != NULL,
                     "train step: images, heights or widths is NULL");
     SPCNN_CHECK_ARG(n >= 1, "train step: no images (n = 0)");
@@ -301,7 +351,15 @@ spcnn_status spcnn_model_train_step_mixed(spcnn_model *model, const uint8_t *con
                         "train step: image %zu of the batch, %zux%zu, is too large", i, h, w);
     }
     spcnn__dnnl_enter(&model->ctx);
-    spcnn__train_plan *tp;
-    SPCNN_TRY(train_plan_get(model, n, &tp));
-    return train_step(model, tp, images, heights, widths, bits_per_dim);
+    return train_plan_get(model, n, out);
+}
+
+spcnn_status spcnn_model_train_step_mixed(spcnn_model *model, const uint8_t *const *images,
+                                          const size_t *heights, const size_t *widths,
+                                          size_t n, double *bits_per_dim)
+{
+    SPCNN_CHECK_ARG(model != NULL, "train step: model is NULL");
+    spcnn__train_plan *tp = NULL;
+    spcnn_status st = prepare_mixed(model, images, heights, widths, n, &tp);
+    return train_step(model, st, tp, images, heights, widths, bits_per_dim);
 }

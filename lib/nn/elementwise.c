@@ -186,6 +186,12 @@ void spcnn__dropout_backward(const uint8_t *mask, const float *dy, float *dx, si
 void spcnn__concat_elu_dropout_forward(const float *x, float *y, uint8_t *mask, size_t p,
                                        size_t c, float rate, uint64_t key)
 {
+    spcnn__concat_elu_dropout_forward_at(x, y, mask, p, c, rate, key, 0);
+}
+
+void spcnn__concat_elu_dropout_forward_at(const float *x, float *y, uint8_t *mask, size_t p,
+                                          size_t c, float rate, uint64_t key, size_t first)
+{
     const uint32_t thr = drop_threshold(rate);
     if (thr == 0) {
         /* No dropout (inference, or a rate below 2^-17): every element is kept with factor 1,
@@ -206,8 +212,9 @@ void spcnn__concat_elu_dropout_forward(const float *x, float *y, uint8_t *mask, 
             concat_elu1(xi[j], &yi[j], &yi[c + j]);
         /* then the dropout of spcnn__dropout_forward over this pixel's 2c elements */
         drop_bits d = {key, 0, 0, 0};
+        const size_t drawn = (first + i) * 2 * c; /* the element's index in the whole tensor */
         for (size_t e = 0; e < 2 * c; e++) {
-            uint8_t m = drop_lane(&d, base + e) >= thr;
+            uint8_t m = drop_lane(&d, drawn + e) >= thr;
             mi[e] = m;
             yi[e] = yi[e] * keep_factor(m, scale);
         }

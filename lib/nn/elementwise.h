@@ -45,6 +45,10 @@ float spcnn__dropout_scale(float rate);
  * same key over the 2c-channel tensor. */
 void spcnn__concat_elu_dropout_forward(const float *x, float *y, uint8_t *mask, size_t p,
                                        size_t c, float rate, uint64_t key);
+/* The same for pixels first .. first + p - 1 of a larger tensor: the draws of pixel i are
+ * those of pixel first + i there (a rank's shard of a data-parallel batch). */
+void spcnn__concat_elu_dropout_forward_at(const float *x, float *y, uint8_t *mask, size_t p,
+                                          size_t c, float rate, uint64_t key, size_t first);
 /* Backward from the fused output y (kept elements are divided by 1/q to recover elu) and the
  * mask: dx [p × c]. */
 void spcnn__concat_elu_dropout_backward(const float *y, const uint8_t *mask, const float *dy,

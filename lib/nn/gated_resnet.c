@@ -248,7 +248,8 @@ spcnn_status spcnn__gated_resnet_forward(spcnn__gated_resnet *gr, spcnn__dnnl *c
                                       row_ptr(params, w, r->aux_b), gr->ce_c1));
         spcnn__accumulate(gr->c1, gr->ce_c1, e.p1 * f);
     }
-    spcnn__concat_elu_dropout_forward(gr->c1, gr->ce_c1, gr->mask, e.p1, f, rate, dropout_key);
+    spcnn__concat_elu_dropout_forward_at(gr->c1, gr->ce_c1, gr->mask, e.p1, f, rate, dropout_key,
+                                         gr->first_image * (e.p1 / (size_t)s->n));
     SPCNN_TRY(spcnn__conv_forward(&gr->conv2, ctx, gr->ce_c1, row_ptr(params, w, r->conv2_w),
                                   row_ptr(params, w, r->conv2_b), gr->c2));
     if (s->grid)

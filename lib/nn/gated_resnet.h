@@ -63,6 +63,9 @@ typedef struct spcnn__gated_resnet {
     uint8_t *mask;  /* dropout mask             [P × 2F] */
     float *x_res;   /* cone blocks: x cropped to the output square, for the residual */
     float *arena;
+    /* Images of a data-parallel batch before this one's first (0 in one process): dropout is
+     * drawn as for these images' place in the whole batch. */
+    size_t first_image;
 } spcnn__gated_resnet;
 
 /* Add the block's rows ("<prefix>.conv1.w", ...) to the table, before it is allocated. */

@@ -28,6 +28,7 @@ __all__ = [
     "NumericError",
     "CancelledError",
     "InternalError",
+    "CommunicationError",
     "ClosedError",
 ]
 
@@ -156,6 +157,13 @@ class InternalError(SpcnnError):
     status = 11
 
 
+class CommunicationError(SpcnnError):
+    """SPCNN_ERR_COMMUNICATION: an MPI call failed, or another rank's part of a collective
+    call did (since 0.5; the bindings do not attach models to a communicator)."""
+
+    status = 12
+
+
 class ClosedError(ValueError):
     """A method was called on a Model after close()."""
 
@@ -174,6 +182,7 @@ _BY_STATUS = {
         NumericError,
         CancelledError,
         InternalError,
+        CommunicationError,
     )
 }
 

@@ -168,6 +168,9 @@ class _Lib:
         # spcnn_status spcnn_model_set_progress(spcnn_model *model, spcnn_progress_fn fn,
         #                                       void *user);
         d("spcnn_model_set_progress", _status, [_ModelPtr, PROGRESS_FN, ctypes.c_void_p], True)
+        # spcnn_status spcnn_model_set_communicator(spcnn_model *model, int64_t comm);
+        # (declared for completeness: the bindings do not use MPI)
+        d("spcnn_model_set_communicator", _status, [_ModelPtr, ctypes.c_int64], True)
         # spcnn_status spcnn_model_stat(const spcnn_model *model, spcnn_stat stat,
         #                               double *value);
         d("spcnn_model_stat", _status, [_ModelPtr, _stat, _double_p], True)
@@ -217,6 +220,13 @@ class _Lib:
           [_ModelPtr, ctypes.c_size_t, _float_p, ctypes.c_size_t, ctypes.c_size_t,
            ctypes.c_uint64, _u8_p, ctypes.c_size_t],
           True)
+        # spcnn_status spcnn_model_generate_range(spcnn_model *model, size_t first, size_t n,
+        #                                         const float *z, size_t height, size_t width,
+        #                                         uint64_t seed, uint8_t *pixels,
+        #                                         size_t capacity);
+        d("spcnn_model_generate_range", _status,
+          [_ModelPtr, ctypes.c_size_t, ctypes.c_size_t, _float_p, ctypes.c_size_t,
+           ctypes.c_size_t, ctypes.c_uint64, _u8_p, ctypes.c_size_t], True)
         # spcnn_status spcnn_model_generate_image(spcnn_model *model, const float *z,
         #                                         size_t height, size_t width, uint64_t seed,
         #                                         uint8_t *pixels, size_t capacity);

@@ -23,9 +23,11 @@ STATS = {
     "parameters": 8,
     "training_state": 9,
     "prior_components": 10,
+    "rank": 11,
+    "ranks": 12,
 }
 _INTEGER_STATS = frozenset(("step", "images_seen", "parameters", "training_state",
-                            "prior_components"))
+                            "prior_components", "rank", "ranks"))
 _TRAIN_STATS = ("reconstruction", "kl", "learning_rate", "grad_norm", "step")
 _REPR_KEYS = ("patch_size", "nr_filters", "nr_resnet", "nr_mix", "latent_size", "image_size",
               "use_coords", "use_latent")

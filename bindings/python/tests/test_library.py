@@ -163,10 +163,11 @@ class TestStatuses(unittest.TestCase):
         1: sp.InvalidArgumentError, 2: sp.OutOfMemoryError, 3: sp.BufferTooSmallError,
         4: sp.SpcnnIOError, 5: sp.FormatError, 6: sp.VersionError, 7: sp.UnsupportedError,
         8: sp.BackendError, 9: sp.NumericError, 10: sp.CancelledError, 11: sp.InternalError,
+        12: sp.CommunicationError,
     }
 
     def test_one_class_per_status(self):
-        self.assertEqual(len(set(self.EXPECTED.values())), 11)
+        self.assertEqual(len(set(self.EXPECTED.values())), 12)
         for status, cls in self.EXPECTED.items():
             with self.subTest(status=status):
                 text = _ffi.lib.spcnn_status_string(status).decode()
