@@ -36,7 +36,7 @@ except ImportError:  # the source tree, or installed by pip
 #: The ABI major this package was written for: the SONAME suffix, libspatialpixelcnn.so.0.
 ABI_MAJOR = 0
 #: The oldest library version (MAJOR*10000 + MINOR*100 + PATCH) with every function used here.
-MIN_VERSION = 400
+MIN_VERSION = 500
 SONAME = "libspatialpixelcnn.so.%d" % ABI_MAJOR
 
 
