@@ -79,8 +79,9 @@ int main(int argc, char **argv)
     size_t n = 1000, ih = h, iw = w;
     uint8_t *data = NULL;
     if (idx) {
-        if (spcnn_idx_read(idx, NULL, 0, &n, &ih, &iw) != SPCNN_ERR_BUFFER_TOO_SMALL ||
-            ih != h || iw != w)
+        /* The query (data NULL, capacity 0) returns SPCNN_OK with the sizes. */
+        spcnn_status q = spcnn_idx_read(idx, NULL, 0, &n, &ih, &iw);
+        if ((q != SPCNN_OK && q != SPCNN_ERR_BUFFER_TOO_SMALL) || ih != h || iw != w)
             die("reading the IDX file (28 x 28 images)");
         data = malloc(n * h * w);
         if (!data || spcnn_idx_read(idx, data, n * h * w, &n, &ih, &iw) != SPCNN_OK)
