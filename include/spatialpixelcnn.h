@@ -36,6 +36,12 @@
  * thread-safe. Computation inside a call may use oneDNN's OpenMP thread pool (see
  * SPCNN_CFG_THREADS); docs/threading.md gives the details.
  *
+ * ## Signals
+ * oneDNN 2.6's GEMM kernels point the stack pointer at heap memory while they run: a signal
+ * handler running on that stack corrupts the heap. Install handlers with SA_ONSTACK and give the
+ * calling thread an alternate stack (sigaltstack); docs/api-guide.md, "Signal handlers need an
+ * alternate stack".
+ *
  * ## Images
  * Images are 8-bit grayscale, row-major, height × width bytes, one byte per pixel (0 = black).
  * Batches of n images are n consecutive images.

@@ -1,5 +1,5 @@
 /* Argument parsing, time, progress lines and signals of the spcnn program. */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* sigaltstack, SA_ONSTACK (XSI) */
 
 #include <errno.h>
 #include <math.h>
@@ -19,15 +19,34 @@ static void on_signal(int sig)
     cli_stop_signal = sig;
 }
 
+/* oneDNN 2.6's JIT f32 GEMM kernels (inner products: the latent projections, the VAE's and the
+ * classifier's dense layers) point the stack pointer into a heap workspace while they run
+ * (oneDNN issue #4845, fixed in 3.11). A handler run on the interrupted stack writes its frame
+ * into that heap block, and the program later aborts in free() ("corrupted size vs.
+ * prev_size"). Handlers therefore run on an alternate stack of their own. */
+static void use_alternate_signal_stack(void)
+{
+    static _Alignas(64) char stack[1 << 16];
+    stack_t current;
+    if (sigaltstack(NULL, &current) == 0 && !(current.ss_flags & SS_DISABLE))
+        return; /* the embedding program set one up */
+    stack_t ss = {.ss_sp = stack, .ss_flags = 0, .ss_size = sizeof stack};
+    if (sigaltstack(&ss, NULL) != 0)
+        fprintf(stderr, "spcnn: warning: no alternate signal stack (%s); a signal during a "
+                        "oneDNN call may corrupt memory\n", strerror(errno));
+}
+
 void cli_install_signal_handlers(void)
 {
+    use_alternate_signal_stack();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     /* A second Ctrl-C while the checkpoint is being written kills the program at once; the
-     * model file is saved atomically, so the previous checkpoint survives. */
-    sa.sa_flags = (int)SA_RESETHAND;
+     * model file is saved atomically, so the previous checkpoint survives. SA_ONSTACK: see
+     * above. */
+    sa.sa_flags = (int)(SA_RESETHAND | SA_ONSTACK);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 }

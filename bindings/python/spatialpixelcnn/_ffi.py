@@ -419,3 +419,45 @@ def load():
 
 
 lib = load()
+
+
+# ---- Signals ---------------------------------------------------------------------------------
+# oneDNN 2.6's JIT f32 GEMM kernels point the stack pointer into a heap workspace while they
+# run (oneDNN issue #4845). Python's C-level signal handler (Ctrl-C, signal.signal) is installed
+# with SA_ONSTACK, but without an alternate stack it still runs on the interrupted one and
+# writes its frame into that heap block: the process later aborts in free(). So the importing
+# thread (the one the kernel hands process signals to first) gets an alternate stack unless it
+# has one already (faulthandler's, for example). docs/api.md "Signals".
+
+class _StackT(ctypes.Structure):
+    _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int),
+                ("ss_size", ctypes.c_size_t)]
+
+
+_SS_DISABLE = 2  # Linux
+_ALT_STACK_BYTES = 1 << 16
+_alt_stack = None  # kept alive for the life of the process
+
+
+def _ensure_alternate_signal_stack():
+    global _alt_stack
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        current = _StackT()
+        if libc.sigaltstack(None, ctypes.byref(current)) != 0:
+            return False
+        if not current.ss_flags & _SS_DISABLE:
+            return True  # the program set one up
+        buf = ctypes.create_string_buffer(_ALT_STACK_BYTES)
+        ss = _StackT(ctypes.cast(buf, ctypes.c_void_p), 0, _ALT_STACK_BYTES)
+        if libc.sigaltstack(ctypes.byref(ss), None) != 0:
+            return False
+        _alt_stack = buf
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
+_ensure_alternate_signal_stack()
