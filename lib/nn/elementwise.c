@@ -10,6 +10,7 @@
 #include "core/multiversion.h"
 #include "nn/fastexp.h"
 #include "nn/rng.h"
+#include "nn/row_ranges.h"
 
 /* Below this many elements a parallel region costs more than it saves. */
 #define PAR_MIN ((size_t)1 << 15)
@@ -19,25 +20,8 @@
  * the vector width (ISO C: no FMA contraction), so every version gives the same bytes. */
 #define ROW_KERNEL SPCNN_MULTIVERSION static void
 
-/* Run kernel(rows [lo, hi)) over `rows` rows split evenly among the OpenMP threads. Small work,
- * one thread, or a caller already in a parallel region (the sampler's workers) runs the kernel
- * directly: even a one-thread parallel region costs a team set-up per call. */
-#define FOR_ROW_RANGES(rows, work, call)                                           \
-    do {                                                                           \
-        const size_t rows_ = (rows);                                               \
-        if ((work) < PAR_MIN || omp_get_max_threads() == 1 || omp_in_parallel()) { \
-            const size_t lo = 0, hi = rows_;                                       \
-            call;                                                                  \
-            break;                                                                 \
-        }                                                                          \
-        _Pragma("omp parallel")                                                    \
-        {                                                                          \
-            const size_t t_ = (size_t)omp_get_thread_num();                        \
-            const size_t nt_ = (size_t)omp_get_num_threads();                      \
-            const size_t lo = rows_ * t_ / nt_, hi = rows_ * (t_ + 1) / nt_;       \
-            call;                                                                  \
-        }                                                                          \
-    } while (0)
+/* The split of a loop over threads, with this file's threshold. */
+#define FOR_ROWS(rows, work, call) FOR_ROW_RANGES(rows, work, PAR_MIN, call)
 
 /* The inner loops are branch-free so that they vectorise: selections are conditional
  * expressions (blends), and exp is spcnn__expf, an inline polynomial (glibc's expf is a call
@@ -78,18 +62,28 @@ static inline float sigmoid1(float v)
     return (v >= 0.0f ? 1.0f : e) / (1.0f + e);
 }
 
+static void elu_range(const float *x, float *y, size_t lo, size_t hi)
+{
+#pragma omp simd
+    for (size_t i = lo; i < hi; i++)
+        y[i] = elu1(x[i]);
+}
+
 void spcnn__elu_forward(const float *x, float *y, size_t n)
 {
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        y[i] = elu1(x[i]);
+    FOR_ROWS(n, n, elu_range(x, y, lo, hi));
+}
+
+static void elu_backward_range(const float *y, const float *dy, float *dx, size_t lo, size_t hi)
+{
+#pragma omp simd
+    for (size_t i = lo; i < hi; i++)
+        dx[i] = dy[i] * elu_grad_from_y(y[i]);
 }
 
 void spcnn__elu_backward(const float *y, const float *dy, float *dx, size_t n)
 {
-#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        dx[i] = dy[i] * elu_grad_from_y(y[i]);
+    FOR_ROWS(n, n, elu_backward_range(y, dy, dx, lo, hi));
 }
 
 ROW_KERNEL concat_elu_rows(const float *x, float *y, size_t lo, size_t hi, size_t c)
@@ -105,7 +99,7 @@ ROW_KERNEL concat_elu_rows(const float *x, float *y, size_t lo, size_t hi, size_
 
 void spcnn__concat_elu_forward(const float *x, float *y, size_t p, size_t c)
 {
-    FOR_ROW_RANGES(p, p * c, concat_elu_rows(x, y, lo, hi, c));
+    FOR_ROWS(p, p * c, concat_elu_rows(x, y, lo, hi, c));
 }
 
 ROW_KERNEL concat_elu_backward_rows(const float *y, const float *dy, float *dx, size_t lo,
@@ -122,7 +116,7 @@ ROW_KERNEL concat_elu_backward_rows(const float *y, const float *dy, float *dx, 
 
 void spcnn__concat_elu_backward(const float *y, const float *dy, float *dx, size_t p, size_t c)
 {
-    FOR_ROW_RANGES(p, p * c, concat_elu_backward_rows(y, dy, dx, lo, hi, c));
+    FOR_ROWS(p, p * c, concat_elu_backward_rows(y, dy, dx, lo, hi, c));
 }
 
 /* ---- dropout -------------------------------------------------------------------------- */
@@ -156,14 +150,11 @@ static inline uint32_t drop_lane(drop_bits *d, size_t i)
     return (uint32_t)(d->bits >> (16 * (i & 3))) & 0xFFFFu;
 }
 
-void spcnn__dropout_forward(const float *x, float *y, uint8_t *mask, size_t n, float rate,
-                            uint64_t key)
+/* Groups [lo, hi) of 4 elements: one draw of the counter RNG gives 4 lanes. */
+static void dropout_groups(const float *x, float *y, uint8_t *mask, size_t n, uint32_t thr,
+                           float scale, uint64_t key, size_t lo, size_t hi)
 {
-    const uint32_t thr = drop_threshold(rate);
-    const float scale = spcnn__dropout_scale(rate);
-    const size_t groups = (n + 3) / 4;
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-    for (size_t g = 0; g < groups; g++) {
+    for (size_t g = lo; g < hi; g++) {
         drop_bits d = {key, 0, 0, 0};
         size_t end = g * 4 + 4 < n ? g * 4 + 4 : n;
         for (size_t i = g * 4; i < end; i++) {
@@ -174,19 +165,56 @@ void spcnn__dropout_forward(const float *x, float *y, uint8_t *mask, size_t n, f
     }
 }
 
+void spcnn__dropout_forward(const float *x, float *y, uint8_t *mask, size_t n, float rate,
+                            uint64_t key)
+{
+    const uint32_t thr = drop_threshold(rate);
+    const float scale = spcnn__dropout_scale(rate);
+    FOR_ROWS((n + 3) / 4, n, dropout_groups(x, y, mask, n, thr, scale, key, lo, hi));
+}
+
+static void dropout_backward_range(const uint8_t *mask, const float *dy, float *dx,
+                                   float scale, size_t lo, size_t hi)
+{
+    for (size_t i = lo; i < hi; i++)
+        dx[i] = dy[i] * keep_factor(mask[i], scale);
+}
+
 void spcnn__dropout_backward(const uint8_t *mask, const float *dy, float *dx, size_t n,
                              float rate)
 {
     const float scale = spcnn__dropout_scale(rate);
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        dx[i] = dy[i] * keep_factor(mask[i], scale);
+    FOR_ROWS(n, n, dropout_backward_range(mask, dy, dx, scale, lo, hi));
 }
 
 void spcnn__concat_elu_dropout_forward(const float *x, float *y, uint8_t *mask, size_t p,
                                        size_t c, float rate, uint64_t key)
 {
     spcnn__concat_elu_dropout_forward_at(x, y, mask, p, c, rate, key, 0);
+}
+
+/* Pixels [lo, hi): concat_elu, then the dropout of spcnn__dropout_forward over each pixel's 2c
+ * elements, keyed by the element's index in the whole tensor (pixel first + i). */
+static void concat_elu_dropout_rows(const float *x, float *y, uint8_t *mask, size_t c,
+                                    uint32_t thr, float scale, uint64_t key, size_t first,
+                                    size_t lo, size_t hi)
+{
+    for (size_t i = lo; i < hi; i++) {
+        const float *xi = x + i * c;
+        const size_t base = i * 2 * c;
+        float *yi = y + base;
+        uint8_t *mi = mask + base;
+#pragma omp simd
+        for (size_t j = 0; j < c; j++)
+            concat_elu1(xi[j], &yi[j], &yi[c + j]);
+        drop_bits d = {key, 0, 0, 0};
+        const size_t drawn = (first + i) * 2 * c;
+        for (size_t e = 0; e < 2 * c; e++) {
+            uint8_t m = drop_lane(&d, drawn + e) >= thr;
+            mi[e] = m;
+            yi[e] = yi[e] * keep_factor(m, scale);
+        }
+    }
 }
 
 void spcnn__concat_elu_dropout_forward_at(const float *x, float *y, uint8_t *mask, size_t p,
@@ -201,24 +229,7 @@ void spcnn__concat_elu_dropout_forward_at(const float *x, float *y, uint8_t *mas
         return;
     }
     const float scale = spcnn__dropout_scale(rate);
-#pragma omp parallel for schedule(static) if (p * c >= PAR_MIN)
-    for (size_t i = 0; i < p; i++) {
-        const float *xi = x + i * c;
-        const size_t base = i * 2 * c;
-        float *yi = y + base;
-        uint8_t *mi = mask + base;
-#pragma omp simd
-        for (size_t j = 0; j < c; j++)
-            concat_elu1(xi[j], &yi[j], &yi[c + j]);
-        /* then the dropout of spcnn__dropout_forward over this pixel's 2c elements */
-        drop_bits d = {key, 0, 0, 0};
-        const size_t drawn = (first + i) * 2 * c; /* the element's index in the whole tensor */
-        for (size_t e = 0; e < 2 * c; e++) {
-            uint8_t m = drop_lane(&d, drawn + e) >= thr;
-            mi[e] = m;
-            yi[e] = yi[e] * keep_factor(m, scale);
-        }
-    }
+    FOR_ROWS(p, p * c, concat_elu_dropout_rows(x, y, mask, c, thr, scale, key, first, lo, hi));
 }
 
 ROW_KERNEL concat_elu_dropout_backward_rows(const float *y, const uint8_t *mask,
@@ -245,7 +256,7 @@ void spcnn__concat_elu_dropout_backward(const float *y, const uint8_t *mask, con
     const float scale = spcnn__dropout_scale(rate);
     /* q = 1/scale is k/65536 with k <= 65536: exact in float. */
     const float q = (float)(65536u - drop_threshold(rate)) / 65536.0f;
-    FOR_ROW_RANGES(p, p * c,
+    FOR_ROWS(p, p * c,
                    concat_elu_dropout_backward_rows(y, mask, dy, dx, lo, hi, c, scale, q));
 }
 
@@ -264,7 +275,7 @@ ROW_KERNEL gate_rows(const float *x, const float *c2, float *out, size_t lo, siz
 
 void spcnn__gate_forward(const float *x, const float *c2, float *out, size_t p, size_t f)
 {
-    FOR_ROW_RANGES(p, p * f, gate_rows(x, c2, out, lo, hi, f));
+    FOR_ROWS(p, p * f, gate_rows(x, c2, out, lo, hi, f));
 }
 
 ROW_KERNEL gate_backward_rows(const float *c2, const float *dout, float *dc2, size_t lo,
@@ -284,19 +295,16 @@ ROW_KERNEL gate_backward_rows(const float *c2, const float *dout, float *dc2, si
 
 void spcnn__gate_backward(const float *c2, const float *dout, float *dc2, size_t p, size_t f)
 {
-    FOR_ROW_RANGES(p, p * f, gate_backward_rows(c2, dout, dc2, lo, hi, f));
+    FOR_ROWS(p, p * f, gate_backward_rows(c2, dout, dc2, lo, hi, f));
 }
 
 /* ---- conditioning --------------------------------------------------------------------- */
 
-void spcnn__cond_add_forward(float *c2, const float *h_xy, const float *h_z, size_t n,
-                             size_t hw, size_t c)
+/* Pixels [lo, hi) of spcnn__cond_add_forward. */
+static void cond_add_rows(float *c2, const float *h_xy, const float *h_z, size_t hw, size_t c,
+                          size_t lo, size_t hi)
 {
-    const size_t p = n * hw;
-    if (!h_xy && !h_z)
-        return;
-#pragma omp parallel for schedule(static) if (p * c >= PAR_MIN)
-    for (size_t i = 0; i < p; i++) {
+    for (size_t i = lo; i < hi; i++) {
         float *ci = c2 + i * c;
         const float *hz = h_z ? h_z + (i / hw) * c : NULL;
         if (h_xy && hz) {
@@ -314,11 +322,20 @@ void spcnn__cond_add_forward(float *c2, const float *h_xy, const float *h_z, siz
     }
 }
 
-void spcnn__cond_add_backward(const float *dc2, float *dh_z, size_t n, size_t hw, size_t c)
+void spcnn__cond_add_forward(float *c2, const float *h_xy, const float *h_z, size_t n,
+                             size_t hw, size_t c)
 {
-    /* One image per iteration: its pixels are summed in order by one thread. */
-#pragma omp parallel for schedule(static) if (n * hw * c >= PAR_MIN)
-    for (size_t k = 0; k < n; k++) {
+    const size_t p = n * hw;
+    if (!h_xy && !h_z)
+        return;
+    FOR_ROWS(p, p * c, cond_add_rows(c2, h_xy, h_z, hw, c, lo, hi));
+}
+
+/* Images [lo, hi) of spcnn__cond_add_backward: each image's pixels summed in order. */
+static void cond_add_backward_images(const float *dc2, float *dh_z, size_t hw, size_t c,
+                                     size_t lo, size_t hi)
+{
+    for (size_t k = lo; k < hi; k++) {
         float *dz = dh_z + k * c;
         for (size_t j = 0; j < c; j++)
             dz[j] = 0.0f;
@@ -330,28 +347,40 @@ void spcnn__cond_add_backward(const float *dc2, float *dh_z, size_t n, size_t hw
     }
 }
 
+void spcnn__cond_add_backward(const float *dc2, float *dh_z, size_t n, size_t hw, size_t c)
+{
+    FOR_ROWS(n, n * hw * c, cond_add_backward_images(dc2, dh_z, hw, c, lo, hi));
+}
+
 /* ---- add, accumulate, concatenation --------------------------------------------------- */
+
+static void add_range(const float *a, const float *b, float *y, size_t lo, size_t hi)
+{
+    for (size_t i = lo; i < hi; i++)
+        y[i] = a[i] + b[i];
+}
 
 void spcnn__add(const float *a, const float *b, float *y, size_t n)
 {
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        y[i] = a[i] + b[i];
+    FOR_ROWS(n, n, add_range(a, b, y, lo, hi));
+}
+
+static void accumulate_range(float *y, const float *a, size_t lo, size_t hi)
+{
+    for (size_t i = lo; i < hi; i++)
+        y[i] += a[i];
 }
 
 void spcnn__accumulate(float *y, const float *a, size_t n)
 {
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        y[i] += a[i];
+    FOR_ROWS(n, n, accumulate_range(y, a, lo, hi));
 }
 
-void spcnn__concat_forward(const float *a, const float *b, float *y, size_t p, size_t ca,
-                           size_t cb)
+static void concat_rows(const float *a, const float *b, float *y, size_t ca, size_t cb,
+                        size_t lo, size_t hi)
 {
     const size_t cy = ca + cb;
-#pragma omp parallel for schedule(static) if (p * cy >= PAR_MIN)
-    for (size_t i = 0; i < p; i++) {
+    for (size_t i = lo; i < hi; i++) {
         for (size_t j = 0; j < ca; j++)
             y[i * cy + j] = a[i * ca + j];
         for (size_t j = 0; j < cb; j++)
@@ -359,12 +388,17 @@ void spcnn__concat_forward(const float *a, const float *b, float *y, size_t p, s
     }
 }
 
-void spcnn__concat_backward(const float *dy, float *da, float *db, size_t p, size_t ca,
-                            size_t cb)
+void spcnn__concat_forward(const float *a, const float *b, float *y, size_t p, size_t ca,
+                           size_t cb)
+{
+    FOR_ROWS(p, p * (ca + cb), concat_rows(a, b, y, ca, cb, lo, hi));
+}
+
+static void concat_backward_rows(const float *dy, float *da, float *db, size_t ca, size_t cb,
+                                 size_t lo, size_t hi)
 {
     const size_t cy = ca + cb;
-#pragma omp parallel for schedule(static) if (p * cy >= PAR_MIN)
-    for (size_t i = 0; i < p; i++) {
+    for (size_t i = lo; i < hi; i++) {
         if (da)
             for (size_t j = 0; j < ca; j++)
                 da[i * ca + j] = dy[i * cy + j];
@@ -374,16 +408,30 @@ void spcnn__concat_backward(const float *dy, float *da, float *db, size_t p, siz
     }
 }
 
+void spcnn__concat_backward(const float *dy, float *da, float *db, size_t p, size_t ca,
+                            size_t cb)
+{
+    FOR_ROWS(p, p * (ca + cb), concat_backward_rows(dy, da, db, ca, cb, lo, hi));
+}
+
+static void relu_range(const float *x, float *y, size_t lo, size_t hi)
+{
+    for (size_t i = lo; i < hi; i++)
+        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
 void spcnn__relu_forward(const float *x, float *y, size_t n)
 {
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    FOR_ROWS(n, n, relu_range(x, y, lo, hi));
+}
+
+static void relu_backward_range(const float *y, const float *dy, float *dx, size_t lo, size_t hi)
+{
+    for (size_t i = lo; i < hi; i++)
+        dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
 void spcnn__relu_backward(const float *y, const float *dy, float *dx, size_t n)
 {
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    FOR_ROWS(n, n, relu_backward_range(y, dy, dx, lo, hi));
 }

@@ -4,6 +4,8 @@
 
 #include <math.h>
 
+#include "nn/row_ranges.h"
+
 #define PAR_MIN_PIXELS 2048
 
 /* log(1e-5): PixelCNN++'s threshold between the bin mass and the pdf approximation. */
@@ -131,19 +133,23 @@ static float pixel_nll(const float *pr, size_t k, int v)
     return logsumexp(l, k) - logsumexp(t, k);
 }
 
-void spcnn__mixture_nll_forward(const float *params, const uint8_t *pix, float *nll, size_t p,
-                                size_t k)
+static void nll_range(const float *params, const uint8_t *pix, float *nll, size_t k, size_t lo,
+                      size_t hi)
 {
-#pragma omp parallel for schedule(static) if (p >= PAR_MIN_PIXELS)
-    for (size_t i = 0; i < p; i++)
+    for (size_t i = lo; i < hi; i++)
         nll[i] = pixel_nll(params + i * 3 * k, k, pix[i]);
 }
 
-void spcnn__mixture_nll_backward(const float *params, const uint8_t *pix, const float *dnll,
-                                 float *dparams, size_t p, size_t k)
+void spcnn__mixture_nll_forward(const float *params, const uint8_t *pix, float *nll, size_t p,
+                                size_t k)
 {
-#pragma omp parallel for schedule(static) if (p >= PAR_MIN_PIXELS)
-    for (size_t i = 0; i < p; i++) {
+    FOR_ROW_RANGES(p, p, PAR_MIN_PIXELS, nll_range(params, pix, nll, k, lo, hi));
+}
+
+static void nll_backward_range(const float *params, const uint8_t *pix, const float *dnll,
+                               float *dparams, size_t k, size_t lo, size_t hi)
+{
+    for (size_t i = lo; i < hi; i++) {
         const float *pr = params + i * 3 * k;
         float *dp = dparams + i * 3 * k;
         float l[SPCNN__MIX_MAX_K], t[SPCNN__MIX_MAX_K], dm[SPCNN__MIX_MAX_K],
@@ -162,6 +168,13 @@ void spcnn__mixture_nll_backward(const float *params, const uint8_t *pix, const 
             dp[2 * k + j] = pr[2 * k + j] >= SPCNN__MIX_LOG_SCALE_MIN ? -g * w * ds[j] : 0.0f;
         }
     }
+}
+
+void spcnn__mixture_nll_backward(const float *params, const uint8_t *pix, const float *dnll,
+                                 float *dparams, size_t p, size_t k)
+{
+    FOR_ROW_RANGES(p, p, PAR_MIN_PIXELS,
+                   nll_backward_range(params, pix, dnll, dparams, k, lo, hi));
 }
 
 void spcnn__mixture_log_probs_all(const float *params, size_t k, float *out)

@@ -3,6 +3,8 @@
 
 #include <math.h>
 
+#include "nn/row_ranges.h"
+
 #define PAR_MIN ((size_t)1 << 15)
 
 /* Stable and branch-free: exp(−|v|) never overflows. */
@@ -18,11 +20,10 @@ static inline double bce1(float l, float t)
     return (double)(l > 0.0f ? l : 0.0f) - (double)t * l + (double)log1pf(expf(-fabsf(l)));
 }
 
-void spcnn__bce_logits_forward(const float *logits, const float *targets, float *loss, size_t n,
-                               size_t d)
+static void bce_rows(const float *logits, const float *targets, float *loss, size_t d, size_t lo,
+                     size_t hi)
 {
-#pragma omp parallel for schedule(static) if (n * d >= PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = lo; i < hi; i++) {
         double s = 0.0;
         for (size_t j = i * d; j < (i + 1) * d; j++)
             s += bce1(logits[j], targets[j]);
@@ -30,13 +31,25 @@ void spcnn__bce_logits_forward(const float *logits, const float *targets, float 
     }
 }
 
+void spcnn__bce_logits_forward(const float *logits, const float *targets, float *loss, size_t n,
+                               size_t d)
+{
+    FOR_ROW_RANGES(n, n * d, PAR_MIN, bce_rows(logits, targets, loss, d, lo, hi));
+}
+
+static void bce_backward_rows(const float *logits, const float *targets, const float *dloss,
+                              float *dlogits, size_t d, size_t lo, size_t hi)
+{
+    for (size_t i = lo; i < hi; i++)
+        for (size_t j = i * d; j < (i + 1) * d; j++)
+            dlogits[j] = dloss[i] * (sigmoid1(logits[j]) - targets[j]);
+}
+
 void spcnn__bce_logits_backward(const float *logits, const float *targets, const float *dloss,
                                 float *dlogits, size_t n, size_t d)
 {
-#pragma omp parallel for schedule(static) if (n * d >= PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = i * d; j < (i + 1) * d; j++)
-            dlogits[j] = dloss[i] * (sigmoid1(logits[j]) - targets[j]);
+    FOR_ROW_RANGES(n, n * d, PAR_MIN,
+                   bce_backward_rows(logits, targets, dloss, dlogits, d, lo, hi));
 }
 
 void spcnn__kl_forward(const float *mu, const float *logvar, float *kl, size_t n, size_t l)
