@@ -301,8 +301,8 @@ void spcnn__gate_backward(const float *c2, const float *dout, float *dc2, size_t
 /* ---- conditioning --------------------------------------------------------------------- */
 
 /* Pixels [lo, hi) of spcnn__cond_add_forward. */
-static void cond_add_rows(float *c2, const float *h_xy, const float *h_z, size_t hw, size_t c,
-                          size_t lo, size_t hi)
+ROW_KERNEL cond_add_rows(float *c2, const float *h_xy, const float *h_z, size_t hw, size_t c,
+                         size_t lo, size_t hi)
 {
     for (size_t i = lo; i < hi; i++) {
         float *ci = c2 + i * c;
@@ -354,7 +354,7 @@ void spcnn__cond_add_backward(const float *dc2, float *dh_z, size_t n, size_t hw
 
 /* ---- add, accumulate, concatenation --------------------------------------------------- */
 
-static void add_range(const float *a, const float *b, float *y, size_t lo, size_t hi)
+ROW_KERNEL add_range(const float *a, const float *b, float *y, size_t lo, size_t hi)
 {
     for (size_t i = lo; i < hi; i++)
         y[i] = a[i] + b[i];
@@ -365,7 +365,7 @@ void spcnn__add(const float *a, const float *b, float *y, size_t n)
     FOR_ROWS(n, n, add_range(a, b, y, lo, hi));
 }
 
-static void accumulate_range(float *y, const float *a, size_t lo, size_t hi)
+ROW_KERNEL accumulate_range(float *y, const float *a, size_t lo, size_t hi)
 {
     for (size_t i = lo; i < hi; i++)
         y[i] += a[i];
