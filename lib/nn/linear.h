@@ -4,6 +4,8 @@
 #ifndef SPCNN_NN_LINEAR_H
 #define SPCNN_NN_LINEAR_H
 
+#include <stdint.h>
+
 #include "nn/dnnl_ctx.h"
 
 typedef struct spcnn__linear_shape {
@@ -16,6 +18,13 @@ typedef struct spcnn__linear {
     spcnn__linear_shape s;
     dnnl_primitive_t fwd, bwd_data, bwd_weights;
     dnnl_memory_t x, w, b, y, dx, dy, dw, db;
+    /* Forward-only layers: the last row computed, its result, and the weights and weights
+     * version it was computed with (the sampler projects the same z for every window of an
+     * image, pass after pass). */
+    float *memo_x, *memo_y;
+    const float *memo_w, *memo_b;
+    uint64_t memo_version;
+    int memo_valid;
 } spcnn__linear;
 
 spcnn_status spcnn__linear_init(spcnn__linear *l, spcnn__dnnl *ctx,
