@@ -205,8 +205,15 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
         ds = dnnl_convolution_forward_desc_init(&d, prop, dnnl_convolution_direct, &xmd, wprim,
                                                 bprim, &ymd, strides, pad_l, pad_r);
         SPCNN_TRY_GOTO(st, spcnn__dnnl_error(ds, "convolution forward descriptor"));
-        SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create(ctx, &l->fwd, &fwd_pd, &d, NULL, NULL,
-                                                        "convolution forward"));
+        /* Forward-only plans (sampling, evaluation) run 8x8 windows, where oneDNN's default
+         * brgemm convolution spends more in its C++ driver than the direct JIT convolutions
+         * ("jit", "jit_1x1"): one 56x56 image about 12 % faster on 2 threads, same bytes. */
+        if (s->backward)
+            SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create(ctx, &l->fwd, &fwd_pd, &d, NULL,
+                                                            NULL, "convolution forward"));
+        else
+            SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create_preferring(
+                                   ctx, &l->fwd, &fwd_pd, &d, "jit", "convolution forward"));
     }
     if (fmt == SPCNN__WEIGHTS_ANY && s->backward)
         SPCNN_TRY_GOTO(st, chosen_weights(ctx, fwd_pd, dnnl_query_weights_md, &wmd, 1,

@@ -117,10 +117,42 @@ static spcnn_status grow_scratchpad(spcnn__dnnl *ctx, size_t size)
     return SPCNN_OK;
 }
 
-spcnn_status spcnn__dnnl_primitive_create(spcnn__dnnl *ctx, dnnl_primitive_t *prim,
-                                          dnnl_primitive_desc_t *pd_out, const_dnnl_op_desc_t op,
-                                          const_dnnl_primitive_attr_t attr,
-                                          const_dnnl_primitive_desc_t hint, const char *what)
+/* The implementation named impl, a prefix. */
+static int impl_is(const_dnnl_primitive_desc_t pd, const char *prefix)
+{
+    const char *impl = NULL;
+    return dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
+           impl && strncmp(impl, prefix, strlen(prefix)) == 0;
+}
+
+/* *pd, or the first implementation oneDNN offers whose name starts with `prefer` (then *pd is
+ * destroyed and replaced). */
+static void prefer_impl(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t op,
+                        const_dnnl_primitive_attr_t attr, dnnl_engine_t engine,
+                        const_dnnl_primitive_desc_t hint, const char *prefer)
+{
+    if (impl_is(*pd, prefer))
+        return;
+    dnnl_primitive_desc_iterator_t it = NULL;
+    if (dnnl_primitive_desc_iterator_create(&it, op, attr, engine, hint) != dnnl_success)
+        return;
+    do {
+        dnnl_primitive_desc_t cand = dnnl_primitive_desc_iterator_fetch(it);
+        if (cand && impl_is(cand, prefer)) {
+            dnnl_primitive_desc_destroy(*pd);
+            *pd = cand;
+            break;
+        }
+        if (cand)
+            dnnl_primitive_desc_destroy(cand);
+    } while (dnnl_primitive_desc_iterator_next(it) == dnnl_success);
+    dnnl_primitive_desc_iterator_destroy(it);
+}
+
+static spcnn_status create(spcnn__dnnl *ctx, dnnl_primitive_t *prim,
+                           dnnl_primitive_desc_t *pd_out, const_dnnl_op_desc_t op,
+                           const_dnnl_primitive_attr_t attr, const_dnnl_primitive_desc_t hint,
+                           const char *prefer, const char *what)
 {
     *prim = NULL;
     if (pd_out)
@@ -136,6 +168,8 @@ spcnn_status spcnn__dnnl_primitive_create(spcnn__dnnl *ctx, dnnl_primitive_t *pr
     if (s == dnnl_success)
         s = dnnl_primitive_desc_create(&pd, op, user_attr, ctx->engine, hint);
     SPCNN_TRY_GOTO(st, spcnn__dnnl_error(s, what));
+    if (prefer)
+        prefer_impl(&pd, op, user_attr, ctx->engine, hint, prefer);
 
     const char *impl = NULL;
     s = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
@@ -166,6 +200,22 @@ fail:
     if (user_attr)
         dnnl_primitive_attr_destroy(user_attr);
     return st;
+}
+
+spcnn_status spcnn__dnnl_primitive_create(spcnn__dnnl *ctx, dnnl_primitive_t *prim,
+                                          dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t op,
+                                          const_dnnl_primitive_attr_t attr,
+                                          const_dnnl_primitive_desc_t hint, const char *what)
+{
+    return create(ctx, prim, pd, op, attr, hint, NULL, what);
+}
+
+spcnn_status spcnn__dnnl_primitive_create_preferring(spcnn__dnnl *ctx, dnnl_primitive_t *prim,
+                                                     dnnl_primitive_desc_t *pd,
+                                                     const_dnnl_op_desc_t op,
+                                                     const char *prefer, const char *what)
+{
+    return create(ctx, prim, pd, op, NULL, NULL, prefer, what);
 }
 
 spcnn_status spcnn__dnnl_execute(spcnn__dnnl *ctx, dnnl_primitive_t prim, int nargs,

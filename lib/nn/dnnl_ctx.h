@@ -69,6 +69,13 @@ spcnn_status spcnn__dnnl_primitive_create(spcnn__dnnl *ctx, dnnl_primitive_t *pr
                                           const_dnnl_primitive_attr_t attr,
                                           const_dnnl_primitive_desc_t hint, const char *what);
 
+/* The same without attributes or hint, taking the first implementation whose name starts with
+ * `prefer` where oneDNN has one (else its default). */
+spcnn_status spcnn__dnnl_primitive_create_preferring(spcnn__dnnl *ctx, dnnl_primitive_t *prim,
+                                                     dnnl_primitive_desc_t *pd,
+                                                     const_dnnl_op_desc_t op,
+                                                     const char *prefer, const char *what);
+
 /* Execute with the scratchpad appended to args (args must have room for nargs + 1 entries).
  * Runs in the calling thread with the context's thread count. */
 spcnn_status spcnn__dnnl_execute(spcnn__dnnl *ctx, dnnl_primitive_t prim, int nargs,
