@@ -1,8 +1,10 @@
 /* Generation speed and memory:
  *
  *   bench_sample [MODEL] [--big]      ms per 28×28 image (batch of 100), ms per 56×56 image
- *                                     (batch of 16), raster vs wavefront on 56×56, with 1 and
- *                                     2 threads; --big adds one 1400×1400 image (minutes)
+ *                                     (batch of 16), raster vs wavefront on 56×56, then one
+ *                                     image alone at 56×56 and 224×224 in ms per pixel next to
+ *                                     the batch-100 figure, with 1 and 2 threads; --big adds
+ *                                     one 1400×1400 image (minutes)
  *   bench_sample [MODEL] --stream S F generate an S×S image streamed row by row, stop at the
  *                                     first progress report at or past fraction F (the library
  *                                     reports every 1 %), print the rate, the projected time of
@@ -42,14 +44,19 @@ static spcnn_model *open_model(const char *path, int threads)
     return m;
 }
 
-/* Seconds to generate n images of size h×w with the given schedule (after a warm-up call that
- * builds the plans). */
-static double time_generation(spcnn_model *m, int schedule, size_t n, size_t h, size_t w)
+/* Seconds to generate n images of size h×w with the given schedule, after a warm-up call that
+ * builds the plans: up to 2 images of h×w, or one of warm×warm when warm is not 0 (a 512-wide
+ * image builds every plan: the wavefront reaches 64 windows). */
+static double time_generation_warm(spcnn_model *m, int schedule, size_t n, size_t h, size_t w,
+                                   size_t warm)
 {
-    uint8_t *out = malloc(n * h * w);
+    uint8_t *out = malloc(n * h * w > warm * warm ? n * h * w : warm * warm);
     spcnn_model_set_option(m, SPCNN_CFG_SCHEDULE, schedule);
-    if (spcnn_model_generate_images(m, n < 2 ? n : 2, NULL, h, w, 99, out, n * h * w) !=
-        SPCNN_OK) {
+    spcnn_status st = warm ? spcnn_model_generate_images(m, 1, NULL, warm, warm, 99, out,
+                                                         warm * warm)
+                           : spcnn_model_generate_images(m, n < 2 ? n : 2, NULL, h, w, 99, out,
+                                                         n * h * w);
+    if (st != SPCNN_OK) {
         fprintf(stderr, "bench_sample: %s\n", spcnn_last_error_message());
         exit(1);
     }
@@ -61,6 +68,11 @@ static double time_generation(spcnn_model *m, int schedule, size_t n, size_t h, 
     double dt = bench_now() - t0;
     free(out);
     return dt;
+}
+
+static double time_generation(spcnn_model *m, int schedule, size_t n, size_t h, size_t w)
+{
+    return time_generation_warm(m, schedule, n, h, w, 0);
 }
 
 typedef struct stream_state {
@@ -137,17 +149,34 @@ int main(int argc, char **argv)
     }
     printf("generation, %s, wavefront unless noted\n", path ? path : "fresh default model");
     printf("threads  28x28 ms/img (n=100)  56x56 ms/img (n=16)  56x56 raster ms/img (n=1)  "
-           "speed-up%s\n", big ? "  1400x1400 s" : "");
+           "speed-up\n");
+    double px28[3] = {0};
     for (int threads = 1; threads <= 2; threads++) {
         spcnn_model *m = open_model(path, threads);
         double t28 = time_generation(m, 1, 100, 28, 28) / 100 * 1e3;
         double t56 = time_generation(m, 1, 16, 56, 56) / 16 * 1e3;
         double r56 = time_generation(m, 0, 1, 56, 56) * 1e3;
-        printf("%7d %22.1f %20.1f %26.1f %9.1fx", threads, t28, t56, r56, r56 / t56);
-        if (big)
-            printf(" %13.1f", time_generation(m, 1, 1, 1400, 1400));
-        printf("\n");
+        px28[threads] = t28 / (28 * 28);
+        printf("%7d %22.1f %20.1f %26.1f %9.1fx\n", threads, t28, t56, r56, r56 / t56);
         fflush(stdout);
+        spcnn_model_destroy(m);
+    }
+    /* One image alone: the wavefront of one W-wide image holds about W/8 windows a step, so
+     * each pixel costs more than in a batch (issue: one image fast). */
+    printf("\none image alone, ms per pixel (x the batch-100 28x28 figure of the same threads)\n");
+    printf("threads  28x28 n=100  56x56 one image       224x224 one image%s\n",
+           big ? "       1400x1400 one image" : "");
+    for (int threads = 1; threads <= 2; threads++) {
+        spcnn_model *m = open_model(path, threads);
+        const size_t sides[3] = {56, 224, 1400};
+        printf("%7d %12.3f", threads, px28[threads]);
+        for (int k = 0; k < (big ? 3 : 2); k++) {
+            double dt = time_generation_warm(m, 1, 1, sides[k], sides[k], sides[k] > 512 ? 512 : 0);
+            double px = dt * 1e3 / (double)(sides[k] * sides[k]);
+            printf("  %6.3f (%4.2fx) %6.2f s", px, px / px28[threads], dt);
+            fflush(stdout);
+        }
+        printf("\n");
         spcnn_model_destroy(m);
     }
     return 0;
