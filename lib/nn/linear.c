@@ -47,12 +47,12 @@ spcnn_status spcnn__linear_init(spcnn__linear *l, spcnn__dnnl *ctx,
         SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->db, &bmd, NULL));
     }
     if (!s->backward) {
-        l->memo_x = spcnn__malloc_aligned((size_t)s->in * sizeof(float));
-        l->memo_y = spcnn__malloc_aligned((size_t)s->out * sizeof(float));
-        if (!l->memo_x || !l->memo_y) {
+        l->memo_x = spcnn__malloc_aligned(((size_t)s->in + (size_t)s->out) * sizeof(float));
+        if (!l->memo_x) {
             st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "linear: out of memory");
             goto fail;
         }
+        l->memo_y = l->memo_x + s->in;
     }
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->x, &xmd, NULL));
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->w, &wmd, NULL));
@@ -187,7 +187,6 @@ void spcnn__linear_deinit(spcnn__linear *l)
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         if (mems[i])
             dnnl_memory_destroy(mems[i]);
-    spcnn__free_aligned(l->memo_x);
-    spcnn__free_aligned(l->memo_y);
+    spcnn__free_aligned(l->memo_x); /* memo_y lies in the same block */
     memset(l, 0, sizeof *l);
 }

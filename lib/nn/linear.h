@@ -21,7 +21,7 @@ typedef struct spcnn__linear {
     /* Forward-only layers: the last row computed, its result, and the weights and weights
      * version it was computed with (the sampler projects the same z for every window of an
      * image, pass after pass). */
-    float *memo_x, *memo_y;
+    float *memo_x, *memo_y; /* one block: in, then out floats */
     const float *memo_w, *memo_b;
     uint64_t memo_version;
     int memo_valid;
