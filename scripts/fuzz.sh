@@ -12,7 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_targets=(model_file model_path classifier_file idx idx_pipe png cli_sizes cli_flags)
+all_targets=(model_file model_path classifier_file idx idx_pipe png cli_sizes cli_flags
+    cli_png_header)
 build=${SPCNN_FUZZ_BUILD_DIR:-build-fuzz}
 ncpu=$(nproc)
 jobs=${SPCNN_FUZZ_JOBS:-$((ncpu < 2 ? 1 : 2))}
@@ -72,6 +73,7 @@ run_target() { # run_target <target>: libFuzzer's exit status
     mkdir -p "$build/corpus/$t"
     cp tests/fuzz/corpus/"$t"/* "$build/corpus/$t/"
     case $t in
+        cli_png_header) ;; # bytes of a file, not text
         # The parsers print why they refuse a value: keep that off the log.
         cli_*) extra=(-dict=tests/fuzz/cli.dict -close_fd_mask=2) ;;
         # Each input must fit in a pipe's buffer (64 KiB unless grown).

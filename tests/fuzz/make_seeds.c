@@ -237,6 +237,13 @@ static void png_seeds(void)
     png_variant("palette8-interlaced.png", PNG_COLOR_TYPE_PALETTE, 8, PNG_INTERLACE_ADAM7, 7, 7);
     truncated_copy("png", "gray8.png", "cut-ihdr.png", 20);
     truncated_copy("png", "rgb8.png", "cut-idat.png", (size_t)-1);
+    /* spcnn's folder index reads the same files' headers. */
+    static const char *const names[] = {
+        "gray8.png",      "gray1.png",           "gray16.png",           "gray16-interlaced.png",
+        "gray-alpha8.png", "rgb8.png",           "rgb16-interlaced.png", "rgba8-interlaced.png",
+        "palette2.png",   "palette8-interlaced.png", "cut-ihdr.png",     "cut-idat.png"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        copy_seed("png", names[i], "cli_png_header");
 }
 
 /* The CLI's argument values: text. */
