@@ -12,7 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_targets=(model_file model_path classifier_file idx png cli_sizes cli_flags)
+all_targets=(model_file model_path classifier_file idx idx_pipe png cli_sizes cli_flags
+    cli_png_header)
 build=${SPCNN_FUZZ_BUILD_DIR:-build-fuzz}
 ncpu=$(nproc)
 jobs=${SPCNN_FUZZ_JOBS:-$((ncpu < 2 ? 1 : 2))}
@@ -71,10 +72,13 @@ run_target() { # run_target <target>: libFuzzer's exit status
     local t=$1 extra=()
     mkdir -p "$build/corpus/$t"
     cp tests/fuzz/corpus/"$t"/* "$build/corpus/$t/"
-    if [[ $t == cli_* ]]; then
+    case $t in
+        cli_png_header) ;; # bytes of a file, not text
         # The parsers print why they refuse a value: keep that off the log.
-        extra=(-dict=tests/fuzz/cli.dict -close_fd_mask=2)
-    fi
+        cli_*) extra=(-dict=tests/fuzz/cli.dict -close_fd_mask=2) ;;
+        # Each input must fit in a pipe's buffer (64 KiB unless grown).
+        idx_pipe) extra=(-max_len=65536) ;;
+    esac
     "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 \
         -detect_leaks=1 -print_final_stats=1 -artifact_prefix="$build/findings/$t-" \
         "${extra[@]}" "$build/corpus/$t" > "$build/logs/$t.log" 2>&1

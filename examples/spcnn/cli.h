@@ -32,6 +32,10 @@ uint64_t cli_path_key(const char *rel);
  * skip_bad: then it is counted and skipped, with one warning. Warns once when colour PNGs
  * are found. Returns 0 after printing why. */
 int cli_folder_index(const char *cmd, const char *dir, int skip_bad, cli_folder *f);
+/* The size and colour of the PNG file at path from its signature and IHDR chunk alone:
+ * NULL, or why the file is not a usable PNG. What cli_folder_index reads of each file
+ * (external for tests/fuzz/fuzz_cli_png_header.c). */
+const char *cli_png_header(const char *path, size_t *h, size_t *w, int *colour);
 void cli_folder_free(cli_folder *f);
 /* Decode one image into pixels (im->h × im->w bytes). On failure prints why (as a warning
  * when skipping) and returns 0. */

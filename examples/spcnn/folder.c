@@ -40,9 +40,8 @@ static uint32_t be32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* The size and colour type of a PNG file from its signature and IHDR chunk. NULL, or why the
- * file is not a usable PNG. */
-static const char *png_header(const char *path, size_t *h, size_t *w, int *colour)
+/* The size and colour type of a PNG file from its signature and IHDR chunk (cli.h). */
+const char *cli_png_header(const char *path, size_t *h, size_t *w, int *colour)
 {
     static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     unsigned char b[29];
@@ -157,7 +156,7 @@ static void list_dir(lister *l, const char *rel)
         } else if (has_png_suffix(names[i]) && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
             size_t h = 0, w = 0;
             int colour = 0;
-            const char *why = png_header(path, &h, &w, &colour);
+            const char *why = cli_png_header(path, &h, &w, &colour);
             if (why && !l->skip_bad) {
                 fprintf(stderr, "spcnn%s%s: %s: %s (--skip-bad skips such files)\n", CMD(l->cmd),
                         path, why);

@@ -63,6 +63,14 @@ static void truncated_copy(const char *target, const char *name, const char *cut
     write_bytes(target, cut_name, data, keep < size ? keep : size / 2);
 }
 
+/* target/name as to/name too: targets that read the same kind of file. */
+static void copy_seed(const char *target, const char *name, const char *to)
+{
+    size_t size;
+    unsigned char *data = read_bytes(path_of(target, name), &size);
+    write_bytes(to, name, data, size);
+}
+
 /* Digit-like strokes: a bright bar and a diagonal on black. */
 static void picture(uint8_t *p, size_t n, size_t h, size_t w)
 {
@@ -156,6 +164,17 @@ static void idx_seeds(void)
     idx_seed("images-idx3-ubyte", 3, (const unsigned[]){3, 6, 5});
     idx_seed("labels-idx1-ubyte", 1, (const unsigned[]){10});
     idx_seed("matrix-idx2-ubyte", 2, (const unsigned[]){4, 7});
+    /* Through a pipe the length is checked while reading: data cut short, and a byte too
+     * many. */
+    static const char *const names[] = {"images-idx3-ubyte", "labels-idx1-ubyte",
+                                        "matrix-idx2-ubyte"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        copy_seed("idx", names[i], "idx_pipe");
+    size_t size;
+    unsigned char *data = read_bytes(path_of("idx", "matrix-idx2-ubyte"), &size);
+    write_bytes("idx_pipe", "cut-data", data, size - 5);
+    data[size] = 0x2a; /* read_bytes' buffer is larger than the file */
+    write_bytes("idx_pipe", "trailing-byte", data, size + 1);
 }
 
 /* A PNG through libpng's full API: any colour type, depth and interlacing. */
@@ -218,6 +237,13 @@ static void png_seeds(void)
     png_variant("palette8-interlaced.png", PNG_COLOR_TYPE_PALETTE, 8, PNG_INTERLACE_ADAM7, 7, 7);
     truncated_copy("png", "gray8.png", "cut-ihdr.png", 20);
     truncated_copy("png", "rgb8.png", "cut-idat.png", (size_t)-1);
+    /* spcnn's folder index reads the same files' headers. */
+    static const char *const names[] = {
+        "gray8.png",      "gray1.png",           "gray16.png",           "gray16-interlaced.png",
+        "gray-alpha8.png", "rgb8.png",           "rgb16-interlaced.png", "rgba8-interlaced.png",
+        "palette2.png",   "palette8-interlaced.png", "cut-ihdr.png",     "cut-idat.png"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        copy_seed("png", names[i], "cli_png_header");
 }
 
 /* The CLI's argument values: text. */
