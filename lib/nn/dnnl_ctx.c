@@ -117,7 +117,7 @@ static spcnn_status grow_scratchpad(spcnn__dnnl *ctx, size_t size)
     return SPCNN_OK;
 }
 
-/* The implementation named impl, a prefix. */
+/* Whether the name of pd's implementation starts with prefix. */
 static int impl_is(const_dnnl_primitive_desc_t pd, const char *prefix)
 {
     const char *impl = NULL;
