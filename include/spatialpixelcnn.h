@@ -211,7 +211,12 @@ typedef enum spcnn_config_key {
      * state, learning-rate decay and EMA counting from that step. A train step's bits/dim is
      * NaN in the first stage, its reconstruction NaN in the second. 0: joint training, the
      * paper's (needs use_latent for N > 0) [0]. @since 0.4.0 */
-    SPCNN_CFG_VAE_PRETRAIN_STEPS = 24
+    SPCNN_CFG_VAE_PRETRAIN_STEPS = 24,
+    /** Scale-aware training mixed with native steps: the share of steps (drawn at random,
+     * each with this probability) that train at the images' own size (scale 1) when
+     * train_scale_max is above 1; the other steps draw their scale from [train_scale_min,
+     * train_scale_max] as before. 0: every step scale-aware [0]. @since 0.6.0 */
+    SPCNN_CFG_TRAIN_NATIVE_SHARE = 25
 } spcnn_config_key;
 
 /**
@@ -485,7 +490,11 @@ SPCNN_API spcnn_status spcnn_model_set_threads(spcnn_model *model, int threads);
  * @brief Change a setting of an existing model (for example a loaded one).
  *
  * Only the settings that do not change the network can be changed: ::SPCNN_CFG_THREADS
- * (as ::spcnn_model_set_threads), ::SPCNN_CFG_TEMPERATURE and ::SPCNN_CFG_SCHEDULE.
+ * (as ::spcnn_model_set_threads), ::SPCNN_CFG_TEMPERATURE and ::SPCNN_CFG_SCHEDULE, and
+ * (since 0.6.0) the scale-aware training settings ::SPCNN_CFG_TRAIN_SCALE_MIN,
+ * ::SPCNN_CFG_TRAIN_SCALE_MAX and ::SPCNN_CFG_TRAIN_NATIVE_SHARE, so that a trained model can
+ * be fine-tuned at other scales (the minimum may not go above the maximum: raise the maximum
+ * first). Changed settings are saved with the model.
  * @param[in,out] model The model.
  * @param[in] key The setting.
  * @param[in] value Its new value, within ::spcnn_config_bounds.

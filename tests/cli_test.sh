@@ -210,6 +210,16 @@ expect 2 "'28-1e400' is not a range A-B" "$spcnn" train --data "$tmp/idx" --out 
 # 3. Resuming continues the step count (and refuses other hyper-parameters).
 expect 2 'nr_filters cannot be changed when resuming' "$spcnn" train --data "$tmp/idx" \
     --resume "$m" --steps 5 --nr-filters 8
+# ... except the scale-aware settings: fine-tuning a scale-aware model at other sizes.
+expect 0 'now at step 4' "$spcnn" train --data "$tmp/idx" --resume "$tmp/ts.spcnn" \
+    --out "$tmp/ts2.spcnn" --steps 4 --train-sizes 12-36 --train-native-share 0.25 --no-eval \
+    --prior-components 0
+expect 0 'train_scale_max +3$' "$spcnn" info "$tmp/ts2.spcnn"
+expect 0 'train_scale_min +1$' "$spcnn" info "$tmp/ts2.spcnn"
+expect 0 'train_native_share +0.25$' "$spcnn" info "$tmp/ts2.spcnn"
+expect 2 'train_scale_min 2 would be above train_scale_max 1' "$spcnn" train \
+    --data "$tmp/idx" --resume "$tmp/ts.spcnn" --out "$tmp/x" --steps 4 --train-scale-min 2 \
+    --train-scale-max 1 --no-eval
 expect 0 'now at step 5' "$spcnn" train --data "$tmp/idx" --resume "$m" --steps 5 \
     --eval-images 2 --threads 1
 expect 0 'step: +5$' "$spcnn" info "$m"

@@ -329,6 +329,77 @@ START_TEST(test_train_scale)
 }
 END_TEST
 
+/* train_native_share: a step of a model with share 0.5 is, bit for bit, either the step of
+ * the same model at share 1 (its own size) or at share 0 (scale 2), and both occur; the
+ * scale settings can change on an existing model (fine-tuning), are saved with it, and a
+ * share of 0 is not written to the file (so that 0.5 can read it). */
+START_TEST(test_train_native_share)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/test_model_native.spcnn", tu_tmpdir());
+    spcnn_model *m = tiny_model();
+    long sizes[2];
+    for (int k = 0; k < 2; k++) {
+        if (k == 1)
+            ck_assert_int_eq(spcnn_model_set_option(m, SPCNN_CFG_TRAIN_NATIVE_SHARE, 0.5),
+                             SPCNN_OK);
+        ck_assert_int_eq(spcnn_model_save(m, path, 1), SPCNN_OK);
+        FILE *f = fopen(path, "rb");
+        ck_assert_ptr_nonnull(f);
+        fseek(f, 0, SEEK_END);
+        sizes[k] = ftell(f);
+        fclose(f);
+    }
+    ck_assert_int_eq(sizes[1] - sizes[0], 12); /* one key record: u32 key, f64 value */
+    /* The range keeps min <= max: raise the maximum first. */
+    ck_assert_int_eq(spcnn_model_set_option(m, SPCNN_CFG_TRAIN_SCALE_MIN, 2),
+                     SPCNN_ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(spcnn_last_error_message(), "train_scale_max"));
+    ck_assert_int_eq(spcnn_model_set_option(m, SPCNN_CFG_TRAIN_SCALE_MAX, 2), SPCNN_OK);
+    ck_assert_int_eq(spcnn_model_set_option(m, SPCNN_CFG_TRAIN_SCALE_MIN, 2), SPCNN_OK);
+    ck_assert_int_eq(spcnn_model_set_option(m, SPCNN_CFG_TRAIN_NATIVE_SHARE, 1.5),
+                     SPCNN_ERR_INVALID_ARGUMENT);
+
+    tu_rng rng = {21};
+    uint8_t batch[BATCH * S * S];
+    int native = 0, scaled = 0;
+    for (int step = 0; step < 12; step++) {
+        ck_assert_int_eq(spcnn_model_save(m, path, 1), SPCNN_OK);
+        spcnn_model *at[2] = {NULL, NULL}; /* share 0: scale 2; share 1: own size */
+        for (int k = 0; k < 2; k++) {
+            ck_assert_int_eq(spcnn_model_load(path, &at[k]), SPCNN_OK);
+            ck_assert_int_eq(spcnn_model_set_option(at[k], SPCNN_CFG_TRAIN_NATIVE_SHARE, k),
+                             SPCNN_OK);
+        }
+        synthetic(&rng, batch, BATCH);
+        double v, v0, v1;
+        ck_assert_int_eq(spcnn_model_train_step(m, batch, BATCH, S, S, &v), SPCNN_OK);
+        ck_assert_int_eq(spcnn_model_train_step(at[0], batch, BATCH, S, S, &v0), SPCNN_OK);
+        ck_assert_int_eq(spcnn_model_train_step(at[1], batch, BATCH, S, S, &v1), SPCNN_OK);
+        ck_assert_msg(v0 != v1, "step %d: scale 2 and scale 1 gave the same %g", step, v0);
+        ck_assert_msg(v == v0 || v == v1, "step %d: %.17g is neither %.17g nor %.17g", step, v,
+                      v0, v1);
+        native += v == v1;
+        scaled += v == v0;
+        spcnn_model_destroy(at[0]);
+        spcnn_model_destroy(at[1]);
+    }
+    ck_assert_msg(native > 0 && scaled > 0, "native %d, scaled %d of 12 steps", native, scaled);
+    spcnn_model *back = NULL;
+    ck_assert_int_eq(spcnn_model_load(path, &back), SPCNN_OK);
+    spcnn_config *cfg = tiny_config();
+    ck_assert_int_eq(spcnn_model_get_config(back, cfg), SPCNN_OK);
+    double share, lo;
+    spcnn_config_get(cfg, SPCNN_CFG_TRAIN_NATIVE_SHARE, &share);
+    spcnn_config_get(cfg, SPCNN_CFG_TRAIN_SCALE_MIN, &lo);
+    ck_assert(share == 0.5 && lo == 2);
+    spcnn_config_destroy(cfg);
+    spcnn_model_destroy(back);
+    spcnn_model_destroy(m);
+    remove(path);
+}
+END_TEST
+
 START_TEST(test_misuse)
 {
     spcnn_model *m = (spcnn_model *)1;
@@ -475,6 +546,7 @@ int main(void)
     tcase_add_test(tc, test_vae_pretraining);
     tcase_add_test(tc, test_deterministic);
     tcase_add_test(tc, test_train_scale);
+    tcase_add_test(tc, test_train_native_share);
     tcase_add_test(tc, test_misuse);
     tcase_add_test(tc, test_progress_cancel);
     tcase_add_test(tc, test_ablations);

@@ -45,7 +45,8 @@ static void train_usage(FILE *to)
             "                        is needed; with several, training stops at the first\n"
             "                        limit reached)\n"
             "  --resume MODEL        continue training MODEL, saved with its training state;\n"
-            "                        its configuration is kept (only --threads may change)\n"
+            "                        its configuration is kept (only --threads and the\n"
+            "                        scale-aware settings below may change)\n"
             "  --validation N        hold the last N training images out as the validation set\n"
             "                        (default 5000; a tenth of fewer than 50 000 images;\n"
             "                        0 trains on all of them and needs --no-eval)\n"
@@ -73,7 +74,9 @@ static void train_usage(FILE *to)
             "                        A at least the images' height) before cropping windows,\n"
             "                        so the model also learns the finer grids it upscales to;\n"
             "                        sets train_scale_min = A / height and train_scale_max =\n"
-            "                        B / height\n"
+            "                        B / height; --train-native-share P keeps a share P of\n"
+            "                        the steps at the images' own size. Both may be given\n"
+            "                        with --resume: fine-tuning a trained model at more sizes\n"
             "  --skip-bad            a PNG folder: skip the files that are not usable PNGs\n"
             "                        and the images smaller than the window, with a count\n"
             "                        (default: stop with a message naming the first)\n"
@@ -123,8 +126,19 @@ typedef struct train_args {
     double minutes;
     int eval;
     int skip_bad; /* --skip-bad */
-    spcnn_config_key first_config_key; /* a hyper-parameter other than threads, if any */
+    spcnn_config_key first_config_key; /* a hyper-parameter other than threads, if any,
+                                          * other than the scale-aware training settings */
+    /* The scale-aware training settings given (--train-sizes, --train-scale-min/max,
+     * --train-native-share): they may change when resuming (fine-tuning at other scales). */
+    unsigned tuned;                                   /* bit k: key k given */
+    double tuned_value[SPCNN_CFG_TRAIN_NATIVE_SHARE + 1];
 } train_args;
+
+static int is_tuning_key(spcnn_config_key key)
+{
+    return key == SPCNN_CFG_TRAIN_SCALE_MIN || key == SPCNN_CFG_TRAIN_SCALE_MAX ||
+           key == SPCNN_CFG_TRAIN_NATIVE_SHARE;
+}
 
 /* Named configurations: the paper's two networks (Akoury & Nguyen; PixelCNN++'s optimiser),
  * written out in full so that they stay the paper's whatever the defaults become. */
@@ -229,7 +243,10 @@ static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *
                 return CLI_USAGE;
             if (key == SPCNN_CFG_THREADS)
                 a->threads = (long long)strtod(value, NULL);
-            else if (!a->first_config_key)
+            else if (is_tuning_key(key)) {
+                a->tuned |= 1u << key;
+                spcnn_config_get(cfg, key, &a->tuned_value[key]);
+            } else if (!a->first_config_key)
                 a->first_config_key = key;
             continue;
         }
@@ -241,8 +258,6 @@ static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *
         if (strcmp(flag, "--train-sizes") == 0) {
             if (!cli_parse_size_range(value, &a->sizes_lo, &a->sizes_hi))
                 return CLI_USAGE;
-            if (!a->first_config_key)
-                a->first_config_key = SPCNN_CFG_TRAIN_SCALE_MAX;
             continue;
         }
         if (strcmp(flag, "--data") == 0)
@@ -302,11 +317,45 @@ static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *
     if (a->resume && a->first_config_key) {
         fprintf(stderr,
                 "spcnn train: %s cannot be changed when resuming: the model keeps its own "
-                "configuration (`spcnn info %s` shows it); only --threads may be given\n",
+                "configuration (`spcnn info %s` shows it); only --threads and the scale-aware "
+                "training settings (--train-sizes, --train-scale-min, --train-scale-max, "
+                "--train-native-share) may be given\n",
                 spcnn_config_key_name(a->first_config_key), a->resume);
         return CLI_USAGE;
     }
     return CLI_OK;
+}
+
+/* Resuming with other scale-aware training settings: apply them to the loaded model (the
+ * scale range in the order that keeps min <= max at every step) and read its configuration
+ * back into cfg. 0 after printing why. */
+static int retune(spcnn_model *model, const train_args *a, spcnn_config *cfg)
+{
+    static const spcnn_config_key max_first[] = {SPCNN_CFG_TRAIN_SCALE_MAX,
+                                                 SPCNN_CFG_TRAIN_SCALE_MIN,
+                                                 SPCNN_CFG_TRAIN_NATIVE_SHARE};
+    static const spcnn_config_key min_first[] = {SPCNN_CFG_TRAIN_SCALE_MIN,
+                                                 SPCNN_CFG_TRAIN_SCALE_MAX,
+                                                 SPCNN_CFG_TRAIN_NATIVE_SHARE};
+    double current_min = 1;
+    spcnn_config_get(cfg, SPCNN_CFG_TRAIN_SCALE_MIN, &current_min);
+    const int raise_max_first = (a->tuned >> SPCNN_CFG_TRAIN_SCALE_MAX & 1u) &&
+                                a->tuned_value[SPCNN_CFG_TRAIN_SCALE_MAX] >= current_min;
+    const spcnn_config_key *order = raise_max_first ? max_first : min_first;
+    for (int i = 0; i < 3; i++) {
+        if (!(a->tuned >> order[i] & 1u))
+            continue;
+        if (spcnn_model_set_option(model, order[i], a->tuned_value[order[i]]) != SPCNN_OK) {
+            fprintf(stderr, "spcnn train: resuming %s: %s\n", a->resume,
+                    spcnn_last_error_message());
+            return 0;
+        }
+    }
+    if (spcnn_model_get_config(model, cfg) != SPCNN_OK) {
+        fprintf(stderr, "spcnn train: %s\n", spcnn_last_error_message());
+        return 0;
+    }
+    return 1;
 }
 
 /* ---- the training run ------------------------------------------------------------------- */
@@ -950,9 +999,16 @@ int cli_train(int argc, char **argv)
             rc = CLI_USAGE;
             goto setup_done;
         }
+        args.tuned |= 1u << SPCNN_CFG_TRAIN_SCALE_MIN | 1u << SPCNN_CFG_TRAIN_SCALE_MAX;
+        args.tuned_value[SPCNN_CFG_TRAIN_SCALE_MIN] = args.sizes_lo / h;
+        args.tuned_value[SPCNN_CFG_TRAIN_SCALE_MAX] = args.sizes_hi / h;
     }
     if (!args.resume && (st = spcnn_model_create(cfg, &r.model)) != SPCNN_OK) {
         rc = cli_fail("train", "creating the model", st);
+        goto setup_done;
+    }
+    if (args.resume && args.tuned && !retune(r.model, &args, cfg)) {
+        rc = CLI_USAGE;
         goto setup_done;
     }
     r.steps_per_epoch = r.ds.n_train / r.batch; /* a streamed folder: n_train images drawn */

@@ -40,6 +40,7 @@ spcnn_status spcnn__model_new_checked(const spcnn_config *cfg, spcnn__table_chec
     m->threads = spcnn__config_int(cfg, SPCNN_CFG_THREADS);
     m->scale_min = spcnn__config_value(cfg, SPCNN_CFG_TRAIN_SCALE_MIN);
     m->scale_max = spcnn__config_value(cfg, SPCNN_CFG_TRAIN_SCALE_MAX);
+    m->native_share = spcnn__config_value(cfg, SPCNN_CFG_TRAIN_NATIVE_SHARE);
     m->vae_pretrain_steps = (uint64_t)spcnn__config_value(cfg, SPCNN_CFG_VAE_PRETRAIN_STEPS);
     if (m->vae_pretrain_steps > 0 && !m->use_latent) {
         spcnn__free(m);
@@ -166,6 +167,25 @@ spcnn_status spcnn_model_set_option(spcnn_model *model, spcnn_config_key key, do
     case SPCNN_CFG_TEMPERATURE:
     case SPCNN_CFG_SCHEDULE:
         return spcnn_config_set(&model->cfg, key, value);
+    case SPCNN_CFG_TRAIN_SCALE_MIN:
+    case SPCNN_CFG_TRAIN_SCALE_MAX:
+    case SPCNN_CFG_TRAIN_NATIVE_SHARE: {
+        /* Training settings (fine-tuning at other scales): the next step uses them. */
+        spcnn_config probe = model->cfg;
+        SPCNN_TRY(spcnn_config_set(&probe, key, value));
+        const double lo = spcnn__config_value(&probe, SPCNN_CFG_TRAIN_SCALE_MIN);
+        const double hi = spcnn__config_value(&probe, SPCNN_CFG_TRAIN_SCALE_MAX);
+        if (lo > hi)
+            return spcnn__error(SPCNN_ERR_INVALID_ARGUMENT,
+                                "model set option: train_scale_min %g would be above "
+                                "train_scale_max %g (set the larger one first)",
+                                lo, hi);
+        model->cfg = probe;
+        model->scale_min = lo;
+        model->scale_max = hi;
+        model->native_share = spcnn__config_value(&probe, SPCNN_CFG_TRAIN_NATIVE_SHARE);
+        return SPCNN_OK;
+    }
     default: {
         const char *name = spcnn_config_key_name(key);
         if (name == NULL)
@@ -173,7 +193,8 @@ spcnn_status spcnn_model_set_option(spcnn_model *model, spcnn_config_key key, do
                                 (int)key);
         return spcnn__error(SPCNN_ERR_INVALID_ARGUMENT,
                             "model set option: %s is fixed when the model is created; only "
-                            "threads, temperature and schedule can change",
+                            "threads, temperature, schedule and the train_scale_min, "
+                            "train_scale_max and train_native_share of training can change",
                             name);
     }
     }

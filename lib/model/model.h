@@ -43,6 +43,7 @@ struct spcnn_model {
     int grid_mode; /* spcnn__grid_mode: from use_coords and grid_resample */
     int threads;
     double scale_min, scale_max; /* scale-aware training (train.c); 1 and 1: off */
+    double native_share; /* scale-aware training: share of steps at scale 1 (train.c) */
     uint64_t vae_pretrain_steps; /* two-stage training (train.c); 0: joint */
 
     spcnn__dnnl ctx;

@@ -80,6 +80,16 @@ static uint8_t *w_room(writer *w, size_t k)
 static void w_u32(writer *w, uint32_t v) { spcnn__le_put_u32(w_room(w, 4), v); }
 static void w_u64(writer *w, uint64_t v) { spcnn__le_put_u64(w_room(w, 8), v); }
 
+
+/* Keys newer than 0.5 that only steer training are written only when set, so that a model
+ * which does not use them stays readable by 0.5 (a reader gives missing keys their default). */
+static int key_written(const spcnn_config *cfg, int k)
+{
+    if (spcnn_config_key_name((spcnn_config_key)k) == NULL)
+        return 0;
+    return k != SPCNN_CFG_TRAIN_NATIVE_SHARE || cfg->values[k] != 0;
+}
+
 /* A file holding a NaN could be written but never loaded; refuse it here instead. */
 static spcnn_status check_writable(const spcnn__params *p, const char *path, int nsections)
 {
@@ -141,10 +151,10 @@ spcnn_status spcnn__model_file_save(const spcnn_model *model, const char *path,
     w_u32(w, spcnn_version_number());
     uint32_t nkeys = 0;
     for (int k = 1; k < SPCNN__CONFIG_KEY_END; k++)
-        nkeys += spcnn_config_key_name((spcnn_config_key)k) != NULL;
+        nkeys += key_written(&model->cfg, k);
     w_u32(w, nkeys);
     for (int k = 1; k < SPCNN__CONFIG_KEY_END; k++) {
-        if (spcnn_config_key_name((spcnn_config_key)k) == NULL)
+        if (!key_written(&model->cfg, k))
             continue;
         w_u32(w, (uint32_t)k);
         w_u64(w, spcnn__f64_bits(model->cfg.values[k]));

@@ -143,17 +143,21 @@ static spcnn_status forward_backward(spcnn_model *m, spcnn__train_plan *tp,
     const float *w = m->params.buf[SPCNN__BUF_VALUE];
 
     /* Scale-aware training: one scale s per step; each image's windows come from it resampled
-     * to round(s·h) × round(s·w) (only the window is computed). */
+     * to round(s·h) × round(s·w) (only the window is computed). A share of the steps stays at
+     * the images' own size (its coin is drawn only when the share is set, so runs without it
+     * draw the scales of 0.3). */
     double s = 1;
     if (m->scale_max > 1) {
         spcnn__rng rng = spcnn__rng_make(spcnn__key4(seed, step, RNG_SCALE, 0));
-        s = m->scale_min + (m->scale_max - m->scale_min) * spcnn__rng_uniform(&rng);
+        const int native = m->native_share > 0 && spcnn__rng_uniform(&rng) < m->native_share;
+        if (!native)
+            s = m->scale_min + (m->scale_max - m->scale_min) * spcnn__rng_uniform(&rng);
     }
     /* One uniformly random window per image, with its own image's grid. */
     for (size_t i = 0; i < n; i++) {
         const size_t h = heights[i], wd = widths[i];
         size_t sh = h, sw = wd;
-        if (m->scale_max > 1) {
+        if (s > 1) {
             const size_t max_h = (size_t)llround(m->scale_max * (double)h);
             const size_t max_w = (size_t)llround(m->scale_max * (double)wd);
             sh = (size_t)llround(s * (double)h);

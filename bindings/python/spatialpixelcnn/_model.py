@@ -273,7 +273,9 @@ class Model:
         self._config = self._read_config()
 
     def set_option(self, name, value):
-        """Change a setting of this model: ``threads``, ``temperature`` or ``schedule``.
+        """Change a setting of this model: ``threads``, ``temperature`` or ``schedule``, or
+        (library 0.6) the scale-aware training settings ``train_scale_min``,
+        ``train_scale_max`` and ``train_native_share`` (fine-tuning at other scales).
 
         ``name`` is a configuration key name; an unknown name raises TypeError, a key fixed at
         creation (``nr_filters``, ...) or a value out of range InvalidArgumentError with the
