@@ -347,6 +347,13 @@ class GenerateNumpy(support.BothPaths, unittest.TestCase):
                 self.assertIn(name, ctx.exception.message)
                 self.assertIn("fixed", ctx.exception.message)
         self.assertEqual(self.model.config["nr_filters"], TINY["nr_filters"])
+        # The scale-aware training settings change (fine-tuning), the range stays ordered.
+        self.model.set_option("train_native_share", 0.25)
+        self.assertEqual(self.model.config["train_native_share"], 0.25)
+        with self.assertRaises(sp.InvalidArgumentError) as ctx:
+            self.model.set_option("train_scale_min", 2)
+        self.assertIn("train_scale_max", ctx.exception.message)
+        self.model.set_option("train_native_share", 0)
         with self.assertRaises(sp.InvalidArgumentError) as ctx:
             self.model.temperature = 3.0  # above the bound
         self.assertIn("temperature", ctx.exception.message)
