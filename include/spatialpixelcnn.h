@@ -216,7 +216,15 @@ typedef enum spcnn_config_key {
      * each with this probability) that train at the images' own size (scale 1) when
      * train_scale_max is above 1; the other steps draw their scale from [train_scale_min,
      * train_scale_max] as before. 0: every step scale-aware [0]. @since 0.6.0 */
-    SPCNN_CFG_TRAIN_NATIVE_SHARE = 25
+    SPCNN_CFG_TRAIN_NATIVE_SHARE = 25,
+    /** Arithmetic of sampling and evaluation: 0 fp32; 1 bf16 inside the convolutions of F or
+     * more input channels (their inputs and weights rounded to bfloat16, products summed in
+     * fp32; every other layer, the mixture and the likelihood in fp32), on CPUs with
+     * AVX-512 BF16 — about twice the convolutions' speed, not bit-equal to fp32
+     * (docs/benchmarks.md says how close). Training is always fp32. A model whose file says 1
+     * computes in fp32 on a CPU without AVX-512 BF16; ::spcnn_model_set_option refuses 1
+     * there with ::SPCNN_ERR_UNSUPPORTED [0]. @since 0.6.0 */
+    SPCNN_CFG_PRECISION = 26
 } spcnn_config_key;
 
 /**
@@ -491,7 +499,7 @@ SPCNN_API spcnn_status spcnn_model_set_threads(spcnn_model *model, int threads);
  *
  * Only the settings that do not change the network can be changed: ::SPCNN_CFG_THREADS
  * (as ::spcnn_model_set_threads), ::SPCNN_CFG_TEMPERATURE and ::SPCNN_CFG_SCHEDULE, and
- * (since 0.6.0) the scale-aware training settings ::SPCNN_CFG_TRAIN_SCALE_MIN,
+ * (since 0.6.0) ::SPCNN_CFG_PRECISION and the scale-aware training settings ::SPCNN_CFG_TRAIN_SCALE_MIN,
  * ::SPCNN_CFG_TRAIN_SCALE_MAX and ::SPCNN_CFG_TRAIN_NATIVE_SHARE, so that a trained model can
  * be fine-tuned at other scales (the minimum may not go above the maximum: raise the maximum
  * first). Changed settings are saved with the model.
@@ -499,7 +507,8 @@ SPCNN_API spcnn_status spcnn_model_set_threads(spcnn_model *model, int threads);
  * @param[in] key The setting.
  * @param[in] value Its new value, within ::spcnn_config_bounds.
  * @return ::SPCNN_OK, ::SPCNN_ERR_INVALID_ARGUMENT (NULL model, value out of range, or a key
- *         fixed at creation; the message says which).
+ *         fixed at creation; the message says which), ::SPCNN_ERR_UNSUPPORTED (precision bf16
+ *         on a CPU without AVX-512 BF16).
  * @since 0.1.0
  */
 SPCNN_API spcnn_status spcnn_model_set_option(spcnn_model *model, spcnn_config_key key,

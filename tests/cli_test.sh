@@ -382,6 +382,20 @@ expect 2 "--schedule: 'zigzag' is not raster or wavefront" "$spcnn" sample --mod
     --size 12 --out "$tmp/x.png" --schedule zigzag
 expect 2 "--temperature: '3' is not a number in \[0, 2\]" "$spcnn" generate --model "$m" \
     --size 12 --out "$tmp/x.png" --temperature 3
+expect 2 "--precision: 'fp16' is not fp32 or bf16" "$spcnn" sample --model "$m" \
+    --size 12 --out "$tmp/x.png" --precision fp16
+expect 2 "--precision: 'half' is not fp32 or bf16" "$spcnn" eval --model "$m" \
+    --data "$tmp/idx" --precision half
+expect 0 'precision +fp32$' "$spcnn" info "$m"
+# bf16 where the CPU has it (AVX-512 BF16), else the library's refusal.
+if grep -qw avx512_bf16 /proc/cpuinfo; then
+    expect 0 'generated 2 images' "$spcnn" sample --model "$m" --size 12 --count 2 \
+        --out "$tmp/bf16.png" --precision bf16
+    expect 0 'bits/dim' "$spcnn" eval --model "$m" --data "$tmp/idx" --limit 2 --precision bf16
+else
+    expect 1 'precision bf16 needs a CPU with AVX-512 BF16' "$spcnn" sample --model "$m" \
+        --size 12 --count 2 --out "$tmp/bf16.png" --precision bf16
+fi
 expect 2 '--stream takes no value' "$spcnn" generate --model "$m" --size 12 --out "$tmp/x.png" \
     --stream=1
 expect 1 '4x4 is smaller than the 8x8 window' "$spcnn" generate --model "$m" --size 4 \

@@ -10,6 +10,7 @@
 
 #include "core/alloc.h"
 #include "model/plan.h"
+#include "nn/bf16.h"
 #include "nn/conv.h"
 #include "nn/dnnl_ctx.h"
 #include "nn/linear.h"
@@ -199,6 +200,136 @@ START_TEST(test_conv_weights_plain)
     double worst = run_conv_cases(3, 7, 9, 5, 7, SPCNN__WEIGHTS_PLAIN, 3000);
     tu_report("conv layers, plain OIHW/IOHW weights", worst, NMSE_LIMIT);
     ck_assert(worst < NMSE_LIMIT);
+}
+END_TEST
+
+/* bf16 forward: the layer against the double reference of its inputs and weights rounded to
+ * bf16 (products of two bf16 are exact in fp32, so only the fp32 sums differ: the fp32 limit
+ * holds), and measurably not the fp32 result. Every PixelCNN++ form, on sampling shapes. */
+static void check_conv_bf16(spcnn__dnnl *ctx, spcnn__conv_shape s, uint64_t seed,
+                            const char *name, double *worst, double *least_off)
+{
+    s.backward = 0;
+    s.bf16 = 1;
+    spcnn__conv l;
+    spcnn_status st = spcnn__conv_init(&l, ctx, &s);
+    ck_assert_msg(st == SPCNN_OK, "%s: %s", name, spcnn_last_error_message());
+    size_t nx = (size_t)s.n * s.h * s.w * s.c_in, nw = spcnn__conv_weights_size(&s);
+    size_t nb = (size_t)s.c_out, ny = (size_t)s.n * l.oh * l.ow * s.c_out;
+    tu_rng rng = {seed};
+    float *x = xmalloc(nx * 4), *w = xmalloc(nw * 4), *b = xmalloc(nb * 4), *y = xmalloc(ny * 4);
+    double *xd = xmalloc(nx * 8), *wd = xmalloc(nw * 8), *bd = xmalloc(nb * 8);
+    double *yr = xmalloc(ny * 8), *y32 = xmalloc(ny * 8);
+    uint16_t *h = xmalloc((nx > nw ? nx : nw) * 2);
+    fill(&rng, x, xd, nx);
+    fill(&rng, w, wd, nw);
+    fill(&rng, b, bd, nb);
+    ref_conv_shape r = {s.n, s.h, s.w, s.c_in, s.c_out, s.kh, s.kw, s.stride_h, s.stride_w,
+                        s.pad_t, s.pad_b, s.pad_l, s.pad_r};
+    void (*forward)(const ref_conv_shape *, const double *, const double *, const double *,
+                    double *) = s.transposed ? ref_deconv_forward : ref_conv_forward;
+    forward(&r, xd, wd, bd, y32);
+    spcnn__bf16_from_f32(x, h, nx);
+    for (size_t i = 0; i < nx; i++)
+        xd[i] = spcnn__bf16_to_f32(h[i]);
+    spcnn__bf16_from_f32(w, h, nw);
+    for (size_t i = 0; i < nw; i++)
+        wd[i] = spcnn__bf16_to_f32(h[i]);
+    forward(&r, xd, wd, bd, yr);
+    ck_assert_int_eq(spcnn__conv_forward(&l, ctx, x, w, b, y), SPCNN_OK);
+    double e = tu_nmse(y, yr, ny), off = tu_nmse(y, y32, ny);
+    char line[160];
+    snprintf(line, sizeof line, "%s [bf16]: y %.1e (from fp32's: %.1e)", name, e, off);
+    tu_report(line, e, NMSE_LIMIT);
+    *worst = worst_of(*worst, e);
+    *least_off = off < *least_off ? off : *least_off;
+    spcnn__conv_deinit(&l);
+    free(x), free(w), free(b), free(y), free(xd), free(wd), free(bd), free(yr), free(y32), free(h);
+}
+
+START_TEST(test_conv_bf16)
+{
+    if (!spcnn__dnnl_has_bf16()) {
+        printf("conv bf16: skipped, the CPU has no AVX-512 BF16\n");
+        return;
+    }
+    spcnn__dnnl ctx;
+    ctx_init(&ctx); /* reference implementations forbidden: bf16 must be a JIT kernel */
+    const int n = 6, c = 25, f = 25;
+    struct {
+        spcnn__conv_shape s;
+        const char *name;
+    } cases[] = {
+        {spcnn__conv_shape_down_shifted(n, 8, 8, 2 * c, f, 2, 3, 1), "down_shifted 2x3 8x8"},
+        {spcnn__conv_shape_down_shifted(n, 8, 8, 2 * c, 2 * f, 2, 3, 1), "down_shifted -> 2F"},
+        {spcnn__conv_shape_down_shifted(n, 8, 8, c, f, 2, 3, 2), "down_shifted 2x3 s2"},
+        {spcnn__conv_shape_down_right_shifted(n, 4, 4, 2 * c, f, 2, 2, 1),
+         "down_right_shifted 2x2 4x4"},
+        {spcnn__conv_shape_down_right_shifted(n, 8, 8, c, f, 2, 2, 2), "down_right_shifted s2"},
+        {spcnn__conv_shape_nin(n, 8, 8, 2 * c, f), "nin"},
+        {spcnn__conv_shape_nin(n, 8, 8, c, 30), "head nin"},
+        {spcnn__conv_shape_down_shifted_deconv(n, 2, 2, c, f, 2, 3, 2), "down_shifted_deconv"},
+        {spcnn__conv_shape_down_right_shifted_deconv(n, 4, 4, c, f, 2, 2, 2),
+         "down_right_shifted_deconv"},
+        {spcnn__conv_shape_down_shifted(3, 7, 9, 10, 7, 2, 3, 1), "odd 7x9 c10"},
+    };
+    double worst = 0, least_off = INFINITY;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_conv_bf16(&ctx, cases[i].s, 4000 + i, cases[i].name, &worst, &least_off);
+    spcnn__dnnl_deinit(&ctx);
+    tu_report("conv layers in bf16 against the bf16-rounded reference", worst, NMSE_LIMIT);
+    ck_assert(worst < NMSE_LIMIT);
+    /* Rounding to 8 significant bits moves every result by about 1e-5 in NMSE. */
+    ck_assert_msg(least_off > 1e-8, "a bf16 layer gave fp32's result (%.1e)", least_off);
+}
+END_TEST
+
+/* Round to nearest even on the 16 dropped bits, specials kept. */
+START_TEST(test_bf16_rounding)
+{
+    static const struct {
+        uint32_t in;
+        uint16_t out;
+    } cases[] = {
+        {0x3f800000u, 0x3f80}, /* 1 */
+        {0x3f808000u, 0x3f80}, /* a tie: the even one below */
+        {0x3f818000u, 0x3f82}, /* a tie: the even one above */
+        {0x3f808001u, 0x3f81}, /* above the tie */
+        {0x3f807fffu, 0x3f80}, /* below it */
+        {0xbf80c000u, 0xbf81}, /* negative */
+        {0x7f7fffffu, 0x7f80}, /* the largest float: beyond the largest bf16 */
+        {0x7f800000u, 0x7f80}, /* +inf */
+        {0xff800000u, 0xff80}, /* -inf */
+        {0x7f800001u, 0x7fc0}, /* a signalling NaN whose payload is all dropped: quiet NaN */
+        {0xffc00000u, 0xffc0}, /* -NaN */
+        {0x00000000u, 0x0000},
+        {0x80000000u, 0x8000}, /* -0 */
+        {0x00018000u, 0x0002}, /* subnormals round like the rest */
+    };
+    const size_t n = sizeof cases / sizeof cases[0];
+    float x[sizeof cases / sizeof cases[0]];
+    uint16_t y[sizeof cases / sizeof cases[0]];
+    for (size_t i = 0; i < n; i++)
+        memcpy(&x[i], &cases[i].in, 4);
+    spcnn__bf16_from_f32(x, y, n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(y[i] == cases[i].out, "0x%08x -> 0x%04x, not 0x%04x", cases[i].in, y[i],
+                      cases[i].out);
+    /* Long runs (the vector body) agree with one element at a time (the scalar tail), and
+     * every result is within half a bf16 step. */
+    tu_rng rng = {77};
+    enum { LONG = 1037 };
+    float *v = xmalloc(LONG * 4);
+    uint16_t *all = xmalloc(LONG * 2), one;
+    tu_fill_f(&rng, v, LONG, -1000, 1000);
+    spcnn__bf16_from_f32(v, all, LONG);
+    for (size_t i = 0; i < LONG; i++) {
+        spcnn__bf16_from_f32(&v[i], &one, 1);
+        ck_assert_uint_eq(one, all[i]);
+        ck_assert(fabsf(spcnn__bf16_to_f32(all[i]) - v[i]) <= fabsf(v[i]) * 0x1p-8f);
+    }
+    free(v);
+    free(all);
 }
 END_TEST
 
@@ -500,6 +631,8 @@ int main(void)
     tcase_add_test(tc, test_conv_odd_shapes);
     tcase_add_test(tc, test_conv_training_shapes);
     tcase_add_test(tc, test_conv_weights_plain);
+    tcase_add_test(tc, test_conv_bf16);
+    tcase_add_test(tc, test_bf16_rounding);
     tcase_add_test(tc, test_conv_misuse);
     tcase_add_test(tc, test_conv_alloc_failure);
     tcase_add_test(tc, test_linear);

@@ -32,8 +32,8 @@ static void stack_setup(stack *s, float rate)
     s->ctx.forbid_reference_impl = 1;
     s->rate = rate;
     spcnn__params_init(&s->params);
-    spcnn__gated_resnet_shape sh1 = {N, H, W, F, F, 1, L, SPCNN__CONV_DOWN_SHIFTED, 1, 0};
-    spcnn__gated_resnet_shape sh2 = {N, H, W, F, 2 * F, 1, L, SPCNN__CONV_DOWN_RIGHT_SHIFTED, 1, 0};
+    spcnn__gated_resnet_shape sh1 = {N, H, W, F, F, 1, L, SPCNN__CONV_DOWN_SHIFTED, 1, 0, 0};
+    spcnn__gated_resnet_shape sh2 = {N, H, W, F, 2 * F, 1, L, SPCNN__CONV_DOWN_RIGHT_SHIFTED, 1, 0, 0};
     spcnn__gated_resnet_rows r1, r2;
     ck_assert_int_eq(spcnn__gated_resnet_add_params(&s->params, "b1", &sh1, &r1), SPCNN_OK);
     ck_assert_int_eq(spcnn__gated_resnet_add_params(&s->params, "b2", &sh2, &r2), SPCNN_OK);
@@ -221,7 +221,7 @@ static void check_cone(int conv, int aux_c)
     ctx.forbid_reference_impl = 1;
     spcnn__params params;
     spcnn__params_init(&params);
-    spcnn__gated_resnet_shape full = {CN, S, S, CF, aux_c, 1, CL, conv, 0, 0};
+    spcnn__gated_resnet_shape full = {CN, S, S, CF, aux_c, 1, CL, conv, 0, 0, 0};
     spcnn__gated_resnet_rows rows;
     ck_assert_int_eq(spcnn__gated_resnet_add_params(&params, "b", &full, &rows), SPCNN_OK);
     ck_assert_int_eq(spcnn__params_allocate(&params), SPCNN_OK);
@@ -247,7 +247,7 @@ static void check_cone(int conv, int aux_c)
                      SPCNN_OK);
     spcnn__gated_resnet_deinit(&block);
     for (int q = 1; q < S; q++) {
-        spcnn__gated_resnet_shape cone = {CN, q, q, CF, aux_c, 1, CL, conv, 0, S};
+        spcnn__gated_resnet_shape cone = {CN, q, q, CF, aux_c, 1, CL, conv, 0, S, 0};
         int q1 = q + 1 < S ? q + 1 : S, xs = q + 2 < S ? q + 2 : S;
         crop(x, S, CF, xc, xs, CN);
         crop(a, S, aux_c, ac, q1, CN);
@@ -265,7 +265,7 @@ static void check_cone(int conv, int aux_c)
                       aux_c);
     }
     /* A cone as large as its scale, or a training cone, is refused. */
-    spcnn__gated_resnet_shape bad = {CN, S, S, CF, aux_c, 1, CL, conv, 0, S};
+    spcnn__gated_resnet_shape bad = {CN, S, S, CF, aux_c, 1, CL, conv, 0, S, 0};
     ck_assert_int_eq(spcnn__gated_resnet_init(&block, &ctx, &bad, &rows, NULL),
                      SPCNN_ERR_INVALID_ARGUMENT);
     bad.h = bad.w = 3;

@@ -86,13 +86,14 @@ static void scramble(spcnn_model *m, uint64_t seed)
 }
 
 /* Hyper-parameter records a file of m holds: one per key the library knows, less
- * train_native_share at 0 (not written, so that 0.5 reads the file). */
+ * train_native_share and precision at 0 (not written, so that 0.5 reads the file). */
 static size_t nkeys(const spcnn_model *m)
 {
     size_t n = 0;
     for (int k = 1; k < SPCNN__CONFIG_KEY_END; k++)
         n += spcnn_config_key_name((spcnn_config_key)k) != NULL &&
-             (k != SPCNN_CFG_TRAIN_NATIVE_SHARE || m->cfg.values[k] != 0);
+             ((k != SPCNN_CFG_TRAIN_NATIVE_SHARE && k != SPCNN_CFG_PRECISION) ||
+              m->cfg.values[k] != 0);
     return n;
 }
 

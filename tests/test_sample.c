@@ -3,6 +3,7 @@
  * equals the top-left corner of generate_image; streaming delivers every row in order;
  * misuse gets the documented statuses. */
 #include <check.h>
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,6 +130,49 @@ START_TEST(test_bundled_model_raster_equals_wavefront)
                "differ\n", h, w, threads, differ, sizeof raster);
         ck_assert_uint_eq(differ, 0);
     }
+    spcnn_model_destroy(m);
+}
+END_TEST
+
+/* Precision bf16 on the bundled model: raster and wavefront, 1 and 2 threads still give the
+ * same bytes; the bytes are not fp32's; bits/dim of images the model drew moves by less than
+ * 0.01; switching back gives fp32's bytes again. */
+START_TEST(test_bundled_model_bf16)
+{
+    const char *path = getenv("SPCNN_TEST_MODEL");
+    ck_assert_msg(path != NULL, "SPCNN_TEST_MODEL is not set");
+    spcnn_model *m = NULL;
+    ck_assert_msg(spcnn_model_load(path, &m) == SPCNN_OK, "%s", spcnn_last_error_message());
+    if (spcnn_model_set_option(m, SPCNN_CFG_PRECISION, 1) == SPCNN_ERR_UNSUPPORTED) {
+        printf("bf16: skipped, the CPU has no AVX-512 BF16 (%s)\n", spcnn_last_error_message());
+        spcnn_model_destroy(m);
+        return;
+    }
+    const size_t h = 21, w = 26, n = 2;
+    uint8_t fp32[2 * 21 * 26], raster[2 * 21 * 26], wave[2 * 21 * 26];
+    generate(m, 0, n, h, w, 3, raster);
+    for (int threads = 1; threads <= 2; threads++) {
+        ck_assert_int_eq(spcnn_model_set_threads(m, threads), SPCNN_OK);
+        generate(m, 1, n, h, w, 3, wave);
+        ck_assert_msg(memcmp(raster, wave, sizeof wave) == 0,
+                      "bf16, %d thread(s): raster and wavefront differ", threads);
+    }
+    double bpd[2], kl[2];
+    ck_assert_int_eq(spcnn_model_evaluate(m, wave, n, h, w, &bpd[1], NULL, &kl[1]), SPCNN_OK);
+    ck_assert_int_eq(spcnn_model_set_option(m, SPCNN_CFG_PRECISION, 0), SPCNN_OK);
+    generate(m, 1, n, h, w, 3, fp32);
+    ck_assert_int_eq(spcnn_model_evaluate(m, wave, n, h, w, &bpd[0], NULL, &kl[0]), SPCNN_OK);
+    size_t differ = 0;
+    for (size_t i = 0; i < sizeof fp32; i++)
+        differ += fp32[i] != wave[i];
+    printf("bundled model, bf16 vs fp32 %zux%zu: %zu of %zu bytes differ; bits/dim %.5f vs "
+           "%.5f, KL %.4f vs %.4f\n", h, w, differ, sizeof fp32, bpd[1], bpd[0], kl[1], kl[0]);
+    ck_assert_uint_gt(differ, 0);
+    ck_assert(bpd[1] != bpd[0] && fabs(bpd[1] - bpd[0]) < 0.01);
+    ck_assert(kl[1] == kl[0]); /* the VAE has no bf16 layer */
+    ck_assert_int_eq(spcnn_model_set_option(m, SPCNN_CFG_PRECISION, 1), SPCNN_OK);
+    generate(m, 1, n, h, w, 3, wave);
+    ck_assert_int_eq(memcmp(raster, wave, sizeof wave), 0);
     spcnn_model_destroy(m);
 }
 END_TEST
@@ -446,6 +490,7 @@ int main(void)
     tcase_add_test(tc, test_raster_equals_wavefront);
     tcase_add_test(tc, test_threads_and_seeds);
     tcase_add_test(tc, test_bundled_model_raster_equals_wavefront);
+    tcase_add_test(tc, test_bundled_model_bf16);
     tcase_add_test(tc, test_worker_allocation_failure);
     tcase_add_test(tc, test_generate_inside_parallel_region);
     tcase_add_test(tc, test_generation_follows_training);

@@ -116,6 +116,15 @@ int cli_set_config_flag(const char *flag, const char *value, spcnn_config *cfg,
             return 0;
         }
     }
+    if (key == SPCNN_CFG_PRECISION) { /* by name too */
+        if (strcmp(value, "fp32") == 0 || strcmp(value, "bf16") == 0) {
+            v = strcmp(value, "bf16") == 0;
+            number = 1;
+        } else if (!number) {
+            fprintf(stderr, "spcnn train: %s: '%s' is not fp32 or bf16\n", flag, value);
+            return 0;
+        }
+    }
     if (key == SPCNN_CFG_SEED && (!number || spcnn_config_set(cfg, key, v) != SPCNN_OK)) {
         /* Not the range of the other commands' --seed: say why. */
         double lo = 0, hi = 0;

@@ -7,12 +7,13 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "gen.h"
 
 static void eval_usage(FILE *to)
 {
     fprintf(to,
             "usage: spcnn eval --model MODEL --data DIR [--split test|validation] [--limit N]\n"
-            "                  [--threads T] [--skip-bad]\n"
+            "                  [--threads T] [--precision fp32|bf16] [--skip-bad]\n"
             "\n"
             "Metrics of MODEL on the test images of DIR (t10k-images-idx3-ubyte, or the images\n"
             "of a PNG folder whose path hashes to a multiple of 10: about a tenth, of any\n"
@@ -33,6 +34,8 @@ static void eval_usage(FILE *to)
             "               shuffled once with a fixed seed, so any N is a fair sample);\n"
             "               --images N is the same\n"
             "  --threads T  oneDNN/OpenMP threads (default: the model's setting)\n"
+            "  --precision P  fp32 (default: the model's setting) or bf16 (convolutions in\n"
+            "               bfloat16 with fp32 sums, on CPUs with AVX-512 BF16)\n"
             "  --skip-bad   a PNG folder: skip files that are not usable PNGs and images\n"
             "               smaller than the window, with a count\n"
             "\n"
@@ -65,7 +68,7 @@ int cli_eval(int argc, char **argv)
 {
     const char *model_path = NULL, *data_dir = NULL, *split = "test";
     long long images = 0, threads = 0;
-    int skip_bad = 0;
+    int skip_bad = 0, precision = -1;
     for (int i = 1; i < argc; i++) {
         char name[64];
         const char *value;
@@ -80,7 +83,8 @@ int cli_eval(int argc, char **argv)
         }
         int known = strcmp(flag, "--model") == 0 || strcmp(flag, "--data") == 0 ||
                     strcmp(flag, "--images") == 0 || strcmp(flag, "--limit") == 0 ||
-                    strcmp(flag, "--split") == 0 || strcmp(flag, "--threads") == 0;
+                    strcmp(flag, "--split") == 0 || strcmp(flag, "--threads") == 0 ||
+                    strcmp(flag, "--precision") == 0;
         if (!known) {
             fprintf(stderr, "spcnn eval: unknown argument '%s'\n", argv[i]);
             eval_usage(stderr);
@@ -99,6 +103,9 @@ int cli_eval(int argc, char **argv)
                 return CLI_USAGE;
             }
             split = value;
+        } else if (strcmp(flag, "--precision") == 0) {
+            if ((precision = gen_parse_precision("eval", flag, value)) < 0)
+                return CLI_USAGE;
         } else if (strcmp(flag, "--images") == 0 || strcmp(flag, "--limit") == 0) {
             if (!cli_parse_count("eval", flag, value, 1, 100000000, &images))
                 return CLI_USAGE;
@@ -154,8 +161,10 @@ int cli_eval(int argc, char **argv)
     cli_folder_image **refs = validation ? ds.valid_refs : ds.test_refs;
     size_t n_set = validation ? ds.n_valid : ds.n_test;
     size_t h = validation ? ds.train_h : ds.test_h, w = validation ? ds.train_w : ds.test_w;
-    if (threads > 0 && (st = spcnn_model_set_threads(model, (int)threads)) != SPCNN_OK) {
-        rc = cli_fail("eval", "setting the threads", st);
+    if ((threads > 0 && (st = spcnn_model_set_threads(model, (int)threads)) != SPCNN_OK) ||
+        (precision >= 0 &&
+         (st = spcnn_model_set_option(model, SPCNN_CFG_PRECISION, precision)) != SPCNN_OK)) {
+        rc = cli_fail("eval", "applying the settings", st);
         goto done;
     }
     size_t n = n_set;

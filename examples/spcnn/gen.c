@@ -71,6 +71,7 @@ void gen_settings_init(gen_settings *g)
     g->threads = 0;
     g->temperature = -1;
     g->schedule = -1;
+    g->precision = -1;
     g->standard_prior = 0;
 }
 
@@ -82,6 +83,9 @@ const char gen_settings_usage[] =
     "                       smaller values sharpen, 0 takes the component means\n"
     "  --schedule S         raster (one window per pixel) or wavefront (default; pixels with\n"
     "                       the same patch_size*row + column at once): the same bytes\n"
+    "  --precision P        fp32 (default) or bf16: the convolutions in bfloat16 with fp32\n"
+    "                       sums, about twice as fast on CPUs with AVX-512 BF16; not the\n"
+    "                       same bytes as fp32 (each precision is deterministic)\n"
     "  --prior P            what z is drawn from when an image has none: model (default;\n"
     "                       the mixture `spcnn fit-prior` stored in the model, or N(0, I)\n"
     "                       without one) or standard (N(0, I), as in the paper)\n"
@@ -91,7 +95,18 @@ int gen_is_setting(const char *flag)
 {
     return strcmp(flag, "--model") == 0 || strcmp(flag, "--seed") == 0 ||
            strcmp(flag, "--threads") == 0 || strcmp(flag, "--temperature") == 0 ||
-           strcmp(flag, "--schedule") == 0 || strcmp(flag, "--prior") == 0;
+           strcmp(flag, "--schedule") == 0 || strcmp(flag, "--prior") == 0 ||
+           strcmp(flag, "--precision") == 0;
+}
+
+int gen_parse_precision(const char *cmd, const char *flag, const char *value)
+{
+    if (strcmp(value, "fp32") == 0)
+        return 0;
+    if (strcmp(value, "bf16") == 0)
+        return 1;
+    fprintf(stderr, "spcnn %s: %s: '%s' is not fp32 or bf16\n", cmd, flag, value);
+    return -1;
 }
 
 int gen_set(const char *cmd, const char *flag, const char *value, gen_settings *g)
@@ -116,6 +131,9 @@ int gen_set(const char *cmd, const char *flag, const char *value, gen_settings *
             return 0;
         }
         g->standard_prior = strcmp(value, "standard") == 0;
+    } else if (strcmp(flag, "--precision") == 0) {
+        if ((g->precision = gen_parse_precision(cmd, flag, value)) < 0)
+            return 0;
     } else if (strcmp(value, "raster") == 0) {
         g->schedule = 0;
     } else if (strcmp(value, "wavefront") == 0) {
@@ -141,6 +159,8 @@ spcnn_model *gen_open_model(const char *cmd, const gen_settings *g)
              SPCNN_OK) ||
         (g->schedule >= 0 && (st = spcnn_model_set_option(model, SPCNN_CFG_SCHEDULE,
                                                           g->schedule)) != SPCNN_OK) ||
+        (g->precision >= 0 && (st = spcnn_model_set_option(model, SPCNN_CFG_PRECISION,
+                                                           g->precision)) != SPCNN_OK) ||
         (g->standard_prior && (st = spcnn_model_set_prior(model, 0, NULL, NULL, NULL)) !=
                                   SPCNN_OK)) {
         cli_fail(cmd, "applying the settings", st);

@@ -39,10 +39,11 @@ typedef struct gen_settings {
     long long threads;  /* --threads, 0: the model's */
     double temperature; /* --temperature, < 0: the model's */
     int schedule;       /* --schedule, -1: the model's, 0 raster, 1 wavefront */
+    int precision;      /* --precision, -1: the model's, 0 fp32, 1 bf16 */
     int standard_prior; /* --prior standard: z ~ N(0, I) even when the model has a mixture */
 } gen_settings;
 void gen_settings_init(gen_settings *g);
-/* Is flag one of --model --seed --threads --temperature --schedule --prior? */
+/* Is flag one of --model --seed --threads --temperature --schedule --precision --prior? */
 int gen_is_setting(const char *flag);
 /* Store one of them; prints why and returns 0 on a bad value. */
 int gen_set(const char *cmd, const char *flag, const char *value, gen_settings *g);
@@ -56,6 +57,8 @@ extern const char gen_settings_usage[];
 typedef int (*gen_flag_fn)(const char *cmd, const char *flag, const char *value, void *state);
 int gen_parse_args(const char *cmd, int argc, char **argv, gen_settings *g, gen_flag_fn own,
                    void *state, void (*usage)(FILE *));
+/* --precision's value: 0 fp32, 1 bf16; prints why and returns -1 otherwise. */
+int gen_parse_precision(const char *cmd, const char *flag, const char *value);
 /* Load the model and apply the settings; prints why and returns NULL on failure. */
 spcnn_model *gen_open_model(const char *cmd, const gen_settings *g);
 /* The model's hyper-parameter key (e.g. SPCNN_CFG_LATENT_SIZE); -1 after printing why. */

@@ -94,7 +94,10 @@ static void train_usage(FILE *to)
             continue;
         char item[96];
         snprintf(item, sizeof item, "--%s %s", name,
-                 k == SPCNN_CFG_SCHEDULE ? "raster|wavefront" : integer ? "N" : "X");
+                 k == SPCNN_CFG_SCHEDULE    ? "raster|wavefront"
+                 : k == SPCNN_CFG_PRECISION ? "fp32|bf16"
+                 : integer                  ? "N"
+                                            : "X");
         for (char *c = item + 2; *c != ' '; c++)
             if (*c == '_')
                 *c = '-';

@@ -41,6 +41,7 @@ spcnn_status spcnn__model_new_checked(const spcnn_config *cfg, spcnn__table_chec
     m->scale_min = spcnn__config_value(cfg, SPCNN_CFG_TRAIN_SCALE_MIN);
     m->scale_max = spcnn__config_value(cfg, SPCNN_CFG_TRAIN_SCALE_MAX);
     m->native_share = spcnn__config_value(cfg, SPCNN_CFG_TRAIN_NATIVE_SHARE);
+    m->bf16 = spcnn__config_int(cfg, SPCNN_CFG_PRECISION) == 1 && spcnn__dnnl_has_bf16();
     m->vae_pretrain_steps = (uint64_t)spcnn__config_value(cfg, SPCNN_CFG_VAE_PRETRAIN_STEPS);
     if (m->vae_pretrain_steps > 0 && !m->use_latent) {
         spcnn__free(m);
@@ -167,6 +168,20 @@ spcnn_status spcnn_model_set_option(spcnn_model *model, spcnn_config_key key, do
     case SPCNN_CFG_TEMPERATURE:
     case SPCNN_CFG_SCHEDULE:
         return spcnn_config_set(&model->cfg, key, value);
+    case SPCNN_CFG_PRECISION: {
+        spcnn_config probe = model->cfg;
+        SPCNN_TRY(spcnn_config_set(&probe, key, value));
+        if (value == 1 && !spcnn__dnnl_has_bf16())
+            return spcnn__error(SPCNN_ERR_UNSUPPORTED,
+                                "model set option: precision bf16 needs a CPU with AVX-512 BF16 "
+                                "(oneDNN reports none here); fp32 is kept");
+        /* The forward-only plans are built for one precision: rebuild them on next use. */
+        if ((value == 1) != model->bf16)
+            drop_plans(model);
+        model->cfg = probe;
+        model->bf16 = value == 1;
+        return SPCNN_OK;
+    }
     case SPCNN_CFG_TRAIN_SCALE_MIN:
     case SPCNN_CFG_TRAIN_SCALE_MAX:
     case SPCNN_CFG_TRAIN_NATIVE_SHARE: {
@@ -193,8 +208,9 @@ spcnn_status spcnn_model_set_option(spcnn_model *model, spcnn_config_key key, do
                                 (int)key);
         return spcnn__error(SPCNN_ERR_INVALID_ARGUMENT,
                             "model set option: %s is fixed when the model is created; only "
-                            "threads, temperature, schedule and the train_scale_min, "
-                            "train_scale_max and train_native_share of training can change",
+                            "threads, temperature, schedule, precision and the "
+                            "train_scale_min, train_scale_max and train_native_share of "
+                            "training can change",
                             name);
     }
     }

@@ -83,7 +83,8 @@ static spcnn__gated_resnet_shape block_shape(const spcnn__pixelcnn_shape *s, int
                                              int conv)
 {
     spcnn__gated_resnet_shape g = {s->n, side(s, scale), side(s, scale), s->f, aux_c,
-                                   s->grid != SPCNN__GRID_NONE, s->latent, conv, s->backward, 0};
+                                   s->grid != SPCNN__GRID_NONE, s->latent, conv, s->backward, 0,
+                                   s->bf16};
     return g;
 }
 
@@ -187,6 +188,7 @@ static int new_tensor(spcnn__pixelcnn *pc, int scale)
 static int add_conv(spcnn__pixelcnn *pc, spcnn__conv_shape cs, size_t w_row, size_t b_row)
 {
     cs.backward = pc->s.backward;
+    cs.bf16 = pc->s.bf16;
     pc->conv_shape[pc->nconvs] = cs;
     pc->conv_w[pc->nconvs] = w_row;
     pc->conv_b[pc->nconvs] = b_row;
@@ -346,6 +348,7 @@ static spcnn_status create_layers(spcnn__pixelcnn *pc, spcnn__dnnl *ctx)
     if (!s->corner) {
         cs = spcnn__conv_shape_nin(n, m, m, f, 3 * s->k);
         cs.backward = s->backward;
+        cs.bf16 = s->bf16;
         SPCNN_TRY(spcnn__conv_init(&pc->head, ctx, &cs));
     }
     for (int c = 0; c < pc->nconvs; c++)
@@ -431,6 +434,7 @@ spcnn_status spcnn__pixelcnn_create(spcnn__dnnl *ctx, const spcnn__pixelcnn_shap
                         3 * s->r + 2 <= SPCNN__PIXELCNN_MAX_BLOCKS,
                     "pixelcnn: invalid shape n=%d m=%d r=%d", s->n, s->m, s->r);
     SPCNN_CHECK_ARG(!s->corner || !s->backward, "pixelcnn: a corner plan is forward only");
+    SPCNN_CHECK_ARG(!s->bf16 || !s->backward, "pixelcnn: bf16 is for forward-only plans");
     spcnn__pixelcnn *pc = spcnn__calloc(1, sizeof *pc);
     if (pc == NULL)
         return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "pixelcnn: out of memory");

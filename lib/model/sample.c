@@ -103,7 +103,7 @@ static spcnn_status sample_plan_get(spcnn_model *m, spcnn__dnnl *ctx, plan_set p
     sp->windows = windows;
     spcnn_status st;
     spcnn__pixelcnn_shape ps = {(int)windows, m->m, m->f, m->r, m->k,
-                                m->use_latent ? m->latent : 0, m->grid_mode, 0, corner};
+                                m->use_latent ? m->latent : 0, m->grid_mode, 0, corner, m->bf16};
     SPCNN_TRY_GOTO(st, spcnn__pixelcnn_create(ctx, &ps, &m->pc_rows, &sp->pc));
     sp->x = spcnn__malloc_aligned(windows * mm * sizeof(float));
     sp->grid = spcnn__malloc_aligned(windows * mm * 2 * sizeof(float));

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "nn/bf16.h"
 
 /* The measured default for weights (docs/design.md, "Memory formats"). */
 #define DEFAULT_WEIGHTS_FORMAT SPCNN__WEIGHTS_ANY
@@ -156,6 +157,11 @@ static spcnn_status chosen_weights(spcnn__dnnl *ctx, const_dnnl_primitive_desc_t
                      : make_reorder(ctx, reorder, md, canonical);
 }
 
+static size_t input_size(const spcnn__conv_shape *s)
+{
+    return (size_t)s->n * (size_t)s->h * (size_t)s->w * (size_t)s->c_in;
+}
+
 spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__conv_shape *shape)
 {
     memset(l, 0, sizeof *l);
@@ -166,6 +172,8 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
                                                            : s->weights_format;
     SPCNN_CHECK_ARG(fmt == SPCNN__WEIGHTS_PLAIN || fmt == SPCNN__WEIGHTS_ANY,
                     "convolution: unknown weights format %d", s->weights_format);
+    SPCNN_CHECK_ARG(!s->bf16 || (!s->backward && fmt == SPCNN__WEIGHTS_ANY && !s->act_nchw),
+                    "convolution: bf16 is for forward-only layers with chosen weight layouts");
     const char *name = s->transposed ? "deconvolution" : "convolution";
     spcnn_status st = SPCNN_OK;
     dnnl_status_t ds;
@@ -177,14 +185,16 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
     dnnl_dims_t strides = {s->stride_h, s->stride_w};
     dnnl_dims_t pad_l = {s->pad_t, s->pad_l}, pad_r = {s->pad_b, s->pad_r};
     dnnl_memory_desc_t xmd, ymd, wmd, wany, bmd;
-    ds = dnnl_memory_desc_init_by_tag(&xmd, 4, xd, dnnl_f32, act);
+    /* A bf16 layer's primitive reads bf16 input and weights; the caller's buffers stay fp32. */
+    const dnnl_data_type_t in_type = s->bf16 ? dnnl_bf16 : dnnl_f32;
+    ds = dnnl_memory_desc_init_by_tag(&xmd, 4, xd, in_type, act);
     if (ds == dnnl_success)
         ds = dnnl_memory_desc_init_by_tag(&ymd, 4, yd, dnnl_f32, act);
     if (ds == dnnl_success)
         ds = dnnl_memory_desc_init_by_tag(&wmd, 4, wd, dnnl_f32,
                                           s->transposed ? dnnl_iohw : dnnl_oihw);
     if (ds == dnnl_success)
-        ds = dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any);
+        ds = dnnl_memory_desc_init_by_tag(&wany, 4, wd, in_type, dnnl_format_tag_any);
     if (ds == dnnl_success)
         ds = dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_a);
     SPCNN_TRY_GOTO(st, spcnn__dnnl_error(ds, name));
@@ -231,6 +241,8 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
             SPCNN_TRY_GOTO(st, make_reorder(ctx, &l->w_to_fwd, &wmd, md));
     }
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->x, &xmd, NULL));
+    if (s->bf16)
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_bf16_reserve(ctx, input_size(s)));
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->w, &wmd, NULL));
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->b, &bmd, NULL));
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->y, &ymd, NULL));
@@ -305,7 +317,12 @@ fail:
 spcnn_status spcnn__conv_forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *x, const float *w,
                                  const float *b, float *y)
 {
-    SPCNN_TRY(spcnn__dnnl_set_handle(l->x, x));
+    if (l->s.bf16) {
+        spcnn__bf16_from_f32(x, ctx->bf16_input, input_size(&l->s));
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->x, ctx->bf16_input));
+    } else {
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->x, x));
+    }
     SPCNN_TRY(spcnn__dnnl_set_handle(l->w, w));
     SPCNN_TRY(spcnn__dnnl_set_handle(l->y, y));
     dnnl_memory_t wm = l->w;

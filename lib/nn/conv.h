@@ -44,6 +44,8 @@ typedef struct spcnn__conv_shape {
     int backward;   /* 1: create backward-data and backward-weights primitives */
     int weights_format; /* spcnn__weights_format */
     int act_nchw;   /* 1: NCHW activations; only the format benchmark uses it */
+    int bf16;       /* 1 (forward only): bf16 input and weights inside the primitive, converted
+                       from the caller's fp32 on the way in; fp32 accumulation and output */
 } spcnn__conv_shape;
 
 spcnn__conv_shape spcnn__conv_shape_make(int n, int h, int w, int c_in, int c_out, int kh, int kw,
@@ -82,7 +84,9 @@ typedef struct spcnn__conv {
 
 /* Create every primitive for the shape. On failure l is deinitialised. */
 spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__conv_shape *shape);
-/* y = conv(x, w) + b. b is ignored (may be NULL) without bias. */
+/* y = conv(x, w) + b. b is ignored (may be NULL) without bias. A bf16 layer rounds x and w to
+ * bf16 first (x into the context's bf16 buffer on every call, w into the context's shared
+ * copy when the weights changed). */
 spcnn_status spcnn__conv_forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *x, const float *w,
                                  const float *b, float *y);
 /* Overwrites dx (if not NULL), dw and db (if dw is not NULL; db is required with bias). Needs

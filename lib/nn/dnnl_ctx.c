@@ -72,11 +72,33 @@ void spcnn__dnnl_deinit(spcnn__dnnl *ctx)
     if (ctx->scratch_mem)
         dnnl_memory_destroy(ctx->scratch_mem);
     spcnn__free_aligned(ctx->scratch);
+    spcnn__free_aligned(ctx->bf16_input);
     if (ctx->stream)
         dnnl_stream_destroy(ctx->stream);
     if (ctx->engine && ctx->owns_engine)
         dnnl_engine_destroy(ctx->engine);
     memset(ctx, 0, sizeof *ctx);
+}
+
+int spcnn__dnnl_has_bf16(void)
+{
+    const unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+    return (isa & (unsigned)dnnl_cpu_isa_avx512_core_bf16) ==
+           (unsigned)dnnl_cpu_isa_avx512_core_bf16;
+}
+
+spcnn_status spcnn__dnnl_bf16_reserve(spcnn__dnnl *ctx, size_t n)
+{
+    if (n <= ctx->bf16_input_size)
+        return SPCNN_OK;
+    uint16_t *buffer = spcnn__malloc_aligned(n * sizeof *buffer);
+    if (buffer == NULL)
+        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "bf16 inputs of %zu bytes: out of memory",
+                            n * sizeof *buffer);
+    spcnn__free_aligned(ctx->bf16_input);
+    ctx->bf16_input = buffer;
+    ctx->bf16_input_size = n;
+    return SPCNN_OK;
 }
 
 spcnn_status spcnn__dnnl_memory(spcnn__dnnl *ctx, dnnl_memory_t *mem,

@@ -40,6 +40,10 @@ typedef struct spcnn__dnnl {
     size_t scratch_size;
     dnnl_memory_t scratch_mem;
     spcnn__dnnl_weights *weights; /* list of the shared reordered weights */
+    /* bf16 convolutions' inputs, converted from fp32 just before each runs: one buffer for
+     * all of them, as large as the largest (spcnn__dnnl_bf16_reserve). */
+    uint16_t *bf16_input;
+    size_t bf16_input_size; /* elements */
 } spcnn__dnnl;
 
 spcnn_status spcnn__dnnl_init(spcnn__dnnl *ctx, int threads);
@@ -94,6 +98,13 @@ spcnn_status spcnn__dnnl_set_handle(dnnl_memory_t mem, const void *handle);
  * none yet. Valid until spcnn__dnnl_deinit. */
 spcnn_status spcnn__dnnl_weights_find(spcnn__dnnl *ctx, const float *source,
                                       const dnnl_memory_desc_t *md, spcnn__dnnl_weights **out);
+
+/* 1 when oneDNN may use the CPU's AVX-512 BF16 instructions (the bf16 convolutions are then
+ * native, not emulated or reference code). */
+int spcnn__dnnl_has_bf16(void);
+
+/* Make the context's bf16 input buffer hold at least n elements (at plan time). */
+spcnn_status spcnn__dnnl_bf16_reserve(spcnn__dnnl *ctx, size_t n);
 
 /* Set the OpenMP thread count of the calling thread to the context's; called on entry of
  * every computing API function because the count is a per-thread setting. */

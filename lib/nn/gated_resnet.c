@@ -51,6 +51,7 @@ static spcnn__conv_shape cone_conv(const spcnn__gated_resnet_shape *s, int a, in
     spcnn__conv_shape cs = spcnn__conv_shape_make(s->n, a, a, c_in, c_out, 2, kw, 1, pad, 0, pad,
                                                   kw == 3 ? 1 : 0);
     cs.backward = 0;
+    cs.bf16 = s->bf16;
     return cs;
 }
 
@@ -61,6 +62,7 @@ static spcnn__conv_shape stream_conv(const spcnn__gated_resnet_shape *s, int c_i
             ? spcnn__conv_shape_down_shifted(s->n, s->h, s->w, c_in, c_out, 2, 3, 1)
             : spcnn__conv_shape_down_right_shifted(s->n, s->h, s->w, c_in, c_out, 2, 2, 1);
     cs.backward = s->backward;
+    cs.bf16 = s->bf16;
     return cs;
 }
 
@@ -183,6 +185,7 @@ spcnn_status spcnn__gated_resnet_init(spcnn__gated_resnet *gr, spcnn__dnnl *ctx,
         cs = spcnn__conv_shape_nin(s->n, s->full ? e.q1 : s->h, s->full ? e.q1 : s->w,
                                    2 * s->aux_c, s->f);
         cs.backward = s->backward;
+        cs.bf16 = s->bf16;
         SPCNN_TRY_GOTO(st, spcnn__conv_init(&gr->aux, ctx, &cs));
     }
     if (s->grid) {

@@ -40,7 +40,7 @@ from ._ffi import ABI_MAJOR, lib as _lib
 from ._config import KEYS as CONFIG_KEYS, KeyInfo
 from ._files import read_idx, read_png, write_png
 from ._marshal import Raw
-from ._model import LIKELIHOOD_Z, PRIORS, SCHEDULES, STATS, Likelihood, Model, Prior
+from ._model import LIKELIHOOD_Z, PRECISIONS, PRIORS, SCHEDULES, STATS, Likelihood, Model, Prior
 from ._quality import msssim, msssim_pairs, resize_area
 from ._classifier import Classifier
 
@@ -83,6 +83,7 @@ __all__ = [
     "Prior",
     "Raw",
     "SCHEDULES",
+    "PRECISIONS",
     "STATS",
     "SpcnnError",
     "SpcnnFileNotFoundError",

@@ -34,6 +34,7 @@ _REPR_KEYS = ("patch_size", "nr_filters", "nr_resnet", "nr_mix", "latent_size", 
 
 #: Values of the schedule setting by name: 0 raster, 1 wavefront (spcnn_config_key).
 SCHEDULES = ("raster", "wavefront")
+PRECISIONS = ("fp32", "bf16")
 
 #: Values of draw_latents' prior by name: 0 the model's, 1 N(0, I) (spcnn_prior_choice).
 PRIORS = ("model", "standard")
@@ -274,16 +275,23 @@ class Model:
 
     def set_option(self, name, value):
         """Change a setting of this model: ``threads``, ``temperature`` or ``schedule``, or
-        (library 0.6) the scale-aware training settings ``train_scale_min``,
-        ``train_scale_max`` and ``train_native_share`` (fine-tuning at other scales).
+        (library 0.6) ``precision`` and the scale-aware training settings
+        ``train_scale_min``, ``train_scale_max`` and ``train_native_share`` (fine-tuning at
+        other scales).
 
         ``name`` is a configuration key name; an unknown name raises TypeError, a key fixed at
         creation (``nr_filters``, ...) or a value out of range InvalidArgumentError with the
-        library's message. ``schedule`` also takes "raster" or "wavefront".
+        library's message. ``schedule`` also takes "raster" or "wavefront", ``precision``
+        "fp32" or "bf16" (UnsupportedError on a CPU without AVX-512 BF16).
         """
         info = key_from_name(name)
         if info.name == "schedule" and isinstance(value, str):
             value = self._schedule_number(value)
+        if info.name == "precision" and isinstance(value, str):
+            if value not in PRECISIONS:
+                raise ValueError("unknown precision %r (known: %s)"
+                                 % (value, ", ".join(PRECISIONS)))
+            value = PRECISIONS.index(value)
         if not isinstance(value, numbers.Real):
             raise TypeError("option %r takes a number, got %s" % (name, type(value).__name__))
         with self._calling() as ptr:
@@ -311,6 +319,19 @@ class Model:
             raise TypeError("schedule is %s, got %s"
                             % (" or ".join(repr(s) for s in SCHEDULES), type(value).__name__))
         self.set_option("schedule", value)
+
+    @property
+    def precision(self):
+        """Arithmetic of sampling and evaluation: "fp32", or "bf16" (the convolutions in
+        bfloat16 with fp32 sums, on CPUs with AVX-512 BF16; not the same bytes as fp32)."""
+        return PRECISIONS[int(self.config["precision"])]
+
+    @precision.setter
+    def precision(self, value):
+        if not isinstance(value, str):
+            raise TypeError("precision is %s, got %s"
+                            % (" or ".join(repr(s) for s in PRECISIONS), type(value).__name__))
+        self.set_option("precision", value)
 
     @staticmethod
     def _schedule_number(name):

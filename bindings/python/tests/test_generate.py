@@ -354,6 +354,22 @@ class GenerateNumpy(support.BothPaths, unittest.TestCase):
             self.model.set_option("train_scale_min", 2)
         self.assertIn("train_scale_max", ctx.exception.message)
         self.model.set_option("train_native_share", 0)
+        # Precision: by name; bf16 where the CPU has it, UnsupportedError elsewhere.
+        self.assertEqual(self.model.precision, "fp32")
+        with self.assertRaisesRegex(ValueError, "fp16"):
+            self.model.precision = "fp16"
+        with self.assertRaises(TypeError):
+            self.model.precision = 1
+        try:
+            self.model.precision = "bf16"
+        except sp.UnsupportedError as e:
+            self.assertIn("AVX-512 BF16", e.message)
+            self.assertEqual(self.model.precision, "fp32")
+        else:
+            self.assertEqual(self.model.precision, "bf16")
+            self.assertEqual(len(pixels_of(self.model.generate(2, H, W, seed=17))), 2 * H * W)
+            self.model.precision = "fp32"
+        self.assertEqual(pixels_of(self.model.generate(2, H, W, seed=17)), full)
         with self.assertRaises(sp.InvalidArgumentError) as ctx:
             self.model.temperature = 3.0  # above the bound
         self.assertIn("temperature", ctx.exception.message)

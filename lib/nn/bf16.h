@@ -1,0 +1,26 @@
+/* bfloat16: the upper 16 bits of an IEEE float. The bf16 precision of forward-only plans
+ * (SPCNN_CFG_PRECISION) converts each convolution's input with spcnn__bf16_from_f32 and lets
+ * oneDNN multiply bf16 by bf16 with fp32 accumulation and output. */
+#ifndef SPCNN_NN_BF16_H
+#define SPCNN_NN_BF16_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* y[i] = x[i] rounded to the nearest bf16, ties to even (what oneDNN's reorders and the CPU's
+ * VCVTNEPS2BF16 do for normal numbers); NaN stays a (quiet) NaN of the same sign, infinities
+ * stay infinite, finite values beyond the largest bf16 round to infinity. Subnormals round like
+ * any other number. The same bytes on every CPU. */
+void spcnn__bf16_from_f32(const float *x, uint16_t *y, size_t n);
+
+/* The float a bf16 stands for (exact). */
+static inline float spcnn__bf16_to_f32(uint16_t h)
+{
+    union {
+        uint32_t u;
+        float f;
+    } v = {(uint32_t)h << 16};
+    return v.f;
+}
+
+#endif
