@@ -1,6 +1,8 @@
 /* Times forward and forward+backward of the main convolution shapes of the small network
  * (batch 128, F = 25; 8×8, 4×4, 2×2) with 1 and 2 threads, for each memory-format choice:
- * weights as plain OIHW given directly or format_tag_any + reorders; NHWC or NCHW activations.
+ * weights as plain OIHW given directly or format_tag_any + reorders; NHWC or NCHW activations;
+ * then the forward-only layers sampling and evaluation use, in fp32 and in bf16, with their
+ * share of the peak measured on this machine (bench_peak.h) for that arithmetic.
  * Prints milliseconds per call and GFLOP/s; best of several repetitions (the machine is shared).
  * Run with OMP_WAIT_POLICY=passive in the environment (libgomp reads it when it loads).
  * Usage: bench_conv [--quick] */
@@ -10,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_peak.h"
 #include "core/alloc.h"
 #include "nn/conv.h"
 #include "nn/dnnl_ctx.h"
@@ -36,7 +39,10 @@ static float *buffer(size_t n)
 typedef struct variant {
     const char *name;
     int weights_format, nchw;
+    int forward_only, bf16; /* sampling's layers: forward only, in fp32 or bf16 */
 } variant;
+
+static double peak[2][3]; /* [bf16][threads]: measured GFLOP/s */
 
 /* Returns 0 on success; prints one line. */
 static int bench_one(spcnn__dnnl *ctx, spcnn__conv_shape s, const char *label, const variant *v,
@@ -44,6 +50,8 @@ static int bench_one(spcnn__dnnl *ctx, spcnn__conv_shape s, const char *label, c
 {
     s.weights_format = v->weights_format;
     s.act_nchw = v->nchw;
+    s.backward = !v->forward_only;
+    s.bf16 = v->bf16;
     spcnn__conv l;
     if (spcnn__conv_init(&l, ctx, &s) != SPCNN_OK) {
         printf("%-34s %-12s %d  failed: %s\n", label, v->name, ctx->threads,
@@ -64,7 +72,7 @@ static int bench_one(spcnn__dnnl *ctx, spcnn__conv_shape s, const char *label, c
         for (int i = 0; i < 5 && ok; i++)
             ok = spcnn__conv_forward(&l, ctx, x, w, b, y) == SPCNN_OK;
         double t1 = now();
-        for (int i = 0; i < 5 && ok; i++)
+        for (int i = 0; i < 5 && ok && !v->forward_only; i++)
             ok = spcnn__conv_forward(&l, ctx, x, w, b, y) == SPCNN_OK &&
                  spcnn__conv_backward(&l, ctx, x, w, dy, dx, dw, db) == SPCNN_OK;
         double t2 = now();
@@ -73,7 +81,12 @@ static int bench_one(spcnn__dnnl *ctx, spcnn__conv_shape s, const char *label, c
             best_fb = (t2 - t1) / 5 < best_fb ? (t2 - t1) / 5 : best_fb;
         }
     }
-    if (ok)
+    if (ok && v->forward_only)
+        printf("%-34s %-12s %d  fwd %8.3f ms %6.1f GFLOP/s = %3.0f %% of the %s peak\n", label,
+               v->name, ctx->threads, best_f * 1e3, flops / best_f * 1e-9,
+               100 * flops / best_f * 1e-9 / peak[v->bf16][ctx->threads],
+               v->bf16 ? "bf16" : "fp32");
+    else if (ok)
         printf("%-34s %-12s %d  fwd %8.3f ms %6.1f GFLOP/s   fwd+bwd %8.3f ms %6.1f GFLOP/s\n",
                label, v->name, ctx->threads, best_f * 1e3, flops / best_f * 1e-9, best_fb * 1e3,
                3 * flops / best_fb * 1e-9);
@@ -99,10 +112,20 @@ int main(int argc, char **argv)
     const char *wait = getenv("OMP_WAIT_POLICY");
     printf("bench_conv: batch %d, F %d, best of %d rounds; OMP_WAIT_POLICY=%s\n", n, f, reps,
            wait ? wait : "(unset)");
+    const int bf16 = spcnn__dnnl_has_bf16();
+    for (int t = 1; t <= 2; t++) {
+        peak[0][t] = bench_measured_peak_gflops(t, 0);
+        peak[1][t] = bench_measured_peak_gflops(t, 1);
+        printf("measured peak, %d thread(s): fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s (nominal "
+               "%.1f GHz x 64 FLOP/cycle x cores: %.1f)\n", t, peak[0][t], peak[1][t],
+               bench_cpu_ghz(), bench_peak_gflops(t));
+    }
     const variant variants[] = {
-        {"any/nhwc", SPCNN__WEIGHTS_ANY, 0},
-        {"plain/nhwc", SPCNN__WEIGHTS_PLAIN, 0},
-        {"any/nchw", SPCNN__WEIGHTS_ANY, 1},
+        {"any/nhwc", SPCNN__WEIGHTS_ANY, 0, 0, 0},
+        {"plain/nhwc", SPCNN__WEIGHTS_PLAIN, 0, 0, 0},
+        {"any/nchw", SPCNN__WEIGHTS_ANY, 1, 0, 0},
+        {"fwd fp32", SPCNN__WEIGHTS_ANY, 0, 1, 0},
+        {"fwd bf16", SPCNN__WEIGHTS_ANY, 0, 1, 1},
     };
     struct {
         spcnn__conv_shape s;
@@ -132,6 +155,8 @@ int main(int argc, char **argv)
                 /* The reference path is 100x slower: time it on the first shape only. */
                 if (variants[v].weights_format == SPCNN__WEIGHTS_PLAIN && i > 0 && i != 5)
                     continue;
+                if (variants[v].bf16 && !bf16)
+                    continue; /* no AVX-512 BF16 here */
                 failures += bench_one(&ctx, shapes[i].s, shapes[i].label, &variants[v],
                                       variants[v].weights_format == SPCNN__WEIGHTS_PLAIN ? 1 : reps);
             }

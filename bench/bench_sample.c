@@ -4,7 +4,9 @@
  *                                     (batch of 16), raster vs wavefront on 56×56, then one
  *                                     image alone at 56×56 and 224×224 in ms per pixel next to
  *                                     the batch-100 figure, with 1 and 2 threads; --big adds
- *                                     one 1400×1400 image (minutes)
+ *                                     one 1400×1400 image (minutes); then fp32 against bf16
+ *                                     (SPCNN_CFG_PRECISION), in turns, where the CPU has bf16
+ *   bench_sample [MODEL] --precision  only that last part
  *   bench_sample [MODEL] --stream S F generate an S×S image streamed row by row, stop at the
  *                                     first progress report at or past fraction F (the library
  *                                     reports every 1 %), print the rate, the projected time of
@@ -108,22 +110,56 @@ static long peak_rss_kb(void)
     return kb;
 }
 
+/* fp32 against bf16 on the same model and weights, alternating (the machine's speed drifts):
+ * 28×28 batch 100 and one 56×56 image, best of three. */
+static int bench_precisions(const char *path)
+{
+    printf("precision, wavefront, best of 3 taken in turns: ms per image\n");
+    printf("threads  28x28 (n=100) fp32   bf16  speed-up   56x56 one image fp32   bf16  speed-up\n");
+    for (int threads = 1; threads <= 2; threads++) {
+        spcnn_model *m = open_model(path, threads);
+        if (spcnn_model_set_option(m, SPCNN_CFG_PRECISION, 1) != SPCNN_OK) {
+            printf("bf16: %s\n", spcnn_last_error_message());
+            spcnn_model_destroy(m);
+            return 0;
+        }
+        double best[2][2] = {{1e30, 1e30}, {1e30, 1e30}}; /* [precision][28, 56] */
+        for (int round = 0; round < 3; round++)
+            for (int p = 0; p < 2; p++) {
+                spcnn_model_set_option(m, SPCNN_CFG_PRECISION, p);
+                double t28 = time_generation(m, 1, 100, 28, 28) / 100 * 1e3;
+                double t56 = time_generation(m, 1, 1, 56, 56) * 1e3;
+                best[p][0] = t28 < best[p][0] ? t28 : best[p][0];
+                best[p][1] = t56 < best[p][1] ? t56 : best[p][1];
+            }
+        printf("%7d %19.1f %6.1f %8.2fx %22.1f %6.1f %8.2fx\n", threads, best[0][0],
+               best[1][0], best[0][0] / best[1][0], best[0][1], best[1][1],
+               best[0][1] / best[1][1]);
+        fflush(stdout);
+        spcnn_model_destroy(m);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = NULL;
-    int big = 0;
+    int big = 0, precision_only = 0;
     size_t stream_size = 0;
     double stream_fraction = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--big") == 0)
             big = 1;
+        else if (strcmp(argv[i], "--precision") == 0)
+            precision_only = 1;
         else if (strcmp(argv[i], "--stream") == 0 && i + 2 < argc) {
             stream_size = (size_t)atol(argv[++i]);
             stream_fraction = atof(argv[++i]);
         } else if (argv[i][0] != '-')
             path = argv[i];
         else {
-            fprintf(stderr, "usage: bench_sample [MODEL] [--big] [--stream SIZE FRACTION]\n");
+            fprintf(stderr, "usage: bench_sample [MODEL] [--big] [--precision] "
+                            "[--stream SIZE FRACTION]\n");
             return 2;
         }
     }
@@ -147,6 +183,8 @@ int main(int argc, char **argv)
         spcnn_model_destroy(m);
         return 0;
     }
+    if (precision_only)
+        return bench_precisions(path);
     printf("generation, %s, wavefront unless noted\n", path ? path : "fresh default model");
     printf("threads  28x28 ms/img (n=100)  56x56 ms/img (n=16)  56x56 raster ms/img (n=1)  "
            "speed-up\n");
@@ -179,5 +217,6 @@ int main(int argc, char **argv)
         printf("\n");
         spcnn_model_destroy(m);
     }
-    return 0;
+    printf("\n");
+    return bench_precisions(path);
 }

@@ -284,7 +284,8 @@ START_TEST(test_conv_bf16)
 }
 END_TEST
 
-/* Round to nearest even on the 16 dropped bits, specials kept. */
+/* Round to nearest even on the 16 dropped bits, specials kept, subnormals flushed (as the
+ * CPU's instruction does); the instruction and the portable loop agree bit for bit. */
 START_TEST(test_bf16_rounding)
 {
     static const struct {
@@ -304,32 +305,59 @@ START_TEST(test_bf16_rounding)
         {0xffc00000u, 0xffc0}, /* -NaN */
         {0x00000000u, 0x0000},
         {0x80000000u, 0x8000}, /* -0 */
-        {0x00018000u, 0x0002}, /* subnormals round like the rest */
+        {0x00018000u, 0x0000}, /* subnormals become zeros of their sign */
+        {0x807fffffu, 0x8000},
+        {0x00800000u, 0x0080}, /* the smallest normal stays */
+        {0x7fa12345u, 0x7fe1}, /* a NaN keeps its top payload bits, made quiet */
     };
     const size_t n = sizeof cases / sizeof cases[0];
     float x[sizeof cases / sizeof cases[0]];
     uint16_t y[sizeof cases / sizeof cases[0]];
     for (size_t i = 0; i < n; i++)
         memcpy(&x[i], &cases[i].in, 4);
-    spcnn__bf16_from_f32(x, y, n);
-    for (size_t i = 0; i < n; i++)
-        ck_assert_msg(y[i] == cases[i].out, "0x%08x -> 0x%04x, not 0x%04x", cases[i].in, y[i],
-                      cases[i].out);
-    /* Long runs (the vector body) agree with one element at a time (the scalar tail), and
-     * every result is within half a bf16 step. */
+    for (int portable = 0; portable < 2; portable++) {
+        (portable ? spcnn__bf16_from_f32_portable : spcnn__bf16_from_f32)(x, y, n);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_msg(y[i] == cases[i].out, "%s: 0x%08x -> 0x%04x, not 0x%04x",
+                          portable ? "portable" : "dispatched", cases[i].in, y[i], cases[i].out);
+    }
+    printf("bf16 rounding: %s and the portable loop\n",
+           spcnn__bf16_hardware() ? "VCVTNEPS2BF16" : "(no AVX-512 BF16)");
+    /* Long runs (the vector body) agree with one element at a time (the masked tail) and
+     * with the portable loop, on random floats and on random bit patterns (NaNs, subnormals,
+     * ties); every finite normal result is within half a bf16 step. */
     tu_rng rng = {77};
     enum { LONG = 1037 };
     float *v = xmalloc(LONG * 4);
-    uint16_t *all = xmalloc(LONG * 2), one;
-    tu_fill_f(&rng, v, LONG, -1000, 1000);
-    spcnn__bf16_from_f32(v, all, LONG);
-    for (size_t i = 0; i < LONG; i++) {
-        spcnn__bf16_from_f32(&v[i], &one, 1);
-        ck_assert_uint_eq(one, all[i]);
-        ck_assert(fabsf(spcnn__bf16_to_f32(all[i]) - v[i]) <= fabsf(v[i]) * 0x1p-8f);
+    uint16_t *all = xmalloc(LONG * 2), *ref = xmalloc(LONG * 2), one;
+    for (int pass = 0; pass < 2; pass++) {
+        tu_fill_f(&rng, v, LONG, -1000, 1000);
+        if (pass == 1)
+            for (size_t i = 0; i < LONG; i++) {
+                uint32_t u = (uint32_t)tu_uniform(&rng, 0, 65536) << 16 |
+                             (uint32_t)tu_uniform(&rng, 0, 65536);
+                if (i % 7 == 0)
+                    u = (u & 0xffff0000u) | 0x8000u; /* a tie */
+                if (i % 11 == 0)
+                    u &= 0x807fffffu; /* a subnormal */
+                memcpy(&v[i], &u, 4);
+            }
+        spcnn__bf16_from_f32(v, all, LONG);
+        spcnn__bf16_from_f32_portable(v, ref, LONG);
+        for (size_t i = 0; i < LONG; i++) {
+            uint32_t bits;
+            memcpy(&bits, &v[i], 4);
+            spcnn__bf16_from_f32(&v[i], &one, 1);
+            ck_assert_uint_eq(one, all[i]);
+            ck_assert_msg(all[i] == ref[i], "0x%08x: 0x%04x vs portable 0x%04x", bits, all[i],
+                          ref[i]);
+            if (pass == 0)
+                ck_assert(fabsf(spcnn__bf16_to_f32(all[i]) - v[i]) <= fabsf(v[i]) * 0x1p-8f);
+        }
     }
     free(v);
     free(all);
+    free(ref);
 }
 END_TEST
 

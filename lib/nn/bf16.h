@@ -7,11 +7,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* y[i] = x[i] rounded to the nearest bf16, ties to even (what oneDNN's reorders and the CPU's
- * VCVTNEPS2BF16 do for normal numbers); NaN stays a (quiet) NaN of the same sign, infinities
- * stay infinite, finite values beyond the largest bf16 round to infinity. Subnormals round like
- * any other number. The same bytes on every CPU. */
+/* y[i] = x[i] rounded to bf16 as the CPU's VCVTNEPS2BF16 does: to nearest, ties to even;
+ * subnormal inputs become zeros of their sign; a NaN stays a quiet NaN of the same sign;
+ * infinities stay infinite; finite values beyond the largest bf16 become infinite. Uses the
+ * instruction where the CPU has it, else the portable loop, which gives the same bytes. */
 void spcnn__bf16_from_f32(const float *x, uint16_t *y, size_t n);
+/* The portable loop alone (tests compare the two). */
+void spcnn__bf16_from_f32_portable(const float *x, uint16_t *y, size_t n);
+/* 1 when the CPU has AVX-512 BF16 (and BW, VL), which spcnn__bf16_from_f32 then uses. */
+int spcnn__bf16_hardware(void);
 
 /* The float a bf16 stands for (exact). */
 static inline float spcnn__bf16_to_f32(uint16_t h)
