@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/multiversion.h"
 
 spcnn_status spcnn__linear_init(spcnn__linear *l, spcnn__dnnl *ctx,
                                 const spcnn__linear_shape *shape)
@@ -47,12 +48,14 @@ spcnn_status spcnn__linear_init(spcnn__linear *l, spcnn__dnnl *ctx,
         SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->db, &bmd, NULL));
     }
     if (!s->backward) {
-        l->memo_x = spcnn__malloc_aligned(((size_t)s->in + (size_t)s->out) * sizeof(float));
+        const size_t in = (size_t)s->in, out = (size_t)s->out;
+        l->memo_x = spcnn__malloc_aligned((in + out + in * out) * sizeof(float));
         if (!l->memo_x) {
             st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "linear: out of memory");
             goto fail;
         }
-        l->memo_y = l->memo_x + s->in;
+        l->memo_y = l->memo_x + in;
+        l->wt = l->memo_y + out;
     }
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->x, &xmd, NULL));
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->w, &wmd, NULL));
@@ -67,33 +70,37 @@ fail:
     return st;
 }
 
-/* y[o] = b[o] + Σ_i x[i]·w[o][i], each sum in order of i. Eight outputs at a time, so that
- * eight independent sums hide the latency of the additions; every sum is the same sequence of
- * float operations as one at a time, so the bytes do not change. */
-static void dot_rows(const float *x, const float *w, const float *b, float *y, size_t in,
-                     size_t out)
+/* y[o] = b[o] + Σ_i x[i]·w[o][i], each sum in order of i, from the transposed weights wt
+ * (wt[i·out + o] = w[o][i]): all outputs' sums advance together, a vector of outputs per
+ * instruction. Every sum is the same sequence of float operations (a product, then an
+ * addition: ISO C does not contract them) whatever the vector width, so the bytes do not
+ * change. */
+SPCNN_MULTIVERSION static void dot_rows(const float *restrict x, const float *restrict wt,
+                                        const float *restrict b, float *restrict y, size_t in,
+                                        size_t out)
 {
-    enum { LANES = 8 };
-    size_t o = 0;
-    for (; o + LANES <= out; o += LANES) {
-        float acc[LANES];
-        for (size_t k = 0; k < LANES; k++)
-            acc[k] = b ? b[o + k] : 0.0f;
-        const float *wo = w + o * in;
+    enum { BLOCK = 32 }; /* outputs kept in registers across the whole sum */
+    size_t o0 = 0;
+    for (; o0 + BLOCK <= out; o0 += BLOCK) {
+        float acc[BLOCK];
+        for (size_t k = 0; k < BLOCK; k++)
+            acc[k] = b ? b[o0 + k] : 0.0f;
         for (size_t i = 0; i < in; i++) {
             const float xi = x[i];
-            for (size_t k = 0; k < LANES; k++)
-                acc[k] += xi * wo[k * in + i];
+            const float *wi = wt + i * out + o0;
+            for (size_t k = 0; k < BLOCK; k++)
+                acc[k] += xi * wi[k];
         }
-        for (size_t k = 0; k < LANES; k++)
-            y[o + k] = acc[k];
+        for (size_t k = 0; k < BLOCK; k++)
+            y[o0 + k] = acc[k];
     }
-    for (; o < out; o++) {
-        float acc = b ? b[o] : 0.0f;
-        const float *wr = w + o * in;
-        for (size_t i = 0; i < in; i++)
-            acc += x[i] * wr[i];
-        y[o] = acc;
+    for (size_t o = o0; o < out; o++)
+        y[o] = b ? b[o] : 0.0f;
+    for (size_t i = 0; i < in && o0 < out; i++) {
+        const float xi = x[i];
+        const float *wi = wt + i * out;
+        for (size_t o = o0; o < out; o++)
+            y[o] += xi * wi[o];
     }
 }
 
@@ -107,6 +114,14 @@ spcnn_status spcnn__linear_forward(spcnn__linear *l, spcnn__dnnl *ctx, const flo
          * to the one before (the sampler's windows of one image share z) copies its result:
          * the loop was 7 % of a sampling pass before it did. */
         const size_t in = (size_t)l->s.in, out = (size_t)l->s.out;
+        if (!l->wt_valid || l->wt_w != w || l->wt_version != ctx->weights_version) {
+            for (size_t o = 0; o < out; o++)
+                for (size_t i = 0; i < in; i++)
+                    l->wt[i * out + o] = w[o * in + i];
+            l->wt_w = w;
+            l->wt_version = ctx->weights_version;
+            l->wt_valid = 1;
+        }
         for (size_t n = 0; n < (size_t)l->s.n; n++) {
             const float *xr = x + n * in;
             if (n > 0 && memcmp(xr, xr - in, in * sizeof *xr) == 0) {
@@ -119,7 +134,7 @@ spcnn_status spcnn__linear_forward(spcnn__linear *l, spcnn__dnnl *ctx, const flo
                 memcpy(y, l->memo_y, out * sizeof *y);
                 continue;
             }
-            dot_rows(xr, w, l->s.bias ? b : NULL, y + n * out, in, out);
+            dot_rows(xr, l->wt, l->s.bias ? b : NULL, y + n * out, in, out);
         }
         const size_t last = (size_t)l->s.n - 1;
         memcpy(l->memo_x, x + last * in, in * sizeof *x);

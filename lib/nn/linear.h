@@ -21,10 +21,16 @@ typedef struct spcnn__linear {
     /* Forward-only layers: the last row computed, its result, and the weights and weights
      * version it was computed with (the sampler projects the same z for every window of an
      * image, pass after pass). */
-    float *memo_x, *memo_y; /* one block: in, then out floats */
+    float *memo_x, *memo_y; /* one block: in, then out floats, then wt */
     const float *memo_w, *memo_b;
     uint64_t memo_version;
     int memo_valid;
+    /* Forward-only layers: the weights transposed (in × out), so that the sums of all outputs
+     * advance together in vector lanes; refreshed when the weights or their version change. */
+    float *wt;
+    const float *wt_w;
+    uint64_t wt_version;
+    int wt_valid;
 } spcnn__linear;
 
 spcnn_status spcnn__linear_init(spcnn__linear *l, spcnn__dnnl *ctx,
