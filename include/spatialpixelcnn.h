@@ -217,9 +217,10 @@ typedef enum spcnn_config_key {
      * train_scale_max is above 1; the other steps draw their scale from [train_scale_min,
      * train_scale_max] as before. 0: every step scale-aware [0]. @since 0.6.0 */
     SPCNN_CFG_TRAIN_NATIVE_SHARE = 25,
-    /** Arithmetic of sampling and evaluation: 0 fp32; 1 bf16 inside the convolutions of F or
-     * more input channels (their inputs and weights rounded to bfloat16, products summed in
-     * fp32; every other layer, the mixture and the likelihood in fp32), on CPUs with
+    /** Arithmetic of sampling and evaluation: 0 fp32; 1 bf16 inside the PixelCNN's
+     * convolutions between its first layers and its output layer (their inputs and weights
+     * rounded to bfloat16, products summed in fp32; the first and output layers, the VAE,
+     * every other layer, the mixture and the likelihood in fp32), on CPUs with
      * AVX-512 BF16 — about twice the convolutions' speed, not bit-equal to fp32
      * (docs/benchmarks.md says how close). Training is always fp32. A model whose file says 1
      * computes in fp32 on a CPU without AVX-512 BF16; ::spcnn_model_set_option refuses 1
