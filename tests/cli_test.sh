@@ -217,6 +217,10 @@ expect 0 'now at step 4' "$spcnn" train --data "$tmp/idx" --resume "$tmp/ts.spcn
 expect 0 'train_scale_max +3$' "$spcnn" info "$tmp/ts2.spcnn"
 expect 0 'train_scale_min +1$' "$spcnn" info "$tmp/ts2.spcnn"
 expect 0 'train_native_share +0.25$' "$spcnn" info "$tmp/ts2.spcnn"
+# shellcheck disable=SC2086
+expect 0 'train_native_share 0.5 changes nothing without scale-aware training' "$spcnn" train \
+    --data "$tmp/idx" --out "$tmp/x.spcnn" --steps 1 $tiny --train-native-share 0.5 --no-eval \
+    --prior-components 0
 expect 2 'train_scale_min 2 would be above train_scale_max 1' "$spcnn" train \
     --data "$tmp/idx" --resume "$tmp/ts.spcnn" --out "$tmp/x" --steps 4 --train-scale-min 2 \
     --train-scale-max 1 --no-eval

@@ -1014,6 +1014,13 @@ int cli_train(int argc, char **argv)
         rc = CLI_USAGE;
         goto setup_done;
     }
+    double share = 0, scale_max = 1;
+    spcnn_config_get(cfg, SPCNN_CFG_TRAIN_NATIVE_SHARE, &share);
+    spcnn_config_get(cfg, SPCNN_CFG_TRAIN_SCALE_MAX, &scale_max);
+    if (share > 0 && scale_max <= 1)
+        fprintf(stderr, "spcnn train: note: train_native_share %g changes nothing without "
+                        "scale-aware training (--train-sizes): every step is at the images' "
+                        "own size\n", share);
     r.steps_per_epoch = r.ds.n_train / r.batch; /* a streamed folder: n_train images drawn */
     if (r.ds.streamed) {
         if (!(r.cum = malloc(r.ds.n_train * sizeof *r.cum))) {
