@@ -225,7 +225,8 @@ void spcnn__concat_elu_dropout_forward_at(const float *x, float *y, uint8_t *mas
         /* No dropout (inference, or a rate below 2^-17): every element is kept with factor 1,
          * so skip the random draws; the mask still says "kept" for a backward pass. */
         spcnn__concat_elu_forward(x, y, p, c);
-        memset(mask, 1, p * 2 * c);
+        if (mask)
+            memset(mask, 1, p * 2 * c);
         return;
     }
     const float scale = spcnn__dropout_scale(rate);

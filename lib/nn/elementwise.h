@@ -46,7 +46,8 @@ float spcnn__dropout_scale(float rate);
 void spcnn__concat_elu_dropout_forward(const float *x, float *y, uint8_t *mask, size_t p,
                                        size_t c, float rate, uint64_t key);
 /* The same for pixels first .. first + p - 1 of a larger tensor: the draws of pixel i are
- * those of pixel first + i there (a rank's shard of a data-parallel batch). */
+ * those of pixel first + i there (a rank's shard of a data-parallel batch). With no dropout
+ * (rate 0, as in every forward-only pass) mask may be NULL: nothing will read it. */
 void spcnn__concat_elu_dropout_forward_at(const float *x, float *y, uint8_t *mask, size_t p,
                                           size_t c, float rate, uint64_t key, size_t first);
 /* Backward from the fused output y (kept elements are divided by 1/q to recover elu) and the

@@ -251,7 +251,10 @@ spcnn_status spcnn__gated_resnet_forward(spcnn__gated_resnet *gr, spcnn__dnnl *c
                                       row_ptr(params, w, r->aux_b), gr->ce_c1));
         spcnn__accumulate(gr->c1, gr->ce_c1, e.p1 * f);
     }
-    spcnn__concat_elu_dropout_forward_at(gr->c1, gr->ce_c1, gr->mask, e.p1, f, rate, dropout_key,
+    /* Forward-only blocks run without dropout and never go backward: no mask to fill. */
+    spcnn__concat_elu_dropout_forward_at(gr->c1, gr->ce_c1,
+                                         s->backward || rate > 0 ? gr->mask : NULL, e.p1, f,
+                                         rate, dropout_key,
                                          gr->first_image * (e.p1 / (size_t)s->n));
     SPCNN_TRY(spcnn__conv_forward(&gr->conv2, ctx, gr->ce_c1, row_ptr(params, w, r->conv2_w),
                                   row_ptr(params, w, r->conv2_b), gr->c2));
