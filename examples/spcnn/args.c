@@ -107,21 +107,21 @@ int cli_set_config_flag(const char *flag, const char *value, spcnn_config *cfg,
     char *end;
     double v = strtod(value, &end);
     int number = end != value && !*end;
-    if (key == SPCNN_CFG_SCHEDULE) { /* by name, as the generation commands take it */
-        if (strcmp(value, "raster") == 0 || strcmp(value, "wavefront") == 0) {
-            v = strcmp(value, "wavefront") == 0;
+    /* Keys with names for their values 0 and 1, as the generation commands take them. */
+    static const struct {
+        spcnn_config_key key;
+        const char *names[2];
+    } named[] = {{SPCNN_CFG_SCHEDULE, {"raster", "wavefront"}},
+                 {SPCNN_CFG_PRECISION, {"fp32", "bf16"}}};
+    for (size_t k = 0; k < sizeof named / sizeof named[0]; k++) {
+        if (key != named[k].key)
+            continue;
+        if (strcmp(value, named[k].names[0]) == 0 || strcmp(value, named[k].names[1]) == 0) {
+            v = strcmp(value, named[k].names[1]) == 0;
             number = 1;
         } else if (!number) {
-            fprintf(stderr, "spcnn train: %s: '%s' is not raster or wavefront\n", flag, value);
-            return 0;
-        }
-    }
-    if (key == SPCNN_CFG_PRECISION) { /* by name too */
-        if (strcmp(value, "fp32") == 0 || strcmp(value, "bf16") == 0) {
-            v = strcmp(value, "bf16") == 0;
-            number = 1;
-        } else if (!number) {
-            fprintf(stderr, "spcnn train: %s: '%s' is not fp32 or bf16\n", flag, value);
+            fprintf(stderr, "spcnn train: %s: '%s' is not %s or %s\n", flag, value,
+                    named[k].names[0], named[k].names[1]);
             return 0;
         }
     }
