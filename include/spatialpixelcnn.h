@@ -69,7 +69,7 @@ extern "C" {
  * changes; docs/abi.md keeps the record.
  * @{ */
 #define SPCNN_VERSION_MAJOR 0
-#define SPCNN_VERSION_MINOR 5
+#define SPCNN_VERSION_MINOR 6
 #define SPCNN_VERSION_PATCH 0
 /** The ABI major: the suffix of the library's SONAME. */
 #define SPCNN_ABI_VERSION 0

@@ -44,7 +44,7 @@ from ._model import LIKELIHOOD_Z, PRECISIONS, PRIORS, SCHEDULES, STATS, Likeliho
 from ._quality import msssim, msssim_pairs, resize_area
 from ._classifier import Classifier
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"
 
 #: "MAJOR.MINOR.PATCH" of the loaded C library (spcnn_version_string).
 library_version = _lib.spcnn_version_string().decode("ascii")
