@@ -7,13 +7,19 @@
 #include "model/parallel.h"
 #include "model/plan.h"
 
-static void drop_plans(spcnn_model *m)
+/* The forward-only plans (sampling, evaluation): those the precision changes. */
+static void drop_forward_plans(spcnn_model *m)
 {
     spcnn__sample_plans_destroy(m);
-    spcnn__train_plan_destroy(m->train);
     spcnn__eval_plan_destroy(m->eval);
-    m->train = NULL;
     m->eval = NULL;
+}
+
+static void drop_plans(spcnn_model *m)
+{
+    drop_forward_plans(m);
+    spcnn__train_plan_destroy(m->train);
+    m->train = NULL;
 }
 
 /* ---- creation ----------------------------------------------------------------------------- */
@@ -177,7 +183,7 @@ spcnn_status spcnn_model_set_option(spcnn_model *model, spcnn_config_key key, do
                                 "(oneDNN reports none here); fp32 is kept");
         /* The forward-only plans are built for one precision: rebuild them on next use. */
         if ((value == 1) != model->bf16)
-            drop_plans(model);
+            drop_forward_plans(model);
         model->cfg = probe;
         model->bf16 = value == 1;
         return SPCNN_OK;
