@@ -17,8 +17,9 @@ typedef struct shape {
     size_t n, hw, c;
 } shape;
 
-/* A training-like shape (batch 4 of 8×8, F = 25) and an odd one. */
-static const shape shapes[] = {{4, 64, 25}, {3, 35, 7}};
+/* A training-like shape (batch 4 of 8×8, F = 25), an odd one, and rows of exactly one and of
+ * just over one 16-lane block (the kernels' overlapping last block, elementwise.c). */
+static const shape shapes[] = {{4, 64, 25}, {3, 35, 7}, {2, 9, 16}, {2, 5, 17}};
 #define NSHAPES (sizeof shapes / sizeof shapes[0])
 
 START_TEST(test_elu_and_concat_elu)

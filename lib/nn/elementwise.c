@@ -23,6 +23,22 @@
 /* The split of a loop over threads, with this file's threshold. */
 #define FOR_ROWS(rows, work, call) FOR_ROW_RANGES(rows, work, PAR_MIN, call)
 
+/* Short rows go in blocks of BLOCK lanes: a row of c = F = 25 channels (the default network)
+ * is then two full AVX-512 vectors (four AVX2, eight SSE) rather than a vector, a half-vector
+ * and a scalar tail, each with its own setup, per row. A row whose length is not a multiple of
+ * BLOCK ends with a block moved back to end at c, overlapping the block before by `skip` lanes:
+ * kernels that write only what they do not read compute those lanes twice (the same values);
+ * in-place kernels leave them as they are. Every element still goes through the same
+ * operations, so the bytes are those of a plain loop. Rows shorter than BLOCK take the plain
+ * loop. */
+#define BLOCK ((size_t)16)
+
+/* The first lane of the block that starts at j0 in a row of c >= BLOCK lanes. */
+static inline size_t block_start(size_t j0, size_t c)
+{
+    return j0 + BLOCK <= c ? j0 : c - BLOCK;
+}
+
 /* The inner loops are branch-free so that they vectorise: selections are conditional
  * expressions (blends), and exp is spcnn__expf, an inline polynomial (glibc's expf is a call
  * per element). exp(x) − 1 is formed from exp rather than expm1: the absolute error (~6e-8 near
@@ -54,6 +70,12 @@ static inline void concat_elu1(float v, float *pos, float *neg)
 static inline float keep_factor(uint8_t m, float scale)
 {
     return (float)m * scale;
+}
+
+/* dx[j] of concat_elu's backward, from a pixel's forward output y and gradient dy [2c]. */
+static inline float concat_elu_grad(const float *y, const float *dy, size_t c, size_t j)
+{
+    return dy[j] * elu_grad_from_y(y[j]) - dy[c + j] * elu_grad_from_y(y[c + j]);
 }
 
 static inline float sigmoid1(float v)
@@ -91,9 +113,18 @@ ROW_KERNEL concat_elu_rows(const float *x, float *y, size_t lo, size_t hi, size_
     for (size_t i = lo; i < hi; i++) {
         const float *xi = x + i * c;
         float *yi = y + i * 2 * c;
+        if (c < BLOCK) {
 #pragma omp simd
-        for (size_t j = 0; j < c; j++)
-            concat_elu1(xi[j], &yi[j], &yi[c + j]);
+            for (size_t j = 0; j < c; j++)
+                concat_elu1(xi[j], &yi[j], &yi[c + j]);
+            continue;
+        }
+        for (size_t j0 = 0; j0 < c; j0 += BLOCK) {
+            const size_t j = block_start(j0, c);
+#pragma omp simd
+            for (size_t l = 0; l < BLOCK; l++)
+                concat_elu1(xi[j + l], &yi[j + l], &yi[c + j + l]);
+        }
     }
 }
 
@@ -108,9 +139,18 @@ ROW_KERNEL concat_elu_backward_rows(const float *y, const float *dy, float *dx, 
     for (size_t i = lo; i < hi; i++) {
         const float *yi = y + i * 2 * c, *dyi = dy + i * 2 * c;
         float *dxi = dx + i * c;
+        if (c < BLOCK) {
 #pragma omp simd
-        for (size_t j = 0; j < c; j++)
-            dxi[j] = dyi[j] * elu_grad_from_y(yi[j]) - dyi[c + j] * elu_grad_from_y(yi[c + j]);
+            for (size_t j = 0; j < c; j++)
+                dxi[j] = concat_elu_grad(yi, dyi, c, j);
+            continue;
+        }
+        for (size_t j0 = 0; j0 < c; j0 += BLOCK) {
+            const size_t j = block_start(j0, c);
+#pragma omp simd
+            for (size_t l = 0; l < BLOCK; l++)
+                dxi[j + l] = concat_elu_grad(yi, dyi, c, j + l);
+        }
     }
 }
 
@@ -176,6 +216,7 @@ void spcnn__dropout_forward(const float *x, float *y, uint8_t *mask, size_t n, f
 static void dropout_backward_range(const uint8_t *mask, const float *dy, float *dx,
                                    float scale, size_t lo, size_t hi)
 {
+#pragma omp simd
     for (size_t i = lo; i < hi; i++)
         dx[i] = dy[i] * keep_factor(mask[i], scale);
 }
@@ -233,6 +274,16 @@ void spcnn__concat_elu_dropout_forward_at(const float *x, float *y, uint8_t *mas
     FOR_ROWS(p, p * c, concat_elu_dropout_rows(x, y, mask, c, thr, scale, key, first, lo, hi));
 }
 
+/* dx[j] of spcnn__concat_elu_dropout_backward for one pixel: y, mask, dy [2c]. A dropped
+ * element's y is 0, giving a finite factor that the mask then zeroes. */
+static inline float dropout_concat_elu_grad(const float *y, const uint8_t *mask, const float *dy,
+                                            size_t c, size_t j, float scale, float q)
+{
+    float gp = dy[j] * keep_factor(mask[j], scale) * elu_grad_from_y(y[j] * q);
+    float gn = dy[c + j] * keep_factor(mask[c + j], scale) * elu_grad_from_y(y[c + j] * q);
+    return gp - gn;
+}
+
 ROW_KERNEL concat_elu_dropout_backward_rows(const float *y, const uint8_t *mask,
                                             const float *dy, float *dx, size_t lo, size_t hi,
                                             size_t c, float scale, float q)
@@ -241,12 +292,17 @@ ROW_KERNEL concat_elu_dropout_backward_rows(const float *y, const uint8_t *mask,
         const float *yi = y + i * 2 * c, *dyi = dy + i * 2 * c;
         const uint8_t *mi = mask + i * 2 * c;
         float *dxi = dx + i * c;
+        if (c < BLOCK) {
 #pragma omp simd
-        for (size_t j = 0; j < c; j++) {
-            /* a dropped element's y is 0, giving a finite factor that the mask then zeroes */
-            float gp = dyi[j] * keep_factor(mi[j], scale) * elu_grad_from_y(yi[j] * q);
-            float gn = dyi[c + j] * keep_factor(mi[c + j], scale) * elu_grad_from_y(yi[c + j] * q);
-            dxi[j] = gp - gn;
+            for (size_t j = 0; j < c; j++)
+                dxi[j] = dropout_concat_elu_grad(yi, mi, dyi, c, j, scale, q);
+            continue;
+        }
+        for (size_t j0 = 0; j0 < c; j0 += BLOCK) {
+            const size_t j = block_start(j0, c);
+#pragma omp simd
+            for (size_t l = 0; l < BLOCK; l++)
+                dxi[j + l] = dropout_concat_elu_grad(yi, mi, dyi, c, j + l, scale, q);
         }
     }
 }
@@ -267,10 +323,23 @@ ROW_KERNEL gate_rows(const float *x, const float *c2, float *out, size_t lo, siz
                      size_t f)
 {
     for (size_t i = lo; i < hi; i++) {
-        const float *a = c2 + i * 2 * f, *b = a + f;
+        const float *a = c2 + i * 2 * f, *b = a + f, *xi = x + i * f;
+        float *o = out + i * f;
+        if (f < BLOCK) {
 #pragma omp simd
-        for (size_t j = 0; j < f; j++)
-            out[i * f + j] = x[i * f + j] + a[j] * sigmoid1(b[j]);
+            for (size_t j = 0; j < f; j++)
+                o[j] = xi[j] + a[j] * sigmoid1(b[j]);
+            continue;
+        }
+        /* out may alias x: the lanes an overlapping block has done are kept (see BLOCK). */
+        for (size_t j0 = 0; j0 < f; j0 += BLOCK) {
+            const size_t j = block_start(j0, f), skip = j0 - j;
+#pragma omp simd
+            for (size_t l = 0; l < BLOCK; l++) {
+                float v = xi[j + l] + a[j + l] * sigmoid1(b[j + l]);
+                o[j + l] = l >= skip ? v : o[j + l];
+            }
+        }
     }
 }
 
@@ -279,17 +348,33 @@ void spcnn__gate_forward(const float *x, const float *c2, float *out, size_t p, 
     FOR_ROWS(p, p * f, gate_rows(x, c2, out, lo, hi, f));
 }
 
+/* Element j of the gate's backward for one pixel: a, b, g (dout) in, da, db out. */
+static inline void gate_grad(const float *a, const float *b, const float *g, float *da,
+                             float *db, size_t j)
+{
+    float s = sigmoid1(b[j]);
+    da[j] = g[j] * s;
+    db[j] = g[j] * a[j] * s * (1.0f - s);
+}
+
 ROW_KERNEL gate_backward_rows(const float *c2, const float *dout, float *dc2, size_t lo,
                               size_t hi, size_t f)
 {
     for (size_t i = lo; i < hi; i++) {
         const float *a = c2 + i * 2 * f, *b = a + f;
         float *da = dc2 + i * 2 * f, *db = da + f;
+        const float *g = dout + i * f;
+        if (f < BLOCK) {
 #pragma omp simd
-        for (size_t j = 0; j < f; j++) {
-            float s = sigmoid1(b[j]), g = dout[i * f + j];
-            da[j] = g * s;
-            db[j] = g * a[j] * s * (1.0f - s);
+            for (size_t j = 0; j < f; j++)
+                gate_grad(a, b, g, da, db, j);
+            continue;
+        }
+        for (size_t j0 = 0; j0 < f; j0 += BLOCK) {
+            const size_t j = block_start(j0, f);
+#pragma omp simd
+            for (size_t l = 0; l < BLOCK; l++)
+                gate_grad(a, b, g, da, db, j + l);
         }
     }
 }
@@ -301,6 +386,45 @@ void spcnn__gate_backward(const float *c2, const float *dout, float *dc2, size_t
 
 /* ---- conditioning --------------------------------------------------------------------- */
 
+/* y[j] += a[j] + b[j] over a row of c, in place: an overlapping last block keeps the lanes
+ * the block before has done. */
+static inline void add2_row(float *y, const float *a, const float *b, size_t c)
+{
+    if (c < BLOCK) {
+#pragma omp simd
+        for (size_t j = 0; j < c; j++)
+            y[j] += a[j] + b[j];
+        return;
+    }
+    for (size_t j0 = 0; j0 < c; j0 += BLOCK) {
+        const size_t j = block_start(j0, c), skip = j0 - j;
+#pragma omp simd
+        for (size_t l = 0; l < BLOCK; l++) {
+            float v = y[j + l], sum = v + (a[j + l] + b[j + l]);
+            y[j + l] = l >= skip ? sum : v;
+        }
+    }
+}
+
+/* y[j] += a[j] over a row of c, in place (as add2_row). */
+static inline void add1_row(float *y, const float *a, size_t c)
+{
+    if (c < BLOCK) {
+#pragma omp simd
+        for (size_t j = 0; j < c; j++)
+            y[j] += a[j];
+        return;
+    }
+    for (size_t j0 = 0; j0 < c; j0 += BLOCK) {
+        const size_t j = block_start(j0, c), skip = j0 - j;
+#pragma omp simd
+        for (size_t l = 0; l < BLOCK; l++) {
+            float v = y[j + l], sum = v + a[j + l];
+            y[j + l] = l >= skip ? sum : v;
+        }
+    }
+}
+
 /* Pixels [lo, hi) of spcnn__cond_add_forward. */
 ROW_KERNEL cond_add_rows(float *c2, const float *h_xy, const float *h_z, size_t hw, size_t c,
                          size_t lo, size_t hi)
@@ -308,18 +432,12 @@ ROW_KERNEL cond_add_rows(float *c2, const float *h_xy, const float *h_z, size_t 
     for (size_t i = lo; i < hi; i++) {
         float *ci = c2 + i * c;
         const float *hz = h_z ? h_z + (i / hw) * c : NULL;
-        if (h_xy && hz) {
-            const float *hx = h_xy + i * c;
-            for (size_t j = 0; j < c; j++)
-                ci[j] += hx[j] + hz[j];
-        } else if (h_xy) {
-            const float *hx = h_xy + i * c;
-            for (size_t j = 0; j < c; j++)
-                ci[j] += hx[j];
-        } else {
-            for (size_t j = 0; j < c; j++)
-                ci[j] += hz[j];
-        }
+        if (h_xy && hz)
+            add2_row(ci, h_xy + i * c, hz, c);
+        else if (h_xy)
+            add1_row(ci, h_xy + i * c, c);
+        else
+            add1_row(ci, hz, c);
     }
 }
 
@@ -333,18 +451,15 @@ void spcnn__cond_add_forward(float *c2, const float *h_xy, const float *h_z, siz
 }
 
 /* Images [lo, hi) of spcnn__cond_add_backward: each image's pixels summed in order. */
-static void cond_add_backward_images(const float *dc2, float *dh_z, size_t hw, size_t c,
-                                     size_t lo, size_t hi)
+ROW_KERNEL cond_add_backward_images(const float *dc2, float *dh_z, size_t hw, size_t c,
+                                    size_t lo, size_t hi)
 {
     for (size_t k = lo; k < hi; k++) {
         float *dz = dh_z + k * c;
         for (size_t j = 0; j < c; j++)
             dz[j] = 0.0f;
-        for (size_t i = k * hw; i < (k + 1) * hw; i++) {
-            const float *g = dc2 + i * c;
-            for (size_t j = 0; j < c; j++)
-                dz[j] += g[j];
-        }
+        for (size_t i = k * hw; i < (k + 1) * hw; i++)
+            add1_row(dz, dc2 + i * c, c);
     }
 }
 
@@ -357,6 +472,7 @@ void spcnn__cond_add_backward(const float *dc2, float *dh_z, size_t n, size_t hw
 
 ROW_KERNEL add_range(const float *a, const float *b, float *y, size_t lo, size_t hi)
 {
+#pragma omp simd
     for (size_t i = lo; i < hi; i++)
         y[i] = a[i] + b[i];
 }
@@ -368,6 +484,7 @@ void spcnn__add(const float *a, const float *b, float *y, size_t n)
 
 ROW_KERNEL accumulate_range(float *y, const float *a, size_t lo, size_t hi)
 {
+#pragma omp simd
     for (size_t i = lo; i < hi; i++)
         y[i] += a[i];
 }
@@ -382,10 +499,8 @@ static void concat_rows(const float *a, const float *b, float *y, size_t ca, siz
 {
     const size_t cy = ca + cb;
     for (size_t i = lo; i < hi; i++) {
-        for (size_t j = 0; j < ca; j++)
-            y[i * cy + j] = a[i * ca + j];
-        for (size_t j = 0; j < cb; j++)
-            y[i * cy + ca + j] = b[i * cb + j];
+        memcpy(y + i * cy, a + i * ca, ca * sizeof *y);
+        memcpy(y + i * cy + ca, b + i * cb, cb * sizeof *y);
     }
 }
 
@@ -401,11 +516,9 @@ static void concat_backward_rows(const float *dy, float *da, float *db, size_t c
     const size_t cy = ca + cb;
     for (size_t i = lo; i < hi; i++) {
         if (da)
-            for (size_t j = 0; j < ca; j++)
-                da[i * ca + j] = dy[i * cy + j];
+            memcpy(da + i * ca, dy + i * cy, ca * sizeof *da);
         if (db)
-            for (size_t j = 0; j < cb; j++)
-                db[i * cb + j] = dy[i * cy + ca + j];
+            memcpy(db + i * cb, dy + i * cy + ca, cb * sizeof *db);
     }
 }
 
@@ -417,6 +530,7 @@ void spcnn__concat_backward(const float *dy, float *da, float *db, size_t p, siz
 
 static void relu_range(const float *x, float *y, size_t lo, size_t hi)
 {
+#pragma omp simd
     for (size_t i = lo; i < hi; i++)
         y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
@@ -428,6 +542,7 @@ void spcnn__relu_forward(const float *x, float *y, size_t n)
 
 static void relu_backward_range(const float *y, const float *dy, float *dx, size_t lo, size_t hi)
 {
+#pragma omp simd
     for (size_t i = lo; i < hi; i++)
         dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
