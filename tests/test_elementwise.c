@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/bf16.h"
 #include "nn/elementwise.h"
 #include "ref_elem.h"
 #include "testutil.h"
@@ -271,6 +272,33 @@ START_TEST(test_add_accumulate_concat)
 }
 END_TEST
 
+/* concat_elu rounded to bf16 in one pass gives the bytes of concat_elu then the conversion, on
+ * every shape (rows narrower than, equal to and just over a 16-lane block) and on special
+ * inputs (zeros of both signs, tiny and huge values, infinities, NaN). */
+START_TEST(test_concat_elu_bf16)
+{
+    tu_rng r = {8};
+    const float special[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-42f, 3e38f, -3e38f, 88.5f, -90.0f,
+                             INFINITY, -INFINITY, NAN, 1.0f, -1.0f, 0.5f};
+    const size_t nspecial = sizeof special / sizeof special[0];
+    for (size_t s = 0; s < NSHAPES; s++) {
+        size_t p = shapes[s].n * shapes[s].hw, c = shapes[s].c, n = p * c;
+        float *x = tu_alloc_f(n), *y = tu_alloc_f(2 * n);
+        uint16_t *want = malloc(2 * n * sizeof *want), *got = malloc(2 * n * sizeof *got);
+        ck_assert(want != NULL && got != NULL);
+        tu_fill_f(&r, x, n, -6, 6);
+        for (size_t i = 0; i < nspecial && i < n; i++)
+            x[i * 7 % n] = special[i];
+        spcnn__concat_elu_forward(x, y, p, c);
+        spcnn__bf16_from_f32(y, want, 2 * n);
+        spcnn__concat_elu_forward_bf16(x, got, p, c);
+        ck_assert_msg(memcmp(want, got, 2 * n * sizeof *got) == 0,
+                      "shape %zu: fused concat_elu + bf16 differs from the two passes", s);
+        free(x), free(y), free(want), free(got);
+    }
+}
+END_TEST
+
 /* Bytes that differ between two buffers. */
 static size_t count_diff(const void *a, const void *b, size_t bytes)
 {
@@ -342,6 +370,7 @@ int main(void)
     tcase_add_test(tc, test_gate);
     tcase_add_test(tc, test_cond_add);
     tcase_add_test(tc, test_add_accumulate_concat);
+    tcase_add_test(tc, test_concat_elu_bf16);
     tcase_add_test(tc, test_thread_count_independence);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

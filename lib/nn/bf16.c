@@ -1,26 +1,11 @@
 #include "nn/bf16.h"
 
-#include <string.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #include <immintrin.h>
 #define HAVE_BF16_PATH 1
 #endif
 
-/* The portable rounding, bit for bit VCVTNEPS2BF16's: subnormal inputs become zeros of their
- * sign; a NaN keeps its sign and top payload bits and becomes quiet; everything else rounds to
- * nearest, ties to even (adding 0x7fff plus the lowest kept bit carries into the kept bits
- * exactly when the dropped half is above one half, or equal to it with an odd kept part). */
-static uint16_t round_one(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u)
-        return (uint16_t)((u >> 16) | 0x0040u);
-    if ((u & 0x7f800000u) == 0)
-        return (uint16_t)((u >> 16) & 0x8000u);
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
 
 #ifdef HAVE_BF16_PATH
 /* The CPU's conversion, 32 floats an instruction (the bf16 plans run only where it exists). */
@@ -54,7 +39,7 @@ void spcnn__bf16_from_f32(const float *x, uint16_t *y, size_t n)
 void spcnn__bf16_from_f32_portable(const float *x, uint16_t *y, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        y[i] = round_one(x[i]);
+        y[i] = spcnn__bf16_round(x[i]); /* bit for bit VCVTNEPS2BF16 (bf16.h) */
 }
 
 int spcnn__bf16_hardware(void)

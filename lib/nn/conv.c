@@ -314,6 +314,10 @@ fail:
     return st;
 }
 
+/* The forward pass once l->x points at the input. */
+static spcnn_status forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *w, const float *b,
+                            float *y);
+
 spcnn_status spcnn__conv_forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *x, const float *w,
                                  const float *b, float *y)
 {
@@ -323,6 +327,21 @@ spcnn_status spcnn__conv_forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *
     } else {
         SPCNN_TRY(spcnn__dnnl_set_handle(l->x, x));
     }
+    return forward(l, ctx, w, b, y);
+}
+
+spcnn_status spcnn__conv_forward_rounded(spcnn__conv *l, spcnn__dnnl *ctx, const float *w,
+                                         const float *b, float *y)
+{
+    if (!l->s.bf16)
+        return spcnn__error(SPCNN_ERR_INTERNAL, "convolution: a rounded input for an fp32 layer");
+    SPCNN_TRY(spcnn__dnnl_set_handle(l->x, ctx->bf16_input));
+    return forward(l, ctx, w, b, y);
+}
+
+static spcnn_status forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *w, const float *b,
+                            float *y)
+{
     SPCNN_TRY(spcnn__dnnl_set_handle(l->w, w));
     SPCNN_TRY(spcnn__dnnl_set_handle(l->y, y));
     dnnl_memory_t wm = l->w;

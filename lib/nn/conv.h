@@ -89,6 +89,11 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
  * copy when the weights changed). */
 spcnn_status spcnn__conv_forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *x, const float *w,
                                  const float *b, float *y);
+/* A bf16 layer's forward from the input the caller has already rounded into the context's
+ * bf16 buffer (ctx->bf16_input, the layer's input size, e.g. by
+ * spcnn__concat_elu_forward_bf16): spcnn__conv_forward without its conversion pass. */
+spcnn_status spcnn__conv_forward_rounded(spcnn__conv *l, spcnn__dnnl *ctx, const float *w,
+                                         const float *b, float *y);
 /* Overwrites dx (if not NULL), dw and db (if dw is not NULL; db is required with bias). Needs
  * shape.backward. */
 spcnn_status spcnn__conv_backward(spcnn__conv *l, spcnn__dnnl *ctx, const float *x,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/multiversion.h"
+#include "nn/bf16.h"
 #include "nn/fastexp.h"
 #include "nn/rng.h"
 #include "nn/row_ranges.h"
@@ -131,6 +132,38 @@ ROW_KERNEL concat_elu_rows(const float *x, float *y, size_t lo, size_t hi, size_
 void spcnn__concat_elu_forward(const float *x, float *y, size_t p, size_t c)
 {
     FOR_ROWS(p, p * c, concat_elu_rows(x, y, lo, hi, c));
+}
+
+/* Floats of the chunk spcnn__concat_elu_forward_bf16 rounds at a time: a few rows that stay in
+ * the L1 cache, at least one of the widest (c <= 2 × 1024 channels: an aux input of 2F). */
+#define BF16_CHUNK 4096
+
+/* Rows [lo, hi) a chunk at a time: concat_elu in fp32 on the stack, then rounded by the CPU's
+ * conversion (bf16.h), so the fp32 tensor never goes to memory. */
+static void concat_elu_bf16_rows(const float *x, uint16_t *y, size_t lo, size_t hi, size_t c)
+{
+    float chunk[BF16_CHUNK];
+    const size_t per = 2 * c <= BF16_CHUNK ? BF16_CHUNK / (2 * c) : 0;
+    if (per == 0) { /* wider than the model allows: element by element */
+        for (size_t i = lo; i < hi; i++)
+            for (size_t j = 0; j < c; j++) {
+                float pos, neg;
+                concat_elu1(x[i * c + j], &pos, &neg);
+                y[i * 2 * c + j] = spcnn__bf16_round(pos);
+                y[i * 2 * c + c + j] = spcnn__bf16_round(neg);
+            }
+        return;
+    }
+    for (size_t i = lo; i < hi; i += per) {
+        const size_t rows = hi - i < per ? hi - i : per;
+        concat_elu_rows(x + i * c, chunk, 0, rows, c);
+        spcnn__bf16_from_f32(chunk, y + i * 2 * c, rows * 2 * c);
+    }
+}
+
+void spcnn__concat_elu_forward_bf16(const float *x, uint16_t *y, size_t p, size_t c)
+{
+    FOR_ROWS(p, p * c, concat_elu_bf16_rows(x, y, lo, hi, c));
 }
 
 ROW_KERNEL concat_elu_backward_rows(const float *y, const float *dy, float *dx, size_t lo,

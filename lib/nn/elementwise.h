@@ -22,6 +22,10 @@ void spcnn__elu_backward(const float *y, const float *dy, float *dx, size_t n);
 /* concat_elu (PixelCNN++ order): x [p × c] -> y [p × 2c], y[i, 0:c] = elu(x[i]),
  * y[i, c:2c] = elu(-x[i]). */
 void spcnn__concat_elu_forward(const float *x, float *y, size_t p, size_t c);
+/* concat_elu rounded to bf16 in the same pass: y [p × 2c] holds the bytes that
+ * spcnn__bf16_from_f32 would give for spcnn__concat_elu_forward's output (a bf16
+ * convolution's input, spcnn__conv_forward_rounded). */
+void spcnn__concat_elu_forward_bf16(const float *x, uint16_t *y, size_t p, size_t c);
 /* dy [p × 2c] -> dx [p × c], from the forward output y (see spcnn__elu_backward). */
 void spcnn__concat_elu_backward(const float *y, const float *dy, float *dx, size_t p, size_t c);
 

@@ -241,23 +241,45 @@ spcnn_status spcnn__gated_resnet_forward(spcnn__gated_resnet *gr, spcnn__dnnl *c
     const extents e = block_extents(s);
     const size_t p = e.p, f = (size_t)s->f;
 
-    spcnn__concat_elu_forward(x, gr->ce_x, e.px, f);
-    SPCNN_TRY(spcnn__conv_forward(&gr->conv1, ctx, gr->ce_x, row_ptr(params, w, r->conv1_w),
-                                  row_ptr(params, w, r->conv1_b), gr->c1));
+    /* bf16 blocks (forward only) round each concat_elu straight into the context's bf16
+     * buffer, the convolution's input: the bytes spcnn__conv_forward's own pass would give. */
+    const int rounded = s->bf16 && rate == 0.0f;
+    if (rounded) {
+        spcnn__concat_elu_forward_bf16(x, ctx->bf16_input, e.px, f);
+        SPCNN_TRY(spcnn__conv_forward_rounded(&gr->conv1, ctx, row_ptr(params, w, r->conv1_w),
+                                              row_ptr(params, w, r->conv1_b), gr->c1));
+    } else {
+        spcnn__concat_elu_forward(x, gr->ce_x, e.px, f);
+        SPCNN_TRY(spcnn__conv_forward(&gr->conv1, ctx, gr->ce_x, row_ptr(params, w, r->conv1_w),
+                                      row_ptr(params, w, r->conv1_b), gr->c1));
+    }
     if (s->aux_c > 0) {
         /* The aux path's output goes through ce_c1 as scratch before c1 += it. */
-        spcnn__concat_elu_forward(a, gr->ce_a, e.p1, (size_t)s->aux_c);
-        SPCNN_TRY(spcnn__conv_forward(&gr->aux, ctx, gr->ce_a, row_ptr(params, w, r->aux_w),
-                                      row_ptr(params, w, r->aux_b), gr->ce_c1));
+        if (rounded) {
+            spcnn__concat_elu_forward_bf16(a, ctx->bf16_input, e.p1, (size_t)s->aux_c);
+            SPCNN_TRY(spcnn__conv_forward_rounded(&gr->aux, ctx, row_ptr(params, w, r->aux_w),
+                                                  row_ptr(params, w, r->aux_b), gr->ce_c1));
+        } else {
+            spcnn__concat_elu_forward(a, gr->ce_a, e.p1, (size_t)s->aux_c);
+            SPCNN_TRY(spcnn__conv_forward(&gr->aux, ctx, gr->ce_a, row_ptr(params, w, r->aux_w),
+                                          row_ptr(params, w, r->aux_b), gr->ce_c1));
+        }
         spcnn__accumulate(gr->c1, gr->ce_c1, e.p1 * f);
     }
-    /* Forward-only blocks run without dropout and never go backward: no mask to fill. */
-    spcnn__concat_elu_dropout_forward_at(gr->c1, gr->ce_c1,
-                                         s->backward || rate > 0 ? gr->mask : NULL, e.p1, f,
-                                         rate, dropout_key,
-                                         gr->first_image * (e.p1 / (size_t)s->n));
-    SPCNN_TRY(spcnn__conv_forward(&gr->conv2, ctx, gr->ce_c1, row_ptr(params, w, r->conv2_w),
-                                  row_ptr(params, w, r->conv2_b), gr->c2));
+    if (rounded) {
+        spcnn__concat_elu_forward_bf16(gr->c1, ctx->bf16_input, e.p1, f);
+        SPCNN_TRY(spcnn__conv_forward_rounded(&gr->conv2, ctx, row_ptr(params, w, r->conv2_w),
+                                              row_ptr(params, w, r->conv2_b), gr->c2));
+    } else {
+        /* Forward-only blocks run without dropout and never go backward: no mask to fill. */
+        spcnn__concat_elu_dropout_forward_at(gr->c1, gr->ce_c1,
+                                             s->backward || rate > 0 ? gr->mask : NULL, e.p1, f,
+                                             rate, dropout_key,
+                                             gr->first_image * (e.p1 / (size_t)s->n));
+        SPCNN_TRY(spcnn__conv_forward(&gr->conv2, ctx, gr->ce_c1,
+                                      row_ptr(params, w, r->conv2_w),
+                                      row_ptr(params, w, r->conv2_b), gr->c2));
+    }
     if (s->grid)
         SPCNN_TRY(spcnn__conv_forward(&gr->grid, ctx, grid, row_ptr(params, w, r->grid_w), NULL,
                                       gr->h_xy));
