@@ -22,6 +22,8 @@
 #include <string.h>
 
 #include "bench_common.h"
+#include "bench_peak.h"
+#include "model/model.h"
 #include "spatialpixelcnn.h"
 
 static spcnn_model *open_model(const char *path, int threads)
@@ -111,9 +113,13 @@ static long peak_rss_kb(void)
 }
 
 /* fp32 against bf16 on the same model and weights, alternating (the machine's speed drifts):
- * 28×28 batch 100 and one 56×56 image, best of three. */
+ * 28×28 batch 100 and one 56×56 image, best of three; then the useful arithmetic rate (the
+ * multiply-adds spcnn__model_sample_macs counts, 2 FLOP each) and its share of the peak
+ * measured on this machine for that precision and thread count (bench_peak.h). */
 static int bench_precisions(const char *path)
 {
+    double rate[2][2][2]; /* [threads - 1][precision][28, 56]: GFLOP/s */
+    int measured = 0;
     printf("precision, wavefront, best of 3 taken in turns: ms per image\n");
     printf("threads  28x28 (n=100) fp32   bf16  speed-up   56x56 one image fp32   bf16  speed-up\n");
     for (int threads = 1; threads <= 2; threads++) {
@@ -136,7 +142,32 @@ static int bench_precisions(const char *path)
                best[1][0], best[0][0] / best[1][0], best[0][1], best[1][1],
                best[0][1] / best[1][1]);
         fflush(stdout);
+        double macs[2];
+        if (spcnn__model_sample_macs(m, 28, 28, &macs[0]) != SPCNN_OK ||
+            spcnn__model_sample_macs(m, 56, 56, &macs[1]) != SPCNN_OK) {
+            fprintf(stderr, "bench_sample: %s\n", spcnn_last_error_message());
+            spcnn_model_destroy(m);
+            return 1;
+        }
+        if (threads == 1)
+            printf("(useful multiply-adds per image: 28x28 %.1f M, 56x56 %.1f M)\n",
+                   macs[0] * 1e-6, macs[1] * 1e-6);
+        for (int p = 0; p < 2; p++)
+            for (int s = 0; s < 2; s++)
+                rate[threads - 1][p][s] = 2 * macs[s] / (best[p][s] * 1e-3) * 1e-9;
+        measured = threads;
         spcnn_model_destroy(m);
+    }
+    printf("useful GFLOP/s (share of the measured peak of that precision and thread count)\n");
+    printf("threads  28x28 fp32          bf16              56x56 fp32          bf16\n");
+    for (int t = 1; t <= measured; t++) {
+        printf("%7d", t);
+        for (int s = 0; s < 2; s++)
+            for (int p = 0; p < 2; p++) {
+                double peak = bench_measured_peak_gflops(t, p);
+                printf("  %6.1f (%4.1f %%)", rate[t - 1][p][s], 100 * rate[t - 1][p][s] / peak);
+            }
+        printf("\n");
     }
     return 0;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "model/model.h"
 #include "spatialpixelcnn.h"
 #include "testutil.h"
 
@@ -461,6 +462,30 @@ START_TEST(test_misuse)
 }
 END_TEST
 
+/* The multiply-adds a generation needs (bench_sample's share of peak): from two image sizes,
+ * the per-window counts of the whole network and of a corner plan, which docs/design.md gives
+ * for the default network (17.2 M and 11.6 M, counted by hand from the layer shapes). */
+START_TEST(test_sample_macs)
+{
+    spcnn_config *cfg = NULL;
+    spcnn_model *m = NULL;
+    ck_assert_int_eq(spcnn_config_create(&cfg), SPCNN_OK);
+    ck_assert_int_eq(spcnn_model_create(cfg, &m), SPCNN_OK);
+    spcnn_config_destroy(cfg);
+    double a, b, c;
+    ck_assert_int_eq(spcnn__model_sample_macs(m, 8, 8, &a), SPCNN_OK);   /* 1 corner pixel */
+    ck_assert_int_eq(spcnn__model_sample_macs(m, 9, 9, &b), SPCNN_OK);   /* 4 */
+    ck_assert_int_eq(spcnn__model_sample_macs(m, 28, 28, &c), SPCNN_OK); /* 441 */
+    const double head = 25 * 3 * 10, A = a - 64 * head, B = b - 81 * head;
+    const double full = (4 * A - B) / (4 * 63 - 77), corner = A - 63 * full;
+    ck_assert_msg(fabs(full - 17.19e6) < 0.05e6 && fabs(corner - 11.58e6) < 0.05e6,
+                  "per window: whole network %.0f, corner plan %.0f", full, corner);
+    ck_assert(fabs(c - (441 * corner + 343 * full + 784 * head)) < 1e-6 * c);
+    ck_assert_int_eq(spcnn__model_sample_macs(m, 4, 28, &a), SPCNN_ERR_INVALID_ARGUMENT);
+    spcnn_model_destroy(m);
+}
+END_TEST
+
 START_TEST(test_temperature)
 {
     /* The mixture tests prove what the temperature does to one pixel; here: it reaches the
@@ -500,6 +525,7 @@ int main(void)
     tcase_add_test(tc, test_reconstruct);
     tcase_add_test(tc, test_misuse);
     tcase_add_test(tc, test_temperature);
+    tcase_add_test(tc, test_sample_macs);
     suite_add_tcase(suite, tc);
     return tu_run_suite(suite);
 }

@@ -95,6 +95,12 @@ void spcnn__train_plan_destroy(spcnn__train_plan *tp);
 void spcnn__eval_plan_destroy(spcnn__eval_plan *ep);
 
 void spcnn__sample_plans_destroy(spcnn_model *model);
+/* Multiply-adds the wavefront schedule needs for one height × width image (the useful work:
+ * a corner plan's cone for each pixel at its window's bottom-right, the whole network for the
+ * others, and the output layer at each pixel; not the padding of a pass to its bucket), counted
+ * from the sampling plans' layer shapes. For benchmarks (bench_sample's share of peak). */
+spcnn_status spcnn__model_sample_macs(spcnn_model *model, size_t height, size_t width,
+                                      double *macs);
 
 /* The encoder mean of one image with EMA weights into z (evaluate.c). */
 spcnn_status spcnn__model_encode_mean(spcnn_model *model, const uint8_t *image, size_t height,

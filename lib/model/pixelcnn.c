@@ -489,6 +489,19 @@ int spcnn__pixelcnn_final_side(const spcnn__pixelcnn *pc)
     return pc->tensor_side[pc->final_ul];
 }
 
+double spcnn__pixelcnn_macs(const spcnn__pixelcnn *pc, int with_head)
+{
+    double macs = spcnn__conv_macs(&pc->in_u) + spcnn__conv_macs(&pc->in_ula) +
+                  spcnn__conv_macs(&pc->in_ulb);
+    if (with_head && !pc->s.corner)
+        macs += spcnn__conv_macs(&pc->head);
+    for (int c = 0; c < pc->nconvs; c++)
+        macs += spcnn__conv_macs(&pc->convs[c]);
+    for (int b = 0; b < pc->nblocks; b++)
+        macs += spcnn__gated_resnet_macs(&pc->blocks[b]);
+    return macs;
+}
+
 void spcnn__pixelcnn_set_first_image(spcnn__pixelcnn *pc, size_t first)
 {
     for (int b = 0; b < pc->nblocks; b++)

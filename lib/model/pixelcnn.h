@@ -62,6 +62,11 @@ void spcnn__pixelcnn_destroy(spcnn__pixelcnn *pc);
  * d×d square of each window, d = spcnn__pixelcnn_final_side (m; 1 for a corner plan). */
 const float *spcnn__pixelcnn_final_ul(const spcnn__pixelcnn *pc);
 int spcnn__pixelcnn_final_side(const spcnn__pixelcnn *pc);
+/* Multiply-adds of one forward of the plan (all its windows), counted from its layers' shapes:
+ * a corner plan counts only its cones. with_head: the output layer over every pixel too (the
+ * sampler applies it at one pixel itself). The grid's resampling between scales (a few
+ * operations per pixel) is left out. */
+double spcnn__pixelcnn_macs(const spcnn__pixelcnn *pc, int with_head);
 
 /* x [n × m × m] pixel values in [-1, 1]; grid [n × m × m × 2] the window's crop of the image's
  * coordinate grid (ignored without grid conditioning); z [n × L] (ignored without latent);

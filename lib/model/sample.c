@@ -428,6 +428,28 @@ static spcnn_status make_latents(const spcnn_model *m, size_t first, size_t n, c
     return SPCNN_OK;
 }
 
+spcnn_status spcnn__model_sample_macs(spcnn_model *model, size_t height, size_t width,
+                                      double *macs)
+{
+    SPCNN_TRY(check_generation(model, "sample macs", 1, height, width));
+    SPCNN_CHECK_ARG(macs != NULL, "sample macs: macs is NULL");
+    spcnn_model *m = model;
+    spcnn__dnnl_enter(&m->ctx);
+    double per_window[2];
+    for (int corner = 0; corner < 2; corner++) {
+        spcnn__sample_plan *sp;
+        SPCNN_TRY(sample_plan_get(m, &m->ctx, m->sample, corner, 1, &sp));
+        per_window[corner] = spcnn__pixelcnn_macs(sp->pc, 0) / (double)sp->windows;
+    }
+    /* Pixels with r, c >= m - 1 sit at their window's bottom-right corner (h, w >= m). */
+    const size_t ms = (size_t)m->m;
+    const double pixels = (double)height * (double)width;
+    const double corners = (double)(height - ms + 1) * (double)(width - ms + 1);
+    const double head = (double)m->f * 3.0 * (double)m->k; /* nin F -> 3K at one pixel */
+    *macs = corners * per_window[1] + (pixels - corners) * per_window[0] + pixels * head;
+    return SPCNN_OK;
+}
+
 /* Images first .. first + n - 1 of the seed's sequence, row by row to sink (as image 0 ..
  * n - 1): spcnn_model_generate_stream with first 0, spcnn_model_generate_range. */
 static spcnn_status generate_stream_at(spcnn_model *model, size_t first, size_t n,

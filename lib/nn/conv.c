@@ -377,6 +377,13 @@ static spcnn_status forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *w, co
                                l->s.transposed ? "deconvolution forward" : "convolution forward");
 }
 
+double spcnn__conv_macs(const spcnn__conv *l)
+{
+    const spcnn__conv_shape *s = &l->s;
+    const double positions = s->transposed ? (double)s->h * s->w : (double)l->oh * l->ow;
+    return (double)s->n * positions * s->c_in * s->c_out * s->kh * s->kw;
+}
+
 spcnn_status spcnn__conv_backward(spcnn__conv *l, spcnn__dnnl *ctx, const float *x,
                                   const float *w, const float *dy, float *dx, float *dw,
                                   float *db)

@@ -99,6 +99,9 @@ spcnn_status spcnn__conv_forward_rounded(spcnn__conv *l, spcnn__dnnl *ctx, const
 spcnn_status spcnn__conv_backward(spcnn__conv *l, spcnn__dnnl *ctx, const float *x,
                                   const float *w, const float *dy, float *dx, float *dw,
                                   float *db);
+/* Multiply-adds of one forward of an initialised layer: every output position (every input
+ * position of a transposed layer) times c_in · c_out · kh · kw, padding taps included. */
+double spcnn__conv_macs(const spcnn__conv *l);
 /* Safe on a zeroed or half-initialised struct. */
 void spcnn__conv_deinit(spcnn__conv *l);
 

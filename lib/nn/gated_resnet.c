@@ -297,6 +297,19 @@ spcnn_status spcnn__gated_resnet_forward(spcnn__gated_resnet *gr, spcnn__dnnl *c
     return SPCNN_OK;
 }
 
+double spcnn__gated_resnet_macs(const spcnn__gated_resnet *gr)
+{
+    const spcnn__gated_resnet_shape *s = &gr->s;
+    double macs = spcnn__conv_macs(&gr->conv1) + spcnn__conv_macs(&gr->conv2);
+    if (s->aux_c > 0)
+        macs += spcnn__conv_macs(&gr->aux);
+    if (s->grid)
+        macs += spcnn__conv_macs(&gr->grid);
+    if (s->latent > 0)
+        macs += (double)gr->z.s.n * gr->z.s.in * gr->z.s.out;
+    return macs;
+}
+
 spcnn_status spcnn__gated_resnet_backward(spcnn__gated_resnet *gr, spcnn__dnnl *ctx,
                                           const spcnn__params *params, const float *x,
                                           const float *a, const float *grid, const float *z,

@@ -107,6 +107,10 @@ spcnn_status spcnn__gated_resnet_backward(spcnn__gated_resnet *gr, spcnn__dnnl *
                                           const float *dout, float rate, float *dx, float *da,
                                           float *dz, float *work);
 
+/* Multiply-adds of one forward of an initialised block: its convolutions (spcnn__conv_macs)
+ * and its z projection. */
+double spcnn__gated_resnet_macs(const spcnn__gated_resnet *gr);
+
 void spcnn__gated_resnet_deinit(spcnn__gated_resnet *gr);
 
 #endif
