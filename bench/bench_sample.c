@@ -5,7 +5,9 @@
  *                                     image alone at 56×56 and 224×224 in ms per pixel next to
  *                                     the batch-100 figure, with 1 and 2 threads; --big adds
  *                                     one 1400×1400 image (minutes); then fp32 against bf16
- *                                     (SPCNN_CFG_PRECISION), in turns, where the CPU has bf16
+ *                                     (SPCNN_CFG_PRECISION), in turns, where the CPU has bf16,
+ *                                     with the useful GFLOP/s and their share of the peak
+ *                                     measured for each precision (bench_peak.h)
  *   bench_sample [MODEL] --precision  only that last part
  *   bench_sample [MODEL] --stream S F generate an S×S image streamed row by row, stop at the
  *                                     first progress report at or past fraction F (the library
