@@ -273,16 +273,20 @@ START_TEST(test_add_accumulate_concat)
 END_TEST
 
 /* concat_elu rounded to bf16 in one pass gives the bytes of concat_elu then the conversion, on
- * every shape (rows narrower than, equal to and just over a 16-lane block) and on special
- * inputs (zeros of both signs, tiny and huge values, infinities, NaN). */
+ * every shape (rows narrower than, equal to and just over a 16-lane block), on rows exactly as
+ * wide as its stack chunk allows (2 × 2048: an aux input of the widest model) and wider (its
+ * element-by-element path), and on special inputs (zeros of both signs, tiny and huge values,
+ * infinities, NaN). */
 START_TEST(test_concat_elu_bf16)
 {
     tu_rng r = {8};
     const float special[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-42f, 3e38f, -3e38f, 88.5f, -90.0f,
                              INFINITY, -INFINITY, NAN, 1.0f, -1.0f, 0.5f};
     const size_t nspecial = sizeof special / sizeof special[0];
-    for (size_t s = 0; s < NSHAPES; s++) {
-        size_t p = shapes[s].n * shapes[s].hw, c = shapes[s].c, n = p * c;
+    const shape wide[] = {{1, 3, 2048}, {1, 3, 2100}};
+    for (size_t s = 0; s < NSHAPES + 2; s++) {
+        const shape *sh = s < NSHAPES ? &shapes[s] : &wide[s - NSHAPES];
+        size_t p = sh->n * sh->hw, c = sh->c, n = p * c;
         float *x = tu_alloc_f(n), *y = tu_alloc_f(2 * n);
         uint16_t *want = malloc(2 * n * sizeof *want), *got = malloc(2 * n * sizeof *got);
         ck_assert(want != NULL && got != NULL);
