@@ -225,7 +225,14 @@ typedef enum spcnn_config_key {
      * (docs/benchmarks.md says how close). Training is always fp32. A model whose file says 1
      * computes in fp32 on a CPU without AVX-512 BF16; ::spcnn_model_set_option refuses 1
      * there with ::SPCNN_ERR_UNSUPPORTED [0]. @since 0.6.0 */
-    SPCNN_CFG_PRECISION = 26
+    SPCNN_CFG_PRECISION = 26,
+    /** Weight β of the VAE's KL term in the training loss (patch NLL + reconstruction +
+     * β·KL): below 1 the encoder may put more of each image into z, which the PixelCNN's
+     * reconstructions follow more faithfully, at the cost of a code that strays further from
+     * N(0, I) (a fitted prior, ::spcnn_model_fit_prior, follows it). Training only: bits/dim,
+     * the reported KL and every evaluation use the true KL. 1: the paper's ELBO [1].
+     * @since 0.7.0 */
+    SPCNN_CFG_KL_WEIGHT = 27
 } spcnn_config_key;
 
 /**
@@ -503,7 +510,8 @@ SPCNN_API spcnn_status spcnn_model_set_threads(spcnn_model *model, int threads);
  * (since 0.6.0) ::SPCNN_CFG_PRECISION and the scale-aware training settings ::SPCNN_CFG_TRAIN_SCALE_MIN,
  * ::SPCNN_CFG_TRAIN_SCALE_MAX and ::SPCNN_CFG_TRAIN_NATIVE_SHARE, so that a trained model can
  * be fine-tuned at other scales (the minimum may not go above the maximum: raise the maximum
- * first). Changed settings are saved with the model.
+ * first), and (since 0.7.0) the training loss's ::SPCNN_CFG_KL_WEIGHT. Changed settings are
+ * saved with the model.
  * @param[in,out] model The model.
  * @param[in] key The setting.
  * @param[in] value Its new value, within ::spcnn_config_bounds.

@@ -217,6 +217,12 @@ expect 0 'now at step 4' "$spcnn" train --data "$tmp/idx" --resume "$tmp/ts.spcn
 expect 0 'train_scale_max +3$' "$spcnn" info "$tmp/ts2.spcnn"
 expect 0 'train_scale_min +1$' "$spcnn" info "$tmp/ts2.spcnn"
 expect 0 'train_native_share +0.25$' "$spcnn" info "$tmp/ts2.spcnn"
+# ... and the KL term's weight, saved with the model (written only when it is not 1).
+expect 0 'now at step 5' "$spcnn" train --data "$tmp/idx" --resume "$tmp/ts2.spcnn" \
+    --out "$tmp/kl.spcnn" --steps 5 --kl-weight 0.25 --no-eval --prior-components 0
+expect 0 'kl_weight +0.25$' "$spcnn" info "$tmp/kl.spcnn"
+expect 2 'kl_weight = 2 is out of range' "$spcnn" train --data "$tmp/idx" \
+    --resume "$tmp/ts2.spcnn" --out "$tmp/x" --steps 5 --kl-weight 2 --no-eval
 # shellcheck disable=SC2086
 expect 0 'train_native_share 0.5 changes nothing without scale-aware training' "$spcnn" train \
     --data "$tmp/idx" --out "$tmp/x.spcnn" --steps 1 $tiny --train-native-share 0.5 --no-eval \

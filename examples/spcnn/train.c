@@ -45,8 +45,8 @@ static void train_usage(FILE *to)
             "                        is needed; with several, training stops at the first\n"
             "                        limit reached)\n"
             "  --resume MODEL        continue training MODEL, saved with its training state;\n"
-            "                        its configuration is kept (only --threads and the\n"
-            "                        scale-aware settings below may change)\n"
+            "                        its configuration is kept (only --threads, the\n"
+            "                        scale-aware settings and --kl-weight below may change)\n"
             "  --validation N        hold the last N training images out as the validation set\n"
             "                        (default 5000; a tenth of fewer than 50 000 images;\n"
             "                        0 trains on all of them and needs --no-eval)\n"
@@ -84,6 +84,10 @@ static void train_usage(FILE *to)
             "                        STEPS steps train the VAE alone, then the PixelCNN trains\n"
             "                        alone on the frozen VAE's codes (default 0: jointly, as\n"
             "                        the paper); --steps counts both stages\n"
+            "  --kl-weight B         weight of the VAE's KL term in the training loss, 0 to 1\n"
+            "                        (default 1: the paper's ELBO); below 1 the latent code\n"
+            "                        may keep more of each image; may be given with\n"
+            "                        --resume\n"
             "  --KEY VALUE           any hyper-parameter, with dashes or underscores:\n");
     int col = 0, first = 0;
     for (int k = 1; k < 64; k++) {
@@ -131,16 +135,17 @@ typedef struct train_args {
     int skip_bad; /* --skip-bad */
     spcnn_config_key first_config_key; /* a hyper-parameter other than threads, if any,
                                           * other than the scale-aware training settings */
-    /* The scale-aware training settings given (--train-sizes, --train-scale-min/max,
-     * --train-native-share): they may change when resuming (fine-tuning at other scales). */
+    /* The training settings given that may change when resuming (fine-tuning): the
+     * scale-aware ones (--train-sizes, --train-scale-min/max, --train-native-share) and
+     * --kl-weight. */
     unsigned tuned;                                   /* bit k: key k given */
-    double tuned_value[SPCNN_CFG_TRAIN_NATIVE_SHARE + 1];
+    double tuned_value[SPCNN_CFG_KL_WEIGHT + 1];
 } train_args;
 
 static int is_tuning_key(spcnn_config_key key)
 {
     return key == SPCNN_CFG_TRAIN_SCALE_MIN || key == SPCNN_CFG_TRAIN_SCALE_MAX ||
-           key == SPCNN_CFG_TRAIN_NATIVE_SHARE;
+           key == SPCNN_CFG_TRAIN_NATIVE_SHARE || key == SPCNN_CFG_KL_WEIGHT;
 }
 
 /* Named configurations: the paper's two networks (Akoury & Nguyen; PixelCNN++'s optimiser),
@@ -156,7 +161,8 @@ typedef struct preset_value {
         {SPCNN_CFG_ADAM_BETA1, 0.95}, {SPCNN_CFG_ADAM_BETA2, 0.9995},                        \
         {SPCNN_CFG_EMA_DECAY, 0.9995}, {SPCNN_CFG_USE_COORDS, 1}, {SPCNN_CFG_USE_LATENT, 1}, \
         {SPCNN_CFG_GRID_RESAMPLE, 1}, {SPCNN_CFG_TRAIN_SCALE_MIN, 1},                       \
-        {SPCNN_CFG_TRAIN_SCALE_MAX, 1}, {SPCNN_CFG_VAE_PRETRAIN_STEPS, 0}
+        {SPCNN_CFG_TRAIN_SCALE_MAX, 1}, {SPCNN_CFG_VAE_PRETRAIN_STEPS, 0},                   \
+        {SPCNN_CFG_KL_WEIGHT, 1}
 static const preset_value paper_small[] = {PAPER_COMMON, {SPCNN_CFG_NR_FILTERS, 25},
                                            {SPCNN_CFG_NR_RESNET, 2}};
 static const preset_value paper_large[] = {PAPER_COMMON, {SPCNN_CFG_NR_FILTERS, 140},
@@ -320,32 +326,32 @@ static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *
     if (a->resume && a->first_config_key) {
         fprintf(stderr,
                 "spcnn train: %s cannot be changed when resuming: the model keeps its own "
-                "configuration (`spcnn info %s` shows it); only --threads and the scale-aware "
+                "configuration (`spcnn info %s` shows it); only --threads, the scale-aware "
                 "training settings (--train-sizes, --train-scale-min, --train-scale-max, "
-                "--train-native-share) may be given\n",
+                "--train-native-share) and --kl-weight may be given\n",
                 spcnn_config_key_name(a->first_config_key), a->resume);
         return CLI_USAGE;
     }
     return CLI_OK;
 }
 
-/* Resuming with other scale-aware training settings: apply them to the loaded model (the
- * scale range in the order that keeps min <= max at every step) and read its configuration
- * back into cfg. 0 after printing why. */
+/* Resuming with other training settings (scale-aware, kl_weight): apply them to the loaded
+ * model (the scale range in the order that keeps min <= max at every step) and read its
+ * configuration back into cfg. 0 after printing why. */
 static int retune(spcnn_model *model, const train_args *a, spcnn_config *cfg)
 {
-    static const spcnn_config_key max_first[] = {SPCNN_CFG_TRAIN_SCALE_MAX,
-                                                 SPCNN_CFG_TRAIN_SCALE_MIN,
-                                                 SPCNN_CFG_TRAIN_NATIVE_SHARE};
-    static const spcnn_config_key min_first[] = {SPCNN_CFG_TRAIN_SCALE_MIN,
-                                                 SPCNN_CFG_TRAIN_SCALE_MAX,
-                                                 SPCNN_CFG_TRAIN_NATIVE_SHARE};
+    static const spcnn_config_key max_first[] = {
+        SPCNN_CFG_TRAIN_SCALE_MAX, SPCNN_CFG_TRAIN_SCALE_MIN, SPCNN_CFG_TRAIN_NATIVE_SHARE,
+        SPCNN_CFG_KL_WEIGHT};
+    static const spcnn_config_key min_first[] = {
+        SPCNN_CFG_TRAIN_SCALE_MIN, SPCNN_CFG_TRAIN_SCALE_MAX, SPCNN_CFG_TRAIN_NATIVE_SHARE,
+        SPCNN_CFG_KL_WEIGHT};
     double current_min = 1;
     spcnn_config_get(cfg, SPCNN_CFG_TRAIN_SCALE_MIN, &current_min);
     const int raise_max_first = (a->tuned >> SPCNN_CFG_TRAIN_SCALE_MAX & 1u) &&
                                 a->tuned_value[SPCNN_CFG_TRAIN_SCALE_MAX] >= current_min;
     const spcnn_config_key *order = raise_max_first ? max_first : min_first;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         if (!(a->tuned >> order[i] & 1u))
             continue;
         if (spcnn_model_set_option(model, order[i], a->tuned_value[order[i]]) != SPCNN_OK) {
@@ -1021,6 +1027,12 @@ int cli_train(int argc, char **argv)
         fprintf(stderr, "spcnn train: note: train_native_share %g changes nothing without "
                         "scale-aware training (--train-sizes): every step is at the images' "
                         "own size\n", share);
+    double kl_weight = 1, use_latent = 1;
+    spcnn_config_get(cfg, SPCNN_CFG_KL_WEIGHT, &kl_weight);
+    spcnn_config_get(cfg, SPCNN_CFG_USE_LATENT, &use_latent);
+    if (kl_weight != 1 && use_latent == 0)
+        fprintf(stderr, "spcnn train: note: kl_weight %g changes nothing without the latent "
+                        "code (use_latent 0)\n", kl_weight);
     r.steps_per_epoch = r.ds.n_train / r.batch; /* a streamed folder: n_train images drawn */
     if (r.ds.streamed) {
         if (!(r.cum = malloc(r.ds.n_train * sizeof *r.cum))) {

@@ -49,6 +49,7 @@ spcnn_status spcnn__model_new_checked(const spcnn_config *cfg, spcnn__table_chec
     m->native_share = spcnn__config_value(cfg, SPCNN_CFG_TRAIN_NATIVE_SHARE);
     m->bf16 = spcnn__config_int(cfg, SPCNN_CFG_PRECISION) == 1 && spcnn__dnnl_has_bf16();
     m->vae_pretrain_steps = (uint64_t)spcnn__config_value(cfg, SPCNN_CFG_VAE_PRETRAIN_STEPS);
+    m->kl_weight = (float)spcnn__config_value(cfg, SPCNN_CFG_KL_WEIGHT);
     if (m->vae_pretrain_steps > 0 && !m->use_latent) {
         spcnn__free(m);
         return spcnn__error(SPCNN_ERR_INVALID_ARGUMENT,
@@ -207,6 +208,10 @@ spcnn_status spcnn_model_set_option(spcnn_model *model, spcnn_config_key key, do
         model->native_share = spcnn__config_value(&probe, SPCNN_CFG_TRAIN_NATIVE_SHARE);
         return SPCNN_OK;
     }
+    case SPCNN_CFG_KL_WEIGHT: /* a training setting: the next step uses it */
+        SPCNN_TRY(spcnn_config_set(&model->cfg, key, value));
+        model->kl_weight = (float)value;
+        return SPCNN_OK;
     default: {
         const char *name = spcnn_config_key_name(key);
         if (name == NULL)
@@ -215,8 +220,8 @@ spcnn_status spcnn_model_set_option(spcnn_model *model, spcnn_config_key key, do
         return spcnn__error(SPCNN_ERR_INVALID_ARGUMENT,
                             "model set option: %s is fixed when the model is created; only "
                             "threads, temperature, schedule, precision and the "
-                            "train_scale_min, train_scale_max and train_native_share of "
-                            "training can change",
+                            "train_scale_min, train_scale_max, train_native_share and "
+                            "kl_weight of training can change",
                             name);
     }
     }

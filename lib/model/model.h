@@ -46,6 +46,7 @@ struct spcnn_model {
     double native_share; /* scale-aware training: share of steps at scale 1 (train.c) */
     int bf16;            /* forward-only plans in bf16 (precision 1 on a CPU that has it) */
     uint64_t vae_pretrain_steps; /* two-stage training (train.c); 0: joint */
+    float kl_weight;             /* β of the training loss's KL term (train.c); 1: the ELBO */
 
     spcnn__dnnl ctx;
     spcnn__params params;

@@ -81,15 +81,22 @@ static void w_u32(writer *w, uint32_t v) { spcnn__le_put_u32(w_room(w, 4), v); }
 static void w_u64(writer *w, uint64_t v) { spcnn__le_put_u64(w_room(w, 8), v); }
 
 
-/* Keys newer than 0.5 that only steer training or sampling are written only when set, so that
- * a model which does not use them stays readable by 0.5 (a reader gives missing keys their
- * default, 0 for both). */
+/* Keys newer than 0.5 that only steer training or sampling are written only when they differ
+ * from their default, so that a model which does not use them stays readable by 0.5 and 0.6
+ * (a reader gives missing keys their default: 0, 0 and 1). */
 static int key_written(const spcnn_config *cfg, int k)
 {
     if (spcnn_config_key_name((spcnn_config_key)k) == NULL)
         return 0;
-    return (k != SPCNN_CFG_TRAIN_NATIVE_SHARE && k != SPCNN_CFG_PRECISION) ||
-           cfg->values[k] != 0;
+    switch (k) {
+    case SPCNN_CFG_TRAIN_NATIVE_SHARE:
+    case SPCNN_CFG_PRECISION:
+        return cfg->values[k] != 0;
+    case SPCNN_CFG_KL_WEIGHT:
+        return cfg->values[k] != 1;
+    default:
+        return 1;
+    }
 }
 
 /* A file holding a NaN could be written but never loaded; refuse it here instead. */

@@ -222,7 +222,7 @@ static spcnn_status forward_backward(spcnn_model *m, spcnn__train_plan *tp,
             nll += tp->nll[i];
     }
 
-    /* Backward of loss = mean over images of (patch NLL + reconstruction + KL), less the
+    /* Backward of loss = mean over images of (patch NLL + reconstruction + β·KL), less the
      * terms of a frozen part. */
     const float inv_n = 1.0f / (float)total;
     spcnn__params_zero_grad(&m->params);
@@ -243,6 +243,9 @@ static spcnn_status forward_backward(spcnn_model *m, spcnn__train_plan *tp,
         if (train_pc)
             spcnn__accumulate(tp->dz_pc, tp->dz_dec, n * l);
         spcnn__reparam_backward(tp->logvar, tp->eps, tp->dz_pc, tp->dmu, tp->dlogvar, n * l);
+        /* The KL term weighs β (kl_weight; 1 leaves inv_n as it is, bit for bit). */
+        for (size_t i = 0; i < n; i++)
+            tp->dloss[i] = inv_n * m->kl_weight;
         spcnn__kl_backward(tp->mu, tp->logvar, tp->dloss, tp->dmu_kl, tp->dlogvar_kl, n, l);
         spcnn__accumulate(tp->dmu, tp->dmu_kl, n * l);
         spcnn__accumulate(tp->dlogvar, tp->dlogvar_kl, n * l);

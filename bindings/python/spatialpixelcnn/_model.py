@@ -277,7 +277,7 @@ class Model:
         """Change a setting of this model: ``threads``, ``temperature`` or ``schedule``, or
         (library 0.6) ``precision`` and the scale-aware training settings
         ``train_scale_min``, ``train_scale_max`` and ``train_native_share`` (fine-tuning at
-        other scales).
+        other scales), and (library 0.7) the training loss's ``kl_weight``.
 
         ``name`` is a configuration key name; an unknown name raises TypeError, a key fixed at
         creation (``nr_filters``, ...) or a value out of range InvalidArgumentError with the

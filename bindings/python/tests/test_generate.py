@@ -354,6 +354,12 @@ class GenerateNumpy(support.BothPaths, unittest.TestCase):
             self.model.set_option("train_scale_min", 2)
         self.assertIn("train_scale_max", ctx.exception.message)
         self.model.set_option("train_native_share", 0)
+        # So does the KL term's weight (library 0.7).
+        self.model.set_option("kl_weight", 0.5)
+        self.assertEqual(self.model.config["kl_weight"], 0.5)
+        with self.assertRaises(sp.InvalidArgumentError):
+            self.model.set_option("kl_weight", 1.5)
+        self.model.set_option("kl_weight", 1)
         # Precision: by name; bf16 where the CPU has it, UnsupportedError elsewhere.
         self.assertEqual(self.model.precision, "fp32")
         with self.assertRaisesRegex(ValueError, "fp16"):
