@@ -368,6 +368,31 @@ got=$?
 [ $got -eq 130 ] && pass || { fail "SIGTERM: exit status $got, expected 130"; cat "$tmp/sig"; }
 grep -q 'stopped by SIGTERM at step [0-9]*; checkpoint saved' "$tmp/sig" && [ -s "$tmp/s.spcnn" ] &&
     pass || { fail "SIGTERM: no checkpoint"; cat "$tmp/sig"; }
+# Stopped between evaluations (here: none before the stop), the log gets a line that carries
+# the training clock, without validation figures, and a resumed run's minutes go on from it.
+# shellcheck disable=SC2086
+"$spcnn" train --data "$tmp/idx" --out "$tmp/s2.spcnn" --minutes 2 --eval-every 1000000 \
+    --eval-images 2 $tiny > "$tmp/sig" 2>&1 &
+pid=$!
+i=0
+while [ ! -f "$tmp/s2.spcnn.log.csv" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 1
+kill -TERM $pid
+wait $pid
+got=$?
+last=$(tail -n 1 "$tmp/s2.spcnn.log.csv" 2>/dev/null)
+stopped=$(sed -n 's/.*stopped by SIGTERM at step \([0-9]*\);.*/\1/p' "$tmp/sig")
+[ $got -eq 130 ] && echo "$last" | grep -Eq "^[0-9.]+,$stopped,[0-9.]+,[0-9.]+,nan,nan,nan$" &&
+    pass ||
+    { fail "SIGTERM between evaluations: status $got, last log line '$last'"; cat "$tmp/sig"; }
+expect 0 "now at step $((stopped + 1))" "$spcnn" train --data "$tmp/idx" \
+    --resume "$tmp/s2.spcnn" --steps $((stopped + 1)) --eval-images 2 --prior-components 0
+"$python" - "$tmp/s2.spcnn.log.csv" <<'PY' && pass || fail "resumed minutes do not go on"
+import sys
+rows = [l.split(",") for l in open(sys.argv[1]).read().split()[1:]]
+assert len(rows) == 2 and rows[0][4] == "nan" and rows[1][4] != "nan", rows
+assert float(rows[1][0]) >= float(rows[0][0]) > 0, rows
+PY
 
 # 6. Generation: sample, generate, upscale, reconstruct with the tiny model m.
 size_of() { # the "HxW" of a PNG file's IHDR

@@ -119,7 +119,9 @@ static void train_usage(FILE *to)
                 "                        --seed is 0 to 2^53-1: the model stores it as a double)\n"
                 "\n"
                 "Progress goes to stderr; each evaluation is printed and appended to\n"
-                "MODEL.log.csv (minutes,step,epoch,train_bpd,valid_bpd_patches,valid_bpd_image,kl).\n"
+                "MODEL.log.csv (minutes,step,epoch,train_bpd,valid_bpd_patches,valid_bpd_image,kl);\n"
+                "a run stopped between evaluations adds a line with nan for the validation\n"
+                "figures, so that the minutes of a resumed run go on from where it stopped.\n"
                 "A run is deterministic for a fixed seed and thread count.\n");
 }
 
@@ -859,6 +861,15 @@ static int train_loop(run *r, uint64_t seed)
         rc = cli_fail("train", "evaluating", st);
     if (rc == CLI_OK && r->last_save_step != step)
         rc = checkpoint(r, step);
+    /* Stopped between evaluations: a line without validation figures carries the training
+     * clock, so that a resumed run's minutes go on from here and not from the last evaluation
+     * (scripts/paper.sh gives every row the same minutes across interruptions). */
+    if (rc == CLI_OK && r->csv && r->args->eval && step > r->start_step &&
+        r->last_eval_step != step) {
+        fprintf(r->csv, "%.3f,%lld,%.4f,%.5f,nan,nan,nan\n", run_minutes(r), step,
+                (double)pos / (double)r->steps_per_epoch, train_bpd(r));
+        fflush(r->csv);
+    }
     if (rc == CLI_OK && failed)
         rc = CLI_FAILED; /* rank 0 said why */
     if (rc == CLI_OK && r->signalled) {

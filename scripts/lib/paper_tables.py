@@ -50,10 +50,16 @@ def load(row, top, budget):
         if lines:
             row["minutes"] = float(lines[-1][0])
             row["step"] = int(lines[-1][1])
-            try:
-                row["valid_bpd"] = float(lines[-1][4])
-            except ValueError:
-                pass
+            # The last evaluation's figure: a run stopped between evaluations ends its log
+            # with a line of nan (it only carries the clock).
+            for line in reversed(lines):
+                try:
+                    v = float(line[4])
+                except (ValueError, IndexError):
+                    continue
+                if v == v:
+                    row["valid_bpd"] = v
+                    break
     wall = cpu = 0.0
     times = os.path.join(d, "cpu-seconds.txt")
     if os.path.exists(times):
