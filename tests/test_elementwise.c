@@ -173,6 +173,19 @@ START_TEST(test_concat_elu_dropout_fused)
         free(x), free(y1), free(y2), free(dy), free(dx), free(m1), free(m2);
         free(xd), free(e), free(yd), free(dyd), free(de), free(dxd);
     }
+    /* Pixels wider than the fused kernel's chunk of random lanes (1024 elements), at offsets
+     * that are not multiples of 4: still the unfused bits. */
+    const size_t p = 3, c = 601, n = p * c;
+    float *x = tu_alloc_f(n), *y1 = tu_alloc_f(2 * n), *y2 = tu_alloc_f(2 * n);
+    uint8_t *m1 = malloc(2 * n), *m2 = malloc(2 * n);
+    ck_assert(m1 && m2);
+    tu_fill_f(&r, x, n, -3, 3);
+    spcnn__concat_elu_dropout_forward(x, y1, m1, p, c, 0.3f, 9);
+    spcnn__concat_elu_forward(x, y2, p, c);
+    spcnn__dropout_forward(y2, y2, m2, 2 * n, 0.3f, 9);
+    ck_assert(memcmp(m1, m2, 2 * n) == 0);
+    ck_assert(memcmp(y1, y2, 2 * n * sizeof *y1) == 0);
+    free(x), free(y1), free(y2), free(m1), free(m2);
 }
 END_TEST
 
