@@ -355,31 +355,28 @@ sh -c 'ulimit -v 250000 && exec "$0" -c "bytearray(275 * 10 ** 6)"' "$python" 2>
     fail "ulimit -v 250000 did not stop a 275 MB allocation" || pass
 
 # 5. SIGTERM: checkpoint and exit 130.
-# shellcheck disable=SC2086
-"$spcnn" train --data "$tmp/idx" --out "$tmp/s.spcnn" --minutes 2 --no-eval $tiny \
-    > "$tmp/sig" 2>&1 &
-pid=$!
-i=0
-while [ ! -f "$tmp/s.spcnn.log.csv" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
-sleep 0.5
-kill -TERM $pid
-wait $pid
-got=$?
+# term_training OUT [FLAGS...]: a 2-minute training run into OUT, sent SIGTERM once its log
+# exists and it has run a moment; its exit status in $got, its output in $tmp/sig.
+term_training() {
+    term_out=$1
+    shift
+    # shellcheck disable=SC2086
+    "$spcnn" train --data "$tmp/idx" --out "$term_out" --minutes 2 $tiny "$@" > "$tmp/sig" 2>&1 &
+    term_pid=$!
+    i=0
+    while [ ! -f "$term_out.log.csv" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+    sleep 1
+    kill -TERM $term_pid
+    wait $term_pid
+    got=$?
+}
+term_training "$tmp/s.spcnn" --no-eval
 [ $got -eq 130 ] && pass || { fail "SIGTERM: exit status $got, expected 130"; cat "$tmp/sig"; }
 grep -q 'stopped by SIGTERM at step [0-9]*; checkpoint saved' "$tmp/sig" && [ -s "$tmp/s.spcnn" ] &&
     pass || { fail "SIGTERM: no checkpoint"; cat "$tmp/sig"; }
 # Stopped between evaluations (here: none before the stop), the log gets a line that carries
 # the training clock, without validation figures, and a resumed run's minutes go on from it.
-# shellcheck disable=SC2086
-"$spcnn" train --data "$tmp/idx" --out "$tmp/s2.spcnn" --minutes 2 --eval-every 1000000 \
-    --eval-images 2 $tiny > "$tmp/sig" 2>&1 &
-pid=$!
-i=0
-while [ ! -f "$tmp/s2.spcnn.log.csv" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
-sleep 1
-kill -TERM $pid
-wait $pid
-got=$?
+term_training "$tmp/s2.spcnn" --eval-every 1000000 --eval-images 2
 last=$(tail -n 1 "$tmp/s2.spcnn.log.csv" 2>/dev/null)
 stopped=$(sed -n 's/.*stopped by SIGTERM at step \([0-9]*\);.*/\1/p' "$tmp/sig")
 [ $got -eq 130 ] && echo "$last" | grep -Eq "^[0-9.]+,$stopped,[0-9.]+,[0-9.]+,nan,nan,nan$" &&
