@@ -293,8 +293,10 @@ ROW_KERNEL concat_elu_dropout_rows(const float *x, float *y, uint8_t *mask, size
             const size_t len = 2 * c - e0 < DROP_CHUNK ? 2 * c - e0 : DROP_CHUNK;
             const size_t at = drawn + e0, g0 = at >> 2, groups = ((at + len - 1) >> 2) - g0 + 1;
 #pragma omp simd
-            for (size_t g = 0; g < groups; g++)
-                draws[g] = spcnn__mix64(key ^ spcnn__mix64(g0 + g)); /* spcnn__rng_bits */
+            for (size_t g = 0; g < groups; g++) {
+                spcnn__rng r = {key, g0 + g};
+                draws[g] = spcnn__rng_bits(&r);
+            }
             /* Lane k of draw g0 + g (its bits 16k..16k+15) is element 4(g0 + g) + k, as in
              * drop_lane: on a little-endian machine the draws' bytes are the lanes in order. */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
