@@ -280,6 +280,8 @@ START_TEST(test_roundtrip)
         spcnn_status st = spcnn__model_file_load(path, &l);
         ck_assert_msg(st == SPCNN_OK, "load: %s", spcnn_last_error_message());
         compare_models(m, l, training);
+        /* Zero moments at a step > 0: the next step primes Adam's second moment (optim.h). */
+        ck_assert_int_eq(l->optim.prime_second_moment, !training);
 
         /* Saving the loaded model writes the same bytes (with training state; without, the
          * loaded raw weights are the EMA, so compare the EMA-only file). */

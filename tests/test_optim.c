@@ -433,6 +433,39 @@ START_TEST(test_adam_decay_and_ema)
 }
 END_TEST
 
+/* Moments reset at t = 1000 (training resumed from EMA-only weights), lr 0.1, β1 0.9, β2
+ * 0.999, g = 0.5: the primed step sets v = g² · (1 − β2^1001) so that v̂ = g² = 0.25, and
+ *   m = 0.05, m^ = 0.05 / (1 − 0.9^1001) = 0.05,  w = 1 − 0.1 · 0.05 / 0.5 = 0.99
+ * (unprimed, v^ = 0.00025 / 0.6327 = 0.000395 would make it 1 − 0.2515 = 0.7485); the flag is
+ * cleared, and the next step (g = −0.25) is Adam's usual v = 0.999 v + 0.001 g². */
+START_TEST(test_adam_primed_second_moment)
+{
+    spcnn__params p;
+    spcnn__optim o;
+    mirror_table(&p);
+    spcnn__optim_init(&o, 0.1, 1, 0.9, 0.999, 0, 0.9995);
+    o.t = 1000;
+    o.prime_second_moment = 1;
+    const double bc2 = 1 - pow(0.999, 1001);
+    set_grads(&p, 0.5f);
+    ck_assert_int_eq(spcnn__optim_step(&p, &o, NULL), SPCNN_OK);
+    ck_assert_int_eq(o.prime_second_moment, 0);
+    const double d = 1001.0 / 1010.0; /* the EMA warm-up bound at t = 1000 */
+    double e = fmax(fmax(table_err(&p, SPCNN__BUF_VALUE, 0.99, -0.99),
+                         table_err(&p, SPCNN__BUF_ADAM_V, 0.25 * bc2, 0.25 * bc2)),
+                    fmax(table_err(&p, SPCNN__BUF_ADAM_M, 0.05, -0.05),
+                         table_err(&p, SPCNN__BUF_EMA, d + (1 - d) * 0.99,
+                                   -(d + (1 - d) * 0.99))));
+    set_grads(&p, -0.25f);
+    ck_assert_int_eq(spcnn__optim_step(&p, &o, NULL), SPCNN_OK);
+    const double v2 = 0.999 * 0.25 * bc2 + 0.001 * 0.0625;
+    e = fmax(e, table_err(&p, SPCNN__BUF_ADAM_V, v2, v2));
+    spcnn__params_deinit(&p);
+    tu_report("adam, second moment primed after a reset (hand)", e, 1e-6);
+    ck_assert(e < 1e-6);
+}
+END_TEST
+
 /* Gradient (0.3, 0.4) has norm 0.5; clipping to 0.1 scales it by 0.2 to (0.06, 0.08), so
  * m = 0.1 g = (0.006, 0.008) and v = 0.001 g^2 = (3.6e-6, 6.4e-6). A limit above the norm
  * leaves it alone: m = (0.03, 0.04). */
@@ -681,6 +714,7 @@ int main(void)
     tcase_add_test(tc, test_grad_norm);
     tcase_add_test(tc, test_non_finite_guard);
     tcase_add_test(tc, test_step_rows);
+    tcase_add_test(tc, test_adam_primed_second_moment);
     tcase_add_test(tc, test_optim_rejects);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

@@ -525,6 +525,8 @@ spcnn_status spcnn__model_file_load_memory(const void *data, size_t size, const 
         goto fail;
     SPCNN_TRY_GOTO(st, copy_tensors(&r, &h, &model->params));
     model->optim.t = h.step;
+    /* Zero moments at a step > 0: the next step primes the second moment (optim.h). */
+    model->optim.prime_second_moment = h.nsections == 1 && h.step > 0;
     model->images_seen = h.images_seen;
     model->has_training_state = h.nsections > 1;
     if (h.prior_k > 0)

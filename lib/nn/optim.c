@@ -14,6 +14,7 @@ void spcnn__optim_init(spcnn__optim *o, double lr, double lr_decay, double beta1
     o->l2 = l2;
     o->ema_decay = ema_decay;
     o->clip_norm = 0.0;
+    o->prime_second_moment = 0;
 }
 
 /* L2 norm of buf[begin, end), both multiples of 4. */
@@ -102,6 +103,9 @@ spcnn_status spcnn__optim_step_rows(spcnn__params *p, spcnn__optim *o, size_t ro
     const float eps = (float)o->eps, l2 = (float)o->l2, gscale = (float)scale;
     const float b1 = (float)o->beta1, b2 = (float)o->beta2;
     const float c1 = (float)(1.0 - o->beta1), c2 = (float)(1.0 - o->beta2);
+    /* A primed second moment: v = g² · (1 − β2^(t+1)), so that v̂ = g² (what v̂ is at t = 0). */
+    const int prime = o->prime_second_moment;
+    const float bc2f = (float)bc2;
     /* TensorFlow's num_updates warm-up: early EMA weights follow the values closely. */
     const double ema_d = fmin(o->ema_decay, (1.0 + (double)t) / (10.0 + (double)t));
     const float d = (float)ema_d, cd = (float)(1.0 - ema_d);
@@ -114,7 +118,7 @@ spcnn_status spcnn__optim_step_rows(spcnn__params *p, spcnn__optim *o, size_t ro
     for (size_t i = begin; i < end; i++) { /* padding has g = w = 0 and stays 0 */
         float gi = gscale * g[i] + l2 * w[i];
         float mi = b1 * m[i] + c1 * gi;
-        float vi = b2 * v[i] + c2 * gi * gi;
+        float vi = prime ? gi * gi * bc2f : b2 * v[i] + c2 * gi * gi;
         float wi = w[i] - step * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
         m[i] = mi;
         v[i] = vi;
@@ -122,6 +126,7 @@ spcnn_status spcnn__optim_step_rows(spcnn__params *p, spcnn__optim *o, size_t ro
         e[i] = d * e[i] + cd * wi;
     }
     o->t++;
+    o->prime_second_moment = 0;
     if (stats) {
         stats->grad_norm = norm;
         stats->lr = lr_t;

@@ -18,6 +18,13 @@ typedef struct spcnn__optim {
     double l2;        /* g += l2 * w on every parameter (biases too) */
     double ema_decay; /* upper bound of the EMA decay; the warm-up lowers it early on */
     double clip_norm; /* > 0: scale the gradient down to this global L2 norm; 0: off */
+    /* 1 after the moments were reset at a step t > 0 (training resumed from EMA-only
+     * weights): the next step sets v so that its bias-corrected v̂ is that step's g², as
+     * Adam's own first step does. Otherwise v = (1 − β2)·g² under a bias correction near 1
+     * makes every parameter move (1 − β1) / sqrt(1 − β2) · lr ≈ 2.2 lr (β 0.95, 0.9995) at
+     * once, which undid an hour of training; primed, the first update is (1 − β1) · lr.
+     * Cleared by the step. */
+    int prime_second_moment;
 } spcnn__optim;
 
 typedef struct spcnn__optim_stats {
