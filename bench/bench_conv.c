@@ -122,6 +122,7 @@ int main(int argc, char **argv)
     }
     const variant variants[] = {
         {"any/nhwc", SPCNN__WEIGHTS_ANY, 0, 0, 0},
+        {"train bf16", SPCNN__WEIGHTS_ANY, 0, 0, 1},
         {"plain/nhwc", SPCNN__WEIGHTS_PLAIN, 0, 0, 0},
         {"any/nchw", SPCNN__WEIGHTS_ANY, 1, 0, 0},
         {"fwd fp32", SPCNN__WEIGHTS_ANY, 0, 1, 0},

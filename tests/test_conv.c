@@ -284,6 +284,111 @@ START_TEST(test_conv_bf16)
 }
 END_TEST
 
+/* Values rounded to bf16, as doubles (the reference's inputs for a bf16 layer). */
+static void rounded_copy(const float *x, double *xd, size_t n)
+{
+    uint16_t *h = xmalloc(n * 2);
+    spcnn__bf16_from_f32(x, h, n);
+    for (size_t i = 0; i < n; i++)
+        xd[i] = spcnn__bf16_to_f32(h[i]);
+    free(h);
+}
+
+/* bf16 training layers: the forward and the input gradient against the double reference of
+ * bf16-rounded inputs, weights and output gradient (the fp32 limit holds: only fp32 sums
+ * differ), the weight and bias gradients against the fp32 reference (they stay fp32), and the
+ * input gradient measurably not fp32's. */
+static void check_conv_bf16_training(spcnn__dnnl *ctx, spcnn__conv_shape s, uint64_t seed,
+                                     const char *name, double *worst, double *least_off)
+{
+    s.backward = 1;
+    s.bf16 = 1;
+    spcnn__conv l;
+    spcnn_status st = spcnn__conv_init(&l, ctx, &s);
+    ck_assert_msg(st == SPCNN_OK, "%s: %s", name, spcnn_last_error_message());
+    size_t nx = (size_t)s.n * s.h * s.w * s.c_in, nw = spcnn__conv_weights_size(&s);
+    size_t nb = (size_t)s.c_out, ny = (size_t)s.n * l.oh * l.ow * s.c_out;
+    tu_rng rng = {seed};
+    float *x = xmalloc(nx * 4), *w = xmalloc(nw * 4), *b = xmalloc(nb * 4), *dy = xmalloc(ny * 4);
+    float *y = xmalloc(ny * 4), *dx = xmalloc(nx * 4), *dw = xmalloc(nw * 4), *db = xmalloc(nb * 4);
+    double *xd = xmalloc(nx * 8), *wd = xmalloc(nw * 8), *bd = xmalloc(nb * 8);
+    double *dyd = xmalloc(ny * 8), *yr = xmalloc(ny * 8), *dxr = xmalloc(nx * 8);
+    double *dx32 = xmalloc(nx * 8), *dwr = xmalloc(nw * 8), *dbr = xmalloc(nb * 8);
+    double *xh = xmalloc(nx * 8), *wh = xmalloc(nw * 8), *dyh = xmalloc(ny * 8);
+    double *scratch_w = xmalloc(nw * 8), *scratch_b = xmalloc(nb * 8);
+    fill(&rng, x, xd, nx);
+    fill(&rng, w, wd, nw);
+    fill(&rng, b, bd, nb);
+    fill(&rng, dy, dyd, ny);
+    rounded_copy(x, xh, nx);
+    rounded_copy(w, wh, nw);
+    rounded_copy(dy, dyh, ny);
+    ref_conv_shape r = {s.n, s.h, s.w, s.c_in, s.c_out, s.kh, s.kw, s.stride_h, s.stride_w,
+                        s.pad_t, s.pad_b, s.pad_l, s.pad_r};
+    void (*forward)(const ref_conv_shape *, const double *, const double *, const double *,
+                    double *) = s.transposed ? ref_deconv_forward : ref_conv_forward;
+    void (*backward)(const ref_conv_shape *, const double *, const double *, const double *,
+                     double *, double *, double *) =
+        s.transposed ? ref_deconv_backward : ref_conv_backward;
+    forward(&r, xh, wh, bd, yr);
+    backward(&r, xd, wd, dyd, dx32, dwr, dbr);            /* fp32: dw, db and dx's fp32 value */
+    backward(&r, xh, wh, dyh, dxr, scratch_w, scratch_b); /* bf16: dx */
+    for (size_t i = 0; i < nx; i++)
+        dx[i] = NAN;
+    for (size_t i = 0; i < nw; i++)
+        dw[i] = NAN;
+    ck_assert_int_eq(spcnn__conv_forward(&l, ctx, x, w, b, y), SPCNN_OK);
+    ck_assert_int_eq(spcnn__conv_backward(&l, ctx, x, w, dy, dx, dw, db), SPCNN_OK);
+    double e = worst_of(tu_nmse(y, yr, ny), tu_nmse(dx, dxr, nx));
+    e = worst_of(e, worst_of(tu_nmse(dw, dwr, nw), tu_nmse(db, dbr, nb)));
+    double off = tu_nmse(dx, dx32, nx);
+    char line[160];
+    snprintf(line, sizeof line, "%s [bf16 training]: worst %.1e (dx from fp32's: %.1e)", name, e,
+             off);
+    tu_report(line, e, NMSE_LIMIT);
+    *worst = worst_of(*worst, e);
+    *least_off = off < *least_off ? off : *least_off;
+    spcnn__conv_deinit(&l);
+    free(x), free(w), free(b), free(dy), free(y), free(dx), free(dw), free(db);
+    free(xd), free(wd), free(bd), free(dyd), free(yr), free(dxr), free(dx32), free(dwr);
+    free(dbr), free(xh), free(wh), free(dyh), free(scratch_w), free(scratch_b);
+}
+
+START_TEST(test_conv_bf16_training)
+{
+    if (!spcnn__dnnl_has_bf16()) {
+        printf("conv bf16 training: skipped, the CPU has no AVX-512 BF16\n");
+        return;
+    }
+    spcnn__dnnl ctx;
+    ctx_init(&ctx); /* reference implementations forbidden */
+    const int n = 6, c = 25, f = 25;
+    struct {
+        spcnn__conv_shape s;
+        const char *name;
+    } cases[] = {
+        {spcnn__conv_shape_down_shifted(n, 8, 8, 2 * c, 2 * f, 2, 3, 1), "down_shifted -> 2F"},
+        {spcnn__conv_shape_down_shifted(n, 8, 8, c, f, 2, 3, 2), "down_shifted 2x3 s2"},
+        {spcnn__conv_shape_down_right_shifted(n, 4, 4, 2 * c, f, 2, 2, 1),
+         "down_right_shifted 2x2 4x4"},
+        {spcnn__conv_shape_nin(n, 8, 8, 2 * c, f), "nin"},
+        {spcnn__conv_shape_down_shifted_deconv(n, 2, 2, c, f, 2, 3, 2), "down_shifted_deconv"},
+        {spcnn__conv_shape_down_right_shifted_deconv(n, 4, 4, c, f, 2, 2, 2),
+         "down_right_shifted_deconv"},
+        {spcnn__conv_shape_down_shifted(3, 7, 9, 10, 7, 2, 3, 1), "odd 7x9 c10"},
+    };
+    double worst = 0, least_off = INFINITY;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_conv_bf16_training(&ctx, cases[i].s, 5000 + i, cases[i].name, &worst, &least_off);
+    spcnn__dnnl_deinit(&ctx);
+    tu_report("conv layers training in bf16 against the bf16-rounded reference", worst,
+              NMSE_LIMIT);
+    ck_assert(worst < NMSE_LIMIT);
+    ck_assert_msg(least_off > 1e-8, "a bf16 layer's input gradient was fp32's (%.1e)",
+                  least_off);
+}
+END_TEST
+
 /* Round to nearest even on the 16 dropped bits, specials kept, subnormals flushed (as the
  * CPU's instruction does); the instruction and the portable loop agree bit for bit. */
 START_TEST(test_bf16_rounding)
@@ -660,6 +765,7 @@ int main(void)
     tcase_add_test(tc, test_conv_training_shapes);
     tcase_add_test(tc, test_conv_weights_plain);
     tcase_add_test(tc, test_conv_bf16);
+    tcase_add_test(tc, test_conv_bf16_training);
     tcase_add_test(tc, test_bf16_rounding);
     tcase_add_test(tc, test_conv_misuse);
     tcase_add_test(tc, test_conv_alloc_failure);

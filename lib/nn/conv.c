@@ -162,6 +162,11 @@ static size_t input_size(const spcnn__conv_shape *s)
     return (size_t)s->n * (size_t)s->h * (size_t)s->w * (size_t)s->c_in;
 }
 
+static size_t output_size(const spcnn__conv *l)
+{
+    return (size_t)l->s.n * (size_t)l->oh * (size_t)l->ow * (size_t)l->s.c_out;
+}
+
 spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__conv_shape *shape)
 {
     memset(l, 0, sizeof *l);
@@ -172,8 +177,8 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
                                                            : s->weights_format;
     SPCNN_CHECK_ARG(fmt == SPCNN__WEIGHTS_PLAIN || fmt == SPCNN__WEIGHTS_ANY,
                     "convolution: unknown weights format %d", s->weights_format);
-    SPCNN_CHECK_ARG(!s->bf16 || (!s->backward && fmt == SPCNN__WEIGHTS_ANY && !s->act_nchw),
-                    "convolution: bf16 is for forward-only layers with chosen weight layouts");
+    SPCNN_CHECK_ARG(!s->bf16 || (fmt == SPCNN__WEIGHTS_ANY && !s->act_nchw),
+                    "convolution: bf16 is for NHWC layers with chosen weight layouts");
     const char *name = s->transposed ? "deconvolution" : "convolution";
     spcnn_status st = SPCNN_OK;
     dnnl_status_t ds;
@@ -184,21 +189,32 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
     dnnl_dims_t wd = {s->c_out, s->c_in, s->kh, s->kw}, bd = {s->c_out};
     dnnl_dims_t strides = {s->stride_h, s->stride_w};
     dnnl_dims_t pad_l = {s->pad_t, s->pad_l}, pad_r = {s->pad_b, s->pad_r};
-    dnnl_memory_desc_t xmd, ymd, wmd, wany, bmd;
-    /* A bf16 layer's primitive reads bf16 input and weights; the caller's buffers stay fp32. */
+    dnnl_memory_desc_t xmd, ymd, wmd, wany, bmd, dxmd, dymd, dwany;
+    /* A bf16 layer's forward and backward-data primitives read bf16 input, weights and output
+     * gradient; the caller's buffers stay fp32, and so do the output and the input gradient
+     * (fp32 accumulation). Its weight gradient stays fp32 from the fp32 input and output
+     * gradient: oneDNN 2.6's bf16 backward-weights kernels are slower than its fp32 ones on
+     * these shapes (docs/benchmarks.md, "bf16 training"). */
     const dnnl_data_type_t in_type = s->bf16 ? dnnl_bf16 : dnnl_f32;
     ds = dnnl_memory_desc_init_by_tag(&xmd, 4, xd, in_type, act);
     if (ds == dnnl_success)
         ds = dnnl_memory_desc_init_by_tag(&ymd, 4, yd, dnnl_f32, act);
+    if (ds == dnnl_success)
+        ds = dnnl_memory_desc_init_by_tag(&dxmd, 4, xd, dnnl_f32, act);
+    if (ds == dnnl_success)
+        ds = dnnl_memory_desc_init_by_tag(&dymd, 4, yd, in_type, act);
     if (ds == dnnl_success)
         ds = dnnl_memory_desc_init_by_tag(&wmd, 4, wd, dnnl_f32,
                                           s->transposed ? dnnl_iohw : dnnl_oihw);
     if (ds == dnnl_success)
         ds = dnnl_memory_desc_init_by_tag(&wany, 4, wd, in_type, dnnl_format_tag_any);
     if (ds == dnnl_success)
+        ds = dnnl_memory_desc_init_by_tag(&dwany, 4, wd, dnnl_f32, dnnl_format_tag_any);
+    if (ds == dnnl_success)
         ds = dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_a);
     SPCNN_TRY_GOTO(st, spcnn__dnnl_error(ds, name));
     const dnnl_memory_desc_t *wprim = fmt == SPCNN__WEIGHTS_ANY ? &wany : &wmd;
+    const dnnl_memory_desc_t *dwprim = fmt == SPCNN__WEIGHTS_ANY ? &dwany : &wmd;
     const dnnl_memory_desc_t *bprim = s->bias ? &bmd : NULL;
 
     /* Forward. */
@@ -241,8 +257,11 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
             SPCNN_TRY_GOTO(st, make_reorder(ctx, &l->w_to_fwd, &wmd, md));
     }
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->x, &xmd, NULL));
-    if (s->bf16)
-        SPCNN_TRY_GOTO(st, spcnn__dnnl_bf16_reserve(ctx, input_size(s)));
+    if (s->bf16) /* the rounded input; in training also the rounded output gradient */
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_bf16_reserve(ctx, s->backward && output_size(l) >
+                                                                 input_size(s)
+                                                             ? output_size(l)
+                                                             : input_size(s)));
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->w, &wmd, NULL));
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->b, &bmd, NULL));
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->y, &ymd, NULL));
@@ -251,16 +270,16 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
         /* Backward data. */
         if (s->transposed) {
             dnnl_deconvolution_desc_t d;
-            ds = dnnl_deconvolution_backward_data_desc_init(&d, dnnl_deconvolution_direct, &xmd,
-                                                            wprim, &ymd, strides, pad_l, pad_r);
+            ds = dnnl_deconvolution_backward_data_desc_init(&d, dnnl_deconvolution_direct, &dxmd,
+                                                            wprim, &dymd, strides, pad_l, pad_r);
             SPCNN_TRY_GOTO(st, spcnn__dnnl_error(ds, "deconvolution backward data descriptor"));
             SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create(ctx, &l->bwd_data, &pd, &d, NULL,
                                                             fwd_pd,
                                                             "deconvolution backward data"));
         } else {
             dnnl_convolution_desc_t d;
-            ds = dnnl_convolution_backward_data_desc_init(&d, dnnl_convolution_direct, &xmd,
-                                                          wprim, &ymd, strides, pad_l, pad_r);
+            ds = dnnl_convolution_backward_data_desc_init(&d, dnnl_convolution_direct, &dxmd,
+                                                          wprim, &dymd, strides, pad_l, pad_r);
             SPCNN_TRY_GOTO(st, spcnn__dnnl_error(ds, "convolution backward data descriptor"));
             SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create(ctx, &l->bwd_data, &pd, &d, NULL,
                                                             fwd_pd, "convolution backward data"));
@@ -276,8 +295,8 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
         if (s->transposed) {
             dnnl_deconvolution_desc_t d;
             ds = dnnl_deconvolution_backward_weights_desc_init(&d, dnnl_deconvolution_direct,
-                                                               &xmd, wprim, bprim, &ymd, strides,
-                                                               pad_l, pad_r);
+                                                               &dxmd, dwprim, bprim, &ymd,
+                                                               strides, pad_l, pad_r);
             SPCNN_TRY_GOTO(st,
                            spcnn__dnnl_error(ds, "deconvolution backward weights descriptor"));
             SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create(ctx, &l->bwd_weights, &pd, &d, NULL,
@@ -285,9 +304,9 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
                                                             "deconvolution backward weights"));
         } else {
             dnnl_convolution_desc_t d;
-            ds = dnnl_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct, &xmd,
-                                                             wprim, bprim, &ymd, strides, pad_l,
-                                                             pad_r);
+            ds = dnnl_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct,
+                                                             &dxmd, dwprim, bprim, &ymd, strides,
+                                                             pad_l, pad_r);
             SPCNN_TRY_GOTO(st, spcnn__dnnl_error(ds, "convolution backward weights descriptor"));
             SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create(ctx, &l->bwd_weights, &pd, &d, NULL,
                                                             fwd_pd,
@@ -298,8 +317,10 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
                                               &l->dw_from_bwd, &l->dw_bwd, &l->dw_bwd_buf));
         dnnl_primitive_desc_destroy(pd);
         pd = NULL;
-        SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->dx, &xmd, NULL));
-        SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->dy, &ymd, NULL));
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->dx, &dxmd, NULL));
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->dy, &dymd, NULL));
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->bw_x, &dxmd, NULL));
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->bw_dy, &ymd, NULL));
         SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->dw, &wmd, NULL));
         SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->db, &bmd, NULL));
     }
@@ -390,8 +411,13 @@ spcnn_status spcnn__conv_backward(spcnn__conv *l, spcnn__dnnl *ctx, const float 
 {
     if (!l->s.backward)
         return spcnn__error(SPCNN_ERR_INTERNAL, "convolution: backward of a forward-only layer");
-    SPCNN_TRY(spcnn__dnnl_set_handle(l->dy, dy));
     if (dx) {
+        if (l->s.bf16) {
+            spcnn__bf16_from_f32(dy, ctx->bf16_input, output_size(l));
+            SPCNN_TRY(spcnn__dnnl_set_handle(l->dy, ctx->bf16_input));
+        } else {
+            SPCNN_TRY(spcnn__dnnl_set_handle(l->dy, dy));
+        }
         SPCNN_TRY(spcnn__dnnl_set_handle(l->w, w));
         SPCNN_TRY(spcnn__dnnl_set_handle(l->dx, dx));
         dnnl_memory_t wm = l->w;
@@ -407,10 +433,11 @@ spcnn_status spcnn__conv_backward(spcnn__conv *l, spcnn__dnnl *ctx, const float 
     if (dw) {
         if (l->s.bias && db == NULL)
             return spcnn__error(SPCNN_ERR_INTERNAL, "convolution: bias gradient missing");
-        SPCNN_TRY(spcnn__dnnl_set_handle(l->x, x));
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->bw_x, x));
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->bw_dy, dy));
         SPCNN_TRY(spcnn__dnnl_set_handle(l->dw, dw));
-        dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, l->x},
-                                   {DNNL_ARG_DIFF_DST, l->dy},
+        dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, l->bw_x},
+                                   {DNNL_ARG_DIFF_DST, l->bw_dy},
                                    {DNNL_ARG_DIFF_WEIGHTS, l->dw_bwd ? l->dw_bwd : l->dw}};
         int nargs = 3;
         if (l->s.bias) {
@@ -448,8 +475,9 @@ void spcnn__conv_deinit(spcnn__conv *l)
     destroy_prim(l->w_to_fwd);
     destroy_prim(l->w_to_bwd_data);
     destroy_prim(l->dw_from_bwd);
-    dnnl_memory_t mems[] = {l->x,  l->w,  l->b,  l->y,     l->dx,         l->dy,
-                            l->dw, l->db, l->w_fwd, l->w_bwd_data, l->dw_bwd};
+    dnnl_memory_t mems[] = {l->x,     l->w,         l->b,   l->y,    l->dx,  l->dy, l->dw,
+                            l->db,    l->w_fwd,     l->dw_bwd, l->bw_x, l->bw_dy,
+                            l->w_bwd_data};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         destroy_mem(mems[i]);
     spcnn__free_aligned(l->w_fwd_buf);

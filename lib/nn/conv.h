@@ -44,8 +44,10 @@ typedef struct spcnn__conv_shape {
     int backward;   /* 1: create backward-data and backward-weights primitives */
     int weights_format; /* spcnn__weights_format */
     int act_nchw;   /* 1: NCHW activations; only the format benchmark uses it */
-    int bf16;       /* 1 (forward only): bf16 input and weights inside the primitive, converted
-                       from the caller's fp32 on the way in; fp32 accumulation and output */
+    int bf16;       /* 1: bf16 input and weights (and, backward-data, output gradient) inside
+                       the primitives, rounded from the caller's fp32 into the context's
+                       bf16 buffer on the way in; fp32 accumulation and output; the weight
+                       gradient stays fp32 */
 } spcnn__conv_shape;
 
 spcnn__conv_shape spcnn__conv_shape_make(int n, int h, int w, int c_in, int c_out, int kh, int kw,
@@ -80,6 +82,9 @@ typedef struct spcnn__conv {
      * first use for a given source buffer; see spcnn__dnnl_weights). */
     dnnl_memory_desc_t w_fwd_md;
     spcnn__dnnl_weights *w_shared;
+    /* The weight gradient's fp32 input and output gradient (x and dy are bf16 in bf16
+     * layers). */
+    dnnl_memory_t bw_x, bw_dy;
 } spcnn__conv;
 
 /* Create every primitive for the shape. On failure l is deinitialised. */

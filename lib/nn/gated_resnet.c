@@ -241,9 +241,10 @@ spcnn_status spcnn__gated_resnet_forward(spcnn__gated_resnet *gr, spcnn__dnnl *c
     const extents e = block_extents(s);
     const size_t p = e.p, f = (size_t)s->f;
 
-    /* bf16 blocks (forward only) round each concat_elu straight into the context's bf16
-     * buffer, the convolution's input: the bytes spcnn__conv_forward's own pass would give. */
-    const int rounded = s->bf16 && rate == 0.0f;
+    /* bf16 forward-only blocks round each concat_elu straight into the context's bf16
+     * buffer, the convolution's input: the bytes spcnn__conv_forward's own pass would give.
+     * (Training layers round into their own buffers, kept for the weight gradient.) */
+    const int rounded = s->bf16 && !s->backward && rate == 0.0f;
     if (rounded) {
         spcnn__concat_elu_forward_bf16(x, ctx->bf16_input, e.px, f);
         SPCNN_TRY(spcnn__conv_forward_rounded(&gr->conv1, ctx, row_ptr(params, w, r->conv1_w),
