@@ -222,9 +222,10 @@ typedef enum spcnn_config_key {
      * rounded to bfloat16, products summed in fp32; the first and output layers, the VAE,
      * every other layer, the mixture and the likelihood in fp32), on CPUs with
      * AVX-512 BF16 — about twice the convolutions' speed, not bit-equal to fp32
-     * (docs/benchmarks.md says how close). Training is always fp32. A model whose file says 1
-     * computes in fp32 on a CPU without AVX-512 BF16; ::spcnn_model_set_option refuses 1
-     * there with ::SPCNN_ERR_UNSUPPORTED [0]. @since 0.6.0 */
+     * (docs/benchmarks.md says how close). Training follows ::SPCNN_CFG_TRAIN_PRECISION
+     * instead. A model whose file says 1 computes in fp32 on a CPU without AVX-512 BF16;
+     * ::spcnn_model_set_option refuses 1 there with ::SPCNN_ERR_UNSUPPORTED [0].
+     * @since 0.6.0 */
     SPCNN_CFG_PRECISION = 26,
     /** Weight β of the VAE's KL term in the training loss (patch NLL + reconstruction +
      * β·KL): below 1 the encoder may put more of each image into z, which the PixelCNN's
@@ -232,7 +233,16 @@ typedef enum spcnn_config_key {
      * N(0, I) (a fitted prior, ::spcnn_model_fit_prior, follows it). Training only: bits/dim,
      * the reported KL and every evaluation use the true KL. 1: the paper's ELBO [1].
      * @since 0.7.0 */
-    SPCNN_CFG_KL_WEIGHT = 27
+    SPCNN_CFG_KL_WEIGHT = 27,
+    /** Arithmetic of training steps: 0 fp32; 1 bf16 in the forward and backward-data passes
+     * of the same PixelCNN convolutions as ::SPCNN_CFG_PRECISION (inputs, weights and output
+     * gradients rounded to bfloat16, products summed in fp32), with fp32 weight gradients,
+     * master weights, optimiser, VAE, mixture and loss; on CPUs with AVX-512 BF16. Faster
+     * steps, not the same bytes as fp32 (docs/benchmarks.md, "bf16 training", says how much
+     * and what it does to bits/dim). A model whose file says 1 trains in fp32 on a CPU
+     * without AVX-512 BF16; ::spcnn_model_set_option refuses 1 there with
+     * ::SPCNN_ERR_UNSUPPORTED [0]. @since 0.7.0 */
+    SPCNN_CFG_TRAIN_PRECISION = 28
 } spcnn_config_key;
 
 /**
@@ -510,8 +520,8 @@ SPCNN_API spcnn_status spcnn_model_set_threads(spcnn_model *model, int threads);
  * (since 0.6.0) ::SPCNN_CFG_PRECISION and the scale-aware training settings ::SPCNN_CFG_TRAIN_SCALE_MIN,
  * ::SPCNN_CFG_TRAIN_SCALE_MAX and ::SPCNN_CFG_TRAIN_NATIVE_SHARE, so that a trained model can
  * be fine-tuned at other scales (the minimum may not go above the maximum: raise the maximum
- * first), and (since 0.7.0) the training loss's ::SPCNN_CFG_KL_WEIGHT. Changed settings are
- * saved with the model.
+ * first), and (since 0.7.0) the training loss's ::SPCNN_CFG_KL_WEIGHT and the training
+ * arithmetic ::SPCNN_CFG_TRAIN_PRECISION. Changed settings are saved with the model.
  * @param[in,out] model The model.
  * @param[in] key The setting.
  * @param[in] value Its new value, within ::spcnn_config_bounds.

@@ -17,7 +17,7 @@ static const spcnn_config_key all_keys[] = {
     SPCNN_CFG_USE_COORDS,   SPCNN_CFG_USE_LATENT, SPCNN_CFG_TEMPERATURE,  SPCNN_CFG_SCHEDULE,
     SPCNN_CFG_GRID_RESAMPLE, SPCNN_CFG_TRAIN_SCALE_MIN, SPCNN_CFG_TRAIN_SCALE_MAX,
     SPCNN_CFG_VAE_PRETRAIN_STEPS, SPCNN_CFG_TRAIN_NATIVE_SHARE, SPCNN_CFG_PRECISION,
-    SPCNN_CFG_KL_WEIGHT,
+    SPCNN_CFG_KL_WEIGHT,    SPCNN_CFG_TRAIN_PRECISION,
 };
 #define NKEYS (sizeof all_keys / sizeof all_keys[0])
 
@@ -135,7 +135,7 @@ START_TEST(test_config_misuse)
     ck_assert_int_eq(spcnn_config_set(NULL, SPCNN_CFG_SEED, 1), SPCNN_ERR_INVALID_ARGUMENT);
     ck_assert_int_eq(spcnn_config_get(NULL, SPCNN_CFG_SEED, &v), SPCNN_ERR_INVALID_ARGUMENT);
     ck_assert_int_eq(spcnn_config_get(cfg, SPCNN_CFG_SEED, NULL), SPCNN_ERR_INVALID_ARGUMENT);
-    const int unknown[] = {0, -1, 28, 1000};
+    const int unknown[] = {0, -1, 29, 1000};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         spcnn_config_key key = (spcnn_config_key)unknown[i];
         ck_assert_int_eq(spcnn_config_set(cfg, key, 1), SPCNN_ERR_INVALID_ARGUMENT);

@@ -19,21 +19,6 @@ enum { S = 12, BATCH = 8 };
                 {SPCNN_CFG_DROPOUT, 0.0}, {SPCNN_CFG_LEARNING_RATE, 3e-3},                      \
                 {SPCNN_CFG_BATCH_SIZE, BATCH})
 
-/* Random bright blobs on black: any images the VAE has something to encode in. */
-static void blobs(tu_rng *rng, uint8_t *images, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        double cr = tu_uniform(rng, 2, S - 2), cc = tu_uniform(rng, 2, S - 2);
-        double rad = tu_uniform(rng, 1.5, 4);
-        for (int r = 0; r < S; r++)
-            for (int c = 0; c < S; c++) {
-                double d = hypot(r - cr, c - cc);
-                images[i * S * S + (size_t)r * S + (size_t)c] =
-                    (uint8_t)(d < rad ? 220 + tu_uniform(rng, 0, 30) : tu_uniform(rng, 0, 20));
-            }
-    }
-}
-
 /* kl_weight β weighs the KL term alone: one step from the same state on the same batch at
  * β = 0, 0.5 and 1 leaves every gradient outside the encoder the same bits (the KL depends on
  * the encoder's outputs only), the encoder's gradient linear in β (0.5 halfway between 0 and
@@ -47,7 +32,7 @@ START_TEST(test_kl_weight)
     tu_rng rng = {33};
     uint8_t batch[BATCH * S * S];
     for (int step = 0; step < 3; step++) {
-        blobs(&rng, batch, BATCH);
+        tu_blobs(&rng, batch, BATCH, S);
         ck_assert_int_eq(spcnn_model_train_step(m, batch, BATCH, S, S, NULL), SPCNN_OK);
     }
     size_t sizes[2];
@@ -62,7 +47,7 @@ START_TEST(test_kl_weight)
 
     static const double beta[3] = {0, 0.5, 1};
     spcnn_model *at[3];
-    blobs(&rng, batch, BATCH);
+    tu_blobs(&rng, batch, BATCH, S);
     for (int k = 0; k < 3; k++) {
         ck_assert_int_eq(spcnn_model_load(path, &at[k]), SPCNN_OK);
         double saved = 0;

@@ -86,15 +86,17 @@ static void scramble(spcnn_model *m, uint64_t seed)
 }
 
 /* Hyper-parameter records a file of m holds: one per key the library knows, less
- * train_native_share and precision at 0 and kl_weight at 1 (not written, so that 0.5 and
- * 0.6 read the file). */
+ * train_native_share, precision and train_precision at 0 and kl_weight at 1 (not written, so
+ * that 0.5 and 0.6 read the file). */
 static size_t nkeys(const spcnn_model *m)
 {
     size_t n = 0;
     for (int k = 1; k < SPCNN__CONFIG_KEY_END; k++) {
         const double v = m->cfg.values[k];
         n += spcnn_config_key_name((spcnn_config_key)k) != NULL &&
-             (k == SPCNN_CFG_TRAIN_NATIVE_SHARE || k == SPCNN_CFG_PRECISION ? v != 0
+             (k == SPCNN_CFG_TRAIN_NATIVE_SHARE || k == SPCNN_CFG_PRECISION ||
+                      k == SPCNN_CFG_TRAIN_PRECISION
+                  ? v != 0
               : k == SPCNN_CFG_KL_WEIGHT                                    ? v != 1
                                                                             : 1);
     }

@@ -112,7 +112,8 @@ int cli_set_config_flag(const char *flag, const char *value, spcnn_config *cfg,
         spcnn_config_key key;
         const char *names[2];
     } named[] = {{SPCNN_CFG_SCHEDULE, {"raster", "wavefront"}},
-                 {SPCNN_CFG_PRECISION, {"fp32", "bf16"}}};
+                 {SPCNN_CFG_PRECISION, {"fp32", "bf16"}},
+                 {SPCNN_CFG_TRAIN_PRECISION, {"fp32", "bf16"}}};
     for (size_t k = 0; k < sizeof named / sizeof named[0]; k++) {
         if (key != named[k].key)
             continue;

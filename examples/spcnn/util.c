@@ -130,7 +130,8 @@ void cli_format_config_value(spcnn_config_key key, double value, char *buf, size
     spcnn_config_bounds(key, &lo, &hi, &integer);
     if (key == SPCNN_CFG_SCHEDULE && (value == 0 || value == 1))
         snprintf(buf, cap, "%s", value == 0 ? "raster" : "wavefront");
-    else if (key == SPCNN_CFG_PRECISION && (value == 0 || value == 1))
+    else if ((key == SPCNN_CFG_PRECISION || key == SPCNN_CFG_TRAIN_PRECISION) &&
+             (value == 0 || value == 1))
         snprintf(buf, cap, "%s", value == 0 ? "fp32" : "bf16");
     else
         snprintf(buf, cap, integer ? "%.0f" : "%.10g", value);

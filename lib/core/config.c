@@ -43,6 +43,7 @@ static const config_key_info key_info[SPCNN__CONFIG_KEY_END] = {
     [SPCNN_CFG_TRAIN_NATIVE_SHARE] = {"train_native_share", 0, 0, 1, 0, 0},
     [SPCNN_CFG_PRECISION] = {"precision", 0, 0, 1, 1, 0},
     [SPCNN_CFG_KL_WEIGHT] = {"kl_weight", 1, 0, 1, 0, 0},
+    [SPCNN_CFG_TRAIN_PRECISION] = {"train_precision", 0, 0, 1, 1, 0},
 };
 
 static const config_key_info *find_key(spcnn_config_key key)

@@ -5,7 +5,7 @@
 #include "spatialpixelcnn.h"
 
 /* One past the largest key value; keys index `values` directly. */
-#define SPCNN__CONFIG_KEY_END 28
+#define SPCNN__CONFIG_KEY_END 29
 
 struct spcnn_config {
     double values[SPCNN__CONFIG_KEY_END];

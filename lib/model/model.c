@@ -48,6 +48,8 @@ spcnn_status spcnn__model_new_checked(const spcnn_config *cfg, spcnn__table_chec
     m->scale_max = spcnn__config_value(cfg, SPCNN_CFG_TRAIN_SCALE_MAX);
     m->native_share = spcnn__config_value(cfg, SPCNN_CFG_TRAIN_NATIVE_SHARE);
     m->bf16 = spcnn__config_int(cfg, SPCNN_CFG_PRECISION) == 1 && spcnn__dnnl_has_bf16();
+    m->train_bf16 =
+        spcnn__config_int(cfg, SPCNN_CFG_TRAIN_PRECISION) == 1 && spcnn__dnnl_has_bf16();
     m->vae_pretrain_steps = (uint64_t)spcnn__config_value(cfg, SPCNN_CFG_VAE_PRETRAIN_STEPS);
     m->kl_weight = (float)spcnn__config_value(cfg, SPCNN_CFG_KL_WEIGHT);
     if (m->vae_pretrain_steps > 0 && !m->use_latent) {
@@ -175,18 +177,28 @@ spcnn_status spcnn_model_set_option(spcnn_model *model, spcnn_config_key key, do
     case SPCNN_CFG_TEMPERATURE:
     case SPCNN_CFG_SCHEDULE:
         return spcnn_config_set(&model->cfg, key, value);
-    case SPCNN_CFG_PRECISION: {
+    case SPCNN_CFG_PRECISION:
+    case SPCNN_CFG_TRAIN_PRECISION: {
         spcnn_config probe = model->cfg;
         SPCNN_TRY(spcnn_config_set(&probe, key, value));
+        const char *name = spcnn_config_key_name(key);
         if (value == 1 && !spcnn__dnnl_has_bf16())
             return spcnn__error(SPCNN_ERR_UNSUPPORTED,
-                                "model set option: precision bf16 needs a CPU with AVX-512 BF16 "
-                                "(oneDNN reports none here); fp32 is kept");
-        /* The forward-only plans are built for one precision: rebuild them on next use. */
-        if ((value == 1) != model->bf16)
-            drop_forward_plans(model);
+                                "model set option: %s bf16 needs a CPU with AVX-512 BF16 "
+                                "(oneDNN reports none here); fp32 is kept",
+                                name);
+        /* Plans are built for one precision: rebuild the ones it steers on next use. */
+        int *flag = key == SPCNN_CFG_PRECISION ? &model->bf16 : &model->train_bf16;
+        if ((value == 1) != *flag) {
+            if (key == SPCNN_CFG_PRECISION) {
+                drop_forward_plans(model);
+            } else {
+                spcnn__train_plan_destroy(model->train);
+                model->train = NULL;
+            }
+        }
         model->cfg = probe;
-        model->bf16 = value == 1;
+        *flag = value == 1;
         return SPCNN_OK;
     }
     case SPCNN_CFG_TRAIN_SCALE_MIN:
@@ -220,8 +232,8 @@ spcnn_status spcnn_model_set_option(spcnn_model *model, spcnn_config_key key, do
         return spcnn__error(SPCNN_ERR_INVALID_ARGUMENT,
                             "model set option: %s is fixed when the model is created; only "
                             "threads, temperature, schedule, precision and the "
-                            "train_scale_min, train_scale_max, train_native_share and "
-                            "kl_weight of training can change",
+                            "train_scale_min, train_scale_max, train_native_share, "
+                            "kl_weight and train_precision of training can change",
                             name);
     }
     }

@@ -45,6 +45,7 @@ struct spcnn_model {
     double scale_min, scale_max; /* scale-aware training (train.c); 1 and 1: off */
     double native_share; /* scale-aware training: share of steps at scale 1 (train.c) */
     int bf16;            /* forward-only plans in bf16 (precision 1 on a CPU that has it) */
+    int train_bf16;      /* the training plan in bf16 (train_precision 1, likewise) */
     uint64_t vae_pretrain_steps; /* two-stage training (train.c); 0: joint */
     float kl_weight;             /* β of the training loss's KL term (train.c); 1: the ELBO */
 

@@ -91,6 +91,7 @@ static int key_written(const spcnn_config *cfg, int k)
     switch (k) {
     case SPCNN_CFG_TRAIN_NATIVE_SHARE:
     case SPCNN_CFG_PRECISION:
+    case SPCNN_CFG_TRAIN_PRECISION:
         return cfg->values[k] != 0;
     case SPCNN_CFG_KL_WEIGHT:
         return cfg->values[k] != 1;

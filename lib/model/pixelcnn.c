@@ -435,7 +435,6 @@ spcnn_status spcnn__pixelcnn_create(spcnn__dnnl *ctx, const spcnn__pixelcnn_shap
                         3 * s->r + 2 <= SPCNN__PIXELCNN_MAX_BLOCKS,
                     "pixelcnn: invalid shape n=%d m=%d r=%d", s->n, s->m, s->r);
     SPCNN_CHECK_ARG(!s->corner || !s->backward, "pixelcnn: a corner plan is forward only");
-    SPCNN_CHECK_ARG(!s->bf16 || !s->backward, "pixelcnn: bf16 is for forward-only plans");
     spcnn__pixelcnn *pc = spcnn__calloc(1, sizeof *pc);
     if (pc == NULL)
         return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "pixelcnn: out of memory");

@@ -53,7 +53,8 @@ void spcnn__image_prep(const uint8_t *image, size_t h, size_t w, int s, float *x
 spcnn__pixelcnn_shape spcnn__model_pixelcnn_shape(const spcnn_model *m, int n, int backward)
 {
     spcnn__pixelcnn_shape s = {n, m->m, m->f, m->r, m->k, m->use_latent ? m->latent : 0,
-                               m->grid_mode, backward, 0, m->bf16 && !backward};
+                               m->grid_mode, backward, 0,
+                               backward ? m->train_bf16 : m->bf16};
     return s;
 }
 

@@ -9,9 +9,12 @@
 #define SPCNN_TU_MODEL_H
 
 #include <check.h>
+#include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "spatialpixelcnn.h"
+#include "testutil.h"
 
 typedef struct tu_setting {
     spcnn_config_key key;
@@ -41,6 +44,21 @@ static inline spcnn_model *tu_model(const tu_setting *settings, size_t n)
     ck_assert_msg(spcnn_model_create(cfg, &m) == SPCNN_OK, "%s", spcnn_last_error_message());
     spcnn_config_destroy(cfg);
     return m;
+}
+
+/* n random size×size images of one bright blob on black: something for a VAE to encode. */
+static inline void tu_blobs(tu_rng *rng, uint8_t *images, size_t n, int size)
+{
+    for (size_t i = 0; i < n; i++) {
+        double cr = tu_uniform(rng, 2, size - 2), cc = tu_uniform(rng, 2, size - 2);
+        double rad = tu_uniform(rng, 1.5, 4);
+        for (int r = 0; r < size; r++)
+            for (int c = 0; c < size; c++) {
+                double d = hypot(r - cr, c - cc);
+                images[i * (size_t)size * (size_t)size + (size_t)r * (size_t)size + (size_t)c] =
+                    (uint8_t)(d < rad ? 220 + tu_uniform(rng, 0, 30) : tu_uniform(rng, 0, 20));
+            }
+    }
 }
 
 #endif

@@ -277,17 +277,18 @@ class Model:
         """Change a setting of this model: ``threads``, ``temperature`` or ``schedule``, or
         (library 0.6) ``precision`` and the scale-aware training settings
         ``train_scale_min``, ``train_scale_max`` and ``train_native_share`` (fine-tuning at
-        other scales), and (library 0.7) the training loss's ``kl_weight``.
+        other scales), and (library 0.7) the training loss's ``kl_weight`` and the training
+        arithmetic ``train_precision``.
 
         ``name`` is a configuration key name; an unknown name raises TypeError, a key fixed at
         creation (``nr_filters``, ...) or a value out of range InvalidArgumentError with the
-        library's message. ``schedule`` also takes "raster" or "wavefront", ``precision``
-        "fp32" or "bf16" (UnsupportedError on a CPU without AVX-512 BF16).
+        library's message. ``schedule`` also takes "raster" or "wavefront", ``precision`` and
+        ``train_precision`` "fp32" or "bf16" (UnsupportedError on a CPU without AVX-512 BF16).
         """
         info = key_from_name(name)
         if info.name == "schedule" and isinstance(value, str):
             value = self._schedule_number(value)
-        if info.name == "precision" and isinstance(value, str):
+        if info.name in ("precision", "train_precision") and isinstance(value, str):
             if value not in PRECISIONS:
                 raise ValueError("unknown precision %r (known: %s)"
                                  % (value, ", ".join(PRECISIONS)))
