@@ -45,6 +45,37 @@ static inline double bench_flops_per_cycle(void)
     return avx512 ? 64.0 : 32.0;
 }
 
+/* One line naming the CPU the figures come from: the machines this project is measured on
+ * have differed between sessions (AMD Zen 5, Intel Xeon with AMX), so every benchmark prints
+ * it. */
+static inline void bench_print_cpu(void)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[4096], name[128] = "unknown CPU";
+    int family = -1, model = -1, cpus = 0, amx = 0, bf16 = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        const char *v = strchr(line, ':');
+        if (!v)
+            continue;
+        if (strncmp(line, "processor", 9) == 0)
+            cpus++;
+        else if (strncmp(line, "model name", 10) == 0 && cpus == 1)
+            snprintf(name, sizeof name, "%.*s", (int)strcspn(v + 2, "\n"), v + 2);
+        else if (strncmp(line, "cpu family", 10) == 0 && cpus == 1)
+            sscanf(v + 1, "%d", &family);
+        else if (strncmp(line, "model\t", 6) == 0 && cpus == 1)
+            sscanf(v + 1, "%d", &model);
+        else if (strncmp(line, "flags", 5) == 0 && cpus == 1) {
+            amx = strstr(line, " amx_bf16") != NULL;
+            bf16 = strstr(line, " avx512_bf16") != NULL;
+        }
+    }
+    if (f)
+        fclose(f);
+    printf("CPU: %s (family %d, model %d), %d CPUs%s%s\n", name, family, model, cpus,
+           bf16 ? ", AVX-512 BF16" : "", amx ? ", AMX-BF16" : "");
+}
+
 static inline double bench_peak_gflops(int cores)
 {
     return cores * bench_cpu_ghz() * bench_flops_per_cycle();

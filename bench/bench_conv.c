@@ -110,6 +110,7 @@ int main(int argc, char **argv)
     }
     const int n = quick ? 16 : 128, f = 25, reps = quick ? 2 : 5;
     const char *wait = getenv("OMP_WAIT_POLICY");
+    bench_print_cpu();
     printf("bench_conv: batch %d, F %d, best of %d rounds; OMP_WAIT_POLICY=%s\n", n, f, reps,
            wait ? wait : "(unset)");
     const int bf16 = spcnn__dnnl_has_bf16();

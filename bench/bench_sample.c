@@ -196,6 +196,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    bench_print_cpu();
     if (stream_size) {
         spcnn_model *m = open_model(path, 2);
         stream_state s = {0, stream_fraction, 0};
