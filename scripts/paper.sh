@@ -6,7 +6,10 @@
 # Resumable: every row keeps its model (with training state) and logs in out/paper/ROW/; a row
 # whose log already reaches the budget is not trained again, an unfinished one is resumed, a
 # scored one is not scored again (unless its model changed). Stop it at any moment (Ctrl-C:
-# `spcnn train` saves a checkpoint) and run it again, in this session or the next.
+# `spcnn train` saves a checkpoint) and run it again, in this session or the next. A scored
+# row's results (score.json, the training log, cpu-seconds.txt: a few kB) are also kept in
+# docs/paper-results/ROW/, to be committed: a row found there and not in out/paper is done (the
+# tables read it from there), so losing out/paper loses the models, not the results.
 #
 # usage: scripts/paper.sh [--budget-minutes M] [--jobs J] [--rows LIST] [--samples N]
 #                         [--threads T] [--tables-only] [--no-figures] [--plan]
@@ -21,7 +24,8 @@
 #   --no-figures        do not make the figures (they need the p8 row)
 #   --plan              print the rows and the estimated time, then stop
 # Environment: SPCNN_BUILD_DIR (default build), SPCNN_PAPER_DIR (default out/paper),
-# SPCNN_PAPER_DOC (default docs/paper-tables.md), SPCNN_PAPER_IMAGES (default docs/images/paper).
+# SPCNN_PAPER_DOC (default docs/paper-tables.md), SPCNN_PAPER_IMAGES (default docs/images/paper),
+# SPCNN_PAPER_RESULTS (default docs/paper-results).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +33,7 @@ build=${SPCNN_BUILD_DIR:-build}
 dir=${SPCNN_PAPER_DIR:-out/paper}
 doc=${SPCNN_PAPER_DOC:-docs/paper-tables.md}
 images=${SPCNN_PAPER_IMAGES:-docs/images/paper}
+results=${SPCNN_PAPER_RESULTS:-docs/paper-results}
 budget=30
 jobs=1
 threads=1
@@ -187,7 +192,20 @@ score_row() { # score_row NAME: spcnn score --json unless the score is newer tha
     mv "$d/score.json.part" "$d/score.json"
 }
 
-run_row() { train_row "$1" && score_row "$1"; }
+keep_row() { # keep_row NAME: copy the scored row's small result files into $results/NAME
+    local d=$dir/$1 k=$results/$1
+    mkdir -p "$k"
+    cp "$d/score.json" "$d/model.spcnn.log.csv" "$d/cpu-seconds.txt" "$k/"
+}
+
+run_row() {
+    local name=$1
+    if [ ! -f "$dir/$name/model.spcnn" ] && [ -f "$results/$name/score.json" ]; then
+        echo "[$name] done: results kept in $results/$name (delete that folder to train it again)"
+        return 0
+    fi
+    train_row "$name" && score_row "$name" && keep_row "$name"
+}
 
 if [ $tables_only = 0 ]; then
     failed=0
@@ -206,7 +224,7 @@ if [ $tables_only = 0 ]; then
     done
     [ $failed = 0 ] || echo "paper.sh: some rows failed (see above); the tables show the rest" >&2
 
-    if [ $figures = 1 ] && [ -f "$dir/p8/score.json" ]; then
+    if [ $figures = 1 ] && [ -f "$dir/p8/score.json" ] && [ -f "$dir/p8/model.spcnn" ]; then
         p8=$dir/p8/model.spcnn
         mkdir -p "$images"
         fig() { # fig FILE COMMAND...: make FILE unless it is newer than the p8 model
@@ -235,6 +253,6 @@ s.write_png(sys.argv[2], d[0])' "$data/t10k-images-idx3-ubyte" "$images/digit.pn
     fi
 fi
 
-/usr/bin/python3 scripts/lib/paper_tables.py --dir "$dir" --budget "$budget" \
-    --images "$images" --out "$doc" <<< "$rows_table"
+/usr/bin/python3 scripts/lib/paper_tables.py --dir "$dir" --results "$results" \
+    --budget "$budget" --images "$images" --out "$doc" <<< "$rows_table"
 echo "paper.sh: wrote $doc"

@@ -2,8 +2,10 @@
 """Write docs/paper-tables.md from the rows of scripts/paper.sh (its table on stdin).
 
 Each row directory holds model.spcnn.log.csv (spcnn train's log), cpu-seconds.txt (wall, user
-and system seconds of each training run) and score.json (spcnn score --json). Rows that are
-not finished show as such. Standard library only.
+and system seconds of each training run) and score.json (spcnn score --json); a row missing
+from the run directory (--dir) is read from the kept results (--results: the same three files,
+committed, so that a machine's run directory may be lost). Rows that are not finished show as
+such. Standard library only.
 """
 import argparse
 import json
@@ -40,8 +42,12 @@ def read_rows(text):
     return rows
 
 
-def load(row, top, budget):
+def load(row, top, kept, budget):
     d = os.path.join(top, row["name"])
+    if not os.path.exists(os.path.join(d, "score.json")) and kept:
+        k = os.path.join(kept, row["name"])
+        if os.path.exists(os.path.join(k, "score.json")):
+            d = k
     row["minutes"] = row["step"] = row["valid_bpd"] = None
     log = os.path.join(d, "model.spcnn.log.csv")
     if os.path.exists(log):
@@ -150,20 +156,22 @@ def ordering(rows, a, b, key, size, lower_better, claim, tolerance=0.0):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", required=True)
+    ap.add_argument("--results", default="")
     ap.add_argument("--budget", type=float, required=True)
     ap.add_argument("--images", required=True)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     rows = read_rows(sys.stdin.read())
     for r in rows:
-        load(r, a.dir, a.budget)
+        load(r, a.dir, a.results, a.budget)
     by = {r["name"]: r for r in rows}
     done = sum(1 for r in rows if r["trained"] and r["score"])
 
     out = []
     w = out.append
     w("# The paper's tables, reproduced\n\n")
-    w("Written by `scripts/paper.sh` (do not edit by hand: rerun it). "
+    w("Written by `scripts/paper.sh` (do not edit by hand: rerun it) from each row's training "
+      "log and score, kept in `docs/paper-results/ROW/`. "
       f"{done} of {len(rows)} rows are trained and scored.\n\n")
     w(f"Every row trains for the same budget, **{a.budget:g} minutes of wall time** on one core "
       "of this machine (evaluations included; `--threads` per row as given to paper.sh), on the "
