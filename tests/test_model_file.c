@@ -282,8 +282,8 @@ START_TEST(test_roundtrip)
         spcnn_status st = spcnn__model_file_load(path, &l);
         ck_assert_msg(st == SPCNN_OK, "load: %s", spcnn_last_error_message());
         compare_models(m, l, training);
-        /* Zero moments at a step > 0: the next step primes Adam's second moment (optim.h). */
-        ck_assert_int_eq(l->optim.prime_second_moment, !training);
+        /* An EMA-only file restarts Adam at its step (optim.h). */
+        ck_assert_uint_eq(l->optim.reset_at, training ? 0 : m->optim.t);
 
         /* Saving the loaded model writes the same bytes (with training state; without, the
          * loaded raw weights are the EMA, so compare the EMA-only file). */
@@ -302,6 +302,69 @@ START_TEST(test_roundtrip)
     ck_assert_int_eq(tu_temporaries_left("test_model_file_roundtrip"), 0);
     remove(path);
     remove(again);
+    spcnn_model_destroy(m);
+}
+END_TEST
+
+/* A model whose Adam moments were reset (resumed from an EMA-only file) keeps the reset's step
+ * with its training state: format 3 with flag bit 2 and the step after images_seen, read back
+ * exactly; without the training state, or once the reset is forgotten, the file is the older
+ * format. A reset step of 0, beyond the step, or without the training state is refused. */
+START_TEST(test_moments_reset_step)
+{
+    char path[512], bad[512];
+    tmp_path(path, sizeof path, "reset.spcnn");
+    tmp_path(bad, sizeof bad, "reset_bad.spcnn");
+    spcnn_model *m = tiny_model(5);
+    scramble(m, 12);
+    const uint64_t step = m->optim.t;
+    m->optim.reset_at = step - 7;
+    ck_assert_int_eq(spcnn__model_file_save(m, path, 1), SPCNN_OK);
+    size_t size;
+    unsigned char *b = tu_read_file(path, &size);
+    ck_assert_uint_eq(tu_get_le32(b + 8), 3);
+    ck_assert_uint_eq(tu_get_le32(b + 12), 1u | 4u);
+    const size_t at = 24 + 12 * nkeys(m) + 16; /* after the step and images seen */
+    ck_assert_uint_eq(tu_get_le32(b + at) | (uint64_t)tu_get_le32(b + at + 4) << 32, step - 7);
+    spcnn_model *l = NULL;
+    ck_assert_int_eq(spcnn__model_file_load(path, &l), SPCNN_OK);
+    ck_assert_uint_eq(l->optim.reset_at, step - 7);
+    compare_models(m, l, 1);
+    spcnn_model_destroy(l);
+
+    const struct {
+        uint64_t reset;
+        uint32_t flags;
+    } bad_cases[] = {{0, 5}, {step + 1, 5}, {step - 7, 4}};
+    for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
+        unsigned char *c = malloc(size);
+        memcpy(c, b, size);
+        tu_put_le32(c + at, (uint32_t)bad_cases[i].reset);
+        tu_put_le32(c + at + 4, (uint32_t)(bad_cases[i].reset >> 32));
+        tu_put_le32(c + 12, bad_cases[i].flags);
+        reseal(c, size);
+        tu_write_file(bad, c, size);
+        load_expect(bad, SPCNN_ERR_FORMAT);
+        assert_message_has("moments reset at step");
+        free(c);
+    }
+    free(b);
+
+    /* EMA-only: version 1 (no prior), and loading it resets at the file's step. */
+    ck_assert_int_eq(spcnn__model_file_save(m, path, 0), SPCNN_OK);
+    b = tu_read_file(path, &size);
+    ck_assert_uint_eq(tu_get_le32(b + 8), 1);
+    free(b);
+    ck_assert_int_eq(spcnn__model_file_load(path, &l), SPCNN_OK);
+    ck_assert_uint_eq(l->optim.reset_at, step);
+    spcnn_model_destroy(l);
+    m->optim.reset_at = 0;
+    ck_assert_int_eq(spcnn__model_file_save(m, path, 1), SPCNN_OK);
+    b = tu_read_file(path, &size);
+    ck_assert_uint_eq(tu_get_le32(b + 8), 1);
+    free(b);
+    remove(path);
+    remove(bad);
     spcnn_model_destroy(m);
 }
 END_TEST
@@ -474,10 +537,10 @@ START_TEST(test_damage)
 
     /* Edits behind a recomputed checksum reach the semantic checks. */
     memcpy(b, good, size);
-    tu_put_le32(b + 8, 3); /* version 3: refused before anything else */
+    tu_put_le32(b + 8, 4); /* version 4: refused before anything else */
     tu_write_file(bad, b, size);
     load_expect(bad, SPCNN_ERR_VERSION);
-    assert_message_has("newer format version 3 (this library reads up to 2)");
+    assert_message_has("newer format version 4 (this library reads up to 3)");
 
     memcpy(b, good, size);
     tu_put_le32(b + 8, 0);
@@ -823,6 +886,7 @@ int main(void)
     tcase_add_test(tc, test_grid_resample_key);
     tcase_add_test(tc, test_truncation);
     tcase_add_test(tc, test_damage);
+    tcase_add_test(tc, test_moments_reset_step);
     tcase_add_test(tc, test_not_a_model_and_missing);
     tcase_add_test(tc, test_atomic_save);
     tcase_add_test(tc, test_stale_temporaries);

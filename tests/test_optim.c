@@ -433,35 +433,42 @@ START_TEST(test_adam_decay_and_ema)
 }
 END_TEST
 
-/* Moments reset at t = 1000 (training resumed from EMA-only weights), lr 0.1, β1 0.9, β2
- * 0.999, g = 0.5: the primed step sets v = g² · (1 − β2^1001) so that v̂ = g² = 0.25, and
- *   m = 0.05, m^ = 0.05 / (1 − 0.9^1001) = 0.05,  w = 1 − 0.1 · 0.05 / 0.5 = 0.99
- * (unprimed, v^ = 0.00025 / 0.6327 = 0.000395 would make it 1 − 0.2515 = 0.7485); the flag is
- * cleared, and the next step (g = −0.25) is Adam's usual v = 0.999 v + 0.001 g². */
-START_TEST(test_adam_primed_second_moment)
+/* Moments reset at t = 1000 (training resumed from EMA-only weights): the two steps of the
+ * hand example above again (lr 0.1, β 0.9 / 0.999, g = 0.5 then −0.25), as a fresh Adam takes
+ * them, times the learning-rate warm-up (k + 1) · (1 − β2) for the k-th step since the reset:
+ *   step 1: w = 1 − 0.1 · 0.001 · 0.5 / 0.5 = 0.9999 (m and v as at a fresh start)
+ *   step 2: w = 0.9999 − 0.1 · 0.002 · 0.2663370329 = 0.9998467326
+ * (without the reset, step 1 would use the corrections of step 1001: w = 1 − 0.1 · 0.05 /
+ * sqrt(0.00025 / 0.6327) = 0.7485). The EMA decays at min(0.9995, (1 + t) / (10 + t)) of the
+ * global t. Then a reset long ago (k beyond the warm-up, both corrections 1) is dropped. */
+START_TEST(test_adam_restart)
 {
     spcnn__params p;
     spcnn__optim o;
     mirror_table(&p);
     spcnn__optim_init(&o, 0.1, 1, 0.9, 0.999, 0, 0.9995);
-    o.t = 1000;
-    o.prime_second_moment = 1;
-    const double bc2 = 1 - pow(0.999, 1001);
+    o.t = o.reset_at = 1000;
+    spcnn__optim_stats st;
     set_grads(&p, 0.5f);
-    ck_assert_int_eq(spcnn__optim_step(&p, &o, NULL), SPCNN_OK);
-    ck_assert_int_eq(o.prime_second_moment, 0);
-    const double d = 1001.0 / 1010.0; /* the EMA warm-up bound at t = 1000 */
-    double e = fmax(fmax(table_err(&p, SPCNN__BUF_VALUE, 0.99, -0.99),
-                         table_err(&p, SPCNN__BUF_ADAM_V, 0.25 * bc2, 0.25 * bc2)),
+    ck_assert_int_eq(spcnn__optim_step(&p, &o, &st), SPCNN_OK);
+    ck_assert_double_eq_tol(st.lr, 0.1 * 0.001, 1e-15);
+    const double d1 = 1001.0 / 1010.0, ema1 = d1 + (1 - d1) * 0.9999;
+    double e = fmax(fmax(table_err(&p, SPCNN__BUF_VALUE, 0.9999, -0.9999),
+                         table_err(&p, SPCNN__BUF_ADAM_V, 0.00025, 0.00025)),
                     fmax(table_err(&p, SPCNN__BUF_ADAM_M, 0.05, -0.05),
-                         table_err(&p, SPCNN__BUF_EMA, d + (1 - d) * 0.99,
-                                   -(d + (1 - d) * 0.99))));
+                         table_err(&p, SPCNN__BUF_EMA, ema1, -ema1)));
     set_grads(&p, -0.25f);
-    ck_assert_int_eq(spcnn__optim_step(&p, &o, NULL), SPCNN_OK);
-    const double v2 = 0.999 * 0.25 * bc2 + 0.001 * 0.0625;
-    e = fmax(e, table_err(&p, SPCNN__BUF_ADAM_V, v2, v2));
+    ck_assert_int_eq(spcnn__optim_step(&p, &o, &st), SPCNN_OK);
+    ck_assert_double_eq_tol(st.lr, 0.1 * 0.002, 1e-15);
+    e = fmax(e, table_err(&p, SPCNN__BUF_VALUE, 0.9998467326, -0.9998467326));
+    ck_assert_uint_eq(o.reset_at, 1000);
+    /* 30 000 steps after the reset: warm-up over, β1^k and β2^k below 1e-9. */
+    o.t = 31000;
+    ck_assert_int_eq(spcnn__optim_step(&p, &o, &st), SPCNN_OK);
+    ck_assert_double_eq_tol(st.lr, 0.1, 1e-15);
+    ck_assert_uint_eq(o.reset_at, 0);
     spcnn__params_deinit(&p);
-    tu_report("adam, second moment primed after a reset (hand)", e, 1e-6);
+    tu_report("adam restarted after a reset of the moments (hand)", e, 1e-6);
     ck_assert(e < 1e-6);
 }
 END_TEST
@@ -714,7 +721,7 @@ int main(void)
     tcase_add_test(tc, test_grad_norm);
     tcase_add_test(tc, test_non_finite_guard);
     tcase_add_test(tc, test_step_rows);
-    tcase_add_test(tc, test_adam_primed_second_moment);
+    tcase_add_test(tc, test_adam_restart);
     tcase_add_test(tc, test_optim_rejects);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

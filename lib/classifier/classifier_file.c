@@ -208,7 +208,7 @@ spcnn_status spcnn__classifier_file_load_memory(const void *data, size_t size, c
     /* Training goes on from the averaged weights with a fresh optimiser. */
     memcpy(p->buf[SPCNN__BUF_VALUE], p->buf[SPCNN__BUF_EMA], p->total * sizeof(float));
     c->optim.t = h.step;
-    c->optim.prime_second_moment = h.step > 0; /* zero moments at a step > 0 (optim.h) */
+    c->optim.reset_at = h.step; /* zero moments: Adam restarts (optim.h) */
     *out = c;
     return SPCNN_OK;
 fail:

@@ -19,13 +19,16 @@
 #include "model/model_file.h"
 
 #define MAGIC "SPCNNMDL"
-/* Version 2 is version 1 plus the latent prior block (flag bit 1); a file without a fitted
- * prior is still written as version 1, so older libraries read it. */
-enum { MAGIC_SIZE = 8, FORMAT_VERSION = 2 };
+/* Version 2 is version 1 plus the latent prior block (flag bit 1); version 3 adds the step of
+ * the last reset of Adam's moments (flag bit 2, with the training state only). A file is
+ * written with the lowest version that holds it, so older libraries read what they can. */
+enum { MAGIC_SIZE = 8, FORMAT_VERSION = 3 };
 #define FLAG_TRAINING_STATE 1u
 #define FLAG_PRIOR 2u
+#define FLAG_MOMENTS_RESET 4u
 #define FLAGS_KNOWN_V1 FLAG_TRAINING_STATE
 #define FLAGS_KNOWN_V2 (FLAG_TRAINING_STATE | FLAG_PRIOR)
+#define FLAGS_KNOWN_V3 (FLAGS_KNOWN_V2 | FLAG_MOMENTS_RESET)
 
 /* Reader limits, far above any real model, that keep every size computed from the file within
  * 64 bits: at most 2^20 rows of 2^36 floats, four sections of 4 bytes each -> < 2^62 bytes. */
@@ -155,9 +158,12 @@ spcnn_status spcnn__model_file_save(const spcnn_model *model, const char *path,
     w->err = 0;
 
     const spcnn__prior *prior = &model->prior;
+    /* An EMA-only file needs no reset step: loading it resets the moments anyway. */
+    const int reset = with_training_state && model->optim.reset_at > 0;
     memcpy(w_room(w, MAGIC_SIZE), MAGIC, MAGIC_SIZE);
-    w_u32(w, prior->k > 0 ? 2u : 1u);
-    w_u32(w, (with_training_state ? FLAG_TRAINING_STATE : 0u) | (prior->k > 0 ? FLAG_PRIOR : 0u));
+    w_u32(w, reset ? 3u : prior->k > 0 ? 2u : 1u);
+    w_u32(w, (with_training_state ? FLAG_TRAINING_STATE : 0u) | (prior->k > 0 ? FLAG_PRIOR : 0u) |
+                 (reset ? FLAG_MOMENTS_RESET : 0u));
     w_u32(w, spcnn_version_number());
     uint32_t nkeys = 0;
     for (int k = 1; k < SPCNN__CONFIG_KEY_END; k++)
@@ -171,6 +177,8 @@ spcnn_status spcnn__model_file_save(const spcnn_model *model, const char *path,
     }
     w_u64(w, model->optim.t);
     w_u64(w, model->images_seen);
+    if (reset)
+        w_u64(w, model->optim.reset_at);
     w_u32(w, (uint32_t)p->nrows);
     for (size_t r = 0; r < p->nrows; r++)
         spcnn__param_row_put(w_room(w, spcnn__param_row_size(&p->rows[r])), &p->rows[r]);
@@ -212,6 +220,7 @@ typedef struct header {
     uint32_t nkeys;
     size_t keys_at; /* the first (key, value) pair */
     uint64_t step, images_seen;
+    uint64_t reset_at; /* 0 without FLAG_MOMENTS_RESET */
     uint32_t nrows;
     size_t rows_at;    /* the first row record */
     uint64_t nvalues;  /* floats per section */
@@ -267,6 +276,16 @@ static spcnn_status parse_structure(spcnn__file_reader *r, header *h)
     h->step = spcnn__le_get_u64(p);
     SPCNN__FILE_TAKE(p, r, 8, "", -1, "images seen");
     h->images_seen = spcnn__le_get_u64(p);
+    if (h->version >= 3 && (h->flags & FLAG_MOMENTS_RESET)) {
+        at = r->pos;
+        SPCNN__FILE_TAKE(p, r, 8, "", -1, "moments reset step");
+        h->reset_at = spcnn__le_get_u64(p);
+        if (!(h->flags & FLAG_TRAINING_STATE) || h->reset_at == 0 || h->reset_at > h->step)
+            return spcnn__file_bad_field(r, at,
+                                         "moments reset at step %" PRIu64 " (1 to the step %" PRIu64
+                                         ", and only with the training state)",
+                                         h->reset_at, h->step);
+    }
     at = r->pos;
     SPCNN__FILE_TAKE(p, r, 4, "", -1, "row count");
     h->nrows = spcnn__le_get_u32(p);
@@ -501,7 +520,9 @@ spcnn_status spcnn__model_file_load_memory(const void *data, size_t size, const 
     SPCNN_TRY_GOTO(st, parse_structure(&r, &h));
 
     SPCNN_TRY_GOTO(st, spcnn__file_check_crc(&r));
-    const uint32_t known = h.version >= 2 ? FLAGS_KNOWN_V2 : FLAGS_KNOWN_V1;
+    const uint32_t known = h.version >= 3   ? FLAGS_KNOWN_V3
+                           : h.version >= 2 ? FLAGS_KNOWN_V2
+                                            : FLAGS_KNOWN_V1;
     if (h.flags & ~known) {
         st = spcnn__file_bad_field(&r, 12,
                                    "unknown flags 0x%08" PRIx32 " (format version %" PRIu32
@@ -526,8 +547,8 @@ spcnn_status spcnn__model_file_load_memory(const void *data, size_t size, const 
         goto fail;
     SPCNN_TRY_GOTO(st, copy_tensors(&r, &h, &model->params));
     model->optim.t = h.step;
-    /* Zero moments at a step > 0: the next step primes the second moment (optim.h). */
-    model->optim.prime_second_moment = h.nsections == 1 && h.step > 0;
+    /* Zero moments (an EMA-only file) restart Adam at this step (optim.h). */
+    model->optim.reset_at = h.nsections == 1 ? h.step : h.reset_at;
     model->images_seen = h.images_seen;
     model->has_training_state = h.nsections > 1;
     if (h.prior_k > 0)

@@ -14,7 +14,7 @@ void spcnn__optim_init(spcnn__optim *o, double lr, double lr_decay, double beta1
     o->l2 = l2;
     o->ema_decay = ema_decay;
     o->clip_norm = 0.0;
-    o->prime_second_moment = 0;
+    o->reset_at = 0;
 }
 
 /* L2 norm of buf[begin, end), both multiples of 4. */
@@ -94,18 +94,20 @@ spcnn_status spcnn__optim_step_rows(spcnn__params *p, spcnn__optim *o, size_t ro
     if (!isfinite(norm) || norm * scale > 1e18)
         return non_finite_error(p, norm);
 
-    /* (2)-(4) in one pass. lr_t and the bias corrections in double; the loop in float. */
-    const double t1 = (double)(t + 1); /* 1-based step number of this step, for these rows */
-    const double lr_t = o->lr * pow(o->lr_decay, (double)t);
-    const double bc1 = 1.0 - pow(o->beta1, t1), bc2 = 1.0 - pow(o->beta2, t1);
+    /* (2)-(4) in one pass. lr_t and the bias corrections in double; the loop in float. These
+     * rows started at step o->t - t; a reset of the moments after that (reset_at) restarts
+     * their count, with the learning-rate warm-up (optim.h). */
+    const int restarted = o->reset_at > o->t - t;
+    const uint64_t k = restarted ? o->t - o->reset_at : t; /* steps the moments have seen */
+    const double k1 = (double)(k + 1);
+    const double warm_up = restarted ? fmin(1.0, k1 * (1.0 - o->beta2)) : 1.0;
+    const double lr_t = o->lr * pow(o->lr_decay, (double)t) * warm_up;
+    const double bc1 = 1.0 - pow(o->beta1, k1), bc2 = 1.0 - pow(o->beta2, k1);
     /* w -= lr_t * (m / bc1) / (sqrt(v / bc2) + eps), rearranged to one division */
     const float step = (float)(lr_t / bc1), inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
     const float eps = (float)o->eps, l2 = (float)o->l2, gscale = (float)scale;
     const float b1 = (float)o->beta1, b2 = (float)o->beta2;
     const float c1 = (float)(1.0 - o->beta1), c2 = (float)(1.0 - o->beta2);
-    /* A primed second moment: v = g² · (1 − β2^(t+1)), so that v̂ = g² (what v̂ is at t = 0). */
-    const int prime = o->prime_second_moment;
-    const float bc2f = (float)bc2;
     /* TensorFlow's num_updates warm-up: early EMA weights follow the values closely. */
     const double ema_d = fmin(o->ema_decay, (1.0 + (double)t) / (10.0 + (double)t));
     const float d = (float)ema_d, cd = (float)(1.0 - ema_d);
@@ -118,7 +120,7 @@ spcnn_status spcnn__optim_step_rows(spcnn__params *p, spcnn__optim *o, size_t ro
     for (size_t i = begin; i < end; i++) { /* padding has g = w = 0 and stays 0 */
         float gi = gscale * g[i] + l2 * w[i];
         float mi = b1 * m[i] + c1 * gi;
-        float vi = prime ? gi * gi * bc2f : b2 * v[i] + c2 * gi * gi;
+        float vi = b2 * v[i] + c2 * gi * gi;
         float wi = w[i] - step * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
         m[i] = mi;
         v[i] = vi;
@@ -126,7 +128,8 @@ spcnn_status spcnn__optim_step_rows(spcnn__params *p, spcnn__optim *o, size_t ro
         e[i] = d * e[i] + cd * wi;
     }
     o->t++;
-    o->prime_second_moment = 0;
+    if (restarted && warm_up == 1.0 && 1.0 - bc1 < 1e-9 && 1.0 - bc2 < 1e-9)
+        o->reset_at = 0; /* the restart is over: nothing tells it from an uninterrupted run */
     if (stats) {
         stats->grad_norm = norm;
         stats->lr = lr_t;

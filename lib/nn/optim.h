@@ -18,13 +18,16 @@ typedef struct spcnn__optim {
     double l2;        /* g += l2 * w on every parameter (biases too) */
     double ema_decay; /* upper bound of the EMA decay; the warm-up lowers it early on */
     double clip_norm; /* > 0: scale the gradient down to this global L2 norm; 0: off */
-    /* 1 after the moments were reset at a step t > 0 (training resumed from EMA-only
-     * weights): the next step sets v so that its bias-corrected v̂ is that step's g², as
-     * Adam's own first step does. Otherwise v = (1 − β2)·g² under a bias correction near 1
-     * makes every parameter move (1 − β1) / sqrt(1 − β2) · lr ≈ 2.2 lr (β 0.95, 0.9995) at
-     * once, which undid an hour of training; primed, the first update is (1 − β1) · lr.
-     * Cleared by the step. */
-    int prime_second_moment;
+    /* The step at which the moments were reset to zero in the middle of training (training
+     * resumed from EMA-only weights), 0 if never. From there Adam restarts as a fresh Adam
+     * would: bias corrections count the steps since the reset, and the learning rate warms
+     * up linearly over 1 / (1 − β2) steps (2 000 at β2 0.9995), so that the moments are
+     * estimated before the steps are large. Without it, zero moments under the bias
+     * correction of step t made every weight move about (1 − β1) / sqrt(1 − β2) · lr ≈ 2.2 lr
+     * at once and undid an hour of training. Saved with the training state (model files of
+     * format 3); set back to 0 once it no longer changes anything (both corrections within
+     * 1e-9 of 1, the warm-up over). */
+    uint64_t reset_at;
 } spcnn__optim;
 
 typedef struct spcnn__optim_stats {
@@ -50,7 +53,7 @@ spcnn_status spcnn__optim_step(spcnn__params *p, spcnn__optim *o, spcnn__optim_s
 /* The same step for rows [row_begin, row_end) of the table only, as if it were their t-th
  * step (0-based): t sets the learning-rate decay, Adam's bias corrections and the EMA warm-up,
  * so a part of the model that starts training later (after a stage that froze it) starts as a
- * fresh Adam would. The other rows are not touched at all; o->t still advances by one, and the
+ * fresh Adam would (a reset after that start, reset_at, restarts it again with the warm-up). The other rows are not touched at all; o->t still advances by one, and the
  * gradient norm (and clipping) covers only these rows. t is at most o->t. */
 spcnn_status spcnn__optim_step_rows(spcnn__params *p, spcnn__optim *o, size_t row_begin,
                                     size_t row_end, uint64_t t, spcnn__optim_stats *stats);
