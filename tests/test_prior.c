@@ -857,7 +857,7 @@ START_TEST(test_file_damage)
     reseal(b, size1);
     load_mem(b, size1, SPCNN_ERR_FORMAT, "version 2 with flag 2 and no block");
     free(b);
-    /* Version 2 with an unknown flag; version 3. */
+    /* Version 2 with an unknown flag (bit 2 is version 3's); version 4. */
     b = malloc(size);
     memcpy(b, good, size);
     tu_put_le32(b + 12, 2 | 4);
@@ -865,10 +865,10 @@ START_TEST(test_file_damage)
     load_mem(b, size, SPCNN_ERR_FORMAT, "version 2 with flag 4");
     assert_message_has("unknown flags");
     tu_put_le32(b + 12, 2);
-    tu_put_le32(b + 8, 3);
+    tu_put_le32(b + 8, 4);
     reseal(b, size);
-    load_mem(b, size, SPCNN_ERR_VERSION, "version 3");
-    assert_message_has("reads up to 2");
+    load_mem(b, size, SPCNN_ERR_VERSION, "version 4");
+    assert_message_has("reads up to 3");
     free(b);
 
     /* A prior block in the file of a model without latent code. */

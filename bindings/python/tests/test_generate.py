@@ -360,6 +360,18 @@ class GenerateNumpy(support.BothPaths, unittest.TestCase):
         with self.assertRaises(sp.InvalidArgumentError):
             self.model.set_option("kl_weight", 1.5)
         self.model.set_option("kl_weight", 1)
+        # And the training arithmetic (0.7), by name: bf16 where the CPU has it.
+        with self.assertRaisesRegex(ValueError, "fp16"):
+            self.model.set_option("train_precision", "fp16")
+        try:
+            self.model.set_option("train_precision", "bf16")
+        except sp.UnsupportedError as e:
+            self.assertIn("AVX-512 BF16", e.message)
+            self.assertEqual(self.model.config["train_precision"], 0)
+        else:
+            self.assertEqual(self.model.config["train_precision"], 1)
+        self.model.set_option("train_precision", "fp32")
+        self.assertEqual(self.model.config["train_precision"], 0)
         # Precision: by name; bf16 where the CPU has it, UnsupportedError elsewhere.
         self.assertEqual(self.model.precision, "fp32")
         with self.assertRaisesRegex(ValueError, "fp16"):
