@@ -257,11 +257,11 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
             SPCNN_TRY_GOTO(st, make_reorder(ctx, &l->w_to_fwd, &wmd, md));
     }
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->x, &xmd, NULL));
-    if (s->bf16) /* the rounded input; in training also the rounded output gradient */
-        SPCNN_TRY_GOTO(st, spcnn__dnnl_bf16_reserve(ctx, s->backward && output_size(l) >
-                                                                 input_size(s)
-                                                             ? output_size(l)
-                                                             : input_size(s)));
+    if (s->bf16) {
+        /* The rounded input; in training also the rounded output gradient (not at once). */
+        const size_t in = input_size(s), out = output_size(l);
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_bf16_reserve(ctx, s->backward && out > in ? out : in));
+    }
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->w, &wmd, NULL));
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->b, &bmd, NULL));
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->y, &ymd, NULL));
