@@ -36,8 +36,9 @@ typedef struct spcnn__pixelcnn_shape {
     int backward; /* 1: training */
     int corner;   /* 1: forward only, and only what the final ul at the bottom-right pixel
                      needs (the sampler's windows away from the image's top and left edges) */
-    int bf16;     /* 1: forward only, the convolutions between the first layers and the head
-                     in bf16 (conv.h); those two (2 input channels; the mixture parameters,
+    int bf16;     /* 1: the convolutions between the first layers and the head in bf16
+                     (conv.h; in training plans forward and backward-data, the weight
+                     gradient fp32); those two (2 input channels; the mixture parameters,
                      whose rounding alone cost 0.009 bits/dim) and everything else stay fp32 */
 } spcnn__pixelcnn_shape;
 

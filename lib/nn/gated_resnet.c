@@ -243,7 +243,7 @@ spcnn_status spcnn__gated_resnet_forward(spcnn__gated_resnet *gr, spcnn__dnnl *c
 
     /* bf16 forward-only blocks round each concat_elu straight into the context's bf16
      * buffer, the convolution's input: the bytes spcnn__conv_forward's own pass would give.
-     * (Training layers round into their own buffers, kept for the weight gradient.) */
+     * Training blocks keep the fp32 concat_elu outputs: the fp32 weight gradient reads them. */
     const int rounded = s->bf16 && !s->backward && rate == 0.0f;
     if (rounded) {
         spcnn__concat_elu_forward_bf16(x, ctx->bf16_input, e.px, f);

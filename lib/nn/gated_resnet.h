@@ -40,8 +40,9 @@ typedef struct spcnn__gated_resnet_shape {
     int conv;     /* spcnn__stream_conv */
     int backward; /* 1: training (keeps activations, builds backward primitives) */
     int full;     /* a cone block: the side of the full output (see above); 0: an ordinary block */
-    int bf16;     /* forward only: the convolutions of x, a and c1 in bf16 (conv.h); the grid's
-                     and z's projections stay fp32 */
+    int bf16;     /* the convolutions of x, a and c1 in bf16 (conv.h; in training blocks their
+                     forward and backward-data passes); the grid's and z's projections stay
+                     fp32 */
 } spcnn__gated_resnet_shape;
 
 /* Rows of the parameter table (SIZE_MAX: absent). */
