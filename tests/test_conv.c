@@ -203,6 +203,16 @@ START_TEST(test_conv_weights_plain)
 }
 END_TEST
 
+/* Values rounded to bf16, as doubles (the reference's inputs for a bf16 layer). */
+static void rounded_copy(const float *x, double *xd, size_t n)
+{
+    uint16_t *h = xmalloc(n * 2);
+    spcnn__bf16_from_f32(x, h, n);
+    for (size_t i = 0; i < n; i++)
+        xd[i] = spcnn__bf16_to_f32(h[i]);
+    free(h);
+}
+
 /* bf16 forward: the layer against the double reference of its inputs and weights rounded to
  * bf16 (products of two bf16 are exact in fp32, so only the fp32 sums differ: the fp32 limit
  * holds), and measurably not the fp32 result. Every PixelCNN++ form, on sampling shapes. */
@@ -220,7 +230,6 @@ static void check_conv_bf16(spcnn__dnnl *ctx, spcnn__conv_shape s, uint64_t seed
     float *x = xmalloc(nx * 4), *w = xmalloc(nw * 4), *b = xmalloc(nb * 4), *y = xmalloc(ny * 4);
     double *xd = xmalloc(nx * 8), *wd = xmalloc(nw * 8), *bd = xmalloc(nb * 8);
     double *yr = xmalloc(ny * 8), *y32 = xmalloc(ny * 8);
-    uint16_t *h = xmalloc((nx > nw ? nx : nw) * 2);
     fill(&rng, x, xd, nx);
     fill(&rng, w, wd, nw);
     fill(&rng, b, bd, nb);
@@ -229,12 +238,8 @@ static void check_conv_bf16(spcnn__dnnl *ctx, spcnn__conv_shape s, uint64_t seed
     void (*forward)(const ref_conv_shape *, const double *, const double *, const double *,
                     double *) = s.transposed ? ref_deconv_forward : ref_conv_forward;
     forward(&r, xd, wd, bd, y32);
-    spcnn__bf16_from_f32(x, h, nx);
-    for (size_t i = 0; i < nx; i++)
-        xd[i] = spcnn__bf16_to_f32(h[i]);
-    spcnn__bf16_from_f32(w, h, nw);
-    for (size_t i = 0; i < nw; i++)
-        wd[i] = spcnn__bf16_to_f32(h[i]);
+    rounded_copy(x, xd, nx);
+    rounded_copy(w, wd, nw);
     forward(&r, xd, wd, bd, yr);
     ck_assert_int_eq(spcnn__conv_forward(&l, ctx, x, w, b, y), SPCNN_OK);
     double e = tu_nmse(y, yr, ny), off = tu_nmse(y, y32, ny);
@@ -244,7 +249,7 @@ static void check_conv_bf16(spcnn__dnnl *ctx, spcnn__conv_shape s, uint64_t seed
     *worst = worst_of(*worst, e);
     *least_off = off < *least_off ? off : *least_off;
     spcnn__conv_deinit(&l);
-    free(x), free(w), free(b), free(y), free(xd), free(wd), free(bd), free(yr), free(y32), free(h);
+    free(x), free(w), free(b), free(y), free(xd), free(wd), free(bd), free(yr), free(y32);
 }
 
 START_TEST(test_conv_bf16)
@@ -283,16 +288,6 @@ START_TEST(test_conv_bf16)
     ck_assert_msg(least_off > 1e-8, "a bf16 layer gave fp32's result (%.1e)", least_off);
 }
 END_TEST
-
-/* Values rounded to bf16, as doubles (the reference's inputs for a bf16 layer). */
-static void rounded_copy(const float *x, double *xd, size_t n)
-{
-    uint16_t *h = xmalloc(n * 2);
-    spcnn__bf16_from_f32(x, h, n);
-    for (size_t i = 0; i < n; i++)
-        xd[i] = spcnn__bf16_to_f32(h[i]);
-    free(h);
-}
 
 /* bf16 training layers: the forward and the input gradient against the double reference of
  * bf16-rounded inputs, weights and output gradient (the fp32 limit holds: only fp32 sums

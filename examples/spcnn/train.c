@@ -141,7 +141,7 @@ typedef struct train_args {
     int eval;
     int skip_bad; /* --skip-bad */
     spcnn_config_key first_config_key; /* a hyper-parameter other than threads, if any,
-                                          * other than the scale-aware training settings */
+                                          * other than the training settings below */
     /* The training settings given that may change when resuming (fine-tuning): the
      * scale-aware ones (--train-sizes, --train-scale-min/max, --train-native-share),
      * --kl-weight and --train-precision. */
@@ -344,9 +344,8 @@ static int parse_train_args(int argc, char **argv, train_args *a, spcnn_config *
 }
 
 /* Resuming with other training settings (scale-aware, kl_weight, train_precision): apply them
- * to the loaded
- * model (the scale range in the order that keeps min <= max at every step) and read its
- * configuration back into cfg. 0 after printing why. */
+ * to the loaded model (the scale range in the order that keeps min <= max at every step) and
+ * read its configuration back into cfg. 0 after printing why. */
 static int retune(spcnn_model *model, const train_args *a, spcnn_config *cfg)
 {
     static const spcnn_config_key max_first[] = {
@@ -360,7 +359,7 @@ static int retune(spcnn_model *model, const train_args *a, spcnn_config *cfg)
     const int raise_max_first = (a->tuned >> SPCNN_CFG_TRAIN_SCALE_MAX & 1u) &&
                                 a->tuned_value[SPCNN_CFG_TRAIN_SCALE_MAX] >= current_min;
     const spcnn_config_key *order = raise_max_first ? max_first : min_first;
-    for (int i = 0; i < 5; i++) {
+    for (size_t i = 0; i < sizeof max_first / sizeof max_first[0]; i++) {
         if (!(a->tuned >> order[i] & 1u))
             continue;
         if (spcnn_model_set_option(model, order[i], a->tuned_value[order[i]]) != SPCNN_OK) {
