@@ -88,15 +88,24 @@ step() { # step <name> <command...>: run, time, and name the step on failure
 # fresh machine would have.
 debroot_make_base() {
     mkdir -p "$debroot_cache"
-    mmdebstrap --variant=minbase --mode=root bookworm "$debroot_tar.tmp" \
+    # mmdebstrap picks its output format from the name's extension ("x.tar.tmp" would give a
+    # directory), so the format is named and the temporary name still ends in .tar.
+    rm -rf "$debroot_cache/partial.tar"
+    mmdebstrap --variant=minbase --mode=root --format=tar bookworm "$debroot_cache/partial.tar" \
         "deb http://deb.debian.org/debian bookworm main" \
         "deb http://deb.debian.org/debian bookworm-updates main" \
         "deb http://deb.debian.org/debian-security bookworm-security main"
-    mv "$debroot_tar.tmp" "$debroot_tar"
+    mv "$debroot_cache/partial.tar" "$debroot_tar"
 }
 
 debroot_base() {
-    if [ ! -s "$debroot_tar" ]; then
+    # Only a non-empty regular file is a usable cache: anything else (a directory left by an
+    # older version of this script, an interrupted write) is removed and built again.
+    if [ -e "$debroot_tar" ] && { [ ! -f "$debroot_tar" ] || [ ! -s "$debroot_tar" ]; }; then
+        echo "== $debroot_tar is not a tarball; building it again"
+        rm -rf "$debroot_tar"
+    fi
+    if [ ! -f "$debroot_tar" ]; then
         step "mmdebstrap a minimal Debian 12 root" debroot_make_base
     else
         echo "== base root: $debroot_tar (cached)"
