@@ -296,6 +296,11 @@ static spcnn_status train_step(spcnn_model *m, spcnn_status local, spcnn__train_
     m->ctx.weights_version++; /* raw and EMA weights moved (or, on failure, may have) */
     if (st != SPCNN_OK)
         return spcnn__error_context(st, "train step");
+    /* A restart of Adam during the VAE stage concerned the VAE's rows only, which never train
+     * again; the PixelCNN's rows started from zero moments after it anyway. Forgotten, so the
+     * checkpoints are not format 3 for ever (optim.h). */
+    if (!train_vae && m->optim.reset_at <= pretrain)
+        m->optim.reset_at = 0;
     spcnn__prior_clear(&m->prior); /* fitted to the encoder before the step */
     m->has_training_state = 1;
     m->images_seen += total;
