@@ -83,8 +83,10 @@ static void picture(uint8_t *p, size_t n, size_t h, size_t w)
 
 /* A tiny model (nr_filters 1, nr_resnet 1, 4×4 patches of 8×8 images) after one training step:
  * variant 0 without the latent code, 1 with it and a fitted prior of 2 components. The VAE's
- * widths are fixed, so a model with the latent code is 240 KB even so. */
-static void model_seed(int variant, int with_state, const char *name)
+ * widths are fixed, so a model with the latent code is 240 KB even so. restarted: saved
+ * without its training state, loaded (Adam restarts) and trained one step more before it is
+ * saved, so that a file with the training state is format 3, with the restart's step. */
+static void model_seed(int variant, int with_state, int restarted, const char *name)
 {
     enum { M = 8, N = 4 };
     uint8_t images[N * M * M];
@@ -106,6 +108,16 @@ static void model_seed(int variant, int with_state, const char *name)
         die("model create", st);
     if ((st = spcnn_model_train_step(model, images, N, M, M, NULL)) != SPCNN_OK)
         die("train step", st);
+    if (restarted) {
+        if ((st = spcnn_model_save(model, path_of("model_file", name), 0)) != SPCNN_OK)
+            die("model save", st);
+        spcnn_model_destroy(model);
+        model = NULL;
+        if ((st = spcnn_model_load(path_of("model_file", name), &model)) != SPCNN_OK)
+            die("model load", st);
+        if ((st = spcnn_model_train_step(model, images, N, M, M, NULL)) != SPCNN_OK)
+            die("train step", st);
+    }
     if (variant == 1 && (st = spcnn_model_fit_prior(model, images, N, M, M, 2, 1)) != SPCNN_OK)
         die("fit prior", st);
     if ((st = spcnn_model_save(model, path_of("model_file", name), with_state)) != SPCNN_OK)
@@ -120,11 +132,12 @@ static void model_seed(int variant, int with_state, const char *name)
 static void model_seeds(int large)
 {
     if (large) {
-        model_seed(1, 0, "prior.spcnn");
+        model_seed(1, 0, 0, "prior.spcnn");
         return;
     }
-    model_seed(0, 0, "plain.spcnn");
-    model_seed(0, 1, "plain-state.spcnn");
+    model_seed(0, 0, 0, "plain.spcnn");
+    model_seed(0, 1, 0, "plain-state.spcnn");
+    model_seed(0, 1, 1, "restarted-state.spcnn"); /* format 3 */
     truncated_copy("model_path", "plain.spcnn", "cut-header.spcnn", 30);
     truncated_copy("model_path", "plain.spcnn", "cut-tensors.spcnn", 2000);
 }
