@@ -146,6 +146,21 @@ static void setup_two_threads(fixture *f)
 {
     f->m = new_model(2);
 }
+/* bf16 training (train_precision 1): its plan holds the bf16 copies of the activations. Left
+ * in fp32 where the CPU lacks AVX-512 BF16 (the test then repeats the fp32 plan's sites). */
+static int bf16_training;
+static void setup_bf16(fixture *f)
+{
+    f->m = new_model(1);
+    const spcnn_status st = spcnn_model_set_option(f->m, SPCNN_CFG_TRAIN_PRECISION, 1);
+    ck_assert(st == SPCNN_OK || st == SPCNN_ERR_UNSUPPORTED);
+    bf16_training = st == SPCNN_OK;
+}
+static void setup_bf16_trained(fixture *f)
+{
+    setup_bf16(f);
+    ck_assert_int_eq(spcnn_model_train_step(f->m, images, N, S, S, NULL), SPCNN_OK);
+}
 
 /* The configuration of create, made before the hook is armed. */
 static spcnn_config *create_cfg;
@@ -423,6 +438,13 @@ START_TEST(test_train_step)
                      10);
     later = fail_every_site("train_step (then the PixelCNN alone)", setup_staged_trained,
                             call_train_step);
+    ck_assert_int_eq(later, 0);
+    ck_assert_int_gt(fail_every_site("train_step (bf16: builds the plan)", setup_bf16,
+                                     call_train_step),
+                     10);
+    printf("train_step (bf16): %s\n",
+           bf16_training ? "bf16 training plan" : "this CPU lacks AVX-512 BF16: the fp32 plan");
+    later = fail_every_site("train_step (bf16, later)", setup_bf16_trained, call_train_step);
     ck_assert_int_eq(later, 0);
 }
 END_TEST
