@@ -1,7 +1,12 @@
 /* Training throughput through the public API: seconds per step and windows (patches) per
  * second at the default configuration (F = 25, R = 2, batch 128, 8×8 windows, VAE on 28×28),
  * with 1 and 2 threads, in fp32 and (where the CPU has AVX-512 BF16) with train_precision
- * bf16, the two precisions in turns so that a busy neighbour slows both alike.
+ * bf16, the two precisions in turns so that a busy neighbour slows both alike; then the useful
+ * arithmetic rate of the mean step and its share of the peak measured on this machine
+ * (bench_peak.h): a step counted as three times the forward multiply-adds of the PixelCNN and
+ * the VAE (forward, input gradient, weight gradient; spcnn__model_train_macs). In bf16
+ * training the PixelCNN's forward and input-gradient passes run at the bf16 peak and its
+ * weight gradients and the VAE at the fp32 one, so its peak is that blend.
  *
  *   bench_train [steps] [IDX image file]
  *
@@ -12,11 +17,19 @@
 #include <stdlib.h>
 
 #include "bench_common.h"
+#include "bench_peak.h"
+#include "model/model.h"
 #include "spatialpixelcnn.h"
+
+typedef struct step_figures {
+    double mean;         /* s/step */
+    double pc_macs;      /* forward multiply-adds a step: PixelCNN */
+    double vae_macs;     /* and VAE */
+} step_figures;
 
 /* 1: the model trains in bf16; 0: the CPU refused it (nothing printed), -1: failed. */
 static int run(int threads, int bf16, int steps, const uint8_t *data, size_t n, size_t h,
-               size_t w)
+               size_t w, step_figures *fig)
 {
     spcnn_config *cfg = NULL;
     spcnn_model *m = NULL;
@@ -58,6 +71,11 @@ static int run(int threads, int bf16, int steps, const uint8_t *data, size_t n, 
         }
     }
     double mean = total / steps;
+    fig->mean = mean;
+    if (spcnn__model_train_macs(m, &fig->pc_macs, &fig->vae_macs) != SPCNN_OK) {
+        fprintf(stderr, "bench_train: %s\n", spcnn_last_error_message());
+        return -1;
+    }
     printf("%7d %9s %12.3f %12.3f %14.0f %14.0f\n", threads, bf16 ? "bf16" : "fp32", mean,
            best, batch / mean, batch / best);
     fflush(stdout);
@@ -98,14 +116,45 @@ int main(int argc, char **argv)
            "128, VAE on %zux%zu), %s, %d steps after 3 warm-up\n",
            h, w, argc > 2 ? argv[2] : "random images", steps);
     printf("threads precision  mean s/step  best s/step  mean patches/s  best patches/s\n");
+    step_figures fig[2][2] = {{{0}}}; /* [threads - 1][bf16] */
     for (int threads = 1; threads <= 2; threads++)
         for (int bf16 = 0; bf16 <= 1; bf16++) {
-            int r = run(threads, bf16, steps, data, n, h, w);
+            int r = run(threads, bf16, steps, data, n, h, w, &fig[threads - 1][bf16]);
             if (r < 0)
                 return 1;
             if (r == 0)
                 printf("%7d %9s  (refused: the CPU has no AVX-512 BF16)\n", threads, "bf16");
         }
     free(data);
+    const step_figures *f0 = &fig[0][0];
+    printf("useful arithmetic of the mean step: 3 x forward (PixelCNN %.2f G + VAE %.2f G "
+           "multiply-adds), 2 FLOP each\n",
+           f0->pc_macs * 1e-9, f0->vae_macs * 1e-9);
+    printf("threads precision  GFLOP/s  share of the measured peak\n");
+    for (int t = 1; t <= 2; t++)
+        for (int bf16 = 0; bf16 <= 1; bf16++) {
+            const step_figures *f = &fig[t - 1][bf16];
+            if (f->mean == 0)
+                continue;
+            const double flop = 6 * (f->pc_macs + f->vae_macs);
+            const double fp32_peak = bench_measured_peak_gflops(t, 0) * 1e9;
+            /* The least time the step's arithmetic could take at the peaks of its passes. */
+            double floor_s = flop / fp32_peak;
+            if (bf16) {
+                const double bf16_peak = bench_measured_peak_gflops(t, 1) * 1e9;
+                floor_s = 4 * f->pc_macs / bf16_peak + (2 * f->pc_macs + 6 * f->vae_macs) /
+                                                           fp32_peak;
+            }
+            if (!(floor_s > 0 && floor_s < 1e30)) { /* no AVX-512: no peak measured */
+                printf("%7d %9s %8.1f  (no peak measured: the CPU lacks AVX-512)\n", t,
+                       bf16 ? "bf16" : "fp32", flop / f->mean * 1e-9);
+                continue;
+            }
+            printf("%7d %9s %8.1f  %5.1f %% (%s)\n", t, bf16 ? "bf16" : "fp32",
+                   flop / f->mean * 1e-9, 100 * floor_s / f->mean,
+                   bf16 ? "bf16 peak for the PixelCNN's forward and input gradients, fp32 for "
+                          "the rest"
+                        : "fp32 peak");
+        }
     return 0;
 }

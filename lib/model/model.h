@@ -103,6 +103,11 @@ void spcnn__sample_plans_destroy(spcnn_model *model);
  * from the sampling plans' layer shapes. For benchmarks (bench_sample's share of peak). */
 spcnn_status spcnn__model_sample_macs(spcnn_model *model, size_t height, size_t width,
                                       double *macs);
+/* Multiply-adds of one forward pass of the training plan built by the last train step (its
+ * batch of windows and images): the PixelCNN with its output layer, and the VAE's encode and
+ * decode (0 without the latent code). A step's backward pass costs about twice its forward
+ * (input and weight gradients). For benchmarks (bench_train's share of peak). */
+spcnn_status spcnn__model_train_macs(const spcnn_model *model, double *pixelcnn, double *vae);
 
 /* The encoder mean of one image with EMA weights into z (evaluate.c). */
 spcnn_status spcnn__model_encode_mean(spcnn_model *model, const uint8_t *image, size_t height,

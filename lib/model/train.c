@@ -110,6 +110,15 @@ fail:
     return st;
 }
 
+spcnn_status spcnn__model_train_macs(const spcnn_model *model, double *pixelcnn, double *vae)
+{
+    SPCNN_CHECK_ARG(model && pixelcnn && vae, "train macs: NULL argument");
+    SPCNN_CHECK_ARG(model->train != NULL, "train macs: no training plan (take a step first)");
+    *pixelcnn = spcnn__pixelcnn_macs(model->train->pc, 1);
+    *vae = model->train->vae ? spcnn__vae_macs(model->train->vae) : 0;
+    return SPCNN_OK;
+}
+
 /* The plan for batches of n images, of any sizes. */
 static spcnn_status train_plan_get(spcnn_model *m, size_t n, spcnn__train_plan **out)
 {

@@ -310,6 +310,25 @@ static spcnn__conv_shape deconv4(const spcnn__vae_shape *s, int side, int ci, in
     return cs;
 }
 
+static double linear_macs(const spcnn__linear *l)
+{
+    return (double)l->s.n * l->s.in * l->s.out;
+}
+
+static double resblock_macs(const resblock *rb)
+{
+    return spcnn__conv_macs(&rb->a) + spcnn__conv_macs(&rb->b) +
+           (rb->latent ? linear_macs(&rb->z) : 0);
+}
+
+double spcnn__vae_macs(const spcnn__vae *v)
+{
+    return spcnn__conv_macs(&v->e_in) + spcnn__conv_macs(&v->e_down) +
+           spcnn__conv_macs(&v->d_up) + spcnn__conv_macs(&v->d_out) + linear_macs(&v->e_out) +
+           linear_macs(&v->d_in) + resblock_macs(&v->e_r1) + resblock_macs(&v->e_r2) +
+           resblock_macs(&v->d_r1) + resblock_macs(&v->d_r2);
+}
+
 spcnn_status spcnn__vae_create(spcnn__dnnl *ctx, const spcnn__params *params, size_t rows_begin,
                                const spcnn__vae_shape *s, spcnn__vae **out)
 {

@@ -31,6 +31,9 @@ spcnn_status spcnn__vae_add_params(spcnn__params *params, const spcnn__vae_shape
 spcnn_status spcnn__vae_create(spcnn__dnnl *ctx, const spcnn__params *params, size_t rows_begin,
                                const spcnn__vae_shape *s, spcnn__vae **out);
 void spcnn__vae_destroy(spcnn__vae *v);
+/* Multiply-adds of one encode and one decode of the shape's n images, counted from the layers'
+ * shapes (convolutions and linear layers; the elementwise work is left out). For benchmarks. */
+double spcnn__vae_macs(const spcnn__vae *v);
 
 /* w: the parameter value base to use (params->buf[SPCNN__BUF_VALUE] or the EMA buffer). */
 spcnn_status spcnn__vae_encode(spcnn__vae *v, spcnn__dnnl *ctx, const spcnn__params *params,
