@@ -18,9 +18,7 @@ out=out
 outputs=()
 step() { echo; echo "== $* ($SECONDS s)"; }
 die() { echo "demo: $*" >&2; exit 1; }
-# libgomp reads its wait policy when it loads; passive keeps 2 threads from spinning
-# against each other on a busy 2-core machine (docs/threading.md).
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+# spcnn chooses libgomp's wait settings itself unless they are set (docs/threading.md).
 
 step "data: scripts/get-data.sh"
 scripts/get-data.sh

@@ -109,7 +109,6 @@ row_field() { # row_field NAME FIELD(1-8)
 spcnn=$build/examples/spcnn
 data=data/mnist
 classifier=models/lenet-mnist.spcls
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 
 if [ $plan = 1 ]; then
     echo "rows (budget $budget min each, $jobs at once, $threads thread(s) each):"
