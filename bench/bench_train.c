@@ -74,6 +74,8 @@ static int run(int threads, int bf16, int steps, const uint8_t *data, size_t n, 
     fig->mean = mean;
     if (spcnn__model_train_macs(m, &fig->pc_macs, &fig->vae_macs) != SPCNN_OK) {
         fprintf(stderr, "bench_train: %s\n", spcnn_last_error_message());
+        free(images);
+        spcnn_model_destroy(m);
         return -1;
     }
     printf("%7d %9s %12.3f %12.3f %14.0f %14.0f\n", threads, bf16 ? "bf16" : "fp32", mean,

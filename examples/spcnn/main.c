@@ -83,7 +83,7 @@ static command_fn find_command(const char *name)
  * user chose a policy or a spin count. Measured on 2 cores (docs/threading.md): as fast as
  * spinning on an idle machine (passive made two-thread training 1.6 times slower), and the
  * fastest for generation with the other core busy, where libgomp's own default (300 000 spins)
- * made a two-thread training step 3 times slower than this. */
+ * made a two-thread training step 2.7 times slower than this (docs/benchmarks.md). */
 static void ensure_bounded_spin(char **argv)
 {
     if (getenv("OMP_WAIT_POLICY") != NULL || getenv("GOMP_SPINCOUNT") != NULL ||
