@@ -3,6 +3,7 @@
 #define SPCNN_BENCH_COMMON_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -47,7 +48,8 @@ static inline double bench_flops_per_cycle(void)
 
 /* One line naming the CPU the figures come from: the machines this project is measured on
  * have differed between sessions (AMD Zen 5, Intel Xeon with AMX), so every benchmark prints
- * it. */
+ * it; and libgomp's wait settings, which change two-thread figures by up to 1.6 times
+ * (docs/benchmarks.md, "Wait policies"). */
 static inline void bench_print_cpu(void)
 {
     FILE *f = fopen("/proc/cpuinfo", "r");
@@ -74,6 +76,9 @@ static inline void bench_print_cpu(void)
         fclose(f);
     printf("CPU: %s (family %d, model %d), %d CPUs%s%s\n", name, family, model, cpus,
            bf16 ? ", AVX-512 BF16" : "", amx ? ", AMX-BF16" : "");
+    const char *policy = getenv("OMP_WAIT_POLICY"), *spins = getenv("GOMP_SPINCOUNT");
+    printf("OpenMP waiting: OMP_WAIT_POLICY=%s GOMP_SPINCOUNT=%s\n", policy ? policy : "(unset)",
+           spins ? spins : "(unset)");
 }
 
 static inline double bench_peak_gflops(int cores)

@@ -109,10 +109,8 @@ int main(int argc, char **argv)
         return 2;
     }
     const int n = quick ? 16 : 128, f = 25, reps = quick ? 2 : 5;
-    const char *wait = getenv("OMP_WAIT_POLICY");
     bench_print_cpu();
-    printf("bench_conv: batch %d, F %d, best of %d rounds; OMP_WAIT_POLICY=%s\n", n, f, reps,
-           wait ? wait : "(unset)");
+    printf("bench_conv: batch %d, F %d, best of %d rounds\n", n, f, reps);
     const int bf16 = spcnn__dnnl_has_bf16();
     for (int t = 1; t <= 2; t++) {
         peak[0][t] = bench_measured_peak_gflops(t, 0);

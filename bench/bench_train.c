@@ -11,8 +11,10 @@
  *   bench_train [steps] [IDX image file]
  *
  * Uses the real training images when an IDX file is given (scripts/get-data.sh writes
- * data/mnist/train-images-idx3-ubyte), else random digits-sized noise. Run it with
- * OMP_WAIT_POLICY=passive in the environment (docs/threading.md). */
+ * data/mnist/train-images-idx3-ubyte), else random digits-sized noise. libgomp's wait
+ * settings change the two-thread figures (passive: 0.209 s a step where a short spin gives
+ * 0.135 on the Intel Xeon); the program prints them, GOMP_SPINCOUNT=10000 is spcnn's
+ * (docs/benchmarks.md, "Wait policies"). */
 #include <stdio.h>
 #include <stdlib.h>
 
