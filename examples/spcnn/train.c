@@ -689,6 +689,10 @@ int cli_train(int argc, char **argv)
     if (kl_weight != 1 && use_latent == 0)
         fprintf(stderr, "spcnn train: note: kl_weight %g changes nothing without the latent "
                         "code (use_latent 0)\n", kl_weight);
+    /* No latent code, no prior to fit: a resumed run does not repeat the first run's
+     * --prior-components 0, and fitting would fail after the training was done. */
+    if (use_latent == 0)
+        args.prior_components = 0;
     double train_precision = 0;
     spcnn_config_get(cfg, SPCNN_CFG_TRAIN_PRECISION, &train_precision);
     if (train_precision == 1 &&
