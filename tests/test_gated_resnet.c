@@ -32,8 +32,9 @@ static void stack_setup(stack *s, float rate)
     s->ctx.forbid_reference_impl = 1;
     s->rate = rate;
     spcnn__params_init(&s->params);
-    spcnn__gated_resnet_shape sh1 = {N, H, W, F, F, 1, L, SPCNN__CONV_DOWN_SHIFTED, 1, 0, 0};
-    spcnn__gated_resnet_shape sh2 = {N, H, W, F, 2 * F, 1, L, SPCNN__CONV_DOWN_RIGHT_SHIFTED, 1, 0, 0};
+    spcnn__gated_resnet_shape sh1 = {N, H, W, F, F, 1, L, SPCNN__CONV_DOWN_SHIFTED, 1, 0, 0, 0, 0};
+    spcnn__gated_resnet_shape sh2 = {N, H, W, F, 2 * F, 1, L, SPCNN__CONV_DOWN_RIGHT_SHIFTED, 1, 0, 0,
+                                      0, 0};
     spcnn__gated_resnet_rows r1, r2;
     ck_assert_int_eq(spcnn__gated_resnet_add_params(&s->params, "b1", &sh1, &r1), SPCNN_OK);
     ck_assert_int_eq(spcnn__gated_resnet_add_params(&s->params, "b2", &sh2, &r2), SPCNN_OK);
@@ -198,30 +199,34 @@ START_TEST(test_stack_dropout)
 }
 END_TEST
 
-/* A cone block (forward only) computes the bottom-right q×q square of a full block's output
- * from the bottom-right squares of its inputs: the same floats, bit for bit, for every q, both
- * streams, with the aux input and both conditionings — at the sampler's real channel count, so
- * oneDNN picks the kernels it picks there. The wavefront sampler's equality with the raster
- * oracle rests on this. */
-static void crop(const float *x, int from, int c, float *y, int to, int n)
+/* A cone block (forward only) computes a rectangle of a full block's output from the
+ * rectangles of its inputs it depends on: the same floats, bit for bit, for rectangles of every
+ * size at the scale's corners, edges and middle, both streams, with the aux input and both
+ * conditionings — at the sampler's real channel count, so oneDNN picks the kernels it picks
+ * there. The wavefront sampler's equality with the raster oracle rests on this. */
+static void crop(const float *x, int from, int c, float *y, spcnn__region to, int n)
 {
     for (int b = 0; b < n; b++)
-        for (int r = 0; r < to; r++)
-            for (int col = 0; col < to; col++)
-                memcpy(y + (((size_t)b * to + r) * to + col) * c,
-                       x + (((size_t)b * from + from - to + r) * from + from - to + col) * c,
+        for (int r = 0; r < to.h; r++)
+            for (int col = 0; col < to.w; col++)
+                memcpy(y + (((size_t)b * to.h + r) * to.w + col) * c,
+                       x + (((size_t)b * from + to.top + r) * from + to.left + col) * c,
                        (size_t)c * sizeof(float));
 }
 
-static void check_cone(int conv, int aux_c)
+static void check_cone(int conv, int aux_c, int bf16)
 {
     enum { CN = 3, S = 8, CF = 25, CL = 5 };
+    if (bf16 && !spcnn__dnnl_has_bf16()) {
+        printf("cone blocks in bf16: skipped, the CPU has no AVX-512 BF16\n");
+        return;
+    }
     spcnn__dnnl ctx;
     ck_assert_int_eq(spcnn__dnnl_init(&ctx, 1), SPCNN_OK);
     ctx.forbid_reference_impl = 1;
     spcnn__params params;
     spcnn__params_init(&params);
-    spcnn__gated_resnet_shape full = {CN, S, S, CF, aux_c, 1, CL, conv, 0, 0, 0};
+    spcnn__gated_resnet_shape full = {CN, S, S, CF, aux_c, 1, CL, conv, 0, 0, bf16, 0, 0};
     spcnn__gated_resnet_rows rows;
     ck_assert_int_eq(spcnn__gated_resnet_add_params(&params, "b", &full, &rows), SPCNN_OK);
     ck_assert_int_eq(spcnn__params_allocate(&params), SPCNN_OK);
@@ -246,29 +251,49 @@ static void check_cone(int conv, int aux_c)
                                                  0, y),
                      SPCNN_OK);
     spcnn__gated_resnet_deinit(&block);
-    for (int q = 1; q < S; q++) {
-        spcnn__gated_resnet_shape cone = {CN, q, q, CF, aux_c, 1, CL, conv, 0, S, 0};
-        int q1 = q + 1 < S ? q + 1 : S, xs = q + 2 < S ? q + 2 : S;
-        crop(x, S, CF, xc, xs, CN);
-        crop(a, S, aux_c, ac, q1, CN);
-        crop(grid, S, 2, gc, q, CN);
-        crop(y, S, CF, want, q, CN);
-        ck_assert_msg(spcnn__gated_resnet_init(&block, &ctx, &cone, &rows, NULL) == SPCNN_OK,
-                      "%s", spcnn_last_error_message());
-        ck_assert_int_eq(spcnn__gated_resnet_forward(&block, &ctx, &params, w, xc, ac, gc, z,
-                                                     0.0f, 0, yc),
-                         SPCNN_OK);
-        spcnn__gated_resnet_deinit(&block);
-        size_t count = (size_t)CN * q * q * CF;
-        ck_assert_msg(memcmp(yc, want, count * sizeof(float)) == 0,
-                      "cone block q=%d (conv %d, aux %d) differs from the full block", q, conv,
-                      aux_c);
-    }
-    /* A cone as large as its scale, or a training cone, is refused. */
-    spcnn__gated_resnet_shape bad = {CN, S, S, CF, aux_c, 1, CL, conv, 0, S, 0};
+    int checked = 0;
+    for (int h = 1; h <= S; h++)
+        for (int wd = 1; wd <= S; wd++) {
+            if (h == S && wd == S)
+                continue;
+            const int tops[3] = {0, (S - h) / 2, S - h}, lefts[3] = {0, (S - wd) / 2, S - wd};
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++) {
+                    if ((i > 0 && tops[i] == tops[i - 1]) || (j > 0 && lefts[j] == lefts[j - 1]))
+                        continue;
+                    spcnn__gated_resnet_shape cone = {CN, h, wd, CF, aux_c, 1, CL, conv, 0, S,
+                                                      bf16, tops[i], lefts[j]};
+                    spcnn__region rx, ra, ro = {tops[i], lefts[j], h, wd};
+                    spcnn__gated_resnet_cone_inputs(&cone, &rx, &ra);
+                    crop(x, S, CF, xc, rx, CN);
+                    crop(a, S, aux_c, ac, ra, CN);
+                    crop(grid, S, 2, gc, ro, CN);
+                    crop(y, S, CF, want, ro, CN);
+                    ck_assert_msg(spcnn__gated_resnet_init(&block, &ctx, &cone, &rows, NULL) ==
+                                      SPCNN_OK,
+                                  "%s", spcnn_last_error_message());
+                    ck_assert_int_eq(spcnn__gated_resnet_forward(&block, &ctx, &params, w, xc,
+                                                                 ac, gc, z, 0.0f, 0, yc),
+                                     SPCNN_OK);
+                    spcnn__gated_resnet_deinit(&block);
+                    size_t count = (size_t)CN * h * wd * CF;
+                    ck_assert_msg(memcmp(yc, want, count * sizeof(float)) == 0,
+                                  "cone block %dx%d at (%d, %d) (conv %d, aux %d, bf16 %d) "
+                                  "differs from the full block",
+                                  h, wd, tops[i], lefts[j], conv, aux_c, bf16);
+                    checked++;
+                }
+        }
+    ck_assert_int_gt(checked, 300);
+    /* A cone as large as its scale, one outside it, or a training cone, is refused. */
+    spcnn__gated_resnet_shape bad = {CN, S, S, CF, aux_c, 1, CL, conv, 0, S, bf16, 0, 0};
     ck_assert_int_eq(spcnn__gated_resnet_init(&block, &ctx, &bad, &rows, NULL),
                      SPCNN_ERR_INVALID_ARGUMENT);
     bad.h = bad.w = 3;
+    bad.top = 6;
+    ck_assert_int_eq(spcnn__gated_resnet_init(&block, &ctx, &bad, &rows, NULL),
+                     SPCNN_ERR_INVALID_ARGUMENT);
+    bad.top = 0;
     bad.backward = 1;
     ck_assert_int_eq(spcnn__gated_resnet_init(&block, &ctx, &bad, &rows, NULL),
                      SPCNN_ERR_INVALID_ARGUMENT);
@@ -280,13 +305,26 @@ static void check_cone(int conv, int aux_c)
 
 START_TEST(test_cone_u)
 {
-    check_cone(SPCNN__CONV_DOWN_SHIFTED, 25);
+    check_cone(SPCNN__CONV_DOWN_SHIFTED, 25, 0);
 }
 END_TEST
 
 START_TEST(test_cone_ul)
 {
-    check_cone(SPCNN__CONV_DOWN_RIGHT_SHIFTED, 50);
+    check_cone(SPCNN__CONV_DOWN_RIGHT_SHIFTED, 50, 0);
+}
+END_TEST
+
+/* In bf16 (rounded inputs, AMX or AVX-512 BF16 kernels where the CPU has them) too. */
+START_TEST(test_cone_u_bf16)
+{
+    check_cone(SPCNN__CONV_DOWN_SHIFTED, 25, 1);
+}
+END_TEST
+
+START_TEST(test_cone_ul_bf16)
+{
+    check_cone(SPCNN__CONV_DOWN_RIGHT_SHIFTED, 50, 1);
 }
 END_TEST
 
@@ -302,6 +340,8 @@ int main(void)
     tcase_set_timeout(cone, 60);
     tcase_add_test(cone, test_cone_u);
     tcase_add_test(cone, test_cone_ul);
+    tcase_add_test(cone, test_cone_u_bf16);
+    tcase_add_test(cone, test_cone_ul_bf16);
     suite_add_tcase(suite, cone);
     return tu_run_suite(suite);
 }

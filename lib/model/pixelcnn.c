@@ -48,7 +48,7 @@ struct spcnn__pixelcnn {
     int nops;
     int ntensors;
     int tensor_scale[MAX_TENSORS];
-    int tensor_side[MAX_TENSORS]; /* stored as the bottom-right square of this side */
+    spcnn__region tensor_region[MAX_TENSORS]; /* where each is stored in its scale's square */
     float *t[MAX_TENSORS];  /* activations */
     float *dt[MAX_TENSORS]; /* gradient accumulators (training only) */
     float *cat[SPCNN__PIXELCNN_MAX_BLOCKS]; /* concat(u, ul_kept) of each down-pass ul block */
@@ -56,7 +56,7 @@ struct spcnn__pixelcnn {
     int u0;
 
     float *xin;      /* [P × 2]: pixel, ones */
-    float *grid_crop; /* corner plans: the grid on a cone block's square */
+    float *grid_crop; /* cone plans: the grid on a cone block's output region */
     const float *grid[3]; /* grid at each scale: [0] the caller's, [1], [2] resampled */
     float *grid_small[2];
     const float *z;       /* the caller's z of the last forward (backward needs it) */
@@ -84,18 +84,38 @@ static spcnn__gated_resnet_shape block_shape(const spcnn__pixelcnn_shape *s, int
 {
     spcnn__gated_resnet_shape g = {s->n, side(s, scale), side(s, scale), s->f, aux_c,
                                    s->grid != SPCNN__GRID_NONE, s->latent, conv, s->backward, 0,
-                                   s->bf16};
+                                   s->bf16, 0, 0};
     return g;
 }
 
-static size_t square(const spcnn__pixelcnn_shape *s, int d)
+static size_t region_size(const spcnn__pixelcnn_shape *s, spcnn__region r)
 {
-    return (size_t)s->n * (size_t)d * (size_t)d;
+    return (size_t)s->n * (size_t)r.h * (size_t)r.w;
 }
 
-static int min_int(int a, int b)
+static spcnn__region whole(const spcnn__pixelcnn_shape *s, int scale)
 {
-    return a < b ? a : b;
+    spcnn__region r = {0, 0, side(s, scale), side(s, scale)};
+    return r;
+}
+
+static int region_equal(spcnn__region a, spcnn__region b)
+{
+    return a.top == b.top && a.left == b.left && a.h == b.h && a.w == b.w;
+}
+
+/* The smallest region holding a and b (an empty region, h = 0, holds nothing). */
+static spcnn__region region_union(spcnn__region a, spcnn__region b)
+{
+    if (a.h == 0)
+        return b;
+    if (b.h == 0)
+        return a;
+    const int top = a.top < b.top ? a.top : b.top, left = a.left < b.left ? a.left : b.left;
+    const int bottom = a.top + a.h > b.top + b.h ? a.top + a.h : b.top + b.h;
+    const int right = a.left + a.w > b.left + b.w ? a.left + a.w : b.left + b.w;
+    spcnn__region r = {top, left, bottom - top, right - left};
+    return r;
 }
 
 /* ---- parameters ------------------------------------------------------------------------- */
@@ -183,7 +203,7 @@ static int new_tensor(spcnn__pixelcnn *pc, int scale)
     return pc->ntensors++;
 }
 
-/* The graph is recorded first (layer shapes, no primitives), so that a corner plan can shrink
+/* The graph is recorded first (layer shapes, no primitives), so that a cone plan can shrink
  * its blocks before anything is created. */
 static int add_conv(spcnn__pixelcnn *pc, spcnn__conv_shape cs, size_t w_row, size_t b_row)
 {
@@ -287,46 +307,49 @@ static spcnn_status build_graph(spcnn__pixelcnn *pc)
                             pop + 1);
     pc->final_ul = ul;
     for (int t = 0; t < pc->ntensors; t++)
-        pc->tensor_side[t] = side(s, pc->tensor_scale[t]);
+        pc->tensor_region[t] = whole(s, pc->tensor_scale[t]);
     return SPCNN_OK;
 }
 
-/* A corner plan computes only what the final ul at the window's bottom-right pixel depends on.
- * Walking the list backwards, each block's output is needed on a bottom-right square of some
- * side q, so it reads x on the min(q+2, full) square and its aux inputs on min(q+1, full)
- * (one row up and one column left per causal convolution); a stride-2 layer is taken to need
- * its whole input. A block whose q is below its scale's side becomes a cone block
- * (nn/gated_resnet.h) and stores its output on that square. With 8×8 windows this shrinks the
- * full-scale blocks of the down pass to squares of 1 to 6 (docs/design.md, "Sampling only what
- * is needed"). */
-static spcnn_status plan_corner(spcnn__pixelcnn *pc)
+/* A cone plan computes only what the final ul at one pixel of the window, (cone_r, cone_c),
+ * depends on. Walking the list backwards, each block's output is needed on some region of its
+ * scale; it reads x and its aux inputs on the regions spcnn__gated_resnet_cone_inputs gives
+ * (one row up and one column left per causal convolution, and one right for the u stream's,
+ * clipped to the scale); a tensor read by several operations is computed on the union of what
+ * they read; a stride-2 layer is taken to need its whole input. A block whose region is not its
+ * whole scale becomes a cone block (nn/gated_resnet.h) and stores its output on that region.
+ * With 8×8 windows this shrinks the full-scale blocks of the down pass, for the bottom-right
+ * pixel to squares of 1 to 6 (docs/design.md, "Sampling only what is needed"). */
+static spcnn_status plan_cone(spcnn__pixelcnn *pc)
 {
-    int need[MAX_TENSORS] = {0};
-    need[pc->final_ul] = 1;
+    spcnn__region need[MAX_TENSORS] = {{0, 0, 0, 0}};
+    const spcnn__region target = {pc->s.cone_r, pc->s.cone_c, 1, 1};
+    need[pc->final_ul] = target;
     for (int o = pc->nops - 1; o >= 0; o--) {
         const pc_op *op = &pc->ops[o];
-        const int full = side(&pc->s, op->scale), q = need[op->out];
-        if (q == 0)
+        const spcnn__region full = whole(&pc->s, op->scale), out = need[op->out];
+        if (out.h == 0)
             return spcnn__error(SPCNN_ERR_INTERNAL, "pixelcnn: operation %d is not needed", o);
-        int nx, na;
+        spcnn__region nx, na = {0, 0, 0, 0};
         if (op->kind == OP_CONV) {
-            nx = side(&pc->s, pc->tensor_scale[op->x]);
-            na = 0;
+            nx = whole(&pc->s, pc->tensor_scale[op->x]);
         } else {
-            nx = min_int(q + 2, full);
-            na = min_int(q + 1, full);
-            pc->tensor_side[op->out] = q;
-            if (q < full) {
-                spcnn__gated_resnet_shape *g = &pc->block_shape[op->layer];
-                g->h = g->w = q;
-                g->full = full;
+            spcnn__gated_resnet_shape *g = &pc->block_shape[op->layer];
+            pc->tensor_region[op->out] = out;
+            if (!region_equal(out, full)) {
+                g->h = out.h;
+                g->w = out.w;
+                g->top = out.top;
+                g->left = out.left;
+                g->full = full.h;
             }
+            spcnn__gated_resnet_cone_inputs(g, &nx, &na);
         }
-        need[op->x] = nx > need[op->x] ? nx : need[op->x];
+        need[op->x] = region_union(need[op->x], nx);
         if (op->a >= 0)
-            need[op->a] = na > need[op->a] ? na : need[op->a];
+            need[op->a] = region_union(need[op->a], na);
         if (op->a2 >= 0)
-            need[op->a2] = na > need[op->a2] ? na : need[op->a2];
+            need[op->a2] = region_union(need[op->a2], na);
     }
     return SPCNN_OK;
 }
@@ -345,7 +368,7 @@ static spcnn_status create_layers(spcnn__pixelcnn *pc, spcnn__dnnl *ctx)
     cs = spcnn__conv_shape_down_right_shifted(n, m, m, 2, f, 2, 1, 1);
     cs.backward = s->backward;
     SPCNN_TRY(spcnn__conv_init(&pc->in_ulb, ctx, &cs));
-    if (!s->corner) {
+    if (!s->cone) {
         /* The head stays fp32 in bf16 plans: rounding its input and weights moved the bundled
          * model's test bits/dim by 0.009, the rest of the network by 0.0002. */
         cs = spcnn__conv_shape_nin(n, m, m, f, 3 * s->k);
@@ -389,7 +412,7 @@ static spcnn_status allocate(spcnn__pixelcnn *pc)
     for (int pass = 0; pass < 2; pass++) {
         c.at = 0;
         for (int t = 0; t < pc->ntensors; t++) {
-            pc->t[t] = spcnn__carve(&c, square(s, pc->tensor_side[t]) * f);
+            pc->t[t] = spcnn__carve(&c, region_size(s, pc->tensor_region[t]) * f);
             if (s->backward)
                 pc->dt[t] = spcnn__carve(&c, pix(s, pc->tensor_scale[t]) * f);
         }
@@ -398,13 +421,13 @@ static spcnn_status allocate(spcnn__pixelcnn *pc)
             if (pc->ops[o].kind == OP_RESNET_UL)
                 pc->cat[k++] = spcnn__carve(&c, pix(s, pc->ops[o].scale) * 2 * f);
         pc->xin = spcnn__carve(&c, p0 * 2);
-        if (s->corner)
+        if (s->cone)
             pc->grid_crop = spcnn__carve(&c, p0 * 2);
         if (s->grid) {
             pc->grid_small[0] = spcnn__carve(&c, pix(s, 1) * 2);
             pc->grid_small[1] = spcnn__carve(&c, pix(s, 2) * 2);
         }
-        if (!s->corner)
+        if (!s->cone)
             pc->head_in = spcnn__carve(&c, p0 * f);
         pc->tmp_x = spcnn__carve(&c, p0 * f);
         pc->tmp_y = spcnn__carve(&c, p0 * f);
@@ -434,7 +457,10 @@ spcnn_status spcnn__pixelcnn_create(spcnn__dnnl *ctx, const spcnn__pixelcnn_shap
     SPCNN_CHECK_ARG(s->n >= 1 && s->m >= 4 && s->m % 4 == 0 && s->r >= 1 &&
                         3 * s->r + 2 <= SPCNN__PIXELCNN_MAX_BLOCKS,
                     "pixelcnn: invalid shape n=%d m=%d r=%d", s->n, s->m, s->r);
-    SPCNN_CHECK_ARG(!s->corner || !s->backward, "pixelcnn: a corner plan is forward only");
+    SPCNN_CHECK_ARG(!s->cone || (!s->backward && s->cone_r >= 0 && s->cone_r < s->m &&
+                                 s->cone_c >= 0 && s->cone_c < s->m),
+                    "pixelcnn: a cone plan is forward only, at a pixel of the window (%d, %d)",
+                    s->cone_r, s->cone_c);
     spcnn__pixelcnn *pc = spcnn__calloc(1, sizeof *pc);
     if (pc == NULL)
         return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "pixelcnn: out of memory");
@@ -442,8 +468,8 @@ spcnn_status spcnn__pixelcnn_create(spcnn__dnnl *ctx, const spcnn__pixelcnn_shap
     pc->rows = *rows;
     spcnn_status st;
     SPCNN_TRY_GOTO(st, build_graph(pc));
-    if (s->corner)
-        SPCNN_TRY_GOTO(st, plan_corner(pc));
+    if (s->cone)
+        SPCNN_TRY_GOTO(st, plan_cone(pc));
     SPCNN_TRY_GOTO(st, create_layers(pc, ctx));
     if (s->grid == SPCNN__GRID_HALF_PIXEL) {
         for (int k = 0; k < 2; k++) {
@@ -483,16 +509,16 @@ const float *spcnn__pixelcnn_final_ul(const spcnn__pixelcnn *pc)
     return pc->t[pc->final_ul];
 }
 
-int spcnn__pixelcnn_final_side(const spcnn__pixelcnn *pc)
+spcnn__region spcnn__pixelcnn_final_region(const spcnn__pixelcnn *pc)
 {
-    return pc->tensor_side[pc->final_ul];
+    return pc->tensor_region[pc->final_ul];
 }
 
 double spcnn__pixelcnn_macs(const spcnn__pixelcnn *pc, int with_head)
 {
     double macs = spcnn__conv_macs(&pc->in_u) + spcnn__conv_macs(&pc->in_ula) +
                   spcnn__conv_macs(&pc->in_ulb);
-    if (with_head && !pc->s.corner)
+    if (with_head && !pc->s.cone)
         macs += spcnn__conv_macs(&pc->head);
     for (int c = 0; c < pc->nconvs; c++)
         macs += spcnn__conv_macs(&pc->convs[c]);
@@ -569,26 +595,27 @@ spcnn_status spcnn__pixelcnn_forward(spcnn__pixelcnn *pc, spcnn__dnnl *ctx,
         }
         const float *x_in = pc->t[op->x];
         const float *aux = op->a >= 0 ? pc->t[op->a] : NULL;
-        const int full = side(s, op->scale), q = pc->blocks[op->layer].s.h;
         float *cat = op->kind == OP_RESNET_UL ? pc->cat[op->layer / 2 - 3 * s->r] : NULL;
-        if (q < full) {
-            /* A cone block: its inputs cut to the squares it reads. */
-            const size_t q1 = (size_t)min_int(q + 1, full), xs = (size_t)min_int(q + 2, full);
-            if ((size_t)pc->tensor_side[op->x] != xs) {
-                spcnn__crop_square(x_in, (size_t)pc->tensor_side[op->x], f, pc->tmp_x, xs, f, n);
+        const spcnn__gated_resnet_shape *bs = &pc->blocks[op->layer].s;
+        if (bs->full > 0) {
+            /* A cone block: its inputs cut to the regions it reads. */
+            spcnn__region rx, ra, ro = {bs->top, bs->left, bs->h, bs->w};
+            spcnn__gated_resnet_cone_inputs(bs, &rx, &ra);
+            if (!region_equal(pc->tensor_region[op->x], rx)) {
+                spcnn__crop_region(x_in, pc->tensor_region[op->x], f, pc->tmp_x, rx, f, n);
                 x_in = pc->tmp_x;
             }
             if (cat) {
-                spcnn__crop_square(aux, (size_t)pc->tensor_side[op->a], f, cat, q1, 2 * f, n);
-                spcnn__crop_square(pc->t[op->a2], (size_t)pc->tensor_side[op->a2], f, cat + f, q1,
+                spcnn__crop_region(aux, pc->tensor_region[op->a], f, cat, ra, 2 * f, n);
+                spcnn__crop_region(pc->t[op->a2], pc->tensor_region[op->a2], f, cat + f, ra,
                                    2 * f, n);
                 aux = cat;
-            } else if (aux && (size_t)pc->tensor_side[op->a] != q1) {
-                spcnn__crop_square(aux, (size_t)pc->tensor_side[op->a], f, pc->tmp_y, q1, f, n);
+            } else if (aux && !region_equal(pc->tensor_region[op->a], ra)) {
+                spcnn__crop_region(aux, pc->tensor_region[op->a], f, pc->tmp_y, ra, f, n);
                 aux = pc->tmp_y;
             }
             if (g) {
-                spcnn__crop_square(g, (size_t)full, 2, pc->grid_crop, (size_t)q, 2, n);
+                spcnn__crop_region(g, whole(s, op->scale), 2, pc->grid_crop, ro, 2, n);
                 g = pc->grid_crop;
             }
         } else if (cat) {
@@ -601,7 +628,7 @@ spcnn_status spcnn__pixelcnn_forward(spcnn__pixelcnn *pc, spcnn__dnnl *ctx,
 
     if (out == NULL) /* the sampler applies the head at one pixel per window itself */
         return SPCNN_OK;
-    SPCNN_CHECK_ARG(!s->corner, "pixelcnn: a corner plan has no head");
+    SPCNN_CHECK_ARG(!s->cone, "pixelcnn: a cone plan has no head");
     spcnn__elu_forward(pc->t[pc->final_ul], pc->head_in, p0 * f);
     return spcnn__conv_forward(&pc->head, ctx, pc->head_in, value(params, w, rows->head_w),
                                value(params, w, rows->head_b), out);

@@ -34,12 +34,13 @@ typedef struct spcnn__pixelcnn_shape {
     int latent;   /* L; 0: no latent conditioning */
     int grid;     /* spcnn__grid_mode */
     int backward; /* 1: training */
-    int corner;   /* 1: forward only, and only what the final ul at the bottom-right pixel
-                     needs (the sampler's windows away from the image's top and left edges) */
+    int cone;     /* 1: forward only, and only what the final ul at pixel (cone_r, cone_c) of
+                     the window needs (the sampler: a window's one pixel to draw) */
     int bf16;     /* 1: the convolutions between the first layers and the head in bf16
                      (conv.h; in training plans forward and backward-data, the weight
                      gradient fp32); those two (2 input channels; the mixture parameters,
                      whose rounding alone cost 0.009 bits/dim) and everything else stay fp32 */
+    int cone_r, cone_c;
 } spcnn__pixelcnn_shape;
 
 /* Rows of the parameter table. */
@@ -59,12 +60,12 @@ spcnn_status spcnn__pixelcnn_add_params(spcnn__params *params, const spcnn__pixe
 spcnn_status spcnn__pixelcnn_create(spcnn__dnnl *ctx, const spcnn__pixelcnn_shape *s,
                                     const spcnn__pixelcnn_rows *rows, spcnn__pixelcnn **out);
 void spcnn__pixelcnn_destroy(spcnn__pixelcnn *pc);
-/* The ul stream after the last block, valid after a forward: [n × d × d × F], the bottom-right
- * d×d square of each window, d = spcnn__pixelcnn_final_side (m; 1 for a corner plan). */
+/* The ul stream after the last block, valid after a forward: [n × h × w × F] on the region
+ * spcnn__pixelcnn_final_region of each window (the whole m×m; the one pixel of a cone plan). */
 const float *spcnn__pixelcnn_final_ul(const spcnn__pixelcnn *pc);
-int spcnn__pixelcnn_final_side(const spcnn__pixelcnn *pc);
+spcnn__region spcnn__pixelcnn_final_region(const spcnn__pixelcnn *pc);
 /* Multiply-adds of one forward of the plan (all its windows), counted from its layers' shapes:
- * a corner plan counts only its cones. with_head: the output layer over every pixel too (the
+ * a cone plan counts only its cones. with_head: the output layer over every pixel too (the
  * sampler applies it at one pixel itself). The grid's resampling between scales (a few
  * operations per pixel) is left out. */
 double spcnn__pixelcnn_macs(const spcnn__pixelcnn *pc, int with_head);

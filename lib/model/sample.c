@@ -103,7 +103,8 @@ static spcnn_status sample_plan_get(spcnn_model *m, spcnn__dnnl *ctx, plan_set p
     sp->windows = windows;
     spcnn_status st;
     spcnn__pixelcnn_shape ps = {(int)windows, m->m, m->f, m->r, m->k,
-                                m->use_latent ? m->latent : 0, m->grid_mode, 0, corner, m->bf16};
+                                m->use_latent ? m->latent : 0, m->grid_mode, 0, corner, m->bf16,
+                                m->m - 1, m->m - 1};
     SPCNN_TRY_GOTO(st, spcnn__pixelcnn_create(ctx, &ps, &m->pc_rows, &sp->pc));
     sp->x = spcnn__malloc_aligned(windows * mm * sizeof(float));
     sp->grid = spcnn__malloc_aligned(windows * mm * 2 * sizeof(float));
@@ -233,12 +234,13 @@ static spcnn_status draw_pixels(const generation *g, spcnn__dnnl *ctx, plan_set 
                                           m->use_latent ? sp->z : NULL, 0.0f, 0, NULL));
         /* The final ul holds each window's bottom-right d×d square. */
         const float *ul = spcnn__pixelcnn_final_ul(sp->pc);
-        const size_t d = (size_t)spcnn__pixelcnn_final_side(sp->pc), cut = ms - d;
+        const spcnn__region fr = spcnn__pixelcnn_final_region(sp->pc);
         for (size_t j = 0; j < chunk; j++) {
             const pixel_job *job = &jobs[first + j];
             size_t lr = job->r < ms - 1 ? job->r : ms - 1, lc = job->c < ms - 1 ? job->c : ms - 1;
             ring_row(g, job->image, job->r)[job->c] =
-                draw_pixel(m, ul + (j * d * d + (lr - cut) * d + (lc - cut)) * f,
+                draw_pixel(m, ul + ((j * (size_t)fr.h + lr - (size_t)fr.top) * (size_t)fr.w + lc -
+                                    (size_t)fr.left) * f,
                            g->temperature, pixel_key(g->seed, g->first + job->image, job->r, job->c));
         }
         first += chunk;

@@ -14,42 +14,61 @@ static size_t pixels(const spcnn__gated_resnet_shape *s)
     return (size_t)s->n * (size_t)s->h * (size_t)s->w;
 }
 
-/* Where a block's tensors live: the output (c2, grid) on p pixels, c1 and the aux input on p1,
- * x on px. An ordinary block has them all on its h×w; a cone block on squares of sides q, q1 and
- * xs at the bottom right of its full×full scale. */
+/* Where a block's tensors live: the output (c2, grid) on region o (p pixels), c1 and the aux
+ * input on o1 (p1), x on ox (px). An ordinary block has them all on its h×w; a cone block on
+ * rectangles of its full×full scale (gated_resnet.h). */
 typedef struct extents {
     size_t p, p1, px;
-    int q, q1, xs;
+    spcnn__region o, o1, ox;
 } extents;
 
-static int min_int(int a, int b)
+static size_t region_pixels(const spcnn__gated_resnet_shape *s, spcnn__region r)
 {
-    return a < b ? a : b;
+    return (size_t)s->n * (size_t)r.h * (size_t)r.w;
+}
+
+/* The input region a causal convolution of the block's stream reads for output region o. */
+static spcnn__region conv_input(const spcnn__gated_resnet_shape *s, spcnn__region o)
+{
+    const int right = s->conv == SPCNN__CONV_DOWN_SHIFTED ? 1 : 0;
+    const int bottom = o.top + o.h, end = o.left + o.w + right;
+    spcnn__region in = {o.top > 0 ? o.top - 1 : 0, o.left > 0 ? o.left - 1 : 0, 0, 0};
+    in.h = bottom - in.top;
+    in.w = (end < s->full ? end : s->full) - in.left;
+    return in;
 }
 
 static extents block_extents(const spcnn__gated_resnet_shape *s)
 {
-    extents e = {pixels(s), pixels(s), pixels(s), s->h, s->h, s->h};
+    const spcnn__region o = {s->full > 0 ? s->top : 0, s->full > 0 ? s->left : 0, s->h, s->w};
+    extents e = {pixels(s), pixels(s), pixels(s), o, o, o};
     if (s->full > 0) {
-        const size_t n = (size_t)s->n;
-        e.q1 = min_int(e.q + 1, s->full);
-        e.xs = min_int(e.q + 2, s->full);
-        e.p1 = n * (size_t)e.q1 * (size_t)e.q1;
-        e.px = n * (size_t)e.xs * (size_t)e.xs;
+        e.o1 = conv_input(s, o);
+        e.ox = conv_input(s, e.o1);
+        e.p1 = region_pixels(s, e.o1);
+        e.px = region_pixels(s, e.ox);
     }
     return e;
 }
 
-/* A cone block's causal convolution from the bottom-right a×a square to the b×b one (b <= a <=
- * b + 1): with a = b + 1 every tap is inside the square; with a = b the square is the whole
- * scale and the full block's top and left padding applies. The right padding of the 2×3 kernel
- * is the full block's too: the squares share the scale's right edge. */
-static spcnn__conv_shape cone_conv(const spcnn__gated_resnet_shape *s, int a, int b, int c_in,
-                                   int c_out)
+void spcnn__gated_resnet_cone_inputs(const spcnn__gated_resnet_shape *s, spcnn__region *x,
+                                     spcnn__region *a)
 {
-    const int kw = s->conv == SPCNN__CONV_DOWN_SHIFTED ? 3 : 2, pad = b + 1 - a;
-    spcnn__conv_shape cs = spcnn__conv_shape_make(s->n, a, a, c_in, c_out, 2, kw, 1, pad, 0, pad,
-                                                  kw == 3 ? 1 : 0);
+    const extents e = block_extents(s);
+    *x = e.ox;
+    *a = e.o1;
+}
+
+/* A cone block's causal convolution from region `in` (conv_input(out)) to region `out`: where
+ * `in` was clipped at the scale's edge, the full block's padding applies there. */
+static spcnn__conv_shape cone_conv(const spcnn__gated_resnet_shape *s, spcnn__region in,
+                                   spcnn__region out, int c_in, int c_out)
+{
+    const int kw = s->conv == SPCNN__CONV_DOWN_SHIFTED ? 3 : 2;
+    const int pad_t = out.top - in.top == 1 ? 0 : 1, pad_l = out.left - in.left == 1 ? 0 : 1;
+    const int pad_r = kw == 3 && in.left + in.w == out.left + out.w ? 1 : 0;
+    spcnn__conv_shape cs = spcnn__conv_shape_make(s->n, in.h, in.w, c_in, c_out, 2, kw, 1, pad_t,
+                                                  0, pad_l, pad_r);
     cs.backward = 0;
     cs.bf16 = s->bf16;
     return cs;
@@ -168,22 +187,25 @@ spcnn_status spcnn__gated_resnet_init(spcnn__gated_resnet *gr, spcnn__dnnl *ctx,
                     "gated resnet: invalid shape n=%d h=%d w=%d f=%d", s->n, s->h, s->w, s->f);
     SPCNN_CHECK_ARG(shared == NULL || !s->backward,
                     "gated resnet: a training block keeps its activations: no shared scratch");
-    SPCNN_CHECK_ARG(s->full == 0 || (!s->backward && s->h == s->w && s->h < s->full),
-                    "gated resnet: a cone block is a forward-only square smaller than its scale "
-                    "(h=%d w=%d full=%d)", s->h, s->w, s->full);
+    SPCNN_CHECK_ARG(s->full == 0 ||
+                        (!s->backward && s->top >= 0 && s->left >= 0 &&
+                         s->top + s->h <= s->full && s->left + s->w <= s->full &&
+                         s->h * s->w < s->full * s->full),
+                    "gated resnet: a cone block is a forward-only rectangle inside its scale and "
+                    "smaller than it (h=%d w=%d at %d,%d, full=%d)", s->h, s->w, s->top, s->left,
+                    s->full);
     gr->s = *s;
     gr->rows = *rows;
     spcnn_status st;
     const extents e = block_extents(s);
-    spcnn__conv_shape cs = s->full ? cone_conv(s, e.xs, e.q1, 2 * s->f, s->f)
+    spcnn__conv_shape cs = s->full ? cone_conv(s, e.ox, e.o1, 2 * s->f, s->f)
                                    : stream_conv(s, 2 * s->f, s->f);
     SPCNN_TRY_GOTO(st, spcnn__conv_init(&gr->conv1, ctx, &cs));
-    cs = s->full ? cone_conv(s, e.q1, e.q, 2 * s->f, 2 * s->f)
+    cs = s->full ? cone_conv(s, e.o1, e.o, 2 * s->f, 2 * s->f)
                  : stream_conv(s, 2 * s->f, 2 * s->f);
     SPCNN_TRY_GOTO(st, spcnn__conv_init(&gr->conv2, ctx, &cs));
     if (s->aux_c > 0) {
-        cs = spcnn__conv_shape_nin(s->n, s->full ? e.q1 : s->h, s->full ? e.q1 : s->w,
-                                   2 * s->aux_c, s->f);
+        cs = spcnn__conv_shape_nin(s->n, e.o1.h, e.o1.w, 2 * s->aux_c, s->f);
         cs.backward = s->backward;
         cs.bf16 = s->bf16;
         SPCNN_TRY_GOTO(st, spcnn__conv_init(&gr->aux, ctx, &cs));
@@ -290,8 +312,8 @@ spcnn_status spcnn__gated_resnet_forward(spcnn__gated_resnet *gr, spcnn__dnnl *c
     if (s->grid || s->latent > 0)
         spcnn__cond_add_forward(gr->c2, s->grid ? gr->h_xy : NULL, s->latent ? gr->h_z : NULL,
                                 (size_t)s->n, (size_t)s->h * (size_t)s->w, 2 * f);
-    if (s->full > 0) { /* the residual is x on the output square */
-        spcnn__crop_square(x, (size_t)e.xs, f, gr->x_res, (size_t)e.q, f, (size_t)s->n);
+    if (s->full > 0) { /* the residual is x on the output region */
+        spcnn__crop_region(x, e.ox, f, gr->x_res, e.o, f, (size_t)s->n);
         x = gr->x_res;
     }
     spcnn__gate_forward(x, gr->c2, out, p, f);

@@ -10,13 +10,15 @@
  * 2×2 (ul stream). All tensors are NHWC: x, out [n·h·w × F], a [n·h·w × aux_c], grid
  * [n·h·w × 2] (the coordinate grid at this scale), z [n × L].
  *
- * A cone block (shape.full > 0, forward only) computes only the bottom-right q×q square
- * (q = h = w < full) of a full×full block's output, from the bottom-right squares of its inputs
- * that this square depends on: x as the bottom-right min(q+2, full) square, a as
- * min(q+1, full), grid as q; each causal convolution reads one more row above and one more
- * column to the left than it writes. The sampler's last blocks need only the cone of one pixel
- * (docs/design.md, "Sampling only what is needed"); with dropout off (rate 0, as in sampling) the
- * values are the same floats as the full block's at those positions (tests/test_gated_resnet.c;
+ * A cone block (shape.full > 0, forward only) computes only a rectangle of a full×full block's
+ * output — rows [top, top + h), columns [left, left + w) — from the rectangles of its inputs that
+ * it depends on (spcnn__gated_resnet_cone_inputs): each causal convolution reads one more row
+ * above and one more column to the left than it writes, and the u stream's 2×3 kernel one more
+ * to the right, each clipped to the scale, where the full block's padding applies. So x is read
+ * on a rectangle up to two rows and columns larger, a on one up to one larger, grid on the
+ * output's own. The sampler's last blocks need only the cone of one pixel (docs/design.md,
+ * "Sampling only what is needed"); with dropout off (rate 0, as in sampling) the values are the
+ * same floats as the full block's at those positions (tests/test_gated_resnet.c;
  * dropout masks are keyed by position in the tensor, so a cone's would differ). */
 #ifndef SPCNN_NN_GATED_RESNET_H
 #define SPCNN_NN_GATED_RESNET_H
@@ -26,6 +28,7 @@
 #include "nn/conv.h"
 #include "nn/linear.h"
 #include "nn/params.h"
+#include "nn/shift.h"
 
 typedef enum spcnn__stream_conv {
     SPCNN__CONV_DOWN_SHIFTED = 0,      /* 2×3, the u stream */
@@ -43,7 +46,13 @@ typedef struct spcnn__gated_resnet_shape {
     int bf16;     /* the convolutions of x, a and c1 in bf16 (conv.h; in training blocks their
                      forward and backward-data passes); the grid's and z's projections stay
                      fp32 */
+    int top, left; /* a cone block: where its h×w output lies in the full×full one */
 } spcnn__gated_resnet_shape;
+
+/* The regions of the full×full scale on which a block reads x and its aux input: a cone
+ * block's (see above), or the whole scale for an ordinary block. */
+void spcnn__gated_resnet_cone_inputs(const spcnn__gated_resnet_shape *s, spcnn__region *x,
+                                     spcnn__region *a);
 
 /* Rows of the parameter table (SIZE_MAX: absent). */
 typedef struct spcnn__gated_resnet_rows {
@@ -64,7 +73,7 @@ typedef struct spcnn__gated_resnet {
     float *h_xy;    /* grid projection          [P × 2F] */
     float *h_z;     /* latent projection        [n × 2F] */
     uint8_t *mask;  /* dropout mask             [P × 2F] */
-    float *x_res;   /* cone blocks: x cropped to the output square, for the residual */
+    float *x_res;   /* cone blocks: x cropped to the output region, for the residual */
     float *arena;
     /* Images of a data-parallel batch before this one's first (0 in one process): dropout is
      * drawn as for these images' place in the whole batch. */

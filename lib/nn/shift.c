@@ -52,19 +52,20 @@ void spcnn__right_shift_backward(const float *dy, float *dx, size_t n, size_t h,
     }
 }
 
-void spcnn__crop_square(const float *x, size_t from, size_t c, float *y, size_t to, size_t y_c,
-                        size_t n)
+void spcnn__crop_region(const float *x, spcnn__region from, size_t c, float *y, spcnn__region to,
+                        size_t y_c, size_t n)
 {
-    const size_t skip = from - to;
+    const size_t fh = (size_t)from.h, fw = (size_t)from.w, th = (size_t)to.h, tw = (size_t)to.w;
+    const size_t dr = (size_t)(to.top - from.top), dc = (size_t)(to.left - from.left);
     for (size_t b = 0; b < n; b++)
-        for (size_t r = 0; r < to; r++) {
-            const float *xr = x + ((b * from + skip + r) * from + skip) * c;
-            float *yr = y + (b * to + r) * to * y_c;
+        for (size_t r = 0; r < th; r++) {
+            const float *xr = x + ((b * fh + dr + r) * fw + dc) * c;
+            float *yr = y + (b * th + r) * tw * y_c;
             if (y_c == c) {
-                memcpy(yr, xr, to * c * sizeof *yr);
+                memcpy(yr, xr, tw * c * sizeof *yr);
                 continue;
             }
-            for (size_t col = 0; col < to; col++)
+            for (size_t col = 0; col < tw; col++)
                 memcpy(yr + col * y_c, xr + col * c, c * sizeof *yr);
         }
 }

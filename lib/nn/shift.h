@@ -14,10 +14,16 @@ void spcnn__right_shift_forward(const float *x, float *y, size_t n, size_t h, si
 void spcnn__right_shift_backward(const float *dy, float *dx, size_t n, size_t h, size_t w,
                                  size_t c);
 
-/* Bottom-right crop: for each of n images, the bottom-right to×to square of x [from × from × c]
- * goes to y, whose pixels are y_c floats apart (y_c >= c: a channel slice of a wider tensor,
- * e.g. one half of a concatenation; y_c = c: a plain crop). Requires to <= from. */
-void spcnn__crop_square(const float *x, size_t from, size_t c, float *y, size_t to, size_t y_c,
-                        size_t n);
+/* A rectangle of a tensor's spatial grid: rows [top, top + h), columns [left, left + w). */
+typedef struct spcnn__region {
+    int top, left, h, w;
+} spcnn__region;
+
+/* Crop: for each of n images, the part on region `to` of x, which is stored on region `from`
+ * (to inside from) with c channels, goes to y [to.h × to.w], whose pixels are y_c floats apart
+ * (y_c >= c: a channel slice of a wider tensor, e.g. one half of a concatenation; y_c = c: a
+ * plain crop). */
+void spcnn__crop_region(const float *x, spcnn__region from, size_t c, float *y, spcnn__region to,
+                        size_t y_c, size_t n);
 
 #endif
