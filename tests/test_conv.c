@@ -2,11 +2,14 @@
  * the double-precision references (tests/ref/ref_conv.c) by normalised MSE, forward and every
  * backward output, on odd shapes and on training shapes, with oneDNN's slow reference
  * implementations forbidden. Each test creates its own oneDNN context (Check forks). */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "model/plan.h"
@@ -386,6 +389,79 @@ END_TEST
 
 /* Round to nearest even on the 16 dropped bits, specials kept, subnormals flushed (as the
  * CPU's instruction does); the instruction and the portable loop agree bit for bit. */
+/* Forward-only bf16 convolutions of the sampler's shapes — 1×1 on every size up to 8×8 with
+ * 50, 100 and 160 channels, and the causal 2×2 and 2×3 convolutions of cone blocks with each
+ * padding — stay inside their tensors: each input ends right before an unmapped page, each
+ * output is followed by a canary. oneDNN 2.6's AMX "jit_1x1" kernel, which the layers used to
+ * prefer, read up to 3 kB past the input and wrote 12 to 16 pixels past the output on 6×6 to
+ * 8×6 with 100 or more channels (about half of the runs of forty 28×28 images on two workers
+ * crashed); conv.c now takes oneDNN's default on AMX CPUs. */
+static void check_inside(spcnn__dnnl *ctx, char *guard, int n, int h, int w, int ci, int kh,
+                         int kw, int pt, int pl, int pr)
+{
+    enum { CO = 25, CANARY = 4096 };
+    spcnn__conv_shape cs = spcnn__conv_shape_make(n, h, w, ci, CO, kh, kw, 1, pt, 0, pl, pr);
+    cs.backward = 0;
+    cs.bf16 = 1;
+    spcnn__conv l;
+    ck_assert_msg(spcnn__conv_init(&l, ctx, &cs) == SPCNN_OK, "%s", spcnn_last_error_message());
+    const size_t in = (size_t)n * h * w * ci, out = (size_t)n * l.oh * l.ow * CO;
+    uint16_t *saved = ctx->bf16_input;
+    /* 64-byte aligned as the context's own buffer is: up to 63 bytes before the page */
+    ctx->bf16_input = (uint16_t *)((uintptr_t)(guard - in * sizeof(uint16_t)) & ~(uintptr_t)63);
+    float *x = tu_alloc_f(in), *wt = tu_alloc_f((size_t)CO * ci * kh * kw), *b = tu_alloc_f(CO);
+    float *y = tu_alloc_f(out + CANARY);
+    for (size_t i = 0; i < in; i++)
+        x[i] = (float)(i % 7) - 3;
+    memset(wt, 0, (size_t)CO * ci * kh * kw * sizeof *wt);
+    memset(b, 0, CO * sizeof *b);
+    for (size_t i = 0; i < out + CANARY; i++)
+        y[i] = -12345.0f;
+    ck_assert_int_eq(spcnn__conv_forward(&l, ctx, x, wt, b, y), SPCNN_OK);
+    for (size_t i = 0; i < CANARY; i++)
+        ck_assert_msg(y[out + i] == -12345.0f,
+                      "bf16 %dx%d conv of %d windows of %dx%d, %d channels, pads %d %d %d: wrote "
+                      "past its output", kh, kw, n, h, w, ci, pt, pl, pr);
+    ctx->bf16_input = saved;
+    free(x), free(wt), free(b), free(y);
+    spcnn__conv_deinit(&l);
+}
+
+START_TEST(test_conv_bf16_inside_tensors)
+{
+    if (!spcnn__dnnl_has_bf16()) {
+        printf("conv bf16 bounds: skipped, the CPU has no AVX-512 BF16\n");
+        return;
+    }
+    spcnn__dnnl ctx;
+    ctx_init(&ctx);
+    /* the largest input: 32 windows of 8×8 with 160 channels, 640 kB */
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE), span = ((size_t)1 << 20) / page * page;
+    char *region = mmap(NULL, span + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                        -1, 0);
+    ck_assert(region != MAP_FAILED);
+    char *guard = region + span;
+    ck_assert_int_eq(mprotect(guard, page, PROT_NONE), 0);
+    const int channels[3] = {50, 100, 160}, windows[2] = {1, 32};
+    int checked = 0;
+    for (int c = 0; c < 3; c++)
+        for (int k = 0; k < 2; k++)
+            for (int h = 1; h <= 8; h++)
+                for (int w = 1; w <= 8; w++, checked++)
+                    check_inside(&ctx, guard, windows[k], h, w, channels[c], 1, 1, 0, 0, 0);
+    for (int kw = 2; kw <= 3; kw++)
+        for (int pads = 0; pads < 8; pads++)
+            for (int h = 2; h <= 8; h++)
+                for (int w = 3; w <= 8; w++, checked++) {
+                    const int pt = pads & 1, pl = pads >> 1 & 1, pr = kw == 3 ? pads >> 2 : 0;
+                    check_inside(&ctx, guard, 32, h, w, 50, 2, kw, pt, pl, pr);
+                }
+    printf("conv bf16 bounds: %d shapes stayed inside their tensors\n", checked);
+    munmap(region, span + page);
+    spcnn__dnnl_deinit(&ctx);
+}
+END_TEST
+
 START_TEST(test_bf16_rounding)
 {
     static const struct {
@@ -761,6 +837,7 @@ int main(void)
     tcase_add_test(tc, test_conv_weights_plain);
     tcase_add_test(tc, test_conv_bf16);
     tcase_add_test(tc, test_conv_bf16_training);
+    tcase_add_test(tc, test_conv_bf16_inside_tensors);
     tcase_add_test(tc, test_bf16_rounding);
     tcase_add_test(tc, test_conv_misuse);
     tcase_add_test(tc, test_conv_alloc_failure);

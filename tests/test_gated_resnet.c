@@ -33,8 +33,8 @@ static void stack_setup(stack *s, float rate)
     s->rate = rate;
     spcnn__params_init(&s->params);
     spcnn__gated_resnet_shape sh1 = {N, H, W, F, F, 1, L, SPCNN__CONV_DOWN_SHIFTED, 1, 0, 0, 0, 0};
-    spcnn__gated_resnet_shape sh2 = {N, H, W, F, 2 * F, 1, L, SPCNN__CONV_DOWN_RIGHT_SHIFTED, 1, 0, 0,
-                                      0, 0};
+    spcnn__gated_resnet_shape sh2 = {N, H, W, F, 2 * F, 1, L, SPCNN__CONV_DOWN_RIGHT_SHIFTED,
+                                     1, 0, 0, 0, 0};
     spcnn__gated_resnet_rows r1, r2;
     ck_assert_int_eq(spcnn__gated_resnet_add_params(&s->params, "b1", &sh1, &r1), SPCNN_OK);
     ck_assert_int_eq(spcnn__gated_resnet_add_params(&s->params, "b2", &sh2, &r2), SPCNN_OK);

@@ -20,11 +20,18 @@ typedef struct spcnn__eval_plan spcnn__eval_plan;   /* evaluate.c */
 typedef struct spcnn__sample_plan spcnn__sample_plan; /* sample.c */
 typedef struct spcnn__comm spcnn__comm;             /* parallel.c */
 
-/* Sampling plans for 1, 2, 4, ..., 64 windows per forward pass (sample.c), of two kinds: the
- * whole network, and the corner plans that compute only what the bottom-right pixel needs.
- * Each plan holds its activations, so memory grows with the largest bucket (and with the
- * number of workers); 64 windows already make a pass's fixed cost negligible (under 1 %). */
+/* Sampling plans for 1, 2, 4, ..., 64 windows per forward pass (sample.c), of 2m kinds: the
+ * whole network, and cone plans that compute only what one pixel of the window needs (its
+ * bottom-right pixel, or one of the top and left bands'). The plans of one bucket on one
+ * context share one workspace for their activations, so memory grows with the largest bucket
+ * (and with the number of workers), not with the kinds; 64 windows already make a pass's fixed
+ * cost negligible (under 1 %). */
 enum { SPCNN__SAMPLE_BUCKETS = 7, SPCNN__SAMPLE_MAX_WINDOWS = 1 << (SPCNN__SAMPLE_BUCKETS - 1) };
+
+typedef struct spcnn__sample_plans {
+    spcnn__sample_plan **plan; /* [kind × SPCNN__SAMPLE_BUCKETS], each built on first use */
+    float *workspace[SPCNN__SAMPLE_BUCKETS]; /* the activations of a bucket's plans */
+} spcnn__sample_plans;
 
 /* With threads > 1, generation runs `threads` workers side by side, each evaluating its share
  * of a wavefront step's windows on one thread with its own oneDNN context (scratchpad) and
@@ -32,7 +39,7 @@ enum { SPCNN__SAMPLE_BUCKETS = 7, SPCNN__SAMPLE_MAX_WINDOWS = 1 << (SPCNN__SAMPL
  * waits (docs/threading.md). */
 typedef struct spcnn__sample_worker {
     spcnn__dnnl ctx; /* one thread; created by the worker's thread on first use */
-    spcnn__sample_plan *plans[2][SPCNN__SAMPLE_BUCKETS];
+    spcnn__sample_plans plans;
     spcnn_status status;
     char message[512]; /* the worker's error message, for the calling thread */
 } spcnn__sample_worker;
@@ -73,7 +80,7 @@ struct spcnn_model {
 
     spcnn__train_plan *train; /* built for (batch, height, width) on first use */
     spcnn__eval_plan *eval;
-    spcnn__sample_plan *sample[2][SPCNN__SAMPLE_BUCKETS]; /* [corner][bucket], on ctx */
+    spcnn__sample_plans sample; /* on ctx */
     spcnn__sample_worker *workers; /* `threads` of them when threads > 1, built on first use */
 };
 
@@ -97,12 +104,13 @@ void spcnn__train_plan_destroy(spcnn__train_plan *tp);
 void spcnn__eval_plan_destroy(spcnn__eval_plan *ep);
 
 void spcnn__sample_plans_destroy(spcnn_model *model);
-/* Multiply-adds the wavefront schedule needs for one height × width image (the useful work:
- * a corner plan's cone for each pixel at its window's bottom-right, the whole network for the
- * others, and the output layer at each pixel; not the padding of a pass to its bucket), counted
- * from the sampling plans' layer shapes. For benchmarks (bench_sample's share of peak). */
-spcnn_status spcnn__model_sample_macs(spcnn_model *model, size_t height, size_t width,
-                                      double *macs);
+/* Multiply-adds the wavefront schedule does for one height × width image of a call of `images`
+ * images (the useful work: each pixel's plan — a cone plan at the corner and, with enough
+ * images, in the bands, the whole network for the others — and the output layer at each
+ * pixel; not the padding of a pass to its bucket), counted from the sampling plans' layer
+ * shapes. For benchmarks (bench_sample's share of peak). */
+spcnn_status spcnn__model_sample_macs(spcnn_model *model, size_t images, size_t height,
+                                      size_t width, double *macs);
 /* Multiply-adds of one forward pass of the training plan built by the last train step (its
  * batch of windows and images): the PixelCNN with its output layer, and the VAE's encode and
  * decode (0 without the latent code). A step's backward pass costs about twice its forward

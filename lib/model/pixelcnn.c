@@ -354,7 +354,8 @@ static spcnn_status plan_cone(spcnn__pixelcnn *pc)
     return SPCNN_OK;
 }
 
-/* Create every primitive of the recorded graph, and the scratch its forward-only blocks share. */
+/* Create every primitive of the recorded graph (after layout: forward-only blocks share the
+ * arena's block scratch). */
 static spcnn_status create_layers(spcnn__pixelcnn *pc, spcnn__dnnl *ctx)
 {
     const spcnn__pixelcnn_shape *s = &pc->s;
@@ -377,83 +378,60 @@ static spcnn_status create_layers(spcnn__pixelcnn *pc, spcnn__dnnl *ctx)
     }
     for (int c = 0; c < pc->nconvs; c++)
         SPCNN_TRY(spcnn__conv_init(&pc->convs[c], ctx, &pc->conv_shape[c]));
-    if (!s->backward) {
-        /* Inference keeps only the U-net's tensors; the blocks' internals are transient and
-         * one scratch, sized for the largest block, serves them all. */
-        size_t floats = 0;
-        for (int b = 0; b < pc->nblocks; b++) {
-            size_t need = spcnn__gated_resnet_activation_size(&pc->block_shape[b]);
-            floats = need > floats ? need : floats;
-        }
-        pc->block_scratch = spcnn__malloc_aligned(floats * sizeof(float));
-        if (pc->block_scratch == NULL)
-            return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "pixelcnn: out of memory for %zu MB",
-                                floats * sizeof(float) >> 20);
-    }
     for (int b = 0; b < pc->nblocks; b++)
         SPCNN_TRY(spcnn__gated_resnet_init(&pc->blocks[b], ctx, &pc->block_shape[b],
                                            pc->block_rows[b], pc->block_scratch));
     return SPCNN_OK;
 }
 
-/* One arena for every activation, gradient accumulator and temporary. */
-static spcnn_status allocate(spcnn__pixelcnn *pc)
+/* Lay out every activation, gradient accumulator and temporary over base, or only measure
+ * them (base NULL); returns the floats needed. Inference keeps only the U-net's tensors; the
+ * blocks' internals are transient and one block scratch, sized for the largest block, serves
+ * them all. */
+static size_t layout(spcnn__pixelcnn *pc, float *base)
 {
     const spcnn__pixelcnn_shape *s = &pc->s;
     const size_t f = (size_t)s->f, p0 = pix(s, 0);
-    size_t work = 0;
+    size_t work = 0, scratch = 0;
     for (int b = 0; b < pc->nblocks; b++) {
-        size_t w = spcnn__gated_resnet_work_size(&pc->blocks[b].s);
+        size_t w = spcnn__gated_resnet_work_size(&pc->block_shape[b]);
+        size_t a = spcnn__gated_resnet_activation_size(&pc->block_shape[b]);
         work = w > work ? w : work;
+        scratch = a > scratch ? a : scratch;
     }
-
-    /* Two passes over the same list: measure, then hand out. */
-    spcnn__carver c = {NULL, 0};
-    for (int pass = 0; pass < 2; pass++) {
-        c.at = 0;
-        for (int t = 0; t < pc->ntensors; t++) {
-            pc->t[t] = spcnn__carve(&c, region_size(s, pc->tensor_region[t]) * f);
-            if (s->backward)
-                pc->dt[t] = spcnn__carve(&c, pix(s, pc->tensor_scale[t]) * f);
-        }
-        int k = 0;
-        for (int o = 0; o < pc->nops; o++)
-            if (pc->ops[o].kind == OP_RESNET_UL)
-                pc->cat[k++] = spcnn__carve(&c, pix(s, pc->ops[o].scale) * 2 * f);
-        pc->xin = spcnn__carve(&c, p0 * 2);
-        if (s->cone)
-            pc->grid_crop = spcnn__carve(&c, p0 * 2);
-        if (s->grid) {
-            pc->grid_small[0] = spcnn__carve(&c, pix(s, 1) * 2);
-            pc->grid_small[1] = spcnn__carve(&c, pix(s, 2) * 2);
-        }
-        if (!s->cone)
-            pc->head_in = spcnn__carve(&c, p0 * f);
-        pc->tmp_x = spcnn__carve(&c, p0 * f);
-        pc->tmp_y = spcnn__carve(&c, p0 * f);
-        if (s->backward) {
-            pc->tmp_a = spcnn__carve(&c, p0 * 2 * f);
-            pc->dz_tmp = spcnn__carve(&c, (size_t)s->n * (size_t)(s->latent > 0 ? s->latent : 1));
-            pc->work = spcnn__carve(&c, work);
-        }
-        if (pass == 0) {
-            c.base = pc->arena = spcnn__malloc_aligned(c.at * sizeof(float));
-            if (c.base == NULL)
-                return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY,
-                                    "pixelcnn: out of memory for %zu MB of activations",
-                                    c.at * sizeof(float) >> 20);
-        }
+    spcnn__carver c = {base, 0};
+    for (int t = 0; t < pc->ntensors; t++) {
+        pc->t[t] = spcnn__carve(&c, region_size(s, pc->tensor_region[t]) * f);
+        if (s->backward)
+            pc->dt[t] = spcnn__carve(&c, pix(s, pc->tensor_scale[t]) * f);
     }
-    /* The ones channel never changes. */
-    for (size_t i = 0; i < p0; i++)
-        pc->xin[2 * i + 1] = 1.0f;
-    return SPCNN_OK;
+    int k = 0;
+    for (int o = 0; o < pc->nops; o++)
+        if (pc->ops[o].kind == OP_RESNET_UL)
+            pc->cat[k++] = spcnn__carve(&c, pix(s, pc->ops[o].scale) * 2 * f);
+    pc->xin = spcnn__carve(&c, p0 * 2);
+    if (s->cone)
+        pc->grid_crop = spcnn__carve(&c, p0 * 2);
+    if (s->grid) {
+        pc->grid_small[0] = spcnn__carve(&c, pix(s, 1) * 2);
+        pc->grid_small[1] = spcnn__carve(&c, pix(s, 2) * 2);
+    }
+    if (!s->cone)
+        pc->head_in = spcnn__carve(&c, p0 * f);
+    pc->tmp_x = spcnn__carve(&c, p0 * f);
+    pc->tmp_y = spcnn__carve(&c, p0 * f);
+    if (s->backward) {
+        pc->tmp_a = spcnn__carve(&c, p0 * 2 * f);
+        pc->dz_tmp = spcnn__carve(&c, (size_t)s->n * (size_t)(s->latent > 0 ? s->latent : 1));
+        pc->work = spcnn__carve(&c, work);
+    } else {
+        pc->block_scratch = spcnn__carve(&c, scratch);
+    }
+    return c.at;
 }
 
-spcnn_status spcnn__pixelcnn_create(spcnn__dnnl *ctx, const spcnn__pixelcnn_shape *s,
-                                    const spcnn__pixelcnn_rows *rows, spcnn__pixelcnn **out)
+static spcnn_status check_shape(const spcnn__pixelcnn_shape *s)
 {
-    *out = NULL;
     SPCNN_CHECK_ARG(s->n >= 1 && s->m >= 4 && s->m % 4 == 0 && s->r >= 1 &&
                         3 * s->r + 2 <= SPCNN__PIXELCNN_MAX_BLOCKS,
                     "pixelcnn: invalid shape n=%d m=%d r=%d", s->n, s->m, s->r);
@@ -461,15 +439,69 @@ spcnn_status spcnn__pixelcnn_create(spcnn__dnnl *ctx, const spcnn__pixelcnn_shap
                                  s->cone_c >= 0 && s->cone_c < s->m),
                     "pixelcnn: a cone plan is forward only, at a pixel of the window (%d, %d)",
                     s->cone_r, s->cone_c);
+    return SPCNN_OK;
+}
+
+/* The recorded graph of a shape, its cone planned: no primitives, no memory. */
+static spcnn_status plan_graph(const spcnn__pixelcnn_shape *s, const spcnn__pixelcnn_rows *rows,
+                               spcnn__pixelcnn **out)
+{
+    *out = NULL;
+    SPCNN_TRY(check_shape(s));
     spcnn__pixelcnn *pc = spcnn__calloc(1, sizeof *pc);
     if (pc == NULL)
         return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "pixelcnn: out of memory");
     pc->s = *s;
-    pc->rows = *rows;
+    if (rows)
+        pc->rows = *rows;
+    spcnn_status st = build_graph(pc);
+    if (st == SPCNN_OK && s->cone)
+        st = plan_cone(pc);
+    if (st != SPCNN_OK) {
+        spcnn__free(pc);
+        return st;
+    }
+    *out = pc;
+    return SPCNN_OK;
+}
+
+spcnn_status spcnn__pixelcnn_workspace_floats(const spcnn__pixelcnn_shape *s, size_t *floats)
+{
+    spcnn__pixelcnn *pc;
+    SPCNN_CHECK_ARG(!s->backward, "pixelcnn: a training plan keeps its own activations");
+    SPCNN_TRY(plan_graph(s, NULL, &pc));
+    *floats = layout(pc, NULL);
+    spcnn__free(pc);
+    return SPCNN_OK;
+}
+
+spcnn_status spcnn__pixelcnn_create(spcnn__dnnl *ctx, const spcnn__pixelcnn_shape *s,
+                                    const spcnn__pixelcnn_rows *rows, spcnn__pixelcnn **out)
+{
+    return spcnn__pixelcnn_create_in(ctx, s, rows, NULL, out);
+}
+
+spcnn_status spcnn__pixelcnn_create_in(spcnn__dnnl *ctx, const spcnn__pixelcnn_shape *s,
+                                       const spcnn__pixelcnn_rows *rows, float *workspace,
+                                       spcnn__pixelcnn **out)
+{
+    SPCNN_CHECK_ARG(workspace == NULL || !s->backward,
+                    "pixelcnn: a training plan keeps its own activations");
+    spcnn__pixelcnn *pc;
+    SPCNN_TRY(plan_graph(s, rows, &pc));
     spcnn_status st;
-    SPCNN_TRY_GOTO(st, build_graph(pc));
-    if (s->cone)
-        SPCNN_TRY_GOTO(st, plan_cone(pc));
+    float *base = workspace;
+    if (base == NULL) {
+        const size_t floats = layout(pc, NULL);
+        base = pc->arena = spcnn__malloc_aligned(floats * sizeof(float));
+        if (base == NULL) {
+            st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY,
+                              "pixelcnn: out of memory for %zu MB of activations",
+                              floats * sizeof(float) >> 20);
+            goto fail;
+        }
+    }
+    layout(pc, base);
     SPCNN_TRY_GOTO(st, create_layers(pc, ctx));
     if (s->grid == SPCNN__GRID_HALF_PIXEL) {
         for (int k = 0; k < 2; k++) {
@@ -477,7 +509,6 @@ spcnn_status spcnn__pixelcnn_create(spcnn__dnnl *ctx, const spcnn__pixelcnn_shap
             SPCNN_TRY_GOTO(st, spcnn__resample_init(&pc->grid_resample[k], ctx, &rs));
         }
     }
-    SPCNN_TRY_GOTO(st, allocate(pc));
     *out = pc;
     return SPCNN_OK;
 fail:
@@ -500,7 +531,6 @@ void spcnn__pixelcnn_destroy(spcnn__pixelcnn *pc)
     for (int k = 0; k < 2; k++)
         spcnn__resample_deinit(&pc->grid_resample[k]);
     spcnn__free_aligned(pc->arena);
-    spcnn__free_aligned(pc->block_scratch);
     spcnn__free(pc);
 }
 
@@ -554,8 +584,11 @@ spcnn_status spcnn__pixelcnn_forward(spcnn__pixelcnn *pc, spcnn__dnnl *ctx,
     const spcnn__pixelcnn_rows *rows = &pc->rows;
     const size_t f = (size_t)s->f, p0 = pix(s, 0), m = (size_t)s->m, n = (size_t)s->n;
 
-    for (size_t i = 0; i < p0; i++)
+    for (size_t i = 0; i < p0; i++) { /* the pixel, and a ones channel (a shared workspace
+                                          may have held another plan's data) */
         pc->xin[2 * i] = x[i];
+        pc->xin[2 * i + 1] = 1.0f;
+    }
     if (s->grid) {
         pc->grid[0] = grid;
         for (int k = 0; k < 2; k++) {

@@ -59,6 +59,15 @@ spcnn_status spcnn__pixelcnn_add_params(spcnn__params *params, const spcnn__pixe
                                         spcnn__pixelcnn_rows *rows);
 spcnn_status spcnn__pixelcnn_create(spcnn__dnnl *ctx, const spcnn__pixelcnn_shape *s,
                                     const spcnn__pixelcnn_rows *rows, spcnn__pixelcnn **out);
+/* A forward-only plan whose activations live in the caller's `workspace` (64-byte aligned, of
+ * spcnn__pixelcnn_workspace_floats(s) floats or more; NULL: its own): plans that run one at a
+ * time on one context can share one, since nothing in it outlives a forward (the final ul is
+ * read before the next plan runs). */
+spcnn_status spcnn__pixelcnn_create_in(spcnn__dnnl *ctx, const spcnn__pixelcnn_shape *s,
+                                       const spcnn__pixelcnn_rows *rows, float *workspace,
+                                       spcnn__pixelcnn **out);
+/* Floats of activations a forward-only plan of shape s needs (no primitives are made). */
+spcnn_status spcnn__pixelcnn_workspace_floats(const spcnn__pixelcnn_shape *s, size_t *floats);
 void spcnn__pixelcnn_destroy(spcnn__pixelcnn *pc);
 /* The ul stream after the last block, valid after a forward: [n × h × w × F] on the region
  * spcnn__pixelcnn_final_region of each window (the whole m×m; the one pixel of a cone plan). */

@@ -4,12 +4,15 @@
  *
  * Two schedules give the same bytes. Raster: one window per pixel, image after image, through
  * the whole network — the oracle. Wavefront: pixel (r, c) depends only on pixels with a smaller
- * m·r + c, so every pixel with the same m·r + c, over all images, goes through one batched
- * forward pass; and a pixel at its window's bottom-right corner (r, c >= m-1: all but the top
- * and left bands) goes through a corner plan, which computes only what that pixel depends on
- * (pixelcnn.h). Both apply the head at the one pixel wanted. Forward passes are independent of
- * their batch size and slot, and a corner plan's values are the whole network's (tests check
- * the bytes), which is what makes the schedules interchangeable.
+ * m·r + c, so every pixel with the same m·r + c, over all images, goes through batched forward
+ * passes, one kind of plan at a time:
+ * a pixel at its window's bottom-right corner (r, c >= m-1) or in the top or left band (r or
+ * c < m-1, the other >= m-1) goes through a cone plan, which computes only what that pixel of
+ * the window depends on (pixelcnn.h); the (m-1)×(m-1) pixels at the image's top-left, each
+ * at its own place of the same window, go through the whole network. Both apply the head at
+ * the one pixel wanted. Forward passes are independent of their batch size and slot, and a
+ * cone plan's values are the whole network's (tests check the bytes), which is what makes the
+ * schedules interchangeable.
  *
  * Pixels live in a ring of rows per image: a window reaches m-1 rows up and the wavefront spans
  * about width/m rows, so ring_rows = (width-1)/m + m + 2 rows suffice; a row leaves through the
@@ -32,6 +35,7 @@ struct spcnn__sample_plan {
 
 typedef struct pixel_job {
     size_t image, r, c;
+    size_t kind; /* the plan that draws it (pixel_kind) */
 } pixel_job;
 
 typedef struct generation {
@@ -60,52 +64,120 @@ static void sample_plan_destroy(spcnn__sample_plan *sp)
     spcnn__free(sp);
 }
 
-typedef spcnn__sample_plan *plan_set[2][SPCNN__SAMPLE_BUCKETS]; /* [corner][bucket] */
-
-static void plans_destroy(plan_set plans)
+/* Plan kinds: 0 is the whole network; kinds 1 .. 2m-1 are cone plans at a pixel of the
+ * window's last column (rows 0 .. m-1: the top band's, then the bottom-right corner, kind m) or
+ * of its last row (columns 0 .. m-2: the left band's). The image's top-left (m-1)×(m-1) pixels
+ * (each at its own place in the same window, and each drawn once per image) take the whole
+ * network: cone plans there would cost a plan per pixel for 49 pixels of an image. */
+static size_t kind_count(const spcnn_model *m)
 {
-    for (int corner = 0; corner < 2; corner++)
-        for (int b = 0; b < SPCNN__SAMPLE_BUCKETS; b++) {
-            sample_plan_destroy(plans[corner][b]);
-            plans[corner][b] = NULL;
-        }
+    return 2 * (size_t)m->m;
+}
+
+static size_t pixel_kind(size_t ms, size_t r, size_t c)
+{
+    const size_t lr = r < ms - 1 ? r : ms - 1, lc = c < ms - 1 ? c : ms - 1;
+    if (lc == ms - 1)
+        return 1 + lr;
+    return lr == ms - 1 ? 1 + ms + lc : 0;
+}
+
+/* Images a call needs before the band pixels take their cone plans. A step holds one pixel of
+ * each band position per image, and every position costs a pass: with few images the passes'
+ * fixed work can outweigh the arithmetic saved (a band window costs about 0.66 of a whole
+ * one), and then a step's band pixels go through the whole network together, in one pass.
+ * Measured (Intel Xeon with AMX, 28×28, 1 to 8 images, 1 and 2 threads): in fp32 the cones
+ * pay from one image on (within 3 % at one image and one thread, 11 % ahead on two); in bf16
+ * they lose up to 2 images (up to 20 %) and pay from 4 on (docs/benchmarks.md, "Cone plans
+ * for the bands"). */
+static size_t band_cone_images(const spcnn_model *m)
+{
+    return m->bf16 ? 4 : 1;
+}
+
+static spcnn__pixelcnn_shape kind_shape(const spcnn_model *m, size_t kind, size_t windows)
+{
+    const int ms = m->m, k = (int)kind;
+    spcnn__pixelcnn_shape ps = {(int)windows, ms, m->f, m->r, m->k,
+                                m->use_latent ? m->latent : 0, m->grid_mode, 0, kind > 0, m->bf16,
+                                k <= ms ? k - 1 : ms - 1, k <= ms ? ms - 1 : k - 1 - ms};
+    return ps;
+}
+
+static void plans_destroy(const spcnn_model *m, spcnn__sample_plans *plans)
+{
+    if (plans->plan)
+        for (size_t i = 0; i < kind_count(m) * SPCNN__SAMPLE_BUCKETS; i++)
+            sample_plan_destroy(plans->plan[i]);
+    spcnn__free(plans->plan);
+    plans->plan = NULL;
+    for (int b = 0; b < SPCNN__SAMPLE_BUCKETS; b++) {
+        spcnn__free_aligned(plans->workspace[b]);
+        plans->workspace[b] = NULL;
+    }
 }
 
 void spcnn__sample_plans_destroy(spcnn_model *model)
 {
-    plans_destroy(model->sample);
+    plans_destroy(model, &model->sample);
     if (model->workers == NULL)
         return;
     for (int t = 0; t < model->threads; t++) {
-        plans_destroy(model->workers[t].plans);
+        plans_destroy(model, &model->workers[t].plans);
         spcnn__dnnl_deinit(&model->workers[t].ctx);
     }
     spcnn__free(model->workers);
     model->workers = NULL;
 }
 
-/* The plan (whole network, or corner) of the smallest bucket holding `count` windows
+/* The workspace of a bucket's plans on one context: as large as the largest kind needs. */
+static spcnn_status workspace_get(const spcnn_model *m, spcnn__sample_plans *plans, int b)
+{
+    if (plans->workspace[b])
+        return SPCNN_OK;
+    size_t floats = 0;
+    for (size_t kind = 0; kind < kind_count(m); kind++) {
+        spcnn__pixelcnn_shape ps = kind_shape(m, kind, (size_t)1 << b);
+        size_t need;
+        SPCNN_TRY(spcnn__pixelcnn_workspace_floats(&ps, &need));
+        floats = need > floats ? need : floats;
+    }
+    plans->workspace[b] = spcnn__malloc_aligned(floats * sizeof(float));
+    if (plans->workspace[b] == NULL)
+        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY,
+                            "sampling plan: out of memory for %zu MB of activations",
+                            floats * sizeof(float) >> 20);
+    return SPCNN_OK;
+}
+
+/* The plan of a kind for the smallest bucket holding `count` windows
  * (count <= SPCNN__SAMPLE_MAX_WINDOWS), from a set built on ctx. */
-static spcnn_status sample_plan_get(spcnn_model *m, spcnn__dnnl *ctx, plan_set plans, int corner,
-                                    size_t count, spcnn__sample_plan **out)
+static spcnn_status sample_plan_get(spcnn_model *m, spcnn__dnnl *ctx, spcnn__sample_plans *plans,
+                                    size_t kind, size_t count, spcnn__sample_plan **out)
 {
     int b = 0;
     while (((size_t)1 << b) < count)
         b++;
-    if (plans[corner][b]) {
-        *out = plans[corner][b];
+    if (plans->plan == NULL) {
+        plans->plan = spcnn__calloc(kind_count(m) * SPCNN__SAMPLE_BUCKETS, sizeof *plans->plan);
+        if (plans->plan == NULL)
+            return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "sampling plan: out of memory");
+    }
+    spcnn__sample_plan **slot = &plans->plan[kind * SPCNN__SAMPLE_BUCKETS + (size_t)b];
+    if (*slot) {
+        *out = *slot;
         return SPCNN_OK;
     }
+    SPCNN_TRY(workspace_get(m, plans, b));
     const size_t windows = (size_t)1 << b, mm = (size_t)m->m * (size_t)m->m;
     spcnn__sample_plan *sp = spcnn__calloc(1, sizeof *sp);
     if (sp == NULL)
         return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "sampling plan: out of memory");
     sp->windows = windows;
     spcnn_status st;
-    spcnn__pixelcnn_shape ps = {(int)windows, m->m, m->f, m->r, m->k,
-                                m->use_latent ? m->latent : 0, m->grid_mode, 0, corner, m->bf16,
-                                m->m - 1, m->m - 1};
-    SPCNN_TRY_GOTO(st, spcnn__pixelcnn_create(ctx, &ps, &m->pc_rows, &sp->pc));
+    spcnn__pixelcnn_shape ps = kind_shape(m, kind, windows);
+    SPCNN_TRY_GOTO(st, spcnn__pixelcnn_create_in(ctx, &ps, &m->pc_rows, plans->workspace[b],
+                                                 &sp->pc));
     sp->x = spcnn__malloc_aligned(windows * mm * sizeof(float));
     sp->grid = spcnn__malloc_aligned(windows * mm * 2 * sizeof(float));
     sp->z = spcnn__malloc_aligned(windows * (size_t)m->latent * sizeof(float));
@@ -113,7 +185,7 @@ static spcnn_status sample_plan_get(spcnn_model *m, spcnn__dnnl *ctx, plan_set p
         st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "sampling plan: out of memory");
         goto fail;
     }
-    plans[corner][b] = *out = sp;
+    *slot = *out = sp;
     return SPCNN_OK;
 fail:
     sample_plan_destroy(sp);
@@ -206,9 +278,11 @@ static size_t pass_windows(size_t remaining)
     return 2 * (up - remaining) < passes - 1 ? up : down;
 }
 
-/* Evaluate the windows of jobs[0, count) on ctx and write their pixels into the ring. */
-static spcnn_status draw_pixels(const generation *g, spcnn__dnnl *ctx, plan_set plans,
-                                const pixel_job *jobs, size_t count, int corner)
+/* Evaluate the windows of jobs[0, count), all of one kind, on ctx and write their pixels into
+ * the ring. */
+static spcnn_status draw_pixels(const generation *g, spcnn__dnnl *ctx,
+                                spcnn__sample_plans *plans, const pixel_job *jobs, size_t count,
+                                size_t kind)
 {
     spcnn_model *m = g->m;
     const size_t ms = (size_t)m->m, mm = ms * ms, f = (size_t)m->f, l = (size_t)m->latent;
@@ -217,7 +291,7 @@ static spcnn_status draw_pixels(const generation *g, spcnn__dnnl *ctx, plan_set 
         size_t chunk = count - first, pass = pass_windows(chunk);
         chunk = chunk < pass ? chunk : pass;
         spcnn__sample_plan *sp;
-        SPCNN_TRY(sample_plan_get(m, ctx, plans, corner, pass, &sp));
+        SPCNN_TRY(sample_plan_get(m, ctx, plans, kind, pass, &sp));
         for (size_t j = 0; j < sp->windows; j++) {
             const pixel_job *job = &jobs[first + (j < chunk ? j : 0)]; /* pad with a real one */
             size_t top = job->r + 1 > ms ? job->r + 1 - ms : 0;
@@ -263,31 +337,35 @@ static spcnn_status worker_ready(const spcnn_model *m, spcnn__sample_worker *w)
 }
 
 /* Relative cost of a window through the whole network (17.2 M multiply-adds) and through a
- * corner plan (11.6 M), for sharing a step's windows fairly among the workers. */
-enum { COST_WHOLE = 3, COST_CORNER = 2 };
-
-/* The first job of worker t of nt when jobs [0, count), the first `border` of them whole-network
- * windows and the rest corner windows, are cut into nt slices of about equal cost. */
-static size_t slice_start(size_t border, size_t count, size_t t, size_t nt)
+ * cone plan (11.6 M for the corner, less in the bands), for sharing a step's windows fairly
+ * among the workers. */
+static size_t job_cost(const pixel_job *job)
 {
-    const size_t whole = border * COST_WHOLE;
-    const size_t total = whole + (count - border) * COST_CORNER, target = total * t / nt;
-    if (target <= whole)
-        return (target + COST_WHOLE - 1) / COST_WHOLE;
-    size_t start = border + (target - whole + COST_CORNER - 1) / COST_CORNER;
-    return start < count ? start : count;
+    return job->kind == 0 ? 3 : 2;
 }
 
-/* Jobs [lo, hi) of a step on one context: the whole-network ones (below `border`) then the
- * corner ones. */
-static spcnn_status draw_slice(const generation *g, spcnn__dnnl *ctx, plan_set plans,
-                               const pixel_job *jobs, size_t border, size_t lo, size_t hi)
+/* The first job of worker t of nt when jobs [0, count) are cut into nt slices of about equal
+ * cost. */
+static size_t slice_start(const pixel_job *jobs, size_t count, size_t t, size_t nt)
 {
-    size_t mid = border < lo ? lo : border > hi ? hi : border;
-    if (mid > lo)
-        SPCNN_TRY(draw_pixels(g, ctx, plans, jobs + lo, mid - lo, 0));
-    if (hi > mid)
-        SPCNN_TRY(draw_pixels(g, ctx, plans, jobs + mid, hi - mid, 1));
+    size_t total = 0, at = 0, i = 0;
+    for (size_t j = 0; j < count; j++)
+        total += job_cost(&jobs[j]);
+    const size_t target = total * t / nt;
+    while (i < count && at < target)
+        at += job_cost(&jobs[i++]);
+    return i;
+}
+
+/* Jobs [lo, hi) of a step on one context, each run of one kind in its own passes. */
+static spcnn_status draw_slice(const generation *g, spcnn__dnnl *ctx, spcnn__sample_plans *plans,
+                               const pixel_job *jobs, size_t lo, size_t hi)
+{
+    for (size_t i = lo, j; i < hi; i = j) {
+        for (j = i + 1; j < hi && jobs[j].kind == jobs[i].kind; j++)
+            ;
+        SPCNN_TRY(draw_pixels(g, ctx, plans, jobs + i, j - i, jobs[i].kind));
+    }
     return SPCNN_OK;
 }
 
@@ -295,7 +373,7 @@ static spcnn_status draw_slice(const generation *g, spcnn__dnnl *ctx, plan_set p
  * equal cost: one parallel region a step, whole-network and corner windows together. A caller
  * already inside a parallel region gets a team of one, which then does all the work. */
 static spcnn_status draw_pixels_parallel(const generation *g, const pixel_job *jobs,
-                                         size_t border, size_t count)
+                                         size_t count)
 {
     spcnn_model *m = g->m;
     if (m->workers == NULL) {
@@ -308,7 +386,7 @@ static spcnn_status draw_pixels_parallel(const generation *g, const pixel_job *j
         spcnn__sample_worker *w = &m->workers[0];
         spcnn_status st = worker_ready(m, w);
         if (st == SPCNN_OK)
-            st = draw_slice(g, &w->ctx, w->plans, jobs, border, 0, count);
+            st = draw_slice(g, &w->ctx, &w->plans, jobs, 0, count);
         spcnn__dnnl_enter(&m->ctx);
         return st;
     }
@@ -317,11 +395,11 @@ static spcnn_status draw_pixels_parallel(const generation *g, const pixel_job *j
     {
         const size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
         spcnn__sample_worker *w = &m->workers[t];
-        const size_t lo = slice_start(border, count, t, nt);
-        const size_t hi = slice_start(border, count, t + 1, nt);
+        const size_t lo = slice_start(jobs, count, t, nt);
+        const size_t hi = slice_start(jobs, count, t + 1, nt);
         w->status = worker_ready(m, w);
         if (w->status == SPCNN_OK)
-            w->status = draw_slice(g, &w->ctx, w->plans, jobs, border, lo, hi);
+            w->status = draw_slice(g, &w->ctx, &w->plans, jobs, lo, hi);
         if (w->status != SPCNN_OK)
             snprintf(w->message, sizeof w->message, "%s", spcnn_last_error_message());
         if (t == 0)
@@ -334,17 +412,15 @@ static spcnn_status draw_pixels_parallel(const generation *g, const pixel_job *j
     return SPCNN_OK;
 }
 
-/* Draw pixels that do not depend on each other: jobs [0, border) through the whole network,
- * jobs [border, count) (only pixels at their window's bottom-right corner) through corner
- * plans; rows whose last pixel was drawn go to the sink, in job order. */
-static spcnn_status draw_group(generation *g, const pixel_job *jobs, size_t border,
-                               size_t count)
+/* Draw pixels that do not depend on each other, jobs of one kind next to each other; rows
+ * whose last pixel was drawn go to the sink, in job order. */
+static spcnn_status draw_group(generation *g, const pixel_job *jobs, size_t count)
 {
     if (count == 0)
         return SPCNN_OK;
     spcnn_model *m = g->m;
-    SPCNN_TRY(m->threads > 1 ? draw_pixels_parallel(g, jobs, border, count)
-                             : draw_slice(g, &m->ctx, m->sample, jobs, border, 0, count));
+    SPCNN_TRY(m->threads > 1 ? draw_pixels_parallel(g, jobs, count)
+                             : draw_slice(g, &m->ctx, &m->sample, jobs, 0, count));
     for (size_t j = 0; j < count; j++) {
         const pixel_job *job = &jobs[j];
         if (job->c == g->w - 1 && g->sink &&
@@ -360,32 +436,33 @@ static spcnn_status run_raster(generation *g)
     for (size_t i = 0; i < g->n; i++)
         for (size_t r = 0; r < g->h; r++)
             for (size_t c = 0; c < g->w; c++) {
-                pixel_job job = {i, r, c};
-                SPCNN_TRY(draw_group(g, &job, 1, 1));
+                pixel_job job = {i, r, c, 0}; /* the oracle: the whole network */
+                SPCNN_TRY(draw_group(g, &job, 1));
             }
     return SPCNN_OK;
 }
 
 static spcnn_status run_wavefront(generation *g, pixel_job *jobs)
 {
-    const size_t ms = (size_t)g->m->m, steps = ms * (g->h - 1) + g->w;
+    const size_t ms = (size_t)g->m->m, steps = ms * (g->h - 1) + g->w, kinds = kind_count(g->m);
+    const int band_cones = g->n >= band_cone_images(g->m);
     for (size_t t = 0; t < steps; t++) {
         size_t r_lo = t + 1 > g->w ? (t + 1 - g->w + ms - 1) / ms : 0;
         size_t r_hi = t / ms < g->h - 1 ? t / ms : g->h - 1;
-        /* Pixels in the top and left bands first (the whole network), then the rest (corner
-         * plans); within each, image by image, so rows reach the sink in order. */
-        size_t count = 0, border = 0;
-        for (int corner = 0; corner < 2; corner++) {
+        /* Kind by kind, within each image by image, so rows reach the sink in order (a row is
+         * finished by the last column's pixel, and a step finishes at most one row of each
+         * image, all of the same kind). */
+        size_t count = 0;
+        for (size_t kind = 0; kind < kinds; kind++)
             for (size_t i = 0; i < g->n; i++)
                 for (size_t r = r_lo; r <= r_hi; r++) {
-                    pixel_job job = {i, r, t - ms * r};
-                    if ((job.r >= ms - 1 && job.c >= ms - 1) == corner)
+                    pixel_job job = {i, r, t - ms * r, pixel_kind(ms, r, t - ms * r)};
+                    if (!band_cones && job.kind != ms) /* not the corner: to the network */
+                        job.kind = 0;
+                    if (job.kind == kind)
                         jobs[count++] = job;
                 }
-            if (!corner)
-                border = count;
-        }
-        SPCNN_TRY(draw_group(g, jobs, border, count));
+        SPCNN_TRY(draw_group(g, jobs, count));
     }
     return SPCNN_OK;
 }
@@ -430,25 +507,33 @@ static spcnn_status make_latents(const spcnn_model *m, size_t first, size_t n, c
     return SPCNN_OK;
 }
 
-spcnn_status spcnn__model_sample_macs(spcnn_model *model, size_t height, size_t width,
-                                      double *macs)
+spcnn_status spcnn__model_sample_macs(spcnn_model *model, size_t images, size_t height,
+                                      size_t width, double *macs)
 {
-    SPCNN_TRY(check_generation(model, "sample macs", 1, height, width));
+    SPCNN_TRY(check_generation(model, "sample macs", images, height, width));
     SPCNN_CHECK_ARG(macs != NULL, "sample macs: macs is NULL");
     spcnn_model *m = model;
     spcnn__dnnl_enter(&m->ctx);
-    double per_window[2];
-    for (int corner = 0; corner < 2; corner++) {
+    /* Pixels per kind: the top-left (m-1)² (h, w >= m), one row of the top band's or one
+     * column of the left band's for each of their kinds, the rest at the bottom-right corner;
+     * the bands' go to the whole network when the call has too few images. */
+    const size_t ms = (size_t)m->m, rows = height - ms + 1, cols = width - ms + 1;
+    const int band_cones = images >= band_cone_images(m);
+    double per_window[2 * 256], total = 0;
+    for (size_t kind = 0; kind < kind_count(m); kind++) {
         spcnn__sample_plan *sp;
-        SPCNN_TRY(sample_plan_get(m, &m->ctx, m->sample, corner, 1, &sp));
-        per_window[corner] = spcnn__pixelcnn_macs(sp->pc, 0) / (double)sp->windows;
+        SPCNN_TRY(sample_plan_get(m, &m->ctx, &m->sample, kind, 1, &sp));
+        per_window[kind] = spcnn__pixelcnn_macs(sp->pc, 0) / (double)sp->windows;
     }
-    /* Pixels with r, c >= m - 1 sit at their window's bottom-right corner (h, w >= m). */
-    const size_t ms = (size_t)m->m;
-    const double pixels = (double)height * (double)width;
-    const double corners = (double)(height - ms + 1) * (double)(width - ms + 1);
+    for (size_t kind = 0; kind < kind_count(m); kind++) {
+        const double pixels = kind == 0    ? (double)(ms - 1) * (double)(ms - 1)
+                              : kind < ms  ? (double)cols
+                              : kind == ms ? (double)rows * (double)cols
+                                           : (double)rows;
+        total += pixels * per_window[band_cones || kind == ms ? kind : 0];
+    }
     const double head = (double)m->f * 3.0 * (double)m->k; /* nin F -> 3K at one pixel */
-    *macs = corners * per_window[1] + (pixels - corners) * per_window[0] + pixels * head;
+    *macs = total + (double)height * (double)width * head;
     return SPCNN_OK;
 }
 
@@ -560,7 +645,7 @@ spcnn_status spcnn_model_sample_patch(spcnn_model *model, const float *z, size_t
     float *zbuf = NULL;
     SPCNN_TRY(make_latents(m, 0, 1, z, seed, &zbuf));
     spcnn__sample_plan *sp;
-    spcnn_status st = sample_plan_get(m, &m->ctx, m->sample, 0, 1, &sp);
+    spcnn_status st = sample_plan_get(m, &m->ctx, &m->sample, 0, 1, &sp);
     uint8_t window[256 * 256];
     memset(window, 0, mm);
     const uint8_t *rows[256];

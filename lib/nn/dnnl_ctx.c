@@ -87,6 +87,12 @@ int spcnn__dnnl_has_bf16(void)
            (unsigned)dnnl_cpu_isa_avx512_core_bf16;
 }
 
+int spcnn__dnnl_has_amx(void)
+{
+    const unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+    return (isa & (unsigned)dnnl_cpu_isa_avx512_core_amx) == (unsigned)dnnl_cpu_isa_avx512_core_amx;
+}
+
 spcnn_status spcnn__dnnl_bf16_reserve(spcnn__dnnl *ctx, size_t n)
 {
     if (n <= ctx->bf16_input_size)

@@ -102,6 +102,8 @@ spcnn_status spcnn__dnnl_weights_find(spcnn__dnnl *ctx, const float *source,
 /* 1 when oneDNN may use the CPU's AVX-512 BF16 instructions (the bf16 convolutions are then
  * native, not emulated or reference code). */
 int spcnn__dnnl_has_bf16(void);
+/* 1 when oneDNN may use the CPU's AMX tiles for bf16 (Intel Xeon since Sapphire Rapids). */
+int spcnn__dnnl_has_amx(void);
 
 /* Make the context's bf16 input buffer hold at least n elements (at plan time). */
 spcnn_status spcnn__dnnl_bf16_reserve(spcnn__dnnl *ctx, size_t n);
