@@ -5,12 +5,11 @@
  * Two schedules give the same bytes. Raster: one window per pixel, image after image, through
  * the whole network — the oracle. Wavefront: pixel (r, c) depends only on pixels with a smaller
  * m·r + c, so every pixel with the same m·r + c, over all images, goes through batched forward
- * passes, one kind of plan at a time:
- * a pixel at its window's bottom-right corner (r, c >= m-1) or in the top or left band (r or
- * c < m-1, the other >= m-1) goes through a cone plan, which computes only what that pixel of
- * the window depends on (pixelcnn.h); the (m-1)×(m-1) pixels at the image's top-left, each
- * at its own place of the same window, go through the whole network. Both apply the head at
- * the one pixel wanted. Forward passes are independent of their batch size and slot, and a
+ * passes, one kind of plan at a time: a pixel at its window's bottom-right corner (r, c >= m-1)
+ * or in the top or left band (r or c < m-1, the other >= m-1) goes through a cone plan, which
+ * computes only what that pixel of the window depends on (pixelcnn.h); the (m-1)×(m-1) pixels
+ * at the image's top-left, each at its own place of the same window, go through the whole
+ * network. Both apply the head at the one pixel wanted. Forward passes are independent of their batch size and slot, and a
  * cone plan's values are the whole network's (tests check the bytes), which is what makes the
  * schedules interchangeable.
  *
@@ -306,7 +305,7 @@ static spcnn_status draw_pixels(const generation *g, spcnn__dnnl *ctx,
         }
         SPCNN_TRY(spcnn__pixelcnn_forward(sp->pc, ctx, &m->params, ema, sp->x, sp->grid,
                                           m->use_latent ? sp->z : NULL, 0.0f, 0, NULL));
-        /* The final ul holds each window's bottom-right d×d square. */
+        /* The final ul holds each window's region fr: the whole window, or the one pixel. */
         const float *ul = spcnn__pixelcnn_final_ul(sp->pc);
         const spcnn__region fr = spcnn__pixelcnn_final_region(sp->pc);
         for (size_t j = 0; j < chunk; j++) {
@@ -370,7 +369,7 @@ static spcnn_status draw_slice(const generation *g, spcnn__dnnl *ctx, spcnn__sam
 }
 
 /* The windows of jobs[0, count) split over the model's workers, one thread each, in slices of
- * equal cost: one parallel region a step, whole-network and corner windows together. A caller
+ * equal cost: one parallel region a step, windows of every kind together. A caller
  * already inside a parallel region gets a team of one, which then does all the work. */
 static spcnn_status draw_pixels_parallel(const generation *g, const pixel_job *jobs,
                                          size_t count)
