@@ -395,7 +395,7 @@ END_TEST
  * output is followed by a canary. oneDNN 2.6's AMX "jit_1x1" kernel, which the layers used to
  * prefer, read up to 3 kB past the input and wrote 12 to 16 pixels past the output on 6×6 to
  * 8×6 with 100 or more channels (about half of the runs of forty 28×28 images on two workers
- * crashed); conv.c now takes oneDNN's default on AMX CPUs. */
+ * crashed); conv.c now takes oneDNN's default (brgemm) for 1×1 on AMX CPUs. */
 static void check_inside(spcnn__dnnl *ctx, char *guard, int n, int h, int w, int ci, int kh,
                          int kw, int pt, int pl, int pr)
 {

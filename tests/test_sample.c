@@ -187,11 +187,10 @@ static void drop_plans(spcnn_model *m)
     ck_assert_int_eq(spcnn_model_set_threads(m, 2), SPCNN_OK);
 }
 
-/* In bf16 the band pixels take their cone plans only in calls of 4 images or more (fewer go
- * through the whole network; fp32 always takes them): on the bundled model, 8 images drawn at
- * once are the same bytes as each drawn alone (spcnn_model_generate_range), in both
- * precisions, on 1 and 2 threads — in bf16 the band plans against the whole network, window
- * by window (in fp32 test_bundled_model_raster_equals_wavefront compares them). */
+/* The band pixels take their cone plans only in calls of 4 images or more (fewer go through the
+ * whole network): on the bundled model, 8 images drawn at once are the same bytes as each drawn
+ * alone (spcnn_model_generate_range), in both precisions, on 1 and 2 threads — the band plans
+ * against the whole network, window by window. */
 START_TEST(test_bundled_model_band_cones)
 {
     const char *path = getenv("SPCNN_TEST_MODEL");
@@ -501,8 +500,8 @@ END_TEST
 /* The multiply-adds a generation needs (bench_sample's share of peak), taken apart by image
  * size: 9×9 − 9×8 − 8×9 + 8×8 leaves one corner pixel, 9×8 − 8×8 a corner and the left band's
  * kinds once each, 8×9 − 8×8 a corner and the top band's; 8×8 holds all of those once and the
- * 49 top-left pixels, which go through the whole network (the bands go through their cone
- * plans in fp32; in bf16, with one image, through the whole network too). docs/design.md
+ * 49 top-left pixels, which go through the whole network (so do the bands in calls of fewer
+ * than 4 images; here 4). docs/design.md
  * gives the whole network and the corner plan for the default network (17.2 M and 11.6 M,
  * counted by hand from the layer shapes); the bands' cone plans must cost, on average, about
  * what the corner's does (within 1 %). */
@@ -514,11 +513,11 @@ START_TEST(test_sample_macs)
     ck_assert_int_eq(spcnn_model_create(cfg, &m), SPCNN_OK);
     spcnn_config_destroy(cfg);
     double a, rows, cols, both, c;
-    ck_assert_int_eq(spcnn__model_sample_macs(m, 2, 8, 8, &a), SPCNN_OK);
-    ck_assert_int_eq(spcnn__model_sample_macs(m, 2, 9, 8, &rows), SPCNN_OK);
-    ck_assert_int_eq(spcnn__model_sample_macs(m, 2, 8, 9, &cols), SPCNN_OK);
-    ck_assert_int_eq(spcnn__model_sample_macs(m, 2, 9, 9, &both), SPCNN_OK);
-    ck_assert_int_eq(spcnn__model_sample_macs(m, 2, 28, 28, &c), SPCNN_OK);
+    ck_assert_int_eq(spcnn__model_sample_macs(m, 4, 8, 8, &a), SPCNN_OK);
+    ck_assert_int_eq(spcnn__model_sample_macs(m, 4, 9, 8, &rows), SPCNN_OK);
+    ck_assert_int_eq(spcnn__model_sample_macs(m, 4, 8, 9, &cols), SPCNN_OK);
+    ck_assert_int_eq(spcnn__model_sample_macs(m, 4, 9, 9, &both), SPCNN_OK);
+    ck_assert_int_eq(spcnn__model_sample_macs(m, 4, 28, 28, &c), SPCNN_OK);
     const double head = 25 * 3 * 10, corner = both - rows - cols + a - head;
     const double left = rows - a - 8 * head - corner, top = cols - a - 8 * head - corner;
     const double full = (a - 64 * head - corner - left - top) / 49;
@@ -530,13 +529,9 @@ START_TEST(test_sample_macs)
      * further right per layer, which the corner's cannot). */
     ck_assert(top / 7 <= corner && left / 7 <= 1.01 * corner);
     ck_assert(fabs(c - (441 * corner + 21 * (top + left) + 49 * full + 784 * head)) < 1e-6 * c);
-    if (spcnn_model_set_option(m, SPCNN_CFG_PRECISION, 1) == SPCNN_OK) {
-        ck_assert_int_eq(spcnn__model_sample_macs(m, 1, 28, 28, &a), SPCNN_OK); /* bands: whole */
-        ck_assert(fabs(a - (441 * corner + 343 * full + 784 * head)) < 1e-6 * a);
-        ck_assert_int_eq(spcnn__model_sample_macs(m, 4, 28, 28, &a), SPCNN_OK); /* cones */
-        ck_assert(fabs(a - c) < 1e-6 * c);
-    }
-    ck_assert_int_eq(spcnn__model_sample_macs(m, 2, 4, 28, &a), SPCNN_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(spcnn__model_sample_macs(m, 3, 28, 28, &a), SPCNN_OK); /* bands: whole */
+    ck_assert(fabs(a - (441 * corner + 343 * full + 784 * head)) < 1e-6 * a);
+    ck_assert_int_eq(spcnn__model_sample_macs(m, 4, 4, 28, &a), SPCNN_ERR_INVALID_ARGUMENT);
     spcnn_model_destroy(m);
 }
 END_TEST

@@ -442,37 +442,40 @@ static spcnn_status check_shape(const spcnn__pixelcnn_shape *s)
     return SPCNN_OK;
 }
 
-/* The recorded graph of a shape, its cone planned: no primitives, no memory. */
-static spcnn_status plan_graph(const spcnn__pixelcnn_shape *s, const spcnn__pixelcnn_rows *rows,
-                               spcnn__pixelcnn **out)
+/* Record the graph of shape s into pc (zeroed first) and plan its cone: no primitives, no
+ * memory. */
+static spcnn_status plan_graph(spcnn__pixelcnn *pc, const spcnn__pixelcnn_shape *s,
+                               const spcnn__pixelcnn_rows *rows)
 {
-    *out = NULL;
     SPCNN_TRY(check_shape(s));
-    spcnn__pixelcnn *pc = spcnn__calloc(1, sizeof *pc);
-    if (pc == NULL)
-        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "pixelcnn: out of memory");
+    memset(pc, 0, sizeof *pc);
     pc->s = *s;
     if (rows)
         pc->rows = *rows;
-    spcnn_status st = build_graph(pc);
-    if (st == SPCNN_OK && s->cone)
-        st = plan_cone(pc);
-    if (st != SPCNN_OK) {
-        spcnn__free(pc);
-        return st;
-    }
-    *out = pc;
-    return SPCNN_OK;
+    SPCNN_TRY(build_graph(pc));
+    return s->cone ? plan_cone(pc) : SPCNN_OK;
 }
 
-spcnn_status spcnn__pixelcnn_workspace_floats(const spcnn__pixelcnn_shape *s, size_t *floats)
+spcnn_status spcnn__pixelcnn_workspace_floats(const spcnn__pixelcnn_shape *shapes, size_t count,
+                                              size_t *floats)
 {
-    spcnn__pixelcnn *pc;
-    SPCNN_CHECK_ARG(!s->backward, "pixelcnn: a training plan keeps its own activations");
-    SPCNN_TRY(plan_graph(s, NULL, &pc));
-    *floats = layout(pc, NULL);
+    *floats = 0;
+    for (size_t i = 0; i < count; i++)
+        SPCNN_CHECK_ARG(!shapes[i].backward,
+                        "pixelcnn: a training plan keeps its own activations");
+    spcnn__pixelcnn *pc = spcnn__malloc(sizeof *pc); /* one graph at a time */
+    if (pc == NULL)
+        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "pixelcnn: out of memory");
+    spcnn_status st = SPCNN_OK;
+    for (size_t i = 0; i < count && st == SPCNN_OK; i++) {
+        st = plan_graph(pc, &shapes[i], NULL);
+        if (st == SPCNN_OK) {
+            const size_t need = layout(pc, NULL);
+            *floats = need > *floats ? need : *floats;
+        }
+    }
     spcnn__free(pc);
-    return SPCNN_OK;
+    return st;
 }
 
 spcnn_status spcnn__pixelcnn_create(spcnn__dnnl *ctx, const spcnn__pixelcnn_shape *s,
@@ -487,9 +490,14 @@ spcnn_status spcnn__pixelcnn_create_in(spcnn__dnnl *ctx, const spcnn__pixelcnn_s
 {
     SPCNN_CHECK_ARG(workspace == NULL || !s->backward,
                     "pixelcnn: a training plan keeps its own activations");
-    spcnn__pixelcnn *pc;
-    SPCNN_TRY(plan_graph(s, rows, &pc));
-    spcnn_status st;
+    spcnn__pixelcnn *pc = spcnn__malloc(sizeof *pc);
+    if (pc == NULL)
+        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "pixelcnn: out of memory");
+    spcnn_status st = plan_graph(pc, s, rows);
+    if (st != SPCNN_OK) {
+        spcnn__free(pc);
+        return st;
+    }
     float *base = workspace;
     if (base == NULL) {
         const size_t floats = layout(pc, NULL);

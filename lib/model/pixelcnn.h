@@ -66,8 +66,10 @@ spcnn_status spcnn__pixelcnn_create(spcnn__dnnl *ctx, const spcnn__pixelcnn_shap
 spcnn_status spcnn__pixelcnn_create_in(spcnn__dnnl *ctx, const spcnn__pixelcnn_shape *s,
                                        const spcnn__pixelcnn_rows *rows, float *workspace,
                                        spcnn__pixelcnn **out);
-/* Floats of activations a forward-only plan of shape s needs (no primitives are made). */
-spcnn_status spcnn__pixelcnn_workspace_floats(const spcnn__pixelcnn_shape *s, size_t *floats);
+/* Floats of activations the largest of `count` forward-only plans needs (no primitives are
+ * made): a workspace they can all share. */
+spcnn_status spcnn__pixelcnn_workspace_floats(const spcnn__pixelcnn_shape *shapes, size_t count,
+                                              size_t *floats);
 void spcnn__pixelcnn_destroy(spcnn__pixelcnn *pc);
 /* The ul stream after the last block, valid after a forward: [n × h × w × F] on the region
  * spcnn__pixelcnn_final_region of each window (the whole m×m; the one pixel of a cone plan). */

@@ -29,7 +29,8 @@
 struct spcnn__sample_plan {
     size_t windows;
     spcnn__pixelcnn *pc;
-    float *x, *grid, *z; /* [windows × m × m], [windows × m × m × 2], [windows × L] */
+    float *x, *grid, *z; /* [windows × m × m], [windows × m × m × 2], [windows × L]: the
+                            bucket's, in its workspace */
 };
 
 typedef struct pixel_job {
@@ -57,9 +58,6 @@ static void sample_plan_destroy(spcnn__sample_plan *sp)
     if (sp == NULL)
         return;
     spcnn__pixelcnn_destroy(sp->pc);
-    spcnn__free_aligned(sp->x);
-    spcnn__free_aligned(sp->grid);
-    spcnn__free_aligned(sp->z);
     spcnn__free(sp);
 }
 
@@ -82,16 +80,17 @@ static size_t pixel_kind(size_t ms, size_t r, size_t c)
 }
 
 /* Images a call needs before the band pixels take their cone plans. A step holds one pixel of
- * each band position per image, and every position costs a pass: with few images the passes'
- * fixed work can outweigh the arithmetic saved (a band window costs about 0.66 of a whole
- * one), and then a step's band pixels go through the whole network together, in one pass.
- * Measured (Intel Xeon with AMX, 28×28, 1 to 8 images, 1 and 2 threads): in fp32 the cones
- * pay from one image on (within 3 % at one image and one thread, 11 % ahead on two); in bf16
- * they lose up to 2 images (up to 20 %) and pay from 4 on (docs/benchmarks.md, "Cone plans
- * for the bands"). */
+ * each band position per image, and every position costs a pass and plans of its own: with few
+ * images the passes' fixed work can outweigh the arithmetic saved (a band window costs about
+ * 0.66 of a whole one), and then a step's band pixels go through the whole network together, in
+ * one pass. Measured (Intel Xeon with AMX, 28×28, 1 to 8 images, 1 and 2 threads): from 4
+ * images the cones pay in both precisions (5 to 11 %); below, bf16 loses up to 20 % with them
+ * and fp32 gains 3 to 13 % on two threads, less than the 16 extra plans cost a small call to
+ * build (docs/benchmarks.md, "Cone plans for the bands"). */
 static size_t band_cone_images(const spcnn_model *m)
 {
-    return m->bf16 ? 4 : 1;
+    (void)m;
+    return 4;
 }
 
 static spcnn__pixelcnn_shape kind_shape(const spcnn_model *m, size_t kind, size_t windows)
@@ -129,18 +128,33 @@ void spcnn__sample_plans_destroy(spcnn_model *model)
     model->workers = NULL;
 }
 
-/* The workspace of a bucket's plans on one context: as large as the largest kind needs. */
+/* Floats of a bucket's inputs (x, grid, z), each rounded up to whole cache lines. */
+static size_t round16(size_t n)
+{
+    return (n + 15) / 16 * 16;
+}
+
+static size_t inputs_floats(const spcnn_model *m, size_t windows)
+{
+    const size_t mm = (size_t)m->m * (size_t)m->m;
+    return round16(windows * mm) + round16(windows * mm * 2) +
+           round16(windows * (size_t)m->latent);
+}
+
+/* The workspace of a bucket's plans on one context, in one allocation: the windows' inputs,
+ * then the activations, as large as the largest kind needs (plans on one context run one at a
+ * time, and nothing in them outlives a pass). */
 static spcnn_status workspace_get(const spcnn_model *m, spcnn__sample_plans *plans, int b)
 {
     if (plans->workspace[b])
         return SPCNN_OK;
-    size_t floats = 0;
-    for (size_t kind = 0; kind < kind_count(m); kind++) {
-        spcnn__pixelcnn_shape ps = kind_shape(m, kind, (size_t)1 << b);
-        size_t need;
-        SPCNN_TRY(spcnn__pixelcnn_workspace_floats(&ps, &need));
-        floats = need > floats ? need : floats;
-    }
+    const size_t windows = (size_t)1 << b;
+    spcnn__pixelcnn_shape shapes[2 * 256];
+    for (size_t kind = 0; kind < kind_count(m); kind++)
+        shapes[kind] = kind_shape(m, kind, windows);
+    size_t floats;
+    SPCNN_TRY(spcnn__pixelcnn_workspace_floats(shapes, kind_count(m), &floats));
+    floats += inputs_floats(m, windows);
     plans->workspace[b] = spcnn__malloc_aligned(floats * sizeof(float));
     if (plans->workspace[b] == NULL)
         return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY,
@@ -173,22 +187,18 @@ static spcnn_status sample_plan_get(spcnn_model *m, spcnn__dnnl *ctx, spcnn__sam
     if (sp == NULL)
         return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "sampling plan: out of memory");
     sp->windows = windows;
-    spcnn_status st;
+    sp->x = plans->workspace[b];
+    sp->grid = sp->x + round16(windows * mm);
+    sp->z = sp->grid + round16(windows * mm * 2);
     spcnn__pixelcnn_shape ps = kind_shape(m, kind, windows);
-    SPCNN_TRY_GOTO(st, spcnn__pixelcnn_create_in(ctx, &ps, &m->pc_rows, plans->workspace[b],
-                                                 &sp->pc));
-    sp->x = spcnn__malloc_aligned(windows * mm * sizeof(float));
-    sp->grid = spcnn__malloc_aligned(windows * mm * 2 * sizeof(float));
-    sp->z = spcnn__malloc_aligned(windows * (size_t)m->latent * sizeof(float));
-    if (!sp->x || !sp->grid || !sp->z) {
-        st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "sampling plan: out of memory");
-        goto fail;
+    spcnn_status st = spcnn__pixelcnn_create_in(ctx, &ps, &m->pc_rows,
+                                                sp->x + inputs_floats(m, windows), &sp->pc);
+    if (st != SPCNN_OK) {
+        sample_plan_destroy(sp);
+        return st;
     }
     *slot = *out = sp;
     return SPCNN_OK;
-fail:
-    sample_plan_destroy(sp);
-    return st;
 }
 
 /* Coordinate of row (or column) i of an n-long side of the grid over [-1, 1]. */

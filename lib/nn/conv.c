@@ -234,18 +234,20 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
         /* Forward-only plans (sampling, evaluation) run 8x8 windows, where oneDNN's default
          * brgemm convolution spends more in its C++ driver than the direct JIT convolutions
          * ("jit", "jit_1x1"): one 56x56 image about 12 % faster on 2 threads, same bytes.
-         * Not so in bf16 on a CPU with AMX: there the direct JIT kernels cost 16 µs (2×2, 2×3)
-         * and 46 µs (1×1) a call against brgemm's 4 and 2 on an 8×8 window, one 56×56 image
-         * takes a third of the time with brgemm, and oneDNN 2.6's AMX "jit_1x1" reads and
-         * writes past its tensors on some shapes (6×6 to 8×6 with 100 channels; brgemm on
-         * none of those measured: docs/benchmarks.md, "Cone plans for the bands"). */
+         * Not for 1×1 in bf16 on a CPU with AMX: oneDNN 2.6's AMX "jit_1x1" reads and writes
+         * past its tensors on some shapes (6×6 to 8×6 with 100 channels) and costs 46 µs a call
+         * against brgemm's 2 (docs/benchmarks.md, "Cone plans for the bands"). brgemm would be
+         * faster for the 2×2 and 2×3 ones too (4 against 16 µs), but creating one of the cone
+         * shapes crashed inside oneDNN under AddressSanitizer, so those stay "jit". */
         if (s->backward)
             SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create(ctx, &l->fwd, &fwd_pd, &d, NULL,
                                                             NULL, "convolution forward"));
         else
             SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create_preferring(
                                    ctx, &l->fwd, &fwd_pd, &d,
-                                   s->bf16 && spcnn__dnnl_has_amx() ? NULL : "jit",
+                                   s->bf16 && spcnn__dnnl_has_amx() && s->kh == 1 && s->kw == 1
+                                       ? NULL
+                                       : "jit",
                                    "convolution forward"));
     }
     if (fmt == SPCNN__WEIGHTS_ANY && s->backward)
@@ -267,7 +269,9 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
     if (s->bf16) {
         /* The rounded input; in training also the rounded output gradient (not at once). */
         const size_t in = input_size(s), out = output_size(l);
-        SPCNN_TRY_GOTO(st, spcnn__dnnl_bf16_reserve(ctx, s->backward && out > in ? out : in));
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_bf16_reserve(ctx, s->backward && out > in ? out : in,
+                                                    (size_t)(s->c_in > s->c_out ? s->c_in
+                                                                                : s->c_out)));
     }
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->w, &wmd, NULL));
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->b, &bmd, NULL));
