@@ -83,15 +83,12 @@ static size_t pixel_kind(size_t ms, size_t r, size_t c)
  * each band position per image, and every position costs a pass and plans of its own: with few
  * images the passes' fixed work can outweigh the arithmetic saved (a band window costs about
  * 0.66 of a whole one), and then a step's band pixels go through the whole network together, in
- * one pass. Measured (Intel Xeon with AMX, 28×28, 1 to 8 images, 1 and 2 threads): from 4
- * images the cones pay in both precisions (5 to 11 %); below, bf16 loses up to 20 % with them
- * and fp32 gains 3 to 13 % on two threads, less than the 16 extra plans cost a small call to
- * build (docs/benchmarks.md, "Cone plans for the bands"). */
-static size_t band_cone_images(const spcnn_model *m)
-{
-    (void)m;
-    return 4;
-}
+ * one pass. Measured (Intel Xeon with AMX, 28×28, 1 to 8 images, 1 and 2 threads): with 4
+ * images the cones save 9 % in fp32 and 0 to 6 % in bf16; with 1 or 2, bf16 loses up to 20 %
+ * and fp32 gains up to 13 % on two threads, but building 14 more plan kinds per worker for
+ * small calls made the allocation-failure tests 7.5 times slower and costs memory
+ * (docs/benchmarks.md, "Cone plans for the bands"). */
+enum { BAND_CONE_IMAGES = 4 };
 
 static spcnn__pixelcnn_shape kind_shape(const spcnn_model *m, size_t kind, size_t windows)
 {
@@ -454,7 +451,7 @@ static spcnn_status run_raster(generation *g)
 static spcnn_status run_wavefront(generation *g, pixel_job *jobs)
 {
     const size_t ms = (size_t)g->m->m, steps = ms * (g->h - 1) + g->w, kinds = kind_count(g->m);
-    const int band_cones = g->n >= band_cone_images(g->m);
+    const int band_cones = g->n >= BAND_CONE_IMAGES;
     for (size_t t = 0; t < steps; t++) {
         size_t r_lo = t + 1 > g->w ? (t + 1 - g->w + ms - 1) / ms : 0;
         size_t r_hi = t / ms < g->h - 1 ? t / ms : g->h - 1;
@@ -527,7 +524,7 @@ spcnn_status spcnn__model_sample_macs(spcnn_model *model, size_t images, size_t 
      * column of the left band's for each of their kinds, the rest at the bottom-right corner;
      * the bands' go to the whole network when the call has too few images. */
     const size_t ms = (size_t)m->m, rows = height - ms + 1, cols = width - ms + 1;
-    const int band_cones = images >= band_cone_images(m);
+    const int band_cones = images >= BAND_CONE_IMAGES;
     double per_window[2 * 256], total = 0;
     for (size_t kind = 0; kind < kind_count(m); kind++) {
         spcnn__sample_plan *sp;

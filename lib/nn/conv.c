@@ -269,9 +269,7 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
     if (s->bf16) {
         /* The rounded input; in training also the rounded output gradient (not at once). */
         const size_t in = input_size(s), out = output_size(l);
-        SPCNN_TRY_GOTO(st, spcnn__dnnl_bf16_reserve(ctx, s->backward && out > in ? out : in,
-                                                    (size_t)(s->c_in > s->c_out ? s->c_in
-                                                                                : s->c_out)));
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_bf16_reserve(ctx, s->backward && out > in ? out : in));
     }
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->w, &wmd, NULL));
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->b, &bmd, NULL));

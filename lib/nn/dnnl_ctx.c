@@ -80,26 +80,25 @@ void spcnn__dnnl_deinit(spcnn__dnnl *ctx)
     memset(ctx, 0, sizeof *ctx);
 }
 
+/* 1 when oneDNN may use every instruction of `isa` (its bits include the smaller ISAs'). */
+static int has_isa(dnnl_cpu_isa_t isa)
+{
+    const unsigned have = (unsigned)dnnl_get_effective_cpu_isa();
+    return (have & (unsigned)isa) == (unsigned)isa;
+}
+
 int spcnn__dnnl_has_bf16(void)
 {
-    const unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
-    return (isa & (unsigned)dnnl_cpu_isa_avx512_core_bf16) ==
-           (unsigned)dnnl_cpu_isa_avx512_core_bf16;
+    return has_isa(dnnl_cpu_isa_avx512_core_bf16);
 }
 
 int spcnn__dnnl_has_amx(void)
 {
-    const unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
-    return (isa & (unsigned)dnnl_cpu_isa_avx512_core_amx) == (unsigned)dnnl_cpu_isa_avx512_core_amx;
+    return has_isa(dnnl_cpu_isa_avx512_core_amx);
 }
 
-spcnn_status spcnn__dnnl_bf16_reserve(spcnn__dnnl *ctx, size_t n, size_t row)
+spcnn_status spcnn__dnnl_bf16_reserve(spcnn__dnnl *ctx, size_t n)
 {
-    /* Slack past the end: a tile of 16 pixels of `row` elements and one 32-element tile row.
-     * oneDNN 2.6's AMX kernels load whole tiles; its jit_1x1 read up to 3 kB past its input
-     * on some cone-block shapes, and under AddressSanitizer (whose red zones end the buffer
-     * at a fault) a brgemm convolution of the bf16 cone-block test faulted the same way. */
-    n += 16 * row + 32;
     if (n <= ctx->bf16_input_size)
         return SPCNN_OK;
     uint16_t *buffer = spcnn__malloc_aligned(n * sizeof *buffer);

@@ -105,9 +105,8 @@ int spcnn__dnnl_has_bf16(void);
 /* 1 when oneDNN may use the CPU's AMX tiles for bf16 (Intel Xeon since Sapphire Rapids). */
 int spcnn__dnnl_has_amx(void);
 
-/* Make the context's bf16 input buffer hold at least n elements of pixels of `row` elements,
- * and some slack past them (at plan time; see dnnl_ctx.c). */
-spcnn_status spcnn__dnnl_bf16_reserve(spcnn__dnnl *ctx, size_t n, size_t row);
+/* Make the context's bf16 input buffer hold at least n elements (at plan time). */
+spcnn_status spcnn__dnnl_bf16_reserve(spcnn__dnnl *ctx, size_t n);
 
 /* Set the OpenMP thread count of the calling thread to the context's; called on entry of
  * every computing API function because the count is a per-thread setting. */
