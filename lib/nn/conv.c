@@ -171,6 +171,11 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
 {
     memset(l, 0, sizeof *l);
     l->s = *shape;
+    /* oneDNN 2.6.3 builds a bf16 deconvolution's backward data on its AMX brgemm convolution,
+     * which reads past a heap block while generating its kernel (dnnl_ctx.c, avoided_impl), and
+     * offers no other: on AMX CPUs a training layer that is transposed stays fp32. */
+    if (l->s.bf16 && l->s.transposed && l->s.backward && spcnn__dnnl_has_amx())
+        l->s.bf16 = 0;
     const spcnn__conv_shape *s = &l->s;
     SPCNN_TRY(spcnn__conv_out_size(s, &l->oh, &l->ow));
     int fmt = s->weights_format == SPCNN__WEIGHTS_DEFAULT ? DEFAULT_WEIGHTS_FORMAT
@@ -237,8 +242,9 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
          * Not for 1×1 in bf16 on a CPU with AMX: oneDNN 2.6's AMX "jit_1x1" reads and writes
          * past its tensors on some shapes (6×6 to 8×6 with 100 channels) and costs 46 µs a call
          * against brgemm's 2 (docs/benchmarks.md, "Cone plans for the bands"). brgemm would be
-         * faster for the 2×2 and 2×3 ones too (4 against 16 µs), but creating one of the cone
-         * shapes crashed inside oneDNN under AddressSanitizer, so those stay "jit". */
+         * faster for the 2×2 and 2×3 ones too (4 against 16 µs), but its AMX kernel generator
+         * reads past one of its heap blocks for nearly every such shape (a guard-page allocator
+         * faults in creation; AddressSanitizer did once), so those stay "jit". */
         if (s->backward)
             SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create(ctx, &l->fwd, &fwd_pd, &d, NULL,
                                                             NULL, "convolution forward"));

@@ -157,28 +157,50 @@ static int impl_is(const_dnnl_primitive_desc_t pd, const char *prefix)
            impl && strncmp(impl, prefix, strlen(prefix)) == 0;
 }
 
-/* *pd, or the first implementation oneDNN offers whose name starts with `prefer` (then *pd is
- * destroyed and replaced). */
-static void prefer_impl(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t op,
+/* oneDNN 2.6.3's AMX brgemm convolution ("brgconv:avx512_core_amx_bf16", kernels larger than
+ * 1x1; its 1x1 one is "brgconv_1x1:") reads past one of its own heap blocks while generating
+ * its kernel, for nearly every shape: a guard-page allocator faults in primitive creation
+ * (docs/benchmarks.md, "The committed code in bf16"). It is never taken. */
+static const char *const avoided_impl = "brgconv:avx512_core_amx";
+
+static int acceptable(const_dnnl_primitive_desc_t pd, const char *prefer)
+{
+    return !impl_is(pd, avoided_impl) && (prefer == NULL || impl_is(pd, prefer));
+}
+
+/* Keep *pd (oneDNN's default) if it is acceptable; else replace it with the first
+ * implementation oneDNN offers that is, or, if *pd is the avoided one, with the first that is
+ * not: `prefer` (may be NULL) is a wish, avoided_impl a rule. */
+static void choose_impl(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t op,
                         const_dnnl_primitive_attr_t attr, dnnl_engine_t engine,
                         const_dnnl_primitive_desc_t hint, const char *prefer)
 {
-    if (impl_is(*pd, prefer))
+    if (acceptable(*pd, prefer))
         return;
     dnnl_primitive_desc_iterator_t it = NULL;
     if (dnnl_primitive_desc_iterator_create(&it, op, attr, engine, hint) != dnnl_success)
         return;
+    dnnl_primitive_desc_t chosen = NULL, not_avoided = NULL;
     do {
         dnnl_primitive_desc_t cand = dnnl_primitive_desc_iterator_fetch(it);
-        if (cand && impl_is(cand, prefer)) {
-            dnnl_primitive_desc_destroy(*pd);
-            *pd = cand;
-            break;
-        }
-        if (cand)
+        if (cand && acceptable(cand, prefer))
+            chosen = cand;
+        else if (cand && not_avoided == NULL && !impl_is(cand, avoided_impl))
+            not_avoided = cand;
+        else if (cand)
             dnnl_primitive_desc_destroy(cand);
-    } while (dnnl_primitive_desc_iterator_next(it) == dnnl_success);
+    } while (chosen == NULL && dnnl_primitive_desc_iterator_next(it) == dnnl_success);
     dnnl_primitive_desc_iterator_destroy(it);
+    if (chosen == NULL && impl_is(*pd, avoided_impl)) {
+        chosen = not_avoided;
+        not_avoided = NULL;
+    }
+    if (not_avoided)
+        dnnl_primitive_desc_destroy(not_avoided);
+    if (chosen) {
+        dnnl_primitive_desc_destroy(*pd);
+        *pd = chosen;
+    }
 }
 
 static spcnn_status create(spcnn__dnnl *ctx, dnnl_primitive_t *prim,
@@ -200,8 +222,7 @@ static spcnn_status create(spcnn__dnnl *ctx, dnnl_primitive_t *prim,
     if (s == dnnl_success)
         s = dnnl_primitive_desc_create(&pd, op, user_attr, ctx->engine, hint);
     SPCNN_TRY_GOTO(st, spcnn__dnnl_error(s, what));
-    if (prefer)
-        prefer_impl(&pd, op, user_attr, ctx->engine, hint, prefer);
+    choose_impl(&pd, op, user_attr, ctx->engine, hint, prefer);
 
     const char *impl = NULL;
     s = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
@@ -219,6 +240,8 @@ static spcnn_status create(spcnn__dnnl *ctx, dnnl_primitive_t *prim,
                    grow_scratchpad(ctx, scratch_md ? dnnl_memory_desc_get_size(scratch_md) : 0));
     s = dnnl_primitive_create(prim, pd);
     SPCNN_TRY_GOTO(st, spcnn__dnnl_error(s, what));
+    if (ctx->on_create)
+        ctx->on_create(ctx->on_create_user, impl ? impl : "");
     dnnl_primitive_attr_destroy(user_attr);
     if (pd_out)
         *pd_out = pd;

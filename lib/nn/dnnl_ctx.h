@@ -32,6 +32,9 @@ typedef struct spcnn__dnnl {
     /* When set, creating a primitive whose implementation is oneDNN's reference code ("ref:")
      * fails: those are the silent 100x slow paths. Tests set it. */
     int forbid_reference_impl;
+    /* When set, called with the implementation's name of every primitive created. Tests. */
+    void (*on_create)(void *user, const char *impl);
+    void *on_create_user;
     /* Bumped whenever parameter values change in place (each optimiser step): forward-only
      * layers keep weights reordered for oneDNN until it changes. */
     uint64_t weights_version;
@@ -74,7 +77,8 @@ spcnn_status spcnn__dnnl_primitive_create(spcnn__dnnl *ctx, dnnl_primitive_t *pr
                                           const_dnnl_primitive_desc_t hint, const char *what);
 
 /* The same without attributes or hint, taking the first implementation whose name starts with
- * `prefer` where oneDNN has one (else its default). */
+ * `prefer` where oneDNN has one (else its default). Neither ever takes an implementation known
+ * to misbehave (dnnl_ctx.c, avoided_impl). */
 spcnn_status spcnn__dnnl_primitive_create_preferring(spcnn__dnnl *ctx, dnnl_primitive_t *prim,
                                                      dnnl_primitive_desc_t *pd,
                                                      const_dnnl_op_desc_t op,
