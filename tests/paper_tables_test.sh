@@ -73,6 +73,8 @@ grep -q "^| 4×4, coordinates | not trained yet |" "$t" || fail "untrained row"
 grep -q "Coordinates help (8×8) (bits/dim (patches)): \*\*agrees\*\*, p8 1.75 against p8-nc 1.85" "$t" ||
     fail "conclusion on coordinates: $(grep 'Coordinates help (8' "$t" | head -1)"
 grep -q "The VAE helps (8×8) (bits/dim (patches)): not measured yet" "$t" || fail "unmeasured conclusion"
+grep -q "Coordinates help with 4×4 windows (Table 1) (confidence at 28): not measured yet (p4 against p4-nc)" "$t" ||
+    fail "Table 1's conclusion per window size"
 grep -q "confidence 99.3 ± 4.8, classifier accuracy 99.2 %" "$t" || fail "real digits"
 grep -q "Not made yet" "$t" || fail "figures"
 

@@ -227,6 +227,10 @@ def main():
     w(ordering(by, "p8", "p8-nv", "bpd_patches", 28, True, "The VAE helps (8×8)"))
     w(ordering(by, "p8", "p8-nv", "confidence_mean", 28, False, "The VAE helps (8×8)"))
     w(ordering(by, "p8", "p8-nv", "confidence_mean", 56, False, "The VAE helps upscaling"))
+    for p in (4, 12, 16, 20, 28):
+        for key, lower in (("bpd_patches", True), ("confidence_mean", False)):
+            w(ordering(by, f"p{p}", f"p{p}-nc", key, 28, lower,
+                       f"Coordinates help with {p}×{p} windows (Table 1)"))
     w(ordering(by, "p8", "p16", "confidence_mean", 28, False,
                "8×8 windows beat 16×16 at the same image size"))
     w(ordering(by, "p8-nv", "p8-none", "bpd_patches", 28, True,
