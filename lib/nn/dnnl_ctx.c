@@ -170,7 +170,9 @@ static int acceptable(const_dnnl_primitive_desc_t pd, const char *prefer)
 
 /* Keep *pd (oneDNN's default) if it is acceptable; else replace it with the first
  * implementation oneDNN offers that is, or, if *pd is the avoided one, with the first that is
- * not: `prefer` (may be NULL) is a wish, avoided_impl a rule. */
+ * neither avoided nor oneDNN's reference code (whose silent 100x slowdown is worse; no
+ * primitive of the library is in that case: tests/test_conv.c, test_guard_malloc). `prefer`
+ * (may be NULL) is a wish, avoided_impl a rule. */
 static void choose_impl(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t op,
                         const_dnnl_primitive_attr_t attr, dnnl_engine_t engine,
                         const_dnnl_primitive_desc_t hint, const char *prefer)
@@ -185,7 +187,8 @@ static void choose_impl(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t op,
         dnnl_primitive_desc_t cand = dnnl_primitive_desc_iterator_fetch(it);
         if (cand && acceptable(cand, prefer))
             chosen = cand;
-        else if (cand && not_avoided == NULL && !impl_is(cand, avoided_impl))
+        else if (cand && not_avoided == NULL && !impl_is(cand, avoided_impl) &&
+                 !impl_is(cand, "ref"))
             not_avoided = cand;
         else if (cand)
             dnnl_primitive_desc_destroy(cand);
