@@ -172,7 +172,7 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
     memset(l, 0, sizeof *l);
     l->s = *shape;
     /* oneDNN 2.6.3 builds a bf16 deconvolution's backward data on its AMX brgemm convolution,
-     * which reads past a heap block while generating its kernel (dnnl_ctx.c, avoided_impl), and
+     * which reads past a heap block while generating its kernel (SPCNN__DNNL_AVOIDED_IMPL), and
      * offers no other: on AMX CPUs a training layer that is transposed stays fp32. */
     if (l->s.bf16 && l->s.transposed && l->s.backward && spcnn__dnnl_has_amx())
         l->s.bf16 = 0;

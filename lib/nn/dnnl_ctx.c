@@ -157,22 +157,16 @@ static int impl_is(const_dnnl_primitive_desc_t pd, const char *prefix)
            impl && strncmp(impl, prefix, strlen(prefix)) == 0;
 }
 
-/* oneDNN 2.6.3's AMX brgemm convolution ("brgconv:avx512_core_amx_bf16", kernels larger than
- * 1x1; its 1x1 one is "brgconv_1x1:") reads past one of its own heap blocks while generating
- * its kernel, for nearly every shape: a guard-page allocator faults in primitive creation
- * (docs/benchmarks.md, "The committed code in bf16"). It is never taken. */
-static const char *const avoided_impl = "brgconv:avx512_core_amx";
-
 static int acceptable(const_dnnl_primitive_desc_t pd, const char *prefer)
 {
-    return !impl_is(pd, avoided_impl) && (prefer == NULL || impl_is(pd, prefer));
+    return !impl_is(pd, SPCNN__DNNL_AVOIDED_IMPL) && (prefer == NULL || impl_is(pd, prefer));
 }
 
 /* Keep *pd (oneDNN's default) if it is acceptable; else replace it with the first
  * implementation oneDNN offers that is, or, if *pd is the avoided one, with the first that is
  * neither avoided nor oneDNN's reference code (whose silent 100x slowdown is worse; no
  * primitive of the library is in that case: tests/test_conv.c, test_guard_malloc). `prefer`
- * (may be NULL) is a wish, avoided_impl a rule. */
+ * (may be NULL) is a wish, SPCNN__DNNL_AVOIDED_IMPL a rule. */
 static void choose_impl(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t op,
                         const_dnnl_primitive_attr_t attr, dnnl_engine_t engine,
                         const_dnnl_primitive_desc_t hint, const char *prefer)
@@ -187,14 +181,14 @@ static void choose_impl(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t op,
         dnnl_primitive_desc_t cand = dnnl_primitive_desc_iterator_fetch(it);
         if (cand && acceptable(cand, prefer))
             chosen = cand;
-        else if (cand && not_avoided == NULL && !impl_is(cand, avoided_impl) &&
+        else if (cand && not_avoided == NULL && !impl_is(cand, SPCNN__DNNL_AVOIDED_IMPL) &&
                  !impl_is(cand, "ref"))
             not_avoided = cand;
         else if (cand)
             dnnl_primitive_desc_destroy(cand);
     } while (chosen == NULL && dnnl_primitive_desc_iterator_next(it) == dnnl_success);
     dnnl_primitive_desc_iterator_destroy(it);
-    if (chosen == NULL && impl_is(*pd, avoided_impl)) {
+    if (chosen == NULL && impl_is(*pd, SPCNN__DNNL_AVOIDED_IMPL)) {
         chosen = not_avoided;
         not_avoided = NULL;
     }

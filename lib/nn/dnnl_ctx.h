@@ -24,6 +24,13 @@ typedef struct spcnn__dnnl_weights {
     void *buf;
 } spcnn__dnnl_weights;
 
+/* The implementation no primitive is ever created on (a prefix of its name): oneDNN 2.6.3's AMX
+ * brgemm convolution for kernels larger than 1x1 ("brgconv:avx512_core_amx_bf16"; its 1x1 one
+ * is "brgconv_1x1:"), whose kernel generator reads past one of its own heap blocks for nearly
+ * every shape: a guard-page allocator faults in primitive creation (docs/benchmarks.md, "The
+ * committed code in bf16"). */
+#define SPCNN__DNNL_AVOIDED_IMPL "brgconv:avx512_core_amx"
+
 typedef struct spcnn__dnnl {
     dnnl_engine_t engine;
     int owns_engine; /* 0: another context's, which outlives this one */
@@ -78,7 +85,7 @@ spcnn_status spcnn__dnnl_primitive_create(spcnn__dnnl *ctx, dnnl_primitive_t *pr
 
 /* The same without attributes or hint, taking the first implementation whose name starts with
  * `prefer` where oneDNN has one (else its default). Neither ever takes an implementation known
- * to misbehave (dnnl_ctx.c, avoided_impl). */
+ * to misbehave (SPCNN__DNNL_AVOIDED_IMPL). */
 spcnn_status spcnn__dnnl_primitive_create_preferring(spcnn__dnnl *ctx, dnnl_primitive_t *prim,
                                                      dnnl_primitive_desc_t *pd,
                                                      const_dnnl_op_desc_t op,
