@@ -237,6 +237,22 @@ START_TEST(test_cond_add)
                                  hw, c);
             tu_check_nmse("conditioning add forward", work, outd, m, LIMIT);
         }
+        /* The grid's projection done in the add (forward-only blocks): against the same
+         * reference with h_xy = w · grid formed in double. */
+        float *grid = tu_alloc_f(n * hw * 2), *wg = tu_alloc_f(c * 2);
+        double *gridd = tu_alloc_d(n * hw * 2), *wgd = tu_alloc_d(c * 2);
+        tu_fill_pair(&r, grid, gridd, n * hw * 2, -1, 1);
+        tu_fill_pair(&r, wg, wgd, c * 2, -1, 1);
+        for (size_t i = 0; i < n * hw; i++)
+            for (size_t j = 0; j < c; j++)
+                hxyd[i * c + j] = wgd[2 * j] * gridd[2 * i] + wgd[2 * j + 1] * gridd[2 * i + 1];
+        for (int with_z = 0; with_z < 2; with_z++) {
+            memcpy(work, c2, m * sizeof *c2);
+            spcnn__cond_add_grid_forward(work, grid, wg, with_z ? hz : NULL, n, hw, c);
+            ref_cond_add_forward(c2d, hxyd, with_z ? hzd : NULL, outd, n, hw, c);
+            tu_check_nmse("conditioning add forward, grid projected in it", work, outd, m, LIMIT);
+        }
+        free(grid), free(wg), free(gridd), free(wgd);
         /* Backward: per-image sums of dc2 (c2 serves as dc2). */
         spcnn__cond_add_backward(c2, dhz, n, hw, c);
         ref_cond_add_backward(c2d, NULL, NULL, dhzd, n, hw, c);

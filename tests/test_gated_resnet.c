@@ -328,6 +328,73 @@ START_TEST(test_cone_ul_bf16)
 }
 END_TEST
 
+/* A forward-only block projects the grid in its conditioning add, a training block with
+ * oneDNN's 1×1 convolution: the same outputs to float accuracy. (Not bit for bit: forward-only
+ * convolutions take other oneDNN kernels than training ones, which sum in another order, 5e-6
+ * apart before the projection moved; a wrong projection would be off by 0.1.) */
+static void check_forward_only(int conv, int aux_c)
+{
+    enum { CN = 3, S = 8, CF = 25, CL = 5 };
+    spcnn__dnnl ctx;
+    ck_assert_int_eq(spcnn__dnnl_init(&ctx, 1), SPCNN_OK);
+    ctx.forbid_reference_impl = 1;
+    spcnn__params params;
+    spcnn__params_init(&params);
+    spcnn__gated_resnet_shape train = {CN, S, S, CF, aux_c, 1, CL, conv, 1, 0, 0, 0, 0};
+    spcnn__gated_resnet_shape fwd = train;
+    fwd.backward = 0;
+    spcnn__gated_resnet_rows rows;
+    ck_assert_int_eq(spcnn__gated_resnet_add_params(&params, "b", &train, &rows), SPCNN_OK);
+    ck_assert_int_eq(spcnn__params_allocate(&params), SPCNN_OK);
+    spcnn__params_init_values(&params, 3);
+    tu_rng rng = {9};
+    for (size_t i = 0; i < params.total; i++)
+        params.buf[SPCNN__BUF_VALUE][i] += (float)tu_uniform(&rng, -0.3, 0.3);
+    const float *w = params.buf[SPCNN__BUF_VALUE];
+    const size_t pf = (size_t)CN * S * S;
+    float *x = tu_alloc_f(pf * CF), *a = tu_alloc_f(pf * aux_c), *grid = tu_alloc_f(pf * 2);
+    float *z = tu_alloc_f(CN * CL), *y_train = tu_alloc_f(pf * CF), *y_fwd = tu_alloc_f(pf * CF);
+    tu_fill_f(&rng, x, pf * CF, -1, 1);
+    tu_fill_f(&rng, a, pf * aux_c, -1, 1);
+    tu_fill_f(&rng, grid, pf * 2, -1, 1);
+    tu_fill_f(&rng, z, CN * CL, -1, 1);
+    spcnn__gated_resnet block;
+    ck_assert_int_eq(spcnn__gated_resnet_init(&block, &ctx, &train, &rows, NULL), SPCNN_OK);
+    ck_assert_int_eq(spcnn__gated_resnet_forward(&block, &ctx, &params, w, x, a, grid, z, 0.0f,
+                                                 0, y_train),
+                     SPCNN_OK);
+    spcnn__gated_resnet_deinit(&block);
+    ck_assert_int_eq(spcnn__gated_resnet_init(&block, &ctx, &fwd, &rows, NULL), SPCNN_OK);
+    ck_assert_int_eq(spcnn__gated_resnet_forward(&block, &ctx, &params, w, x, a, grid, z, 0.0f,
+                                                 0, y_fwd),
+                     SPCNN_OK);
+    spcnn__gated_resnet_deinit(&block);
+    double worst = 0;
+    for (size_t i = 0; i < pf * CF; i++) {
+        double e = fabs((double)y_fwd[i] - y_train[i]) / fmax(1.0, fabs((double)y_train[i]));
+        worst = e > worst ? e : worst;
+    }
+    tu_report(conv == SPCNN__CONV_DOWN_SHIFTED ? "forward-only u block against training block"
+                                               : "forward-only ul block against training block",
+              worst, 2e-5);
+    ck_assert(worst < 2e-5);
+    free(x), free(a), free(grid), free(z), free(y_train), free(y_fwd);
+    spcnn__params_deinit(&params);
+    spcnn__dnnl_deinit(&ctx);
+}
+
+START_TEST(test_forward_only_u)
+{
+    check_forward_only(SPCNN__CONV_DOWN_SHIFTED, 0);
+}
+END_TEST
+
+START_TEST(test_forward_only_ul)
+{
+    check_forward_only(SPCNN__CONV_DOWN_RIGHT_SHIFTED, 50);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("gated_resnet");
@@ -335,6 +402,8 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_stack_no_dropout);
     tcase_add_test(tc, test_stack_dropout);
+    tcase_add_test(tc, test_forward_only_u);
+    tcase_add_test(tc, test_forward_only_ul);
     suite_add_tcase(suite, tc);
     TCase *cone = tcase_create("cone");
     tcase_set_timeout(cone, 60);

@@ -511,6 +511,51 @@ void spcnn__cond_add_forward(float *c2, const float *h_xy, const float *h_z, siz
     FOR_ROWS(p, p * c, cond_add_rows(c2, h_xy, h_z, hw, c, lo, hi));
 }
 
+/* Pixels [lo, hi) of spcnn__cond_add_grid_forward: w0, w1 the projection's two weight
+ * columns. The projection's two products are summed first, then added as h_xy would be. */
+ROW_KERNEL cond_add_grid_rows(float *c2, const float *grid, const float *w0, const float *w1,
+                              const float *h_z, size_t hw, size_t c, size_t lo, size_t hi)
+{
+    for (size_t i = lo; i < hi; i++) {
+        float *ci = c2 + i * c;
+        const float gy = grid[2 * i], gx = grid[2 * i + 1];
+        const float *hz = h_z ? h_z + (i / hw) * c : NULL;
+        if (c < BLOCK || hz == NULL) {
+            if (hz)
+#pragma omp simd
+                for (size_t j = 0; j < c; j++)
+                    ci[j] += (w0[j] * gy + w1[j] * gx) + hz[j];
+            else
+#pragma omp simd
+                for (size_t j = 0; j < c; j++)
+                    ci[j] += w0[j] * gy + w1[j] * gx;
+            continue;
+        }
+        for (size_t j0 = 0; j0 < c; j0 += BLOCK) {
+            const size_t j = block_start(j0, c), skip = j0 - j;
+#pragma omp simd
+            for (size_t l = 0; l < BLOCK; l++) {
+                float v = ci[j + l];
+                float sum = v + ((w0[j + l] * gy + w1[j + l] * gx) + hz[j + l]);
+                ci[j + l] = l >= skip ? sum : v;
+            }
+        }
+    }
+}
+
+void spcnn__cond_add_grid_forward(float *c2, const float *grid, const float *w,
+                                  const float *h_z, size_t n, size_t hw, size_t c)
+{
+    /* The weights [c × 2] as two columns, so that a row's lanes read them in order. */
+    float w0[SPCNN__COND_GRID_MAX_C], w1[SPCNN__COND_GRID_MAX_C];
+    for (size_t j = 0; j < c; j++) {
+        w0[j] = w[2 * j];
+        w1[j] = w[2 * j + 1];
+    }
+    const size_t p = n * hw;
+    FOR_ROWS(p, p * c, cond_add_grid_rows(c2, grid, w0, w1, h_z, hw, c, lo, hi));
+}
+
 /* Images [lo, hi) of spcnn__cond_add_backward: each image's pixels summed in order. */
 ROW_KERNEL cond_add_backward_images(const float *dc2, float *dh_z, size_t hw, size_t c,
                                     size_t lo, size_t hi)

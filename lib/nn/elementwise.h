@@ -70,6 +70,14 @@ void spcnn__gate_backward(const float *c2, const float *dout, float *dc2, size_t
  * image(i) = i / hw. h_xy [n·hw × c] and h_z [n × c] may each be NULL (no term). */
 void spcnn__cond_add_forward(float *c2, const float *h_xy, const float *h_z, size_t n,
                              size_t hw, size_t c);
+/* The same add with the grid's projection done here instead of by a 1×1 convolution, for
+ * forward-only blocks (two multiply-adds a channel do not pay for a oneDNN call): c2[i][j] +=
+ * (w[j][0]·grid[i][0] + w[j][1]·grid[i][1]) + h_z[image(i)][j]. grid [n·hw × 2], w [c × 2]
+ * (the projection's weights, a 1×1 convolution's oihw), c ≤ SPCNN__COND_GRID_MAX_C; h_z may
+ * be NULL. Within a float rounding of the convolution's result (a different summation). */
+#define SPCNN__COND_GRID_MAX_C 2048
+void spcnn__cond_add_grid_forward(float *c2, const float *grid, const float *w,
+                                  const float *h_z, size_t n, size_t hw, size_t c);
 /* dh_z [n × c]: dh_z[j] = sum over the hw pixels of image j of dc2 (pixels summed in order).
  * dh_xy is dc2 itself (no work). */
 void spcnn__cond_add_backward(const float *dc2, float *dh_z, size_t n, size_t hw, size_t c);

@@ -147,7 +147,7 @@ static void block_sizes(const spcnn__gated_resnet_shape *s, size_t sizes[NSLOTS]
     const extents e = block_extents(s);
     const size_t f = (size_t)s->f, a = (size_t)s->aux_c;
     const size_t list[NSLOTS] = {e.px * 2 * f, e.p1 * f, e.p1 * 2 * a, e.p1 * 2 * f,
-                                 e.p * 2 * f, s->grid ? e.p * 2 * f : 0,
+                                 e.p * 2 * f, s->grid && s->backward ? e.p * 2 * f : 0,
                                  s->latent ? (size_t)s->n * 2 * f : 0, (e.p1 * 2 * f + 3) / 4,
                                  s->full > 0 ? e.p * f : 0};
     memcpy(sizes, list, sizeof list);
@@ -210,7 +210,8 @@ spcnn_status spcnn__gated_resnet_init(spcnn__gated_resnet *gr, spcnn__dnnl *ctx,
         cs.bf16 = s->bf16;
         SPCNN_TRY_GOTO(st, spcnn__conv_init(&gr->aux, ctx, &cs));
     }
-    if (s->grid) {
+    /* A forward-only block projects the grid in its conditioning add (elementwise.h). */
+    if (s->grid && s->backward) {
         cs = spcnn__conv_shape_nin(s->n, s->h, s->w, 2, 2 * s->f);
         cs.bias = 0;
         cs.backward = s->backward;
@@ -303,15 +304,21 @@ spcnn_status spcnn__gated_resnet_forward(spcnn__gated_resnet *gr, spcnn__dnnl *c
                                       row_ptr(params, w, r->conv2_w),
                                       row_ptr(params, w, r->conv2_b), gr->c2));
     }
-    if (s->grid)
+    const int grid_conv = s->grid && s->backward;
+    if (grid_conv)
         SPCNN_TRY(spcnn__conv_forward(&gr->grid, ctx, grid, row_ptr(params, w, r->grid_w), NULL,
                                       gr->h_xy));
     if (s->latent > 0)
         SPCNN_TRY(spcnn__linear_forward(&gr->z, ctx, z, row_ptr(params, w, r->z_w), NULL,
                                         gr->h_z));
-    if (s->grid || s->latent > 0)
-        spcnn__cond_add_forward(gr->c2, s->grid ? gr->h_xy : NULL, s->latent ? gr->h_z : NULL,
-                                (size_t)s->n, (size_t)s->h * (size_t)s->w, 2 * f);
+    const float *h_z = s->latent > 0 ? gr->h_z : NULL;
+    const size_t hw = (size_t)s->h * (size_t)s->w;
+    if (s->grid && !grid_conv)
+        spcnn__cond_add_grid_forward(gr->c2, grid, row_ptr(params, w, r->grid_w), h_z,
+                                     (size_t)s->n, hw, 2 * f);
+    else if (s->grid || h_z)
+        spcnn__cond_add_forward(gr->c2, grid_conv ? gr->h_xy : NULL, h_z, (size_t)s->n, hw,
+                                2 * f);
     if (s->full > 0) { /* the residual is x on the output region */
         spcnn__crop_region(x, e.ox, f, gr->x_res, e.o, f, (size_t)s->n);
         x = gr->x_res;
@@ -326,8 +333,8 @@ double spcnn__gated_resnet_macs(const spcnn__gated_resnet *gr)
     double macs = spcnn__conv_macs(&gr->conv1) + spcnn__conv_macs(&gr->conv2);
     if (s->aux_c > 0)
         macs += spcnn__conv_macs(&gr->aux);
-    if (s->grid)
-        macs += spcnn__conv_macs(&gr->grid);
+    if (s->grid) /* the convolution's, or the same products in the conditioning add */
+        macs += (double)s->n * s->h * s->w * 2 * 2 * s->f;
     if (s->latent > 0)
         macs += (double)gr->z.s.n * gr->z.s.in * gr->z.s.out;
     return macs;
