@@ -157,9 +157,10 @@ train_row() { # train_row NAME: train (or resume) until the budget is spent
         echo "[$name] trained: $spent of $budget minutes"
         return 0
     fi
-    local how=(--resume "$model")
+    # The paper's protocol: z ~ N(0, I) for samples, so no prior is fitted (a run flag: a
+    # resumed run needs it again).
+    local how=(--resume "$model" --prior-components 0)
     if [ ! -f "$model" ]; then
-        # The paper's protocol: z ~ N(0, I) for samples, so no prior is fitted.
         how=(--out "$model" --preset "paper-$net" --patch_size "$patch" --use_coords "$coords"
             --use_latent "$vae" --batch_size "$batch" --prior-components 0)
     fi
