@@ -76,6 +76,7 @@ def load(row, top, kept, budget):
                     wall += float(t[0])
                     cpu += float(t[1]) + float(t[2])
     row["cpu_share"] = cpu / wall if wall > 0 else None
+    row["cpu_wall"] = wall
     row["trained"] = row["minutes"] is not None and row["minutes"] >= budget - 0.05
     row["score"] = None
     score = os.path.join(d, "score.json")
@@ -120,6 +121,9 @@ def line(row, label):
     if row["minutes"] is None:
         return f"| {label} | not trained yet | | | | | | | | |\n"
     share = f" ({100 * row['cpu_share']:.0f} %)" if row["cpu_share"] else ""
+    if row["cpu_share"] and row["cpu_wall"] < 0.9 * 60 * row["minutes"]:
+        # A run stopped by hand leaves no times: the share covers only the runs recorded.
+        share = f" ({100 * row['cpu_share']:.0f} % of the last {row['cpu_wall'] / 60:.0f})"
     state = "" if row["trained"] else " (unfinished)"
     return (f"| {label} | {row['step']} | {row['minutes']:.0f}{share}{state} | "
             f"{cell(row, 28, 'bpd_patches', '{:.4f}')} | {cell(row, 28, 'bpd_image', '{:.4f}')} | "
@@ -178,7 +182,9 @@ def main():
       "55 000 training digits of the standard MNIST split, from the `paper-small` preset "
       "(F 25, R 2, batch 128, dropout 0.5) unless the row says otherwise. The CPU share is the "
       "process's CPU time over its wall time: below about 100 % per thread the row shared its "
-      "core and had less than its budget. Scores: `spcnn score --split test --prior standard` "
+      "core and had less than its budget (\"of the last M\": only the last M minutes' times "
+      "were recorded, an earlier run having been stopped by hand). "
+      "Scores: `spcnn score --split test --prior standard` "
       "(z ~ N(0, I), the paper's protocol), the test split, 200 samples per size, the first 200 "
       "test digits reconstructed, bits/dim over 200 test digits (100 each for windows of 16 "
       "and more); confidence and reconstruction accuracy by the LeNet-5 of "
