@@ -154,7 +154,13 @@ def ordering(rows, a, b, key, size, lower_better, claim, tolerance=0.0):
         return f"- {claim} ({what}): not measured yet ({a} against {b}).\n"
     better = va < vb + tolerance if lower_better else va > vb - tolerance
     verdict = "**agrees**" if better else "**disagrees**"
-    return f"- {claim} ({what}): {verdict}, {a} {va:.4g} against {b} {vb:.4g}.\n"
+    # Rows that had unequal shares of their CPU had unequal budgets: say so beside the verdict.
+    sa, sb = ra.get("cpu_share"), rb.get("cpu_share")
+    caveat = ""
+    if sa and sb and abs(sa - sb) >= 0.1:
+        caveat = (f" Unequal budgets: {a} had {100 * sa:.0f} % of its core, {b} "
+                  f"{100 * sb:.0f} % ({ra['step']} against {rb['step']} steps).")
+    return f"- {claim} ({what}): {verdict}, {a} {va:.4g} against {b} {vb:.4g}.{caveat}\n"
 
 
 def main():
