@@ -251,6 +251,13 @@ def main():
                "Spatial PixelCNN's samples as confident as the baseline's, within 1 point "
                "(the paper: 95.1 against 95.6)", tolerance=1.0))
 
+    # A reading written by hand (item 6 of the issue), kept beside the results so that a rerun
+    # keeps it: it says which runs it read, since the tables above may have changed since.
+    reading = os.path.join(a.results, "READING.md") if a.results else ""
+    if reading and os.path.exists(reading):
+        with open(reading) as f:
+            w("\n## Reading the tables (written by hand)\n\n" + f.read().strip() + "\n")
+
     figs = [("samples-28.png", "64 samples at 28×28 from the p8 row, z ~ N(0, I)"),
             ("samples-56.png", "16 samples at 56×56"),
             ("reconstruct.png", "test digits, the VAE's decoding, and reconstructions at 28, "
