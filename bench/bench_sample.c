@@ -115,15 +115,18 @@ static long peak_rss_kb(void)
 }
 
 /* fp32 against bf16 on the same model and weights, alternating (the machine's speed drifts):
- * 28×28 batch 100 and one 56×56 image, best of three; then the useful arithmetic rate (the
+ * 28×28 batch 100, 56×56 batch 16 and one 56×56 image, best of three; then the useful arithmetic rate (the
  * multiply-adds spcnn__model_sample_macs counts, 2 FLOP each) and its share of the peak
  * measured on this machine for that precision and thread count (bench_peak.h). */
 static int bench_precisions(const char *path)
 {
-    double rate[2][2][2]; /* [threads - 1][precision][28, 56]: GFLOP/s */
+    enum { SIZES = 3 };   /* 28×28 batch 100, 56×56 batch 16, one 56×56 image */
+    static const size_t count[SIZES] = {100, 16, 1}, side[SIZES] = {28, 56, 56};
+    double rate[2][2][SIZES]; /* [threads - 1][precision][size]: GFLOP/s */
     int measured = 0;
     printf("precision, wavefront, best of 3 taken in turns: ms per image\n");
-    printf("threads  28x28 (n=100) fp32   bf16  speed-up   56x56 one image fp32   bf16  speed-up\n");
+    printf("threads  28x28 (n=100) fp32   bf16  speed-up   56x56 (n=16) fp32   bf16  speed-up"
+           "   56x56 one image fp32   bf16  speed-up\n");
     for (int threads = 1; threads <= 2; threads++) {
         spcnn_model *m = open_model(path, threads);
         if (spcnn_model_set_option(m, SPCNN_CFG_PRECISION, 1) != SPCNN_OK) {
@@ -131,51 +134,64 @@ static int bench_precisions(const char *path)
             spcnn_model_destroy(m);
             return 0;
         }
-        double best[2][2] = {{1e30, 1e30}, {1e30, 1e30}}; /* [precision][28, 56] */
+        double best[2][SIZES]; /* [precision][size] */
+        for (int p = 0; p < 2; p++)
+            for (int s = 0; s < SIZES; s++)
+                best[p][s] = 1e30;
         for (int round = 0; round < 3; round++)
             for (int p = 0; p < 2; p++) {
                 spcnn_model_set_option(m, SPCNN_CFG_PRECISION, p);
-                double t28 = time_generation(m, 1, 100, 28, 28) / 100 * 1e3;
-                double t56 = time_generation(m, 1, 1, 56, 56) * 1e3;
-                best[p][0] = t28 < best[p][0] ? t28 : best[p][0];
-                best[p][1] = t56 < best[p][1] ? t56 : best[p][1];
+                for (int s = 0; s < SIZES; s++) {
+                    double t = time_generation(m, 1, count[s], side[s], side[s]) /
+                               (double)count[s] * 1e3;
+                    best[p][s] = t < best[p][s] ? t : best[p][s];
+                }
             }
-        printf("%7d %19.1f %6.1f %8.2fx %22.1f %6.1f %8.2fx\n", threads, best[0][0],
-               best[1][0], best[0][0] / best[1][0], best[0][1], best[1][1],
-               best[0][1] / best[1][1]);
+        printf("%7d %19.1f %6.1f %8.2fx %18.1f %6.1f %8.2fx %22.1f %6.1f %8.2fx\n", threads,
+               best[0][0], best[1][0], best[0][0] / best[1][0], best[0][1], best[1][1],
+               best[0][1] / best[1][1], best[0][2], best[1][2], best[0][2] / best[1][2]);
         fflush(stdout);
         /* The useful work depends on the precision: bf16 sends the bands of one image
          * through the whole network (sample.c, band_cone_images). */
-        double macs[2][2]; /* [precision][28, 56] */
+        double macs[2][SIZES]; /* [precision][size]: per image (the call's image count
+                                   decides which plans the bands take) */
         for (int p = 0; p < 2; p++) {
             spcnn_model_set_option(m, SPCNN_CFG_PRECISION, p);
-            if (spcnn__model_sample_macs(m, 100, 28, 28, &macs[p][0]) != SPCNN_OK ||
-                spcnn__model_sample_macs(m, 1, 56, 56, &macs[p][1]) != SPCNN_OK) {
-                fprintf(stderr, "bench_sample: %s\n", spcnn_last_error_message());
-                spcnn_model_destroy(m);
-                return 1;
+            for (int s = 0; s < SIZES; s++) {
+                if (spcnn__model_sample_macs(m, count[s], side[s], side[s], &macs[p][s]) !=
+                    SPCNN_OK) {
+                    fprintf(stderr, "bench_sample: %s\n", spcnn_last_error_message());
+                    spcnn_model_destroy(m);
+                    return 1;
+                }
             }
         }
         if (threads == 1)
-            printf("(useful multiply-adds per image: 28x28 %.1f M, one 56x56 image %.1f M in fp32, "
-                   "%.1f M in bf16)\n", macs[0][0] * 1e-6, macs[0][1] * 1e-6, macs[1][1] * 1e-6);
+            printf("(useful multiply-adds per image: 28x28 %.1f M, 56x56 %.1f M in a batch, one "
+                   "56x56 image %.1f M in fp32, %.1f M in bf16)\n", macs[0][0] * 1e-6,
+                   macs[0][1] * 1e-6, macs[0][2] * 1e-6, macs[1][2] * 1e-6);
         for (int p = 0; p < 2; p++)
-            for (int s = 0; s < 2; s++)
+            for (int s = 0; s < SIZES; s++)
                 rate[threads - 1][p][s] = 2 * macs[p][s] / (best[p][s] * 1e-3) * 1e-9;
         measured = threads;
         spcnn_model_destroy(m);
     }
     printf("useful GFLOP/s (share of the measured peak of that precision and thread count)\n");
-    printf("threads  28x28 fp32          bf16              56x56 fp32          bf16\n");
+    printf("threads  28x28 fp32          bf16              56x56 n=16 fp32     bf16"
+           "              56x56 one fp32      bf16\n");
     for (int t = 1; t <= measured; t++) {
         printf("%7d", t);
-        for (int s = 0; s < 2; s++)
+        for (int s = 0; s < SIZES; s++)
             for (int p = 0; p < 2; p++) {
                 double peak = bench_measured_peak_gflops(t, p);
                 printf("  %6.1f (%4.1f %%)", rate[t - 1][p][s], 100 * rate[t - 1][p][s] / peak);
             }
         printf("\n");
     }
+    for (int t = 1; t <= measured; t++)
+        printf("measured peak, %d thread%s: fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n", t,
+               t > 1 ? "s" : "", bench_measured_peak_gflops(t, 0),
+               bench_measured_peak_gflops(t, 1));
     return 0;
 }
 
