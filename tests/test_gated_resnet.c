@@ -204,6 +204,43 @@ END_TEST
  * size at the scale's corners, edges and middle, both streams, with the aux input and both
  * conditionings — at the sampler's real channel count, so oneDNN picks the kernels it picks
  * there. The wavefront sampler's equality with the raster oracle rests on this. */
+/* Run one forward-only or training block of shape s (no dropout): init, forward, deinit. */
+static void run_block(spcnn__dnnl *ctx, const spcnn__gated_resnet_shape *s,
+                      const spcnn__gated_resnet_rows *rows, const spcnn__params *params,
+                      const float *x, const float *a, const float *grid, const float *z, float *y)
+{
+    spcnn__gated_resnet block;
+    ck_assert_msg(spcnn__gated_resnet_init(&block, ctx, s, rows, NULL) == SPCNN_OK, "%s",
+                  spcnn_last_error_message());
+    ck_assert_int_eq(spcnn__gated_resnet_forward(&block, ctx, params,
+                                                 params->buf[SPCNN__BUF_VALUE], x, a, grid, z,
+                                                 0.0f, 0, y),
+                     SPCNN_OK);
+    spcnn__gated_resnet_deinit(&block);
+}
+
+/* A block's parameters (near-identity init made larger, so that every path shows) and its
+ * inputs x [pf × f], a [pf × aux_c], grid [pf × 2], z [n × l], drawn from rng. */
+static void block_setup(spcnn__params *params, const spcnn__gated_resnet_shape *s,
+                        spcnn__gated_resnet_rows *rows, tu_rng *rng, size_t pf, float **x,
+                        float **a, float **grid, float **z)
+{
+    spcnn__params_init(params);
+    ck_assert_int_eq(spcnn__gated_resnet_add_params(params, "b", s, rows), SPCNN_OK);
+    ck_assert_int_eq(spcnn__params_allocate(params), SPCNN_OK);
+    spcnn__params_init_values(params, 3);
+    for (size_t i = 0; i < params->total; i++)
+        params->buf[SPCNN__BUF_VALUE][i] += (float)tu_uniform(rng, -0.3, 0.3);
+    *x = tu_alloc_f(pf * (size_t)s->f);
+    *a = tu_alloc_f(pf * (size_t)s->aux_c);
+    *grid = tu_alloc_f(pf * 2);
+    *z = tu_alloc_f((size_t)s->n * (size_t)s->latent);
+    tu_fill_f(rng, *x, pf * (size_t)s->f, -1, 1);
+    tu_fill_f(rng, *a, pf * (size_t)s->aux_c, -1, 1);
+    tu_fill_f(rng, *grid, pf * 2, -1, 1);
+    tu_fill_f(rng, *z, (size_t)s->n * (size_t)s->latent, -1, 1);
+}
+
 static void crop(const float *x, int from, int c, float *y, spcnn__region to, int n)
 {
     for (int b = 0; b < n; b++)
@@ -225,32 +262,17 @@ static void check_cone(int conv, int aux_c, int bf16)
     ck_assert_int_eq(spcnn__dnnl_init(&ctx, 1), SPCNN_OK);
     ctx.forbid_reference_impl = 1;
     spcnn__params params;
-    spcnn__params_init(&params);
     spcnn__gated_resnet_shape full = {CN, S, S, CF, aux_c, 1, CL, conv, 0, 0, bf16, 0, 0};
     spcnn__gated_resnet_rows rows;
-    ck_assert_int_eq(spcnn__gated_resnet_add_params(&params, "b", &full, &rows), SPCNN_OK);
-    ck_assert_int_eq(spcnn__params_allocate(&params), SPCNN_OK);
-    spcnn__params_init_values(&params, 3);
     tu_rng rng = {5};
-    for (size_t i = 0; i < params.total; i++)
-        params.buf[SPCNN__BUF_VALUE][i] += (float)tu_uniform(&rng, -0.3, 0.3);
-    const float *w = params.buf[SPCNN__BUF_VALUE];
     const size_t pf = (size_t)CN * S * S;
-    float *x = tu_alloc_f(pf * CF), *a = tu_alloc_f(pf * aux_c), *grid = tu_alloc_f(pf * 2);
-    float *z = tu_alloc_f(CN * CL), *y = tu_alloc_f(pf * CF);
+    float *x, *a, *grid, *z;
+    block_setup(&params, &full, &rows, &rng, pf, &x, &a, &grid, &z);
+    float *y = tu_alloc_f(pf * CF);
     float *xc = tu_alloc_f(pf * CF), *ac = tu_alloc_f(pf * aux_c), *gc = tu_alloc_f(pf * 2);
     float *yc = tu_alloc_f(pf * CF), *want = tu_alloc_f(pf * CF);
-    tu_fill_f(&rng, x, pf * CF, -1, 1);
-    tu_fill_f(&rng, a, pf * aux_c, -1, 1);
-    tu_fill_f(&rng, grid, pf * 2, -1, 1);
-    tu_fill_f(&rng, z, CN * CL, -1, 1);
-
     spcnn__gated_resnet block;
-    ck_assert_int_eq(spcnn__gated_resnet_init(&block, &ctx, &full, &rows, NULL), SPCNN_OK);
-    ck_assert_int_eq(spcnn__gated_resnet_forward(&block, &ctx, &params, w, x, a, grid, z, 0.0f,
-                                                 0, y),
-                     SPCNN_OK);
-    spcnn__gated_resnet_deinit(&block);
+    run_block(&ctx, &full, &rows, &params, x, a, grid, z, y);
     int checked = 0;
     for (int h = 1; h <= S; h++)
         for (int wd = 1; wd <= S; wd++) {
@@ -269,13 +291,7 @@ static void check_cone(int conv, int aux_c, int bf16)
                     crop(a, S, aux_c, ac, ra, CN);
                     crop(grid, S, 2, gc, ro, CN);
                     crop(y, S, CF, want, ro, CN);
-                    ck_assert_msg(spcnn__gated_resnet_init(&block, &ctx, &cone, &rows, NULL) ==
-                                      SPCNN_OK,
-                                  "%s", spcnn_last_error_message());
-                    ck_assert_int_eq(spcnn__gated_resnet_forward(&block, &ctx, &params, w, xc,
-                                                                 ac, gc, z, 0.0f, 0, yc),
-                                     SPCNN_OK);
-                    spcnn__gated_resnet_deinit(&block);
+                    run_block(&ctx, &cone, &rows, &params, xc, ac, gc, z, yc);
                     size_t count = (size_t)CN * h * wd * CF;
                     ck_assert_msg(memcmp(yc, want, count * sizeof(float)) == 0,
                                   "cone block %dx%d at (%d, %d) (conv %d, aux %d, bf16 %d) "
@@ -339,36 +355,17 @@ static void check_forward_only(int conv, int aux_c)
     ck_assert_int_eq(spcnn__dnnl_init(&ctx, 1), SPCNN_OK);
     ctx.forbid_reference_impl = 1;
     spcnn__params params;
-    spcnn__params_init(&params);
     spcnn__gated_resnet_shape train = {CN, S, S, CF, aux_c, 1, CL, conv, 1, 0, 0, 0, 0};
     spcnn__gated_resnet_shape fwd = train;
     fwd.backward = 0;
     spcnn__gated_resnet_rows rows;
-    ck_assert_int_eq(spcnn__gated_resnet_add_params(&params, "b", &train, &rows), SPCNN_OK);
-    ck_assert_int_eq(spcnn__params_allocate(&params), SPCNN_OK);
-    spcnn__params_init_values(&params, 3);
     tu_rng rng = {9};
-    for (size_t i = 0; i < params.total; i++)
-        params.buf[SPCNN__BUF_VALUE][i] += (float)tu_uniform(&rng, -0.3, 0.3);
-    const float *w = params.buf[SPCNN__BUF_VALUE];
     const size_t pf = (size_t)CN * S * S;
-    float *x = tu_alloc_f(pf * CF), *a = tu_alloc_f(pf * aux_c), *grid = tu_alloc_f(pf * 2);
-    float *z = tu_alloc_f(CN * CL), *y_train = tu_alloc_f(pf * CF), *y_fwd = tu_alloc_f(pf * CF);
-    tu_fill_f(&rng, x, pf * CF, -1, 1);
-    tu_fill_f(&rng, a, pf * aux_c, -1, 1);
-    tu_fill_f(&rng, grid, pf * 2, -1, 1);
-    tu_fill_f(&rng, z, CN * CL, -1, 1);
-    spcnn__gated_resnet block;
-    ck_assert_int_eq(spcnn__gated_resnet_init(&block, &ctx, &train, &rows, NULL), SPCNN_OK);
-    ck_assert_int_eq(spcnn__gated_resnet_forward(&block, &ctx, &params, w, x, a, grid, z, 0.0f,
-                                                 0, y_train),
-                     SPCNN_OK);
-    spcnn__gated_resnet_deinit(&block);
-    ck_assert_int_eq(spcnn__gated_resnet_init(&block, &ctx, &fwd, &rows, NULL), SPCNN_OK);
-    ck_assert_int_eq(spcnn__gated_resnet_forward(&block, &ctx, &params, w, x, a, grid, z, 0.0f,
-                                                 0, y_fwd),
-                     SPCNN_OK);
-    spcnn__gated_resnet_deinit(&block);
+    float *x, *a, *grid, *z;
+    block_setup(&params, &train, &rows, &rng, pf, &x, &a, &grid, &z);
+    float *y_train = tu_alloc_f(pf * CF), *y_fwd = tu_alloc_f(pf * CF);
+    run_block(&ctx, &train, &rows, &params, x, a, grid, z, y_train);
+    run_block(&ctx, &fwd, &rows, &params, x, a, grid, z, y_fwd);
     double worst = 0;
     for (size_t i = 0; i < pf * CF; i++) {
         double e = fabs((double)y_fwd[i] - y_train[i]) / fmax(1.0, fabs((double)y_train[i]));
