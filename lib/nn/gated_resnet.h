@@ -70,7 +70,8 @@ typedef struct spcnn__gated_resnet {
     float *ce_a;    /* concat_elu(a)            [P × 2aux_c] */
     float *ce_c1;   /* dropout(concat_elu(c1))  [P × 2F] */
     float *c2;      /* gate input               [P × 2F] */
-    float *h_xy;    /* grid projection          [P × 2F] */
+    float *h_xy;    /* grid projection          [P × 2F] (training blocks; forward-only ones
+                       project the grid inside the conditioning add) */
     float *h_z;     /* latent projection        [n × 2F] */
     uint8_t *mask;  /* dropout mask             [P × 2F] */
     float *x_res;   /* cone blocks: x cropped to the output region, for the residual */
