@@ -115,9 +115,10 @@ static long peak_rss_kb(void)
 }
 
 /* fp32 against bf16 on the same model and weights, alternating (the machine's speed drifts):
- * 28×28 batch 100, 56×56 batch 16 and one 56×56 image, best of three; then the useful arithmetic rate (the
- * multiply-adds spcnn__model_sample_macs counts, 2 FLOP each) and its share of the peak
- * measured on this machine for that precision and thread count (bench_peak.h). */
+ * 28×28 batch 100, 56×56 batch 16 and one 56×56 image, best of three; then the useful
+ * arithmetic rate (the multiply-adds spcnn__model_sample_macs counts, 2 FLOP each) and its
+ * share of the peak measured on this machine for that precision and thread count
+ * (bench_peak.h). */
 static int bench_precisions(const char *path)
 {
     enum { SIZES = 3 };   /* 28×28 batch 100, 56×56 batch 16, one 56×56 image */
@@ -176,22 +177,24 @@ static int bench_precisions(const char *path)
         measured = threads;
         spcnn_model_destroy(m);
     }
+    double peak[2][2]; /* [threads - 1][precision], measured once */
+    for (int t = 1; t <= measured; t++)
+        for (int p = 0; p < 2; p++)
+            peak[t - 1][p] = bench_measured_peak_gflops(t, p);
     printf("useful GFLOP/s (share of the measured peak of that precision and thread count)\n");
     printf("threads  28x28 fp32          bf16              56x56 n=16 fp32     bf16"
            "              56x56 one fp32      bf16\n");
     for (int t = 1; t <= measured; t++) {
         printf("%7d", t);
         for (int s = 0; s < SIZES; s++)
-            for (int p = 0; p < 2; p++) {
-                double peak = bench_measured_peak_gflops(t, p);
-                printf("  %6.1f (%4.1f %%)", rate[t - 1][p][s], 100 * rate[t - 1][p][s] / peak);
-            }
+            for (int p = 0; p < 2; p++)
+                printf("  %6.1f (%4.1f %%)", rate[t - 1][p][s],
+                       100 * rate[t - 1][p][s] / peak[t - 1][p]);
         printf("\n");
     }
     for (int t = 1; t <= measured; t++)
         printf("measured peak, %d thread%s: fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n", t,
-               t > 1 ? "s" : "", bench_measured_peak_gflops(t, 0),
-               bench_measured_peak_gflops(t, 1));
+               t > 1 ? "s" : "", peak[t - 1][0], peak[t - 1][1]);
     return 0;
 }
 
