@@ -157,13 +157,14 @@ train_row() { # train_row NAME: train (or resume) until the budget is spent
         echo "[$name] trained: $spent of $budget minutes"
         return 0
     fi
-    # The paper's protocol: z ~ N(0, I) for samples, so no prior is fitted (a run flag: a
-    # resumed run needs it again).
-    local how=(--resume "$model" --prior-components 0)
+    local how=(--resume "$model")
     if [ ! -f "$model" ]; then
         how=(--out "$model" --preset "paper-$net" --patch_size "$patch" --use_coords "$coords"
-            --use_latent "$vae" --batch_size "$batch" --prior-components 0)
+            --use_latent "$vae" --batch_size "$batch")
     fi
+    # The paper's protocol: z ~ N(0, I) for samples, so no prior is fitted (a run flag, given
+    # again when a run resumes).
+    how+=(--prior-components 0)
     echo "[$name] training $left of $budget minutes (log: $d/train.log)"
     # bash's time: wall, user and system seconds of this run, for the CPU share in the tables.
     local TIMEFORMAT="%R %U %S"
