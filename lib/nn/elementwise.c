@@ -85,7 +85,7 @@ static inline float sigmoid1(float v)
     return (v >= 0.0f ? 1.0f : e) / (1.0f + e);
 }
 
-static void elu_range(const float *x, float *y, size_t lo, size_t hi)
+ROW_KERNEL elu_range(const float *x, float *y, size_t lo, size_t hi)
 {
 #pragma omp simd
     for (size_t i = lo; i < hi; i++)
@@ -97,7 +97,7 @@ void spcnn__elu_forward(const float *x, float *y, size_t n)
     FOR_ROWS(n, n, elu_range(x, y, lo, hi));
 }
 
-static void elu_backward_range(const float *y, const float *dy, float *dx, size_t lo, size_t hi)
+ROW_KERNEL elu_backward_range(const float *y, const float *dy, float *dx, size_t lo, size_t hi)
 {
 #pragma omp simd
     for (size_t i = lo; i < hi; i++)

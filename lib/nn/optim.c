@@ -1,6 +1,13 @@
 #include "nn/optim.h"
 
 #include <math.h>
+#include <omp.h>
+
+#include "core/multiversion.h"
+#include "nn/row_ranges.h"
+
+/* Below this many floats the update runs in the calling thread alone. */
+#define PAR_MIN ((size_t)1 << 16)
 
 void spcnn__optim_init(spcnn__optim *o, double lr, double lr_decay, double beta1, double beta2,
                        double l2, double ema_decay)
@@ -54,6 +61,36 @@ static spcnn_status non_finite_error(const spcnn__params *p, double norm)
                         "optimiser step: gradient norm %g is too large; parameters left "
                         "unchanged",
                         norm);
+}
+
+/* The constants of one Adam step (spcnn__optim_step_rows). */
+typedef struct adam_consts {
+    float gscale, l2, b1, b2, c1, c2, step, inv_sqrt_bc2, eps, d, cd;
+} adam_consts;
+
+/* Adam, weight decay and the EMA on floats [lo, hi) of the buffers. Vectorised: sqrtf and the
+ * division are correctly rounded in every width (math errno is off for this file), and there
+ * is no FMA contraction, so each version gives the bytes of the plain loop. */
+SPCNN_MULTIVERSION static void adam_update(float *const *buf, const adam_consts *k, size_t lo,
+                                           size_t hi)
+{
+    float *restrict w = buf[SPCNN__BUF_VALUE];
+    const float *restrict g = buf[SPCNN__BUF_GRAD];
+    float *restrict m = buf[SPCNN__BUF_ADAM_M];
+    float *restrict v = buf[SPCNN__BUF_ADAM_V];
+    float *restrict e = buf[SPCNN__BUF_EMA];
+    const adam_consts c = *k;
+#pragma omp simd
+    for (size_t i = lo; i < hi; i++) { /* padding has g = w = 0 and stays 0 */
+        float gi = c.gscale * g[i] + c.l2 * w[i];
+        float mi = c.b1 * m[i] + c.c1 * gi;
+        float vi = c.b2 * v[i] + c.c2 * gi * gi;
+        float wi = w[i] - c.step * mi / (sqrtf(vi) * c.inv_sqrt_bc2 + c.eps);
+        m[i] = mi;
+        v[i] = vi;
+        w[i] = wi;
+        e[i] = c.d * e[i] + c.cd * wi;
+    }
 }
 
 spcnn_status spcnn__optim_step(spcnn__params *p, spcnn__optim *o, spcnn__optim_stats *stats)
@@ -112,21 +149,11 @@ spcnn_status spcnn__optim_step_rows(spcnn__params *p, spcnn__optim *o, size_t ro
     const double ema_d = fmin(o->ema_decay, (1.0 + (double)t) / (10.0 + (double)t));
     const float d = (float)ema_d, cd = (float)(1.0 - ema_d);
 
-    float *restrict w = p->buf[SPCNN__BUF_VALUE];
-    const float *restrict g = p->buf[SPCNN__BUF_GRAD];
-    float *restrict m = p->buf[SPCNN__BUF_ADAM_M];
-    float *restrict v = p->buf[SPCNN__BUF_ADAM_V];
-    float *restrict e = p->buf[SPCNN__BUF_EMA];
-    for (size_t i = begin; i < end; i++) { /* padding has g = w = 0 and stays 0 */
-        float gi = gscale * g[i] + l2 * w[i];
-        float mi = b1 * m[i] + c1 * gi;
-        float vi = b2 * v[i] + c2 * gi * gi;
-        float wi = w[i] - step * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
-        m[i] = mi;
-        v[i] = vi;
-        w[i] = wi;
-        e[i] = d * e[i] + cd * wi;
-    }
+    const adam_consts ac = {gscale, l2, b1, b2, c1, c2, step, inv_sqrt_bc2, eps, d, cd};
+    /* Every float is updated from its own values alone, so the split over threads cannot
+     * change a byte (the norm above stays one ordered sum). */
+    FOR_ROW_RANGES(end - begin, end - begin, PAR_MIN,
+                   adam_update(p->buf, &ac, begin + lo, begin + hi));
     o->t++;
     if (restarted && warm_up == 1.0 && 1.0 - bc1 < 1e-9 && 1.0 - bc2 < 1e-9)
         o->reset_at = 0; /* the restart is over: nothing tells it from an uninterrupted run */
