@@ -1,5 +1,7 @@
 /* Training (paper eq. 5): spcnn_model_train_step and its plan. */
 #include <math.h>
+#include <omp.h>
+#include <stdio.h>
 
 #include "core/alloc.h"
 #include "model/parallel.h"
@@ -14,8 +16,31 @@
 /* Keys of the model's random streams (with the seed and the step). */
 enum { RNG_CROP = 1, RNG_EPS = 2, RNG_DROPOUT = 3, RNG_SCALE = 4 };
 
+/* The loss sums of a step's forward pass, before they are divided by the batch. */
+enum { SUM_NLL, SUM_RECON, SUM_KL, SUMS };
+
+/* Data parallelism over threads (docs/threading.md): with threads > 1 a step's images are cut
+ * into one shard per thread, each trained by a worker on one thread with its own oneDNN
+ * context, plan and gradient buffer, and the shards' gradients are summed before the
+ * optimiser. A batch of 128 8×8 windows makes primitives too small to split well over
+ * threads; whole shards side by side keep both cores busy (docs/benchmarks.md, "Training
+ * over threads: shards, not primitives"). */
+typedef struct train_worker {
+    spcnn__dnnl ctx;         /* one thread; made by the worker's own thread on first use */
+    spcnn__train_plan *plan; /* its shard's plan on ctx, made by that thread likewise */
+    float *grad;             /* its gradient buffer; worker 0 uses the model's */
+    size_t first, n;         /* its images: [first, first + n) of the process's batch */
+    double sums[SUMS];
+    spcnn_status status;
+    char message[512]; /* the worker's error message, for the calling thread */
+} train_worker;
+
 struct spcnn__train_plan {
     size_t n;
+    /* One shard (team 1): the plan itself, on the model's context. Several: the workers, and
+     * none of the buffers below but the batch's list. */
+    int team;
+    train_worker *workers;
     spcnn__pixelcnn *pc;
     spcnn__vae *vae;
     float *arena;
@@ -33,6 +58,14 @@ void spcnn__train_plan_destroy(spcnn__train_plan *tp)
 {
     if (tp == NULL)
         return;
+    for (int t = 0; tp->workers != NULL && t < tp->team; t++) {
+        train_worker *wk = &tp->workers[t];
+        spcnn__train_plan_destroy(wk->plan); /* before its context */
+        spcnn__dnnl_deinit(&wk->ctx);
+        if (t > 0)
+            spcnn__free_aligned(wk->grad);
+    }
+    spcnn__free(tp->workers);
     spcnn__pixelcnn_destroy(tp->pc);
     spcnn__vae_destroy(tp->vae);
     spcnn__free_aligned(tp->arena);
@@ -74,28 +107,35 @@ static void train_plan_layout(spcnn__train_plan *tp, const spcnn_model *m, spcnn
     }
 }
 
-static spcnn_status train_plan_create(spcnn_model *m, size_t n, spcnn__train_plan **out)
+/* A shard's plan (or the whole batch's, with one thread): its network on ctx and its buffers;
+ * n_list: also the list of the batch's images (the plan spcnn_model_train_step fills). */
+static spcnn_status shard_plan_create(spcnn_model *m, spcnn__dnnl *ctx, size_t n, int n_list,
+                                      spcnn__train_plan **out)
 {
     *out = NULL;
     spcnn__train_plan *tp = spcnn__calloc(1, sizeof *tp);
     if (tp == NULL)
         return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "train plan: out of memory");
     tp->n = n;
+    tp->team = 1;
     spcnn_status st;
     spcnn__pixelcnn_shape ps = spcnn__model_pixelcnn_shape(m, (int)n, 1);
-    SPCNN_TRY_GOTO(st, spcnn__pixelcnn_create(&m->ctx, &ps, &m->pc_rows, &tp->pc));
+    SPCNN_TRY_GOTO(st, spcnn__pixelcnn_create(ctx, &ps, &m->pc_rows, &tp->pc));
     if (m->use_latent) {
         spcnn__vae_shape vs = spcnn__model_vae_shape(m, (int)n, 1);
-        SPCNN_TRY_GOTO(st, spcnn__vae_create(&m->ctx, &m->params, m->vae_rows_begin, &vs,
+        SPCNN_TRY_GOTO(st, spcnn__vae_create(ctx, &m->params, m->vae_rows_begin, &vs,
                                              &tp->vae));
     }
-    tp->images = spcnn__malloc(n * sizeof *tp->images);
-    tp->heights = spcnn__malloc(n * sizeof *tp->heights);
-    tp->widths = spcnn__malloc(n * sizeof *tp->widths);
+    if (n_list) {
+        tp->images = spcnn__malloc(n * sizeof *tp->images);
+        tp->heights = spcnn__malloc(n * sizeof *tp->heights);
+        tp->widths = spcnn__malloc(n * sizeof *tp->widths);
+    }
     spcnn__carver c = {NULL, 0};
     train_plan_layout(tp, m, &c);
     tp->arena = spcnn__malloc_aligned(c.at * sizeof(float));
-    if (tp->arena == NULL || tp->images == NULL || tp->heights == NULL || tp->widths == NULL) {
+    if (tp->arena == NULL ||
+        (n_list && (tp->images == NULL || tp->heights == NULL || tp->widths == NULL))) {
         st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "train plan: out of memory for %zu MB",
                           c.at * sizeof(float) >> 20);
         goto fail;
@@ -110,38 +150,97 @@ fail:
     return st;
 }
 
+/* The number of shards of a batch of n images: one per thread (at most one per image). */
+static int train_team(const spcnn_model *m, size_t n)
+{
+    return n < (size_t)m->threads ? (int)n : m->threads;
+}
+
+/* The plan of a batch of n images cut into `team` shards: the batch's list and the workers,
+ * whose contexts and plans their own threads build on the first step. */
+static spcnn_status sharded_plan_create(spcnn_model *m, size_t n, int team,
+                                        spcnn__train_plan **out)
+{
+    *out = NULL;
+    spcnn__train_plan *tp = spcnn__calloc(1, sizeof *tp);
+    if (tp == NULL)
+        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "train plan: out of memory");
+    tp->n = n;
+    tp->team = team;
+    tp->workers = spcnn__calloc((size_t)team, sizeof *tp->workers);
+    tp->images = spcnn__malloc(n * sizeof *tp->images);
+    tp->heights = spcnn__malloc(n * sizeof *tp->heights);
+    tp->widths = spcnn__malloc(n * sizeof *tp->widths);
+    spcnn_status st = SPCNN_OK;
+    if (tp->workers == NULL || tp->images == NULL || tp->heights == NULL || tp->widths == NULL) {
+        st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY, "train plan: out of memory");
+        goto fail;
+    }
+    for (int t = 0; t < team; t++) {
+        train_worker *wk = &tp->workers[t];
+        wk->first = n * (size_t)t / (size_t)team;
+        wk->n = n * (size_t)(t + 1) / (size_t)team - wk->first;
+        wk->grad = t == 0 ? m->params.buf[SPCNN__BUF_GRAD]
+                          : spcnn__malloc_aligned(m->params.total * sizeof(float));
+        if (wk->grad == NULL) {
+            st = spcnn__error(SPCNN_ERR_OUT_OF_MEMORY,
+                              "train plan: out of memory for a gradient buffer of %zu MB",
+                              m->params.total * sizeof(float) >> 20);
+            goto fail;
+        }
+    }
+    *out = tp;
+    return SPCNN_OK;
+fail:
+    spcnn__train_plan_destroy(tp);
+    return st;
+}
+
+/* Multiply-adds of one forward pass of a plan: the sum over its shards. */
+static void plan_macs(const spcnn__train_plan *tp, double *pixelcnn, double *vae)
+{
+    if (tp->workers == NULL) {
+        *pixelcnn += spcnn__pixelcnn_macs(tp->pc, 1);
+        *vae += tp->vae ? spcnn__vae_macs(tp->vae) : 0;
+        return;
+    }
+    for (int t = 0; t < tp->team; t++)
+        if (tp->workers[t].plan)
+            plan_macs(tp->workers[t].plan, pixelcnn, vae);
+}
+
 spcnn_status spcnn__model_train_macs(const spcnn_model *model, double *pixelcnn, double *vae)
 {
     SPCNN_CHECK_ARG(model && pixelcnn && vae, "train macs: NULL argument");
     SPCNN_CHECK_ARG(model->train != NULL, "train macs: no training plan (take a step first)");
-    *pixelcnn = spcnn__pixelcnn_macs(model->train->pc, 1);
-    *vae = model->train->vae ? spcnn__vae_macs(model->train->vae) : 0;
+    *pixelcnn = 0;
+    *vae = 0;
+    plan_macs(model->train, pixelcnn, vae);
     return SPCNN_OK;
 }
 
 /* The plan for batches of n images, of any sizes. */
 static spcnn_status train_plan_get(spcnn_model *m, size_t n, spcnn__train_plan **out)
 {
-    if (m->train == NULL || m->train->n != n) {
+    const int team = train_team(m, n);
+    if (m->train == NULL || m->train->n != n || m->train->team != team) {
         spcnn__train_plan_destroy(m->train);
         m->train = NULL;
-        SPCNN_TRY(train_plan_create(m, n, &m->train));
+        SPCNN_TRY(team > 1 ? sharded_plan_create(m, n, team, &m->train)
+                           : shard_plan_create(m, &m->ctx, n, 1, &m->train));
     }
     *out = m->train;
     return SPCNN_OK;
 }
 
-/* The loss sums of a step's forward pass, before they are divided by the batch. */
-enum { SUM_NLL, SUM_RECON, SUM_KL, SUMS };
-
 /* The forward and backward passes of a step on n images, image i of heights[i] × widths[i]
  * (checked by the caller), at positions first .. first + n - 1 of a batch of `total` images
  * (a data-parallel rank's shard; 0 and n in one process): the gradient of the mean loss over
  * the whole batch into the gradient buffer, the loss sums into sums. */
-static spcnn_status forward_backward(spcnn_model *m, spcnn__train_plan *tp,
-                                     const uint8_t *const *images, const size_t *heights,
-                                     const size_t *widths, size_t first, size_t total,
-                                     double sums[SUMS])
+static spcnn_status forward_backward(spcnn_model *m, spcnn__dnnl *ctx, spcnn__params *params,
+                                     spcnn__train_plan *tp, const uint8_t *const *images,
+                                     const size_t *heights, const size_t *widths, size_t first,
+                                     size_t total, double sums[SUMS])
 {
     const size_t n = tp->n;
     const uint64_t seed = (uint64_t)spcnn__config_value(&m->cfg, SPCNN_CFG_SEED);
@@ -149,7 +248,7 @@ static spcnn_status forward_backward(spcnn_model *m, spcnn__train_plan *tp,
     const size_t mm = (size_t)m->m * (size_t)m->m, p = n * mm, l = (size_t)m->latent;
     const size_t ss = (size_t)m->image_size * (size_t)m->image_size;
     const float rate = (float)spcnn__config_value(&m->cfg, SPCNN_CFG_DROPOUT);
-    const float *w = m->params.buf[SPCNN__BUF_VALUE];
+    const float *w = params->buf[SPCNN__BUF_VALUE];
 
     /* Scale-aware training: one scale s per step; each image's windows come from it resampled
      * to round(s·h) × round(s·w) (only the window is computed). A share of the steps stays at
@@ -191,7 +290,7 @@ static spcnn_status forward_backward(spcnn_model *m, spcnn__train_plan *tp,
     const int train_pc = pretrain == 0 || step >= pretrain;
     /* A frozen VAE encodes with its EMA weights, as evaluation and generation do, so the
      * PixelCNN trains on the codes it will be given. */
-    const float *w_vae = train_vae ? w : m->params.buf[SPCNN__BUF_EMA];
+    const float *w_vae = train_vae ? w : params->buf[SPCNN__BUF_EMA];
 
     /* VAE: z ~ q(z|x), reparameterised so the patch loss trains the encoder too. */
     double recon = train_vae ? 0 : NAN, kl = 0;
@@ -199,7 +298,7 @@ static spcnn_status forward_backward(spcnn_model *m, spcnn__train_plan *tp,
         for (size_t i = 0; i < n; i++)
             spcnn__image_prep(images[i], heights[i], widths[i], m->image_size,
                               tp->vae_x + i * ss, tp->vae_target + i * ss);
-        SPCNN_TRY(spcnn__vae_encode(tp->vae, &m->ctx, &m->params, w_vae, tp->vae_x, tp->mu,
+        SPCNN_TRY(spcnn__vae_encode(tp->vae, ctx, params, w_vae, tp->vae_x, tp->mu,
                                     tp->logvar));
         for (size_t i = 0; i < n; i++) {
             spcnn__rng rng = spcnn__rng_make(spcnn__key4(seed, step, RNG_EPS, first + i));
@@ -211,7 +310,7 @@ static spcnn_status forward_backward(spcnn_model *m, spcnn__train_plan *tp,
         for (size_t i = 0; i < n; i++)
             kl += tp->kl[i];
         if (train_vae) {
-            SPCNN_TRY(spcnn__vae_decode(tp->vae, &m->ctx, &m->params, w, tp->z, tp->logits));
+            SPCNN_TRY(spcnn__vae_decode(tp->vae, ctx, params, w, tp->z, tp->logits));
             spcnn__bce_logits_forward(tp->logits, tp->vae_target, tp->bce, n, ss);
             for (size_t i = 0; i < n; i++)
                 recon += tp->bce[i];
@@ -222,7 +321,7 @@ static spcnn_status forward_backward(spcnn_model *m, spcnn__train_plan *tp,
     double nll = NAN;
     if (train_pc) {
         spcnn__pixelcnn_set_first_image(tp->pc, first);
-        SPCNN_TRY(spcnn__pixelcnn_forward(tp->pc, &m->ctx, &m->params, w, tp->x_crop,
+        SPCNN_TRY(spcnn__pixelcnn_forward(tp->pc, ctx, params, w, tp->x_crop,
                                           tp->grid_crop, m->use_latent ? tp->z : NULL, rate,
                                           spcnn__key4(seed, step, RNG_DROPOUT, 0), tp->mix));
         spcnn__mixture_nll_forward(tp->mix, tp->pix_crop, tp->nll, p, (size_t)m->k);
@@ -234,12 +333,12 @@ static spcnn_status forward_backward(spcnn_model *m, spcnn__train_plan *tp,
     /* Backward of loss = mean over images of (patch NLL + reconstruction + β·KL), less the
      * terms of a frozen part. */
     const float inv_n = 1.0f / (float)total;
-    spcnn__params_zero_grad(&m->params);
+    spcnn__params_zero_grad(params);
     if (train_pc) {
         for (size_t i = 0; i < p; i++)
             tp->dnll[i] = inv_n;
         spcnn__mixture_nll_backward(tp->mix, tp->pix_crop, tp->dnll, tp->dmix, p, (size_t)m->k);
-        SPCNN_TRY(spcnn__pixelcnn_backward(tp->pc, &m->ctx, &m->params, tp->dmix, rate,
+        SPCNN_TRY(spcnn__pixelcnn_backward(tp->pc, ctx, params, tp->dmix, rate,
                                            m->use_latent && train_vae ? tp->dz_pc : NULL,
                                            NULL));
     }
@@ -247,7 +346,7 @@ static spcnn_status forward_backward(spcnn_model *m, spcnn__train_plan *tp,
         for (size_t i = 0; i < n; i++)
             tp->dloss[i] = inv_n;
         spcnn__bce_logits_backward(tp->logits, tp->vae_target, tp->dloss, tp->dlogits, n, ss);
-        SPCNN_TRY(spcnn__vae_decode_backward(tp->vae, &m->ctx, &m->params, tp->z, tp->dlogits,
+        SPCNN_TRY(spcnn__vae_decode_backward(tp->vae, ctx, params, tp->z, tp->dlogits,
                                              train_pc ? tp->dz_dec : tp->dz_pc));
         if (train_pc)
             spcnn__accumulate(tp->dz_pc, tp->dz_dec, n * l);
@@ -258,12 +357,69 @@ static spcnn_status forward_backward(spcnn_model *m, spcnn__train_plan *tp,
         spcnn__kl_backward(tp->mu, tp->logvar, tp->dloss, tp->dmu_kl, tp->dlogvar_kl, n, l);
         spcnn__accumulate(tp->dmu, tp->dmu_kl, n * l);
         spcnn__accumulate(tp->dlogvar, tp->dlogvar_kl, n * l);
-        SPCNN_TRY(spcnn__vae_encode_backward(tp->vae, &m->ctx, &m->params, tp->vae_x, tp->dmu,
+        SPCNN_TRY(spcnn__vae_encode_backward(tp->vae, ctx, params, tp->vae_x, tp->dmu,
                                              tp->dlogvar));
     }
     sums[SUM_NLL] = nll;
     sums[SUM_RECON] = recon;
     sums[SUM_KL] = kl;
+    return SPCNN_OK;
+}
+
+/* A worker's shard of forward_backward, in the worker's thread: its context and plan made on
+ * first use (the thread's OpenMP count set to one, so that oneDNN fixes one thread into the
+ * primitives), with the model's test setting; the gradient into the worker's buffer. */
+static spcnn_status worker_run(spcnn_model *m, train_worker *wk, const uint8_t *const *images,
+                               const size_t *heights, const size_t *widths, size_t first,
+                               size_t total)
+{
+    if (wk->ctx.engine == NULL)
+        SPCNN_TRY(spcnn__dnnl_init_on(&wk->ctx, 1, &m->ctx));
+    spcnn__dnnl_enter(&wk->ctx);
+    wk->ctx.forbid_reference_impl = m->ctx.forbid_reference_impl;
+    if (wk->plan == NULL)
+        SPCNN_TRY(shard_plan_create(m, &wk->ctx, wk->n, 0, &wk->plan));
+    spcnn__params params = m->params; /* the same table and values, the worker's gradient */
+    params.buf[SPCNN__BUF_GRAD] = wk->grad;
+    return forward_backward(m, &wk->ctx, &params, wk->plan, images + wk->first,
+                            heights + wk->first, widths + wk->first, first + wk->first, total,
+                            wk->sums);
+}
+
+/* forward_backward over the plan's shards, one OpenMP thread each (a caller already inside a
+ * parallel region gets a team of one, which trains every shard in turn); then the workers'
+ * gradients summed into the model's buffer, in worker order, and their loss sums likewise.
+ * Each shard draws its windows, noise and dropout by its images' places in the batch, so
+ * the step computes what one thread computes, up to the order of the sums. */
+static spcnn_status forward_backward_sharded(spcnn_model *m, spcnn__train_plan *tp,
+                                             const uint8_t *const *images,
+                                             const size_t *heights, const size_t *widths,
+                                             size_t first, size_t total, double sums[SUMS])
+{
+    const int team = tp->team;
+    tp->workers[0].grad = m->params.buf[SPCNN__BUF_GRAD];
+#pragma omp parallel num_threads(team)
+    {
+        const int nt = omp_get_num_threads();
+        for (int t = omp_get_thread_num(); t < team; t += nt) {
+            train_worker *wk = &tp->workers[t];
+            wk->status = worker_run(m, wk, images, heights, widths, first, total);
+            if (wk->status != SPCNN_OK)
+                snprintf(wk->message, sizeof wk->message, "%s", spcnn_last_error_message());
+        }
+    }
+    spcnn__dnnl_enter(&m->ctx); /* the workers set their threads' OpenMP count to one */
+    for (int t = 0; t < team; t++)
+        if (tp->workers[t].status != SPCNN_OK)
+            return spcnn__error(tp->workers[t].status, "%s", tp->workers[t].message);
+    for (int k = 0; k < SUMS; k++)
+        sums[k] = tp->workers[0].sums[k];
+    for (int t = 1; t < team; t++) {
+        spcnn__accumulate(m->params.buf[SPCNN__BUF_GRAD], tp->workers[t].grad,
+                          m->params.total);
+        for (int k = 0; k < SUMS; k++)
+            sums[k] += tp->workers[t].sums[k];
+    }
     return SPCNN_OK;
 }
 
@@ -281,7 +437,10 @@ static spcnn_status train_step(spcnn_model *m, spcnn_status local, spcnn__train_
     else if (local != SPCNN_OK)
         return local;
     double sums[SUMS];
-    spcnn_status st = forward_backward(m, tp, images, heights, widths, first, total, sums);
+    spcnn_status st =
+        tp->workers ? forward_backward_sharded(m, tp, images, heights, widths, first, total, sums)
+                    : forward_backward(m, &m->ctx, &m->params, tp, images, heights, widths,
+                                       first, total, sums);
     if (m->comm)
         st = spcnn__comm_reduce(m->comm, st, sums, SUMS, m->params.buf[SPCNN__BUF_GRAD],
                                 m->params.total);
