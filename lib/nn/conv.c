@@ -167,6 +167,50 @@ static size_t output_size(const spcnn__conv *l)
     return (size_t)l->s.n * (size_t)l->oh * (size_t)l->ow * (size_t)l->s.c_out;
 }
 
+/* Bytes of a bf16 layer's input columns (see spcnn__conv.wg_prod), rounded up to 64. */
+static size_t cols_bytes(const spcnn__conv *l)
+{
+    const spcnn__conv_shape *s = &l->s;
+    const size_t bytes = (size_t)s->n * (size_t)l->oh * (size_t)l->ow * (size_t)s->c_in *
+                         (size_t)s->kh * (size_t)s->kw * sizeof(uint16_t);
+    return (bytes + 63) & ~(size_t)63;
+}
+
+/* The bf16 weight-gradient product of a training layer that is not transposed, where oneDNN
+ * has a kernel for it other than its reference code (l->wg_prod stays NULL otherwise, and the
+ * fp32 primitive computes the weight gradient). */
+static spcnn_status weight_grad_product_init(spcnn__conv *l, spcnn__dnnl *ctx)
+{
+    const spcnn__conv_shape *s = &l->s;
+    const dnnl_dim_t positions = (dnnl_dim_t)s->n * l->oh * l->ow;
+    const dnnl_dim_t taps = (dnnl_dim_t)s->c_in * s->kh * s->kw;
+    dnnl_dims_t ad = {s->c_out, positions}, bd = {positions, taps}, cd = {s->c_out, taps};
+    dnnl_memory_desc_t amd, bmd, cmd;
+    SPCNN_DNNL(dnnl_memory_desc_init_by_tag(&amd, 2, ad, dnnl_bf16, dnnl_ba), "weight gradient");
+    SPCNN_DNNL(dnnl_memory_desc_init_by_tag(&bmd, 2, bd, dnnl_bf16, dnnl_ab), "weight gradient");
+    SPCNN_DNNL(dnnl_memory_desc_init_by_tag(&cmd, 2, cd, dnnl_f32, dnnl_ab), "weight gradient");
+    dnnl_matmul_desc_t d;
+    SPCNN_DNNL(dnnl_matmul_desc_init(&d, &amd, &bmd, NULL, &cmd), "weight gradient descriptor");
+    /* Which implementation oneDNN would pick: its reference matmul is far slower than the fp32
+     * convolution kernel. */
+    dnnl_primitive_desc_t probe = NULL;
+    const char *impl = NULL;
+    if (dnnl_primitive_desc_create(&probe, &d, NULL, ctx->engine, NULL) != dnnl_success)
+        return SPCNN_OK;
+    dnnl_primitive_desc_query(probe, dnnl_query_impl_info_str, 0, &impl);
+    const int usable = impl != NULL && strncmp(impl, "ref", 3) != 0;
+    dnnl_primitive_desc_destroy(probe);
+    if (!usable)
+        return SPCNN_OK;
+    SPCNN_TRY(spcnn__dnnl_primitive_create(ctx, &l->wg_prod, NULL, &d, NULL, NULL,
+                                           "weight gradient product"));
+    SPCNN_TRY(spcnn__dnnl_memory(ctx, &l->wg_dy, &amd, NULL));
+    SPCNN_TRY(spcnn__dnnl_memory(ctx, &l->wg_cols, &bmd, NULL));
+    SPCNN_TRY(spcnn__dnnl_memory(ctx, &l->wg_out, &cmd, NULL));
+    return spcnn__dnnl_wgrad_reserve(ctx, cols_bytes(l) + (size_t)(s->c_out * taps) *
+                                                              sizeof(float));
+}
+
 spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__conv_shape *shape)
 {
     memset(l, 0, sizeof *l);
@@ -338,6 +382,8 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
         SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->bw_dy, &ymd, NULL));
         SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->dw, &wmd, NULL));
         SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->db, &bmd, NULL));
+        if (s->bf16 && !s->transposed)
+            SPCNN_TRY_GOTO(st, weight_grad_product_init(l, ctx));
     }
     dnnl_primitive_desc_destroy(fwd_pd);
     return SPCNN_OK;
@@ -420,6 +466,80 @@ double spcnn__conv_macs(const spcnn__conv *l)
     return (double)s->n * positions * s->c_in * s->c_out * s->kh * s->kw;
 }
 
+/* The input under each kernel tap, rounded to bf16: row p (an output position n, oy, ox) holds
+ * x[n][oy·stride_h + i − pad_t][ox·stride_w + j − pad_l][0 .. c_in) for i < kh, j < kw in that
+ * order, zeros where the tap falls in the padding. */
+static void input_columns_bf16(const spcnn__conv *l, const float *x, uint16_t *cols)
+{
+    const spcnn__conv_shape *s = &l->s;
+    const size_t ci = (size_t)s->c_in, kw = (size_t)s->kw, k = ci * (size_t)s->kh * kw;
+    if (s->kh == 1 && s->kw == 1 && s->stride_h == 1 && s->stride_w == 1 && s->pad_t == 0 &&
+        s->pad_b == 0 && s->pad_l == 0 && s->pad_r == 0) { /* 1×1: the columns are the input */
+        spcnn__bf16_from_f32(x, cols, (size_t)s->n * (size_t)s->h * (size_t)s->w * ci);
+        return;
+    }
+    uint16_t *row = cols;
+    for (int n = 0; n < s->n; n++)
+        for (int oy = 0; oy < l->oh; oy++)
+            for (int ox = 0; ox < l->ow; ox++, row += k)
+                for (int i = 0; i < s->kh; i++) {
+                    uint16_t *seg = row + (size_t)i * kw * ci;
+                    const int y = oy * s->stride_h + i - s->pad_t, x0 = ox * s->stride_w - s->pad_l;
+                    /* taps j in [lo, hi) fall inside the row */
+                    int lo = x0 < 0 ? -x0 : 0, hi = s->w - x0 < s->kw ? s->w - x0 : s->kw;
+                    if (y < 0 || y >= s->h || hi < lo)
+                        lo = hi = 0;
+                    memset(seg, 0, (size_t)lo * ci * sizeof *seg);
+                    if (hi > lo)
+                        spcnn__bf16_from_f32(
+                            x + (((size_t)n * (size_t)s->h + (size_t)y) * (size_t)s->w +
+                                 (size_t)(x0 + lo)) * ci,
+                            seg + (size_t)lo * ci, (size_t)(hi - lo) * ci);
+                    memset(seg + (size_t)hi * ci, 0, (kw - (size_t)hi) * ci * sizeof *seg);
+                }
+}
+
+/* dw (OIHW) from the bf16 product dyᵀ · columns, and db as fp32 sums of dy over the positions.
+ * dy_rounded: the context's bf16 buffer already holds dy rounded (the backward-data pass ran). */
+static spcnn_status weight_grad_bf16(spcnn__conv *l, spcnn__dnnl *ctx, const float *x,
+                                     const float *dy, int dy_rounded, float *dw, float *db)
+{
+    const spcnn__conv_shape *s = &l->s;
+    const size_t positions = (size_t)s->n * (size_t)l->oh * (size_t)l->ow;
+    const size_t co = (size_t)s->c_out, ci = (size_t)s->c_in, kh = (size_t)s->kh;
+    const size_t kw = (size_t)s->kw, taps = ci * kh * kw;
+    if (!dy_rounded)
+        spcnn__bf16_from_f32(dy, ctx->bf16_input, positions * co);
+    uint16_t *cols = ctx->wgrad;
+    float *prod = (float *)((char *)ctx->wgrad + cols_bytes(l));
+    input_columns_bf16(l, x, cols);
+    SPCNN_TRY(spcnn__dnnl_set_handle(l->wg_dy, ctx->bf16_input));
+    SPCNN_TRY(spcnn__dnnl_set_handle(l->wg_cols, cols));
+    SPCNN_TRY(spcnn__dnnl_set_handle(l->wg_out, prod));
+    dnnl_exec_arg_t args[4] = {
+        {DNNL_ARG_SRC, l->wg_dy}, {DNNL_ARG_WEIGHTS, l->wg_cols}, {DNNL_ARG_DST, l->wg_out}};
+    SPCNN_TRY(spcnn__dnnl_execute(ctx, l->wg_prod, 3, args, "weight gradient product"));
+    for (size_t o = 0; o < co; o++)
+        for (size_t c = 0; c < ci; c++)
+            for (size_t t = 0; t < kh * kw; t++)
+                dw[(o * ci + c) * kh * kw + t] = prod[o * taps + t * ci + c];
+    if (s->bias) {
+        /* In double, position by position: every channel's sum in the same order. */
+        double sum[64];
+        for (size_t o0 = 0; o0 < co; o0 += 64) {
+            const size_t m = co - o0 < 64 ? co - o0 : 64;
+            for (size_t o = 0; o < m; o++)
+                sum[o] = 0;
+            for (size_t p = 0; p < positions; p++)
+                for (size_t o = 0; o < m; o++)
+                    sum[o] += dy[p * co + o0 + o];
+            for (size_t o = 0; o < m; o++)
+                db[o0 + o] = (float)sum[o];
+        }
+    }
+    return SPCNN_OK;
+}
+
 spcnn_status spcnn__conv_backward(spcnn__conv *l, spcnn__dnnl *ctx, const float *x,
                                   const float *w, const float *dy, float *dx, float *dw,
                                   float *db)
@@ -448,6 +568,8 @@ spcnn_status spcnn__conv_backward(spcnn__conv *l, spcnn__dnnl *ctx, const float 
     if (dw) {
         if (l->s.bias && db == NULL)
             return spcnn__error(SPCNN_ERR_INTERNAL, "convolution: bias gradient missing");
+        if (l->wg_prod)
+            return weight_grad_bf16(l, ctx, x, dy, dx != NULL, dw, db);
         SPCNN_TRY(spcnn__dnnl_set_handle(l->bw_x, x));
         SPCNN_TRY(spcnn__dnnl_set_handle(l->bw_dy, dy));
         SPCNN_TRY(spcnn__dnnl_set_handle(l->dw, dw));
@@ -490,7 +612,8 @@ void spcnn__conv_deinit(spcnn__conv *l)
     destroy_prim(l->w_to_fwd);
     destroy_prim(l->w_to_bwd_data);
     destroy_prim(l->dw_from_bwd);
-    dnnl_memory_t mems[] = {l->x,     l->w,         l->b,   l->y,    l->dx,  l->dy, l->dw,
+    destroy_prim(l->wg_prod);
+    dnnl_memory_t mems[] = {l->wg_dy, l->wg_cols, l->wg_out, l->x,     l->w,         l->b,   l->y,    l->dx,  l->dy, l->dw,
                             l->db,    l->w_fwd,     l->dw_bwd, l->bw_x, l->bw_dy,
                             l->w_bwd_data};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)

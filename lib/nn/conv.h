@@ -46,8 +46,11 @@ typedef struct spcnn__conv_shape {
     int act_nchw;   /* 1: NCHW activations; only the format benchmark uses it */
     int bf16;       /* 1: bf16 input and weights (and, backward-data, output gradient) inside
                        the primitives, rounded from the caller's fp32 into the context's
-                       bf16 buffer on the way in; fp32 accumulation and output; the weight
-                       gradient stays fp32 */
+                       bf16 buffer on the way in; fp32 accumulation and output. The weight
+                       gradient of a layer that is not transposed is one bf16 matrix product
+                       (dyᵀ times the input's columns, fp32 accumulation), where oneDNN has a
+                       kernel for it that is not its reference code; else, and for the bias,
+                       fp32 */
 } spcnn__conv_shape;
 
 spcnn__conv_shape spcnn__conv_shape_make(int n, int h, int w, int c_in, int c_out, int kh, int kw,
@@ -85,6 +88,12 @@ typedef struct spcnn__conv {
     /* The weight gradient's fp32 input and output gradient (x and dy are bf16 in bf16
      * layers). */
     dnnl_memory_t bw_x, bw_dy;
+    /* bf16 weight gradient (see bf16 above): dw = dyᵀ · cols, dy the bf16 output gradient
+     * [positions][c_out] read transposed, cols the bf16 input under each kernel tap
+     * [positions][kh·kw·c_in], the product [c_out][kh·kw·c_in] in fp32; cols and product in
+     * the context's weight-gradient workspace. NULL: the fp32 primitive above. */
+    dnnl_primitive_t wg_prod;
+    dnnl_memory_t wg_dy, wg_cols, wg_out;
 } spcnn__conv;
 
 /* Create every primitive for the shape. On failure l is deinitialised. */

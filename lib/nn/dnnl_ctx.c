@@ -73,6 +73,7 @@ void spcnn__dnnl_deinit(spcnn__dnnl *ctx)
         dnnl_memory_destroy(ctx->scratch_mem);
     spcnn__free_aligned(ctx->scratch);
     spcnn__free_aligned(ctx->bf16_input);
+    spcnn__free_aligned(ctx->wgrad);
     if (ctx->stream)
         dnnl_stream_destroy(ctx->stream);
     if (ctx->engine && ctx->owns_engine)
@@ -108,6 +109,20 @@ spcnn_status spcnn__dnnl_bf16_reserve(spcnn__dnnl *ctx, size_t n)
     spcnn__free_aligned(ctx->bf16_input);
     ctx->bf16_input = buffer;
     ctx->bf16_input_size = n;
+    return SPCNN_OK;
+}
+
+spcnn_status spcnn__dnnl_wgrad_reserve(spcnn__dnnl *ctx, size_t bytes)
+{
+    if (bytes <= ctx->wgrad_size)
+        return SPCNN_OK;
+    void *buffer = spcnn__malloc_aligned(bytes);
+    if (buffer == NULL)
+        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY,
+                            "weight-gradient workspace of %zu bytes: out of memory", bytes);
+    spcnn__free_aligned(ctx->wgrad);
+    ctx->wgrad = buffer;
+    ctx->wgrad_size = bytes;
     return SPCNN_OK;
 }
 

@@ -54,6 +54,10 @@ typedef struct spcnn__dnnl {
      * all of them, as large as the largest (spcnn__dnnl_bf16_reserve). */
     uint16_t *bf16_input;
     size_t bf16_input_size; /* elements */
+    /* bf16 training layers' weight gradients: the input's columns (bf16) and the product
+     * (fp32), one buffer for all of them (spcnn__dnnl_wgrad_reserve). */
+    void *wgrad;
+    size_t wgrad_size; /* bytes */
 } spcnn__dnnl;
 
 spcnn_status spcnn__dnnl_init(spcnn__dnnl *ctx, int threads);
@@ -118,6 +122,9 @@ int spcnn__dnnl_has_amx(void);
 
 /* Make the context's bf16 input buffer hold at least n elements (at plan time). */
 spcnn_status spcnn__dnnl_bf16_reserve(spcnn__dnnl *ctx, size_t n);
+
+/* Make the context's weight-gradient workspace hold at least `bytes` (at plan time). */
+spcnn_status spcnn__dnnl_wgrad_reserve(spcnn__dnnl *ctx, size_t bytes);
 
 /* Set the OpenMP thread count of the calling thread to the context's; called on entry of
  * every computing API function because the count is a per-thread setting. */
