@@ -73,6 +73,53 @@ static void net_forward(net *t, float rate, float *out)
 }
 
 /* Perturbing pixel q changes the outputs of pixels after q in raster order and nothing else. */
+/* Latent tables (the sampler's): a forward-only plan reading each window's projections from
+ * its image's table gives the bytes of the plan projecting z itself; the tables serve one
+ * forward only, and with another z and no tables the output moves. */
+START_TEST(test_latent_tables)
+{
+    net t;
+    net_setup(&t, 3, 8, 1, L); /* the parameters and inputs; its plan trains */
+    spcnn__pixelcnn_shape s = t.s;
+    s.backward = 0;
+    spcnn__pixelcnn *pc;
+    ck_assert_msg(spcnn__pixelcnn_create(&t.ctx, &s, &t.rows, &pc) == SPCNN_OK, "%s",
+                  spcnn_last_error_message());
+    const float *w = t.params.buf[SPCNN__BUF_VALUE];
+    const size_t floats = spcnn__pixelcnn_latent_table_floats(pc);
+    ck_assert_uint_eq(floats, (size_t)(12 * s.r + 4) * 2 * (size_t)s.f);
+    float *tables = malloc(3 * floats * sizeof(float));
+    const float *rows[3];
+    for (size_t i = 0; i < 3; i++) {
+        ck_assert_int_eq(spcnn__pixelcnn_latent_table(pc, &t.ctx, &t.params, w, t.z + i * L,
+                                                      tables + i * floats),
+                         SPCNN_OK);
+        rows[i] = tables + i * floats;
+    }
+    float *a = malloc(t.nout * sizeof(float)), *b = malloc(t.nout * sizeof(float));
+    float *c = malloc(t.nout * sizeof(float)), *other = malloc(3 * L * sizeof(float));
+    ck_assert_int_eq(spcnn__pixelcnn_forward(pc, &t.ctx, &t.params, w, t.x, t.grid, t.z, 0.0f,
+                                             0, a),
+                     SPCNN_OK);
+    for (size_t i = 0; i < 3 * L; i++)
+        other[i] = -t.z[i];
+    spcnn__pixelcnn_set_latent_tables(pc, rows);
+    ck_assert_int_eq(spcnn__pixelcnn_forward(pc, &t.ctx, &t.params, w, t.x, t.grid, other, 0.0f,
+                                             0, b),
+                     SPCNN_OK);
+    ck_assert_msg(memcmp(a, b, t.nout * sizeof(float)) == 0,
+                  "the tables gave other bytes than z's own projections");
+    ck_assert_int_eq(spcnn__pixelcnn_forward(pc, &t.ctx, &t.params, w, t.x, t.grid, other, 0.0f,
+                                             0, c),
+                     SPCNN_OK);
+    ck_assert_msg(memcmp(a, c, t.nout * sizeof(float)) != 0,
+                  "the tables outlived their forward (or z does not matter)");
+    free(a), free(b), free(c), free(other), free(tables);
+    spcnn__pixelcnn_destroy(pc);
+    net_teardown(&t);
+}
+END_TEST
+
 START_TEST(test_causal_perturbation)
 {
     net t;
@@ -240,6 +287,7 @@ int main(void)
     Suite *suite = suite_create("pixelcnn");
     TCase *tc = tcase_create("pixelcnn");
     tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_latent_tables);
     tcase_add_test(tc, test_causal_perturbation);
     tcase_add_test(tc, test_causal_gradient);
     tcase_add_test(tc, test_gradients_full);

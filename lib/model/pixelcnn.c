@@ -60,6 +60,7 @@ struct spcnn__pixelcnn {
     const float *grid[3]; /* grid at each scale: [0] the caller's, [1], [2] resampled */
     float *grid_small[2];
     const float *z;       /* the caller's z of the last forward (backward needs it) */
+    const float *const *latent_tables; /* for the next forward (spcnn__pixelcnn_set_latent_tables) */
     float *head_in;  /* elu(final ul) [P × F] */
     float *tmp_x, *tmp_y, *tmp_a; /* [P × F], [P × F], [P × 2F] */
     float *dz_tmp;   /* [n × L] */
@@ -578,6 +579,30 @@ static const float *value(const spcnn__params *params, const float *w, size_t ro
     return w + params->rows[row].offset;
 }
 
+size_t spcnn__pixelcnn_latent_table_floats(const spcnn__pixelcnn *pc)
+{
+    return (size_t)pc->nblocks * 2 * (size_t)pc->s.f;
+}
+
+spcnn_status spcnn__pixelcnn_latent_table(spcnn__pixelcnn *pc, spcnn__dnnl *ctx,
+                                          const spcnn__params *params, const float *w,
+                                          const float *z, float *table)
+{
+    SPCNN_CHECK_ARG(!pc->s.backward && pc->s.latent > 0,
+                    "pixelcnn: a latent table needs a forward-only plan with a latent code");
+    const size_t f2 = 2 * (size_t)pc->s.f;
+    for (int b = 0; b < pc->nblocks; b++)
+        SPCNN_TRY(spcnn__linear_forward_rows(&pc->blocks[b].z, ctx, z, 1,
+                                             value(params, w, pc->block_rows[b]->z_w), NULL,
+                                             table + (size_t)b * f2));
+    return SPCNN_OK;
+}
+
+void spcnn__pixelcnn_set_latent_tables(spcnn__pixelcnn *pc, const float *const *tables)
+{
+    pc->latent_tables = tables;
+}
+
 static uint64_t block_key(uint64_t key, int op)
 {
     return spcnn__key4(key, (uint64_t)op, 0x9d1ce5u, 0);
@@ -610,6 +635,12 @@ spcnn_status spcnn__pixelcnn_forward(spcnn__pixelcnn *pc, spcnn__dnnl *ctx,
         }
     }
     pc->z = z;
+    /* Every block's latent projections: from the tables set for this forward, or from z. */
+    for (int b = 0; b < pc->nblocks; b++) {
+        pc->blocks[b].hz_tables = s->backward ? NULL : pc->latent_tables;
+        pc->blocks[b].hz_offset = (size_t)b * 2 * f;
+    }
+    pc->latent_tables = NULL;
 
     /* Input layer: u0 = down_shift(conv2x3(x)), ul0 = down_shift(conv1x3(x)) +
      * right_shift(conv2x1(x)); the shifts make them strictly causal. */

@@ -90,6 +90,17 @@ spcnn_status spcnn__pixelcnn_forward(spcnn__pixelcnn *pc, spcnn__dnnl *ctx,
                                      const spcnn__params *params, const float *w, const float *x,
                                      const float *grid, const float *z, float rate, uint64_t key,
                                      float *out);
+/* The latent table of one image (forward-only plans with a latent code): every gated resnet's
+ * projection of z [L] with the weights at w, block after block, 2F floats each; the bytes each
+ * block's own projection of z gives. spcnn__pixelcnn_latent_table_floats: its size. */
+size_t spcnn__pixelcnn_latent_table_floats(const spcnn__pixelcnn *pc);
+spcnn_status spcnn__pixelcnn_latent_table(spcnn__pixelcnn *pc, spcnn__dnnl *ctx,
+                                          const spcnn__params *params, const float *w,
+                                          const float *z, float *table);
+/* The next forward (only) reads window i's latent projections from tables[i], the latent table
+ * of its image (made by any plan of the same model and weights), instead of projecting z for
+ * every window: the same bytes. The array must outlive that forward. */
+void spcnn__pixelcnn_set_latent_tables(spcnn__pixelcnn *pc, const float *const *tables);
 /* Images of a data-parallel batch before this plan's first (0 in one process, the default):
  * the forward's dropout is drawn as for these windows' place in the whole batch. */
 void spcnn__pixelcnn_set_first_image(spcnn__pixelcnn *pc, size_t first);

@@ -308,9 +308,13 @@ spcnn_status spcnn__gated_resnet_forward(spcnn__gated_resnet *gr, spcnn__dnnl *c
     if (grid_conv)
         SPCNN_TRY(spcnn__conv_forward(&gr->grid, ctx, grid, row_ptr(params, w, r->grid_w), NULL,
                                       gr->h_xy));
-    if (s->latent > 0)
+    if (s->latent > 0 && gr->hz_tables != NULL && !s->backward) {
+        for (size_t i = 0; i < (size_t)s->n; i++)
+            memcpy(gr->h_z + i * 2 * f, gr->hz_tables[i] + gr->hz_offset, 2 * f * sizeof(float));
+    } else if (s->latent > 0) {
         SPCNN_TRY(spcnn__linear_forward(&gr->z, ctx, z, row_ptr(params, w, r->z_w), NULL,
                                         gr->h_z));
+    }
     const float *h_z = s->latent > 0 ? gr->h_z : NULL;
     const size_t hw = (size_t)s->h * (size_t)s->w;
     if (s->grid && !grid_conv)

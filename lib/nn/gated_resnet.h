@@ -79,6 +79,11 @@ typedef struct spcnn__gated_resnet {
     /* Images of a data-parallel batch before this one's first (0 in one process): dropout is
      * drawn as for these images' place in the whole batch. */
     size_t first_image;
+    /* Forward-only blocks, when set (spcnn__pixelcnn_set_latent_tables): window i's latent
+     * projection is the 2F floats at hz_tables[i] + hz_offset, made once per image, instead of
+     * z's projection made again for every window. */
+    const float *const *hz_tables;
+    size_t hz_offset;
 } spcnn__gated_resnet;
 
 /* Add the block's rows ("<prefix>.conv1.w", ...) to the table, before it is allocated. */

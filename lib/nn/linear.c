@@ -104,45 +104,62 @@ SPCNN_MULTIVERSION static void dot_rows(const float *restrict x, const float *re
     }
 }
 
+/* The forward-only path of `rows` rows (see spcnn__linear_forward). */
+static void forward_rows(spcnn__linear *l, spcnn__dnnl *ctx, const float *x, size_t rows,
+                         const float *w, const float *b, float *y)
+{
+    /* Forward-only plans (evaluation, sampling) use a plain loop: oneDNN's inner product
+     * takes a different path for one row than for many, so its results depend on the
+     * batch size, and sampling must give the same bytes whatever the batch. A row equal
+     * to the one before (the sampler's windows of one image share z) copies its result:
+     * the loop was 7 % of a sampling pass before it did. */
+    const size_t in = (size_t)l->s.in, out = (size_t)l->s.out;
+    if (!l->wt_valid || l->wt_w != w || l->wt_version != ctx->weights_version) {
+        for (size_t o = 0; o < out; o++)
+            for (size_t i = 0; i < in; i++)
+                l->wt[i * out + o] = w[o * in + i];
+        l->wt_w = w;
+        l->wt_version = ctx->weights_version;
+        l->wt_valid = 1;
+    }
+    for (size_t n = 0; n < rows; n++) {
+        const float *xr = x + n * in;
+        if (n > 0 && memcmp(xr, xr - in, in * sizeof *xr) == 0) {
+            memcpy(y + n * out, y + (n - 1) * out, out * sizeof *y);
+            continue;
+        }
+        if (n == 0 && l->memo_valid && l->memo_w == w && l->memo_b == b &&
+            l->memo_version == ctx->weights_version &&
+            memcmp(xr, l->memo_x, in * sizeof *xr) == 0) {
+            memcpy(y, l->memo_y, out * sizeof *y);
+            continue;
+        }
+        dot_rows(xr, l->wt, l->s.bias ? b : NULL, y + n * out, in, out);
+    }
+    const size_t last = rows - 1;
+    memcpy(l->memo_x, x + last * in, in * sizeof *x);
+    memcpy(l->memo_y, y + last * out, out * sizeof *y);
+    l->memo_w = w;
+    l->memo_b = b;
+    l->memo_version = ctx->weights_version;
+    l->memo_valid = 1;
+}
+
+spcnn_status spcnn__linear_forward_rows(spcnn__linear *l, spcnn__dnnl *ctx, const float *x,
+                                        size_t rows, const float *w, const float *b, float *y)
+{
+    if (l->s.backward || rows == 0)
+        return spcnn__error(SPCNN_ERR_INTERNAL,
+                            "linear: rows of a training layer, or no rows");
+    forward_rows(l, ctx, x, rows, w, b, y);
+    return SPCNN_OK;
+}
+
 spcnn_status spcnn__linear_forward(spcnn__linear *l, spcnn__dnnl *ctx, const float *x,
                                    const float *w, const float *b, float *y)
 {
     if (!l->s.backward) {
-        /* Forward-only plans (evaluation, sampling) use a plain loop: oneDNN's inner product
-         * takes a different path for one row than for many, so its results depend on the
-         * batch size, and sampling must give the same bytes whatever the batch. A row equal
-         * to the one before (the sampler's windows of one image share z) copies its result:
-         * the loop was 7 % of a sampling pass before it did. */
-        const size_t in = (size_t)l->s.in, out = (size_t)l->s.out;
-        if (!l->wt_valid || l->wt_w != w || l->wt_version != ctx->weights_version) {
-            for (size_t o = 0; o < out; o++)
-                for (size_t i = 0; i < in; i++)
-                    l->wt[i * out + o] = w[o * in + i];
-            l->wt_w = w;
-            l->wt_version = ctx->weights_version;
-            l->wt_valid = 1;
-        }
-        for (size_t n = 0; n < (size_t)l->s.n; n++) {
-            const float *xr = x + n * in;
-            if (n > 0 && memcmp(xr, xr - in, in * sizeof *xr) == 0) {
-                memcpy(y + n * out, y + (n - 1) * out, out * sizeof *y);
-                continue;
-            }
-            if (n == 0 && l->memo_valid && l->memo_w == w && l->memo_b == b &&
-                l->memo_version == ctx->weights_version &&
-                memcmp(xr, l->memo_x, in * sizeof *xr) == 0) {
-                memcpy(y, l->memo_y, out * sizeof *y);
-                continue;
-            }
-            dot_rows(xr, l->wt, l->s.bias ? b : NULL, y + n * out, in, out);
-        }
-        const size_t last = (size_t)l->s.n - 1;
-        memcpy(l->memo_x, x + last * in, in * sizeof *x);
-        memcpy(l->memo_y, y + last * out, out * sizeof *y);
-        l->memo_w = w;
-        l->memo_b = b;
-        l->memo_version = ctx->weights_version;
-        l->memo_valid = 1;
+        forward_rows(l, ctx, x, (size_t)l->s.n, w, b, y);
         return SPCNN_OK;
     }
     SPCNN_TRY(spcnn__dnnl_set_handle(l->x, x));

@@ -37,6 +37,10 @@ spcnn_status spcnn__linear_init(spcnn__linear *l, spcnn__dnnl *ctx,
                                 const spcnn__linear_shape *shape);
 spcnn_status spcnn__linear_forward(spcnn__linear *l, spcnn__dnnl *ctx, const float *x,
                                    const float *w, const float *b, float *y);
+/* A forward-only layer on any number of rows (not its shape's n): each row's bytes are those
+ * spcnn__linear_forward gives it. */
+spcnn_status spcnn__linear_forward_rows(spcnn__linear *l, spcnn__dnnl *ctx, const float *x,
+                                        size_t rows, const float *w, const float *b, float *y);
 /* Overwrites dx (if not NULL), dw and db (if dw is not NULL; db is required with bias). */
 spcnn_status spcnn__linear_backward(spcnn__linear *l, spcnn__dnnl *ctx, const float *x,
                                     const float *w, const float *dy, float *dx, float *dw,
