@@ -5,8 +5,9 @@
  * arithmetic rate of the mean step and its share of the peak measured on this machine
  * (bench_peak.h): a step counted as three times the forward multiply-adds of the PixelCNN and
  * the VAE (forward, input gradient, weight gradient; spcnn__model_train_macs). In bf16
- * training the PixelCNN's forward and input-gradient passes run at the bf16 peak and its
- * weight gradients and the VAE at the fp32 one, so its peak is that blend.
+ * training the PixelCNN's three passes run at the bf16 peak (but for the weight gradients of
+ * its four transposed convolutions, a small part) and the VAE at the fp32 one, so its peak is
+ * that blend. With 2 threads each thread trains half the batch (docs/threading.md).
  *
  *   bench_train [steps] [IDX image file]
  *
@@ -146,8 +147,7 @@ int main(int argc, char **argv)
             double floor_s = flop / fp32_peak;
             if (bf16) {
                 const double bf16_peak = bench_measured_peak_gflops(t, 1) * 1e9;
-                floor_s = 4 * f->pc_macs / bf16_peak + (2 * f->pc_macs + 6 * f->vae_macs) /
-                                                           fp32_peak;
+                floor_s = 6 * f->pc_macs / bf16_peak + 6 * f->vae_macs / fp32_peak;
             }
             if (!(floor_s > 0 && floor_s < 1e30)) { /* no AVX-512: no peak measured */
                 printf("%7d %9s %8.1f  (no peak measured: the CPU lacks AVX-512)\n", t,
@@ -156,8 +156,7 @@ int main(int argc, char **argv)
             }
             printf("%7d %9s %8.1f  %5.1f %% (%s)\n", t, bf16 ? "bf16" : "fp32",
                    flop / f->mean * 1e-9, 100 * floor_s / f->mean,
-                   bf16 ? "bf16 peak for the PixelCNN's forward and input gradients, fp32 for "
-                          "the rest"
+                   bf16 ? "bf16 peak for the PixelCNN, fp32 for the VAE"
                         : "fp32 peak");
         }
     return 0;

@@ -176,6 +176,15 @@ static size_t cols_bytes(const spcnn__conv *l)
     return (bytes + 63) & ~(size_t)63;
 }
 
+/* Bytes of the weight-gradient product [c_out][kh·kw·c_in] in fp32, rounded up to 64. */
+static size_t product_bytes(const spcnn__conv *l)
+{
+    const spcnn__conv_shape *s = &l->s;
+    const size_t bytes = (size_t)s->c_out * (size_t)s->c_in * (size_t)s->kh * (size_t)s->kw *
+                         sizeof(float);
+    return (bytes + 63) & ~(size_t)63;
+}
+
 /* The bf16 weight-gradient product of a training layer that is not transposed, where oneDNN
  * has a kernel for it other than its reference code (l->wg_prod stays NULL otherwise, and the
  * fp32 primitive computes the weight gradient). */
@@ -207,8 +216,9 @@ static spcnn_status weight_grad_product_init(spcnn__conv *l, spcnn__dnnl *ctx)
     SPCNN_TRY(spcnn__dnnl_memory(ctx, &l->wg_dy, &amd, NULL));
     SPCNN_TRY(spcnn__dnnl_memory(ctx, &l->wg_cols, &bmd, NULL));
     SPCNN_TRY(spcnn__dnnl_memory(ctx, &l->wg_out, &cmd, NULL));
-    return spcnn__dnnl_wgrad_reserve(ctx, cols_bytes(l) + (size_t)(s->c_out * taps) *
-                                                              sizeof(float));
+    return spcnn__dnnl_wgrad_reserve(ctx, cols_bytes(l) + product_bytes(l) +
+                                              (size_t)(s->w + s->pad_l + s->pad_r) *
+                                                  (size_t)s->c_in * sizeof(uint16_t));
 }
 
 spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__conv_shape *shape)
@@ -468,35 +478,40 @@ double spcnn__conv_macs(const spcnn__conv *l)
 
 /* The input under each kernel tap, rounded to bf16: row p (an output position n, oy, ox) holds
  * x[n][oy·stride_h + i − pad_t][ox·stride_w + j − pad_l][0 .. c_in) for i < kh, j < kw in that
- * order, zeros where the tap falls in the padding. */
-static void input_columns_bf16(const spcnn__conv *l, const float *x, uint16_t *cols)
+ * order, zeros where the tap falls in the padding. Each input row a tap row reads is rounded
+ * once into `padded` (its columns with pad_l and pad_r zero pixels around them), whose slices
+ * are then the rows' segments: one conversion per input row and tap row, one copy per
+ * segment. */
+static void input_columns_bf16(const spcnn__conv *l, const float *x, uint16_t *cols,
+                               uint16_t *padded)
 {
     const spcnn__conv_shape *s = &l->s;
     const size_t ci = (size_t)s->c_in, kw = (size_t)s->kw, k = ci * (size_t)s->kh * kw;
+    const size_t seg = kw * ci, w = (size_t)s->w, pl = (size_t)s->pad_l;
     if (s->kh == 1 && s->kw == 1 && s->stride_h == 1 && s->stride_w == 1 && s->pad_t == 0 &&
         s->pad_b == 0 && s->pad_l == 0 && s->pad_r == 0) { /* 1×1: the columns are the input */
-        spcnn__bf16_from_f32(x, cols, (size_t)s->n * (size_t)s->h * (size_t)s->w * ci);
+        spcnn__bf16_from_f32(x, cols, (size_t)s->n * (size_t)s->h * w * ci);
         return;
     }
-    uint16_t *row = cols;
-    for (int n = 0; n < s->n; n++)
-        for (int oy = 0; oy < l->oh; oy++)
-            for (int ox = 0; ox < l->ow; ox++, row += k)
-                for (int i = 0; i < s->kh; i++) {
-                    uint16_t *seg = row + (size_t)i * kw * ci;
-                    const int y = oy * s->stride_h + i - s->pad_t, x0 = ox * s->stride_w - s->pad_l;
-                    /* taps j in [lo, hi) fall inside the row */
-                    int lo = x0 < 0 ? -x0 : 0, hi = s->w - x0 < s->kw ? s->w - x0 : s->kw;
-                    if (y < 0 || y >= s->h || hi < lo)
-                        lo = hi = 0;
-                    memset(seg, 0, (size_t)lo * ci * sizeof *seg);
-                    if (hi > lo)
-                        spcnn__bf16_from_f32(
-                            x + (((size_t)n * (size_t)s->h + (size_t)y) * (size_t)s->w +
-                                 (size_t)(x0 + lo)) * ci,
-                            seg + (size_t)lo * ci, (size_t)(hi - lo) * ci);
-                    memset(seg + (size_t)hi * ci, 0, (kw - (size_t)hi) * ci * sizeof *seg);
+    memset(padded, 0, (w + pl + (size_t)s->pad_r) * ci * sizeof *padded);
+    for (size_t n = 0; n < (size_t)s->n; n++)
+        for (size_t oy = 0; oy < (size_t)l->oh; oy++) {
+            uint16_t *row = cols + (n * (size_t)l->oh + oy) * (size_t)l->ow * k;
+            for (int i = 0; i < s->kh; i++) {
+                const int y = (int)oy * s->stride_h + i - s->pad_t;
+                uint16_t *dst = row + (size_t)i * seg;
+                if (y < 0 || y >= s->h) {
+                    for (size_t ox = 0; ox < (size_t)l->ow; ox++)
+                        memset(dst + ox * k, 0, seg * sizeof *dst);
+                    continue;
                 }
+                spcnn__bf16_from_f32(x + (n * (size_t)s->h + (size_t)y) * w * ci, padded + pl * ci,
+                                     w * ci);
+                for (size_t ox = 0; ox < (size_t)l->ow; ox++)
+                    memcpy(dst + ox * k, padded + ox * (size_t)s->stride_w * ci,
+                           seg * sizeof *dst);
+            }
+        }
 }
 
 /* dw (OIHW) from the bf16 product dyᵀ · columns, and db as fp32 sums of dy over the positions.
@@ -512,7 +527,8 @@ static spcnn_status weight_grad_bf16(spcnn__conv *l, spcnn__dnnl *ctx, const flo
         spcnn__bf16_from_f32(dy, ctx->bf16_input, positions * co);
     uint16_t *cols = ctx->wgrad;
     float *prod = (float *)((char *)ctx->wgrad + cols_bytes(l));
-    input_columns_bf16(l, x, cols);
+    uint16_t *padded = (uint16_t *)((char *)prod + product_bytes(l));
+    input_columns_bf16(l, x, cols, padded);
     SPCNN_TRY(spcnn__dnnl_set_handle(l->wg_dy, ctx->bf16_input));
     SPCNN_TRY(spcnn__dnnl_set_handle(l->wg_cols, cols));
     SPCNN_TRY(spcnn__dnnl_set_handle(l->wg_out, prod));
@@ -531,6 +547,7 @@ static spcnn_status weight_grad_bf16(spcnn__conv *l, spcnn__dnnl *ctx, const flo
             for (size_t o = 0; o < m; o++)
                 sum[o] = 0;
             for (size_t p = 0; p < positions; p++)
+#pragma omp simd
                 for (size_t o = 0; o < m; o++)
                     sum[o] += dy[p * co + o0 + o];
             for (size_t o = 0; o < m; o++)
