@@ -216,9 +216,12 @@ static spcnn_status weight_grad_product_init(spcnn__conv *l, spcnn__dnnl *ctx)
     SPCNN_TRY(spcnn__dnnl_memory(ctx, &l->wg_dy, &amd, NULL));
     SPCNN_TRY(spcnn__dnnl_memory(ctx, &l->wg_cols, &bmd, NULL));
     SPCNN_TRY(spcnn__dnnl_memory(ctx, &l->wg_out, &cmd, NULL));
-    return spcnn__dnnl_wgrad_reserve(ctx, cols_bytes(l) + product_bytes(l) +
-                                              (size_t)(s->w + s->pad_l + s->pad_r) *
-                                                  (size_t)s->c_in * sizeof(uint16_t));
+    l->x_rounded = spcnn__malloc_aligned(input_size(s) * sizeof *l->x_rounded);
+    if (l->x_rounded == NULL)
+        return spcnn__error(SPCNN_ERR_OUT_OF_MEMORY,
+                            "convolution: out of memory for a rounded input of %zu bytes",
+                            input_size(s) * sizeof *l->x_rounded);
+    return spcnn__dnnl_wgrad_reserve(ctx, cols_bytes(l) + product_bytes(l));
 }
 
 spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__conv_shape *shape)
@@ -414,8 +417,9 @@ spcnn_status spcnn__conv_forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *
                                  const float *b, float *y)
 {
     if (l->s.bf16) {
-        spcnn__bf16_from_f32(x, ctx->bf16_input, input_size(&l->s));
-        SPCNN_TRY(spcnn__dnnl_set_handle(l->x, ctx->bf16_input));
+        uint16_t *rounded = l->x_rounded ? l->x_rounded : ctx->bf16_input;
+        spcnn__bf16_from_f32(x, rounded, input_size(&l->s));
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->x, rounded));
     } else {
         SPCNN_TRY(spcnn__dnnl_set_handle(l->x, x));
     }
@@ -476,48 +480,46 @@ double spcnn__conv_macs(const spcnn__conv *l)
     return (double)s->n * positions * s->c_in * s->c_out * s->kh * s->kw;
 }
 
-/* The input under each kernel tap, rounded to bf16: row p (an output position n, oy, ox) holds
- * x[n][oy·stride_h + i − pad_t][ox·stride_w + j − pad_l][0 .. c_in) for i < kh, j < kw in that
- * order, zeros where the tap falls in the padding. Each input row a tap row reads is rounded
- * once into `padded` (its columns with pad_l and pad_r zero pixels around them), whose slices
- * are then the rows' segments: one conversion per input row and tap row, one copy per
- * segment. */
-static void input_columns_bf16(const spcnn__conv *l, const float *x, uint16_t *cols,
-                               uint16_t *padded)
+/* The input under each kernel tap, from the rounded input xr of the last forward: row p (an
+ * output position n, oy, ox) holds xr[n][oy·stride_h + i − pad_t][ox·stride_w + j − pad_l]
+ * [0 .. c_in) for i < kh, j < kw in that order, zeros where the tap falls in the padding. */
+static void input_columns(const spcnn__conv *l, const uint16_t *xr, uint16_t *cols)
 {
     const spcnn__conv_shape *s = &l->s;
     const size_t ci = (size_t)s->c_in, kw = (size_t)s->kw, k = ci * (size_t)s->kh * kw;
-    const size_t seg = kw * ci, w = (size_t)s->w, pl = (size_t)s->pad_l;
     if (s->kh == 1 && s->kw == 1 && s->stride_h == 1 && s->stride_w == 1 && s->pad_t == 0 &&
         s->pad_b == 0 && s->pad_l == 0 && s->pad_r == 0) { /* 1×1: the columns are the input */
-        spcnn__bf16_from_f32(x, cols, (size_t)s->n * (size_t)s->h * w * ci);
+        memcpy(cols, xr, input_size(s) * sizeof *cols);
         return;
     }
-    memset(padded, 0, (w + pl + (size_t)s->pad_r) * ci * sizeof *padded);
-    for (size_t n = 0; n < (size_t)s->n; n++)
-        for (size_t oy = 0; oy < (size_t)l->oh; oy++) {
-            uint16_t *row = cols + (n * (size_t)l->oh + oy) * (size_t)l->ow * k;
-            for (int i = 0; i < s->kh; i++) {
-                const int y = (int)oy * s->stride_h + i - s->pad_t;
-                uint16_t *dst = row + (size_t)i * seg;
-                if (y < 0 || y >= s->h) {
-                    for (size_t ox = 0; ox < (size_t)l->ow; ox++)
-                        memset(dst + ox * k, 0, seg * sizeof *dst);
-                    continue;
+    uint16_t *row = cols;
+    for (int n = 0; n < s->n; n++)
+        for (int oy = 0; oy < l->oh; oy++)
+            for (int ox = 0; ox < l->ow; ox++, row += k)
+                for (int i = 0; i < s->kh; i++) {
+                    uint16_t *seg = row + (size_t)i * kw * ci;
+                    const int y = oy * s->stride_h + i - s->pad_t, x0 = ox * s->stride_w - s->pad_l;
+                    /* taps j in [lo, hi) fall inside the row */
+                    int lo = x0 < 0 ? -x0 : 0, hi = s->w - x0 < s->kw ? s->w - x0 : s->kw;
+                    if (y < 0 || y >= s->h || hi < lo)
+                        lo = hi = 0;
+                    if (lo > 0)
+                        memset(seg, 0, (size_t)lo * ci * sizeof *seg);
+                    if (hi > lo)
+                        memcpy(seg + (size_t)lo * ci,
+                               xr + (((size_t)n * (size_t)s->h + (size_t)y) * (size_t)s->w +
+                                     (size_t)(x0 + lo)) * ci,
+                               (size_t)(hi - lo) * ci * sizeof *seg);
+                    if ((size_t)hi < kw)
+                        memset(seg + (size_t)hi * ci, 0, (kw - (size_t)hi) * ci * sizeof *seg);
                 }
-                spcnn__bf16_from_f32(x + (n * (size_t)s->h + (size_t)y) * w * ci, padded + pl * ci,
-                                     w * ci);
-                for (size_t ox = 0; ox < (size_t)l->ow; ox++)
-                    memcpy(dst + ox * k, padded + ox * (size_t)s->stride_w * ci,
-                           seg * sizeof *dst);
-            }
-        }
 }
 
-/* dw (OIHW) from the bf16 product dyᵀ · columns, and db as fp32 sums of dy over the positions.
+/* dw (OIHW) from the bf16 product dyᵀ · columns (of the input the last forward rounded), and db
+ * as fp32 sums of dy over the positions.
  * dy_rounded: the context's bf16 buffer already holds dy rounded (the backward-data pass ran). */
-static spcnn_status weight_grad_bf16(spcnn__conv *l, spcnn__dnnl *ctx, const float *x,
-                                     const float *dy, int dy_rounded, float *dw, float *db)
+static spcnn_status weight_grad_bf16(spcnn__conv *l, spcnn__dnnl *ctx, const float *dy,
+                                     int dy_rounded, float *dw, float *db)
 {
     const spcnn__conv_shape *s = &l->s;
     const size_t positions = (size_t)s->n * (size_t)l->oh * (size_t)l->ow;
@@ -527,8 +529,7 @@ static spcnn_status weight_grad_bf16(spcnn__conv *l, spcnn__dnnl *ctx, const flo
         spcnn__bf16_from_f32(dy, ctx->bf16_input, positions * co);
     uint16_t *cols = ctx->wgrad;
     float *prod = (float *)((char *)ctx->wgrad + cols_bytes(l));
-    uint16_t *padded = (uint16_t *)((char *)prod + product_bytes(l));
-    input_columns_bf16(l, x, cols, padded);
+    input_columns(l, l->x_rounded, cols);
     SPCNN_TRY(spcnn__dnnl_set_handle(l->wg_dy, ctx->bf16_input));
     SPCNN_TRY(spcnn__dnnl_set_handle(l->wg_cols, cols));
     SPCNN_TRY(spcnn__dnnl_set_handle(l->wg_out, prod));
@@ -586,7 +587,7 @@ spcnn_status spcnn__conv_backward(spcnn__conv *l, spcnn__dnnl *ctx, const float 
         if (l->s.bias && db == NULL)
             return spcnn__error(SPCNN_ERR_INTERNAL, "convolution: bias gradient missing");
         if (l->wg_prod)
-            return weight_grad_bf16(l, ctx, x, dy, dx != NULL, dw, db);
+            return weight_grad_bf16(l, ctx, dy, dx != NULL, dw, db);
         SPCNN_TRY(spcnn__dnnl_set_handle(l->bw_x, x));
         SPCNN_TRY(spcnn__dnnl_set_handle(l->bw_dy, dy));
         SPCNN_TRY(spcnn__dnnl_set_handle(l->dw, dw));
@@ -630,6 +631,7 @@ void spcnn__conv_deinit(spcnn__conv *l)
     destroy_prim(l->w_to_bwd_data);
     destroy_prim(l->dw_from_bwd);
     destroy_prim(l->wg_prod);
+    spcnn__free_aligned(l->x_rounded);
     dnnl_memory_t mems[] = {l->wg_dy, l->wg_cols, l->wg_out, l->x,     l->w,         l->b,   l->y,    l->dx,  l->dy, l->dw,
                             l->db,    l->w_fwd,     l->dw_bwd, l->bw_x, l->bw_dy,
                             l->w_bwd_data};

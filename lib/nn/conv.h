@@ -94,6 +94,9 @@ typedef struct spcnn__conv {
      * the context's weight-gradient workspace. NULL: the fp32 primitive above. */
     dnnl_primitive_t wg_prod;
     dnnl_memory_t wg_dy, wg_cols, wg_out;
+    /* With wg_prod: the input of the layer's last forward, rounded to bf16 there (the forward
+     * reads it, the weight gradient's columns are copied from it). */
+    uint16_t *x_rounded;
 } spcnn__conv;
 
 /* Create every primitive for the shape. On failure l is deinitialised. */
@@ -109,7 +112,8 @@ spcnn_status spcnn__conv_forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *
 spcnn_status spcnn__conv_forward_rounded(spcnn__conv *l, spcnn__dnnl *ctx, const float *w,
                                          const float *b, float *y);
 /* Overwrites dx (if not NULL), dw and db (if dw is not NULL; db is required with bias). Needs
- * shape.backward. */
+ * shape.backward; x must be the input of the layer's last forward (a bf16 layer's weight
+ * gradient reads that forward's rounding of it). */
 spcnn_status spcnn__conv_backward(spcnn__conv *l, spcnn__dnnl *ctx, const float *x,
                                   const float *w, const float *dy, float *dx, float *dw,
                                   float *db);
