@@ -480,6 +480,13 @@ double spcnn__conv_macs(const spcnn__conv *l)
     return (double)s->n * positions * s->c_in * s->c_out * s->kh * s->kw;
 }
 
+/* A 1×1 layer with stride 1 and no padding: its columns are its input. */
+static int columns_are_input(const spcnn__conv_shape *s)
+{
+    return s->kh == 1 && s->kw == 1 && s->stride_h == 1 && s->stride_w == 1 && s->pad_t == 0 &&
+           s->pad_b == 0 && s->pad_l == 0 && s->pad_r == 0;
+}
+
 /* The input under each kernel tap, from the rounded input xr of the last forward: row p (an
  * output position n, oy, ox) holds xr[n][oy·stride_h + i − pad_t][ox·stride_w + j − pad_l]
  * [0 .. c_in) for i < kh, j < kw in that order, zeros where the tap falls in the padding. */
@@ -487,11 +494,6 @@ static void input_columns(const spcnn__conv *l, const uint16_t *xr, uint16_t *co
 {
     const spcnn__conv_shape *s = &l->s;
     const size_t ci = (size_t)s->c_in, kw = (size_t)s->kw, k = ci * (size_t)s->kh * kw;
-    if (s->kh == 1 && s->kw == 1 && s->stride_h == 1 && s->stride_w == 1 && s->pad_t == 0 &&
-        s->pad_b == 0 && s->pad_l == 0 && s->pad_r == 0) { /* 1×1: the columns are the input */
-        memcpy(cols, xr, input_size(s) * sizeof *cols);
-        return;
-    }
     uint16_t *row = cols;
     for (int n = 0; n < s->n; n++)
         for (int oy = 0; oy < l->oh; oy++)
@@ -527,9 +529,12 @@ static spcnn_status weight_grad_bf16(spcnn__conv *l, spcnn__dnnl *ctx, const flo
     const size_t kw = (size_t)s->kw, taps = ci * kh * kw;
     if (!dy_rounded)
         spcnn__bf16_from_f32(dy, ctx->bf16_input, positions * co);
-    uint16_t *cols = ctx->wgrad;
+    uint16_t *cols = l->x_rounded; /* a 1×1 layer's columns are its input */
     float *prod = (float *)((char *)ctx->wgrad + cols_bytes(l));
-    input_columns(l, l->x_rounded, cols);
+    if (!columns_are_input(s)) {
+        cols = ctx->wgrad;
+        input_columns(l, l->x_rounded, cols);
+    }
     SPCNN_TRY(spcnn__dnnl_set_handle(l->wg_dy, ctx->bf16_input));
     SPCNN_TRY(spcnn__dnnl_set_handle(l->wg_cols, cols));
     SPCNN_TRY(spcnn__dnnl_set_handle(l->wg_out, prod));
