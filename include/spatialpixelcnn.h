@@ -234,10 +234,11 @@ typedef enum spcnn_config_key {
      * the reported KL and every evaluation use the true KL. 1: the paper's ELBO [1].
      * @since 0.7.0 */
     SPCNN_CFG_KL_WEIGHT = 27,
-    /** Arithmetic of training steps: 0 fp32; 1 bf16 in the forward and backward-data passes
-     * of the same PixelCNN convolutions as ::SPCNN_CFG_PRECISION (inputs, weights and output
-     * gradients rounded to bfloat16, products summed in fp32), with fp32 weight gradients,
-     * master weights, optimiser, VAE, mixture and loss; on CPUs with AVX-512 BF16. Faster
+    /** Arithmetic of training steps: 0 fp32; 1 bf16 in the forward, input-gradient and
+     * weight-gradient passes of the same PixelCNN convolutions as ::SPCNN_CFG_PRECISION
+     * (inputs, weights and output gradients rounded to bfloat16, products summed in fp32;
+     * the transposed ones' weight gradients fp32), with fp32 bias gradients, master weights,
+     * optimiser, VAE, mixture and loss; on CPUs with AVX-512 BF16. Faster
      * steps, not the same bytes as fp32 (docs/benchmarks.md, "bf16 training", says how much
      * and what it does to bits/dim). A model whose file says 1 trains in fp32 on a CPU
      * without AVX-512 BF16; ::spcnn_model_set_option refuses 1 there with
