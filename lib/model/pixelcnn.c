@@ -60,7 +60,8 @@ struct spcnn__pixelcnn {
     const float *grid[3]; /* grid at each scale: [0] the caller's, [1], [2] resampled */
     float *grid_small[2];
     const float *z;       /* the caller's z of the last forward (backward needs it) */
-    const float *const *latent_tables; /* for the next forward (spcnn__pixelcnn_set_latent_tables) */
+    /* Latent tables for the next forward only (spcnn__pixelcnn_set_latent_tables). */
+    const float *const *latent_tables;
     float *head_in;  /* elu(final ul) [P × F] */
     float *tmp_x, *tmp_y, *tmp_a; /* [P × F], [P × F], [P × 2F] */
     float *dz_tmp;   /* [n × L] */

@@ -637,9 +637,9 @@ void spcnn__conv_deinit(spcnn__conv *l)
     destroy_prim(l->dw_from_bwd);
     destroy_prim(l->wg_prod);
     spcnn__free_aligned(l->x_rounded);
-    dnnl_memory_t mems[] = {l->wg_dy, l->wg_cols, l->wg_out, l->x,     l->w,         l->b,   l->y,    l->dx,  l->dy, l->dw,
-                            l->db,    l->w_fwd,     l->dw_bwd, l->bw_x, l->bw_dy,
-                            l->w_bwd_data};
+    dnnl_memory_t mems[] = {l->x,     l->w,      l->b,      l->y,       l->dx,     l->dy,
+                            l->dw,    l->db,     l->w_fwd,  l->dw_bwd,  l->bw_x,   l->bw_dy,
+                            l->w_bwd_data, l->wg_dy, l->wg_cols, l->wg_out};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         destroy_mem(mems[i]);
     spcnn__free_aligned(l->w_fwd_buf);
