@@ -37,8 +37,9 @@ typedef struct train_worker {
 
 struct spcnn__train_plan {
     size_t n;
-    /* One shard (team 1): the plan itself, on the model's context. Several: the workers, and
-     * none of the buffers below but the batch's list. */
+    /* One shard (team 1): the plan itself, on the model's context (or, a worker's shard, on
+     * the worker's). Several: the workers, and none of the buffers below but the batch's
+     * list. */
     int team;
     train_worker *workers;
     spcnn__pixelcnn *pc;
