@@ -380,9 +380,11 @@ static spcnn_status create_layers(spcnn__pixelcnn *pc, spcnn__dnnl *ctx)
     }
     for (int c = 0; c < pc->nconvs; c++)
         SPCNN_TRY(spcnn__conv_init(&pc->convs[c], ctx, &pc->conv_shape[c]));
-    for (int b = 0; b < pc->nblocks; b++)
+    for (int b = 0; b < pc->nblocks; b++) {
         SPCNN_TRY(spcnn__gated_resnet_init(&pc->blocks[b], ctx, &pc->block_shape[b],
                                            pc->block_rows[b], pc->block_scratch));
+        pc->blocks[b].hz_offset = (size_t)b * 2 * (size_t)s->f; /* its place in a table */
+    }
     return SPCNN_OK;
 }
 
@@ -637,10 +639,8 @@ spcnn_status spcnn__pixelcnn_forward(spcnn__pixelcnn *pc, spcnn__dnnl *ctx,
     }
     pc->z = z;
     /* Every block's latent projections: from the tables set for this forward, or from z. */
-    for (int b = 0; b < pc->nblocks; b++) {
+    for (int b = 0; b < pc->nblocks; b++)
         pc->blocks[b].hz_tables = s->backward ? NULL : pc->latent_tables;
-        pc->blocks[b].hz_offset = (size_t)b * 2 * f;
-    }
     pc->latent_tables = NULL;
 
     /* Input layer: u0 = down_shift(conv2x3(x)), ul0 = down_shift(conv1x3(x)) +

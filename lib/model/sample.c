@@ -318,10 +318,10 @@ static spcnn_status draw_pixels(const generation *g, spcnn__dnnl *ctx,
                 rows[r] = ring_row(g, job->image, top + r);
             fill_window(m, rows, left, top, left, g->h, g->w, sp->x + j * mm,
                         sp->grid + j * mm * 2);
-            if (m->use_latent)
-                memcpy(sp->z + j * l, g->z + job->image * l, l * sizeof(float));
-            if (g->tables)
+            if (g->tables) /* the blocks read the table, not z */
                 sp->tables[j] = g->tables + job->image * g->table_floats;
+            else if (m->use_latent)
+                memcpy(sp->z + j * l, g->z + job->image * l, l * sizeof(float));
         }
         if (g->tables)
             spcnn__pixelcnn_set_latent_tables(sp->pc, sp->tables);
