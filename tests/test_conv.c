@@ -420,13 +420,13 @@ END_TEST
  * CPU's instruction does); the instruction and the portable loop agree bit for bit. */
 /* Forward-only bf16 convolutions of the sampler's shapes — 1×1 on every size up to 8×8 with
  * 50, 100 and 160 channels, and the causal 2×2 and 2×3 convolutions of cone blocks with each
- * padding — stay inside their tensors: each input ends right before an unmapped page, each
- * output is followed by a canary. oneDNN 2.6's AMX "jit_1x1" kernel, which the layers used to
+ * padding — stay inside their tensors: each input, and the columns of a layer that goes by
+ * columns (conv.h), ends right before an unmapped page, each output is followed by a canary. oneDNN 2.6's AMX "jit_1x1" kernel, which the layers used to
  * prefer, read up to 3 kB past the input and wrote 12 to 16 pixels past the output on 6×6 to
  * 8×6 with 100 or more channels (about half of the runs of forty 28×28 images on two workers
  * crashed); conv.c now takes oneDNN's default (brgemm) for 1×1 on AMX CPUs. */
-static void check_inside(spcnn__dnnl *ctx, char *guard, int n, int h, int w, int ci, int kh,
-                         int kw, int pt, int pl, int pr)
+static void check_inside(spcnn__dnnl *ctx, char *guard, char *cols_guard, int n, int h, int w,
+                         int ci, int kh, int kw, int pt, int pl, int pr, int *by_columns)
 {
     enum { CO = 25, CANARY = 4096 };
     spcnn__conv_shape cs = spcnn__conv_shape_make(n, h, w, ci, CO, kh, kw, 1, pt, 0, pl, pr);
@@ -438,6 +438,14 @@ static void check_inside(spcnn__dnnl *ctx, char *guard, int n, int h, int w, int
     uint16_t *saved = ctx->bf16_input;
     /* 64-byte aligned as the context's own buffer is: up to 63 bytes before the page */
     ctx->bf16_input = (uint16_t *)((uintptr_t)(guard - in * sizeof(uint16_t)) & ~(uintptr_t)63);
+    /* A layer that goes by columns reads them from the end of the weight-gradient workspace:
+     * there, right before the other unmapped page. */
+    void *saved_ws = ctx->wgrad;
+    if (l.by_columns) {
+        ck_assert_uint_le(ctx->wgrad_size, (size_t)2 << 20);
+        ctx->wgrad = cols_guard - ctx->wgrad_size;
+        ++*by_columns;
+    }
     float *x = tu_alloc_f(in), *wt = tu_alloc_f((size_t)CO * ci * kh * kw), *b = tu_alloc_f(CO);
     float *y = tu_alloc_f(out + CANARY);
     for (size_t i = 0; i < in; i++)
@@ -452,6 +460,7 @@ static void check_inside(spcnn__dnnl *ctx, char *guard, int n, int h, int w, int
                       "bf16 %dx%d conv of %d windows of %dx%d, %d channels, pads %d %d %d: wrote "
                       "past its output", kh, kw, n, h, w, ci, pt, pl, pr);
     ctx->bf16_input = saved;
+    ctx->wgrad = saved_ws;
     free(x), free(wt), free(b), free(y);
     spcnn__conv_deinit(&l);
 }
@@ -471,23 +480,35 @@ START_TEST(test_conv_bf16_inside_tensors)
     ck_assert(region != MAP_FAILED);
     char *guard = region + span;
     ck_assert_int_eq(mprotect(guard, page, PROT_NONE), 0);
+    /* the columns of 32 windows of 8×8 under a 2×3 kernel of 50 channels, 1.2 MB */
+    const size_t cols_span = 2 * span;
+    char *cols_region = mmap(NULL, cols_span + page, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert(cols_region != MAP_FAILED);
+    char *cols_guard = cols_region + cols_span;
+    ck_assert_int_eq(mprotect(cols_guard, page, PROT_NONE), 0);
+    int by_columns = 0;
     const int channels[3] = {50, 100, 160}, windows[2] = {1, 32};
     int checked = 0;
     for (int c = 0; c < 3; c++)
         for (int k = 0; k < 2; k++)
             for (int h = 1; h <= 8; h++)
                 for (int w = 1; w <= 8; w++, checked++)
-                    check_inside(&ctx, guard, windows[k], h, w, channels[c], 1, 1, 0, 0, 0);
+                    check_inside(&ctx, guard, cols_guard, windows[k], h, w, channels[c], 1, 1, 0,
+                                 0, 0, &by_columns);
     for (int kw = 2; kw <= 3; kw++)
         for (int pads = 0; pads < 8; pads++)
             for (int h = 2; h <= 8; h++)
                 for (int w = 3; w <= 8; w++, checked++) {
                     const int pt = pads & 1, pl = pads >> 1 & 1, pr = kw == 3 ? pads >> 2 : 0;
-                    check_inside(&ctx, guard, 32, h, w, 50, 2, kw, pt, pl, pr);
+                    check_inside(&ctx, guard, cols_guard, 32, h, w, 50, 2, kw, pt, pl, pr,
+                                 &by_columns);
                 }
-    printf("conv bf16 bounds: %d shapes stayed inside their tensors\n", checked);
+    printf("conv bf16 bounds: %d shapes stayed inside their tensors (%d by columns)\n", checked,
+           by_columns);
     ck_assert_int_ge(primitives_created, checked); /* the implementation check saw them */
     munmap(region, span + page);
+    munmap(cols_region, cols_span + page);
     spcnn__dnnl_deinit(&ctx);
 }
 END_TEST

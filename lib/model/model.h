@@ -20,13 +20,15 @@ typedef struct spcnn__eval_plan spcnn__eval_plan;   /* evaluate.c */
 typedef struct spcnn__sample_plan spcnn__sample_plan; /* sample.c */
 typedef struct spcnn__comm spcnn__comm;             /* parallel.c */
 
-/* Sampling plans for 1, 2, 4, ..., 64 windows per forward pass (sample.c), of 2m kinds: the
+/* Sampling plans for 1, 2, 4, 8 and 16 windows per forward pass (sample.c), of 2m kinds: the
  * whole network, and cone plans that compute only what one pixel of the window needs (its
  * bottom-right pixel, or one of the top and left bands'). The plans of one bucket on one
  * context share one workspace for their activations, so memory grows with the largest bucket
- * (and with the number of workers), not with the kinds; 64 windows already make a pass's fixed
- * cost negligible (under 1 %). */
-enum { SPCNN__SAMPLE_BUCKETS = 7, SPCNN__SAMPLE_MAX_WINDOWS = 1 << (SPCNN__SAMPLE_BUCKETS - 1) };
+ * (and with the number of workers), not with the kinds. At most 16: a pass's tensors, and a
+ * bf16 layer's input columns (nn/conv.h, four to six times its input), then stay in the L2
+ * cache; passes of up to 64 windows made 100 digits 8 % slower in fp32 and 12 % in bf16 on
+ * the Xeon (docs/benchmarks.md, "Input columns"). */
+enum { SPCNN__SAMPLE_BUCKETS = 5, SPCNN__SAMPLE_MAX_WINDOWS = 1 << (SPCNN__SAMPLE_BUCKETS - 1) };
 
 typedef struct spcnn__sample_plans {
     spcnn__sample_plan **plan; /* [kind × SPCNN__SAMPLE_BUCKETS], each built on first use */

@@ -167,6 +167,8 @@ static size_t output_size(const spcnn__conv *l)
     return (size_t)l->s.n * (size_t)l->oh * (size_t)l->ow * (size_t)l->s.c_out;
 }
 
+static void input_columns(const spcnn__conv *l, const uint16_t *xr, uint16_t *cols);
+
 /* Bytes of a bf16 layer's input columns (see spcnn__conv.wg_prod), rounded up to 64. */
 static size_t cols_bytes(const spcnn__conv *l)
 {
@@ -251,6 +253,17 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
     dnnl_dims_t wd = {s->c_out, s->c_in, s->kh, s->kw}, bd = {s->c_out};
     dnnl_dims_t strides = {s->stride_h, s->stride_w};
     dnnl_dims_t pad_l = {s->pad_t, s->pad_l}, pad_r = {s->pad_b, s->pad_r};
+    /* See spcnn__conv.by_columns: the primitive is a 1×1 convolution over the columns
+     * [n][oh][ow][kh·kw·c_in], its weights [c_out][kh·kw·c_in]. */
+    l->by_columns = s->bf16 && !s->backward && !s->transposed && s->kh * s->kw > 1 &&
+                    spcnn__dnnl_has_amx();
+    if (l->by_columns) {
+        const dnnl_dim_t k = (dnnl_dim_t)s->c_in * s->kh * s->kw;
+        xd[1] = k, xd[2] = l->oh, xd[3] = l->ow;
+        wd[1] = k, wd[2] = wd[3] = 1;
+        strides[0] = strides[1] = 1;
+        pad_l[0] = pad_l[1] = pad_r[0] = pad_r[1] = 0;
+    }
     dnnl_memory_desc_t xmd, ymd, wmd, wany, bmd, dxmd, dymd, dwany;
     /* A bf16 layer's forward and backward-data primitives read bf16 input, weights and output
      * gradient; the caller's buffers stay fp32, and so do the output and the input gradient
@@ -296,21 +309,19 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
         /* Forward-only plans (sampling, evaluation) run 8x8 windows, where oneDNN's default
          * brgemm convolution spends more in its C++ driver than the direct JIT convolutions
          * ("jit", "jit_1x1"): one 56x56 image about 12 % faster on 2 threads, same bytes.
-         * Not for 1×1 in bf16 on a CPU with AMX: oneDNN 2.6's AMX "jit_1x1" reads and writes
-         * past its tensors on some shapes (6×6 to 8×6 with 100 channels) and costs 46 µs a call
-         * against brgemm's 2 (docs/benchmarks.md, "Cone plans for the bands"). brgemm would be
-         * faster for the 2×2 and 2×3 ones too (4 against 16 µs), but its AMX kernel generator
-         * reads past one of its heap blocks for nearly every such shape (a guard-page allocator
-         * faults in creation; AddressSanitizer did once), so those stay "jit". */
+         * Not in bf16 on a CPU with AMX: there oneDNN 2.6's "jit_1x1" reads and writes past
+         * its tensors on some shapes (6×6 to 8×6 with 100 channels) and costs 46 µs a call
+         * against brgemm's 2 (docs/benchmarks.md, "Cone plans for the bands"), and its "jit"
+         * for 2×2 and 2×3 runs a cpuid a call; brgemm's kernel generator for those reads past
+         * one of its heap blocks (a guard-page allocator faults in creation), so they go by
+         * columns (spcnn__conv.by_columns), and every bf16 layer here takes brgemm's 1×1. */
         if (s->backward)
             SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create(ctx, &l->fwd, &fwd_pd, &d, NULL,
                                                             NULL, "convolution forward"));
         else
             SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create_preferring(
                                    ctx, &l->fwd, &fwd_pd, &d,
-                                   s->bf16 && spcnn__dnnl_has_amx() && s->kh == 1 && s->kw == 1
-                                       ? NULL
-                                       : "jit",
+                                   s->bf16 && spcnn__dnnl_has_amx() ? NULL : "jit",
                                    "convolution forward"));
     }
     if (fmt == SPCNN__WEIGHTS_ANY && s->backward)
@@ -334,6 +345,8 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
         const size_t in = input_size(s), out = output_size(l);
         SPCNN_TRY_GOTO(st, spcnn__dnnl_bf16_reserve(ctx, s->backward && out > in ? out : in));
     }
+    if (l->by_columns) /* the permuted weights, then the columns */
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_wgrad_reserve(ctx, cols_bytes(l) + product_bytes(l)));
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->w, &wmd, NULL));
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->b, &bmd, NULL));
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->y, &ymd, NULL));
@@ -413,13 +426,24 @@ fail:
 static spcnn_status forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *w, const float *b,
                             float *y);
 
+/* The primitive's input from a bf16 layer's rounded input: the input itself, or its columns at
+ * the end of the context's workspace (the weights' permutation uses its start). */
+static spcnn_status set_rounded_input(spcnn__conv *l, spcnn__dnnl *ctx, const uint16_t *rounded)
+{
+    if (!l->by_columns)
+        return spcnn__dnnl_set_handle(l->x, rounded);
+    uint16_t *cols = (uint16_t *)((char *)ctx->wgrad + ctx->wgrad_size - cols_bytes(l));
+    input_columns(l, rounded, cols);
+    return spcnn__dnnl_set_handle(l->x, cols);
+}
+
 spcnn_status spcnn__conv_forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *x, const float *w,
                                  const float *b, float *y)
 {
     if (l->s.bf16) {
         uint16_t *rounded = l->x_rounded ? l->x_rounded : ctx->bf16_input;
         spcnn__bf16_from_f32(x, rounded, input_size(&l->s));
-        SPCNN_TRY(spcnn__dnnl_set_handle(l->x, rounded));
+        SPCNN_TRY(set_rounded_input(l, ctx, rounded));
     } else {
         SPCNN_TRY(spcnn__dnnl_set_handle(l->x, x));
     }
@@ -431,8 +455,19 @@ spcnn_status spcnn__conv_forward_rounded(spcnn__conv *l, spcnn__dnnl *ctx, const
 {
     if (!l->s.bf16)
         return spcnn__error(SPCNN_ERR_INTERNAL, "convolution: a rounded input for an fp32 layer");
-    SPCNN_TRY(spcnn__dnnl_set_handle(l->x, ctx->bf16_input));
+    SPCNN_TRY(set_rounded_input(l, ctx, ctx->bf16_input));
     return forward(l, ctx, w, b, y);
+}
+
+/* OIHW weights w as [c_out][kh][kw][c_in] into perm: a by_columns layer's weights, in its
+ * columns' order. */
+static void permute_to_columns(const spcnn__conv_shape *s, const float *w, float *perm)
+{
+    const size_t co = (size_t)s->c_out, ci = (size_t)s->c_in, taps = (size_t)s->kh * s->kw;
+    for (size_t o = 0; o < co; o++)
+        for (size_t t = 0; t < taps; t++)
+            for (size_t c = 0; c < ci; c++)
+                perm[(o * taps + t) * ci + c] = w[(o * ci + c) * taps + t];
 }
 
 static spcnn_status forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *w, const float *b,
@@ -455,6 +490,11 @@ static spcnn_status forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *w, co
             l->w_shared = e;
         }
         if (!e->filled || e->version != ctx->weights_version) {
+            if (l->by_columns) { /* before the columns, which the forward below reads */
+                float *perm = ctx->wgrad;
+                permute_to_columns(&l->s, w, perm);
+                SPCNN_TRY(spcnn__dnnl_set_handle(l->w, perm));
+            }
             dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, l->w}, {DNNL_ARG_TO, e->mem}};
             SPCNN_TRY(spcnn__dnnl_execute(ctx, l->w_to_fwd, 2, r, "weights reorder"));
             e->filled = 1;

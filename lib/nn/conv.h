@@ -97,6 +97,14 @@ typedef struct spcnn__conv {
     /* With wg_prod: the input of the layer's last forward, rounded to bf16 there (the forward
      * reads it, the weight gradient's columns are copied from it). */
     uint16_t *x_rounded;
+    /* 1: a forward-only bf16 layer with a kernel larger than 1×1 on an AMX CPU, computed as a
+     * 1×1 convolution over its input columns (the layout of wg_prod's cols), which go at the
+     * end of the context's weight-gradient workspace; fwd, x and w are that convolution's. Its
+     * weights, OIHW permuted to [c_out][kh][kw][c_in], pass through the start of the workspace
+     * on their way to the context's shared copy. oneDNN 2.6's direct AMX kernel for these
+     * shapes asks the CPU for its tile palette (cpuid) on every call, 8 µs in a virtual
+     * machine, and its brgemm kernel cannot be used (nn/conv.c). */
+    int by_columns;
 } spcnn__conv;
 
 /* Create every primitive for the shape. On failure l is deinitialised. */
