@@ -421,10 +421,11 @@ END_TEST
 /* Forward-only bf16 convolutions of the sampler's shapes — 1×1 on every size up to 8×8 with
  * 50, 100 and 160 channels, and the causal 2×2 and 2×3 convolutions of cone blocks with each
  * padding — stay inside their tensors: each input, and the columns of a layer that goes by
- * columns (conv.h), ends right before an unmapped page, each output is followed by a canary. oneDNN 2.6's AMX "jit_1x1" kernel, which the layers used to
- * prefer, read up to 3 kB past the input and wrote 12 to 16 pixels past the output on 6×6 to
- * 8×6 with 100 or more channels (about half of the runs of forty 28×28 images on two workers
- * crashed); conv.c now takes oneDNN's default (brgemm) for 1×1 on AMX CPUs. */
+ * columns (conv.h), ends right before an unmapped page, each output is followed by a canary.
+ * oneDNN 2.6's AMX "jit_1x1" kernel, which the layers used to prefer, read up to 3 kB past the
+ * input and wrote 12 to 16 pixels past the output on 6×6 to 8×6 with 100 or more channels
+ * (about half of the runs of forty 28×28 images on two workers crashed); conv.c now takes
+ * oneDNN's default (brgemm) for 1×1 on AMX CPUs. */
 static void check_inside(spcnn__dnnl *ctx, char *guard, char *cols_guard, int n, int h, int w,
                          int ci, int kh, int kw, int pt, int pl, int pr, int *by_columns)
 {
