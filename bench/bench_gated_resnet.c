@@ -28,7 +28,7 @@ static double forward_flops(const spcnn__gated_resnet_shape *s)
 static int run(int threads, int n, int f, int h, int conv, int iters)
 {
     spcnn__gated_resnet_shape s = {n, h, h, f, conv == SPCNN__CONV_DOWN_SHIFTED ? f : 2 * f,
-                                   1, 60, conv, 1, 0, 0, 0, 0};
+                                   1, 60, conv, 1, 0, 0, 0, 0, 0};
     spcnn__dnnl ctx;
     spcnn__params params;
     spcnn__gated_resnet gr;

@@ -237,6 +237,7 @@ static void check_conv_bf16(spcnn__dnnl *ctx, spcnn__conv_shape s, uint64_t seed
 {
     s.backward = 0;
     s.bf16 = 1;
+    s.columns = 1; /* as the sampler's layers */
     spcnn__conv l;
     spcnn_status st = spcnn__conv_init(&l, ctx, &s);
     ck_assert_msg(st == SPCNN_OK, "%s: %s", name, spcnn_last_error_message());
@@ -433,6 +434,7 @@ static void check_inside(spcnn__dnnl *ctx, char *guard, char *cols_guard, int n,
     spcnn__conv_shape cs = spcnn__conv_shape_make(n, h, w, ci, CO, kh, kw, 1, pt, 0, pl, pr);
     cs.backward = 0;
     cs.bf16 = 1;
+    cs.columns = 1;
     spcnn__conv l;
     ck_assert_msg(spcnn__conv_init(&l, ctx, &cs) == SPCNN_OK, "%s", spcnn_last_error_message());
     const size_t in = (size_t)n * h * w * ci, out = (size_t)n * l.oh * l.ow * CO;

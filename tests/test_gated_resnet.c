@@ -32,9 +32,9 @@ static void stack_setup(stack *s, float rate)
     s->ctx.forbid_reference_impl = 1;
     s->rate = rate;
     spcnn__params_init(&s->params);
-    spcnn__gated_resnet_shape sh1 = {N, H, W, F, F, 1, L, SPCNN__CONV_DOWN_SHIFTED, 1, 0, 0, 0, 0};
+    spcnn__gated_resnet_shape sh1 = {N, H, W, F, F, 1, L, SPCNN__CONV_DOWN_SHIFTED, 1, 0, 0, 0, 0, 0};
     spcnn__gated_resnet_shape sh2 = {N, H, W, F, 2 * F, 1, L, SPCNN__CONV_DOWN_RIGHT_SHIFTED,
-                                     1, 0, 0, 0, 0};
+                                     1, 0, 0, 0, 0, 0};
     spcnn__gated_resnet_rows r1, r2;
     ck_assert_int_eq(spcnn__gated_resnet_add_params(&s->params, "b1", &sh1, &r1), SPCNN_OK);
     ck_assert_int_eq(spcnn__gated_resnet_add_params(&s->params, "b2", &sh2, &r2), SPCNN_OK);
@@ -262,7 +262,7 @@ static void check_cone(int conv, int aux_c, int bf16)
     ck_assert_int_eq(spcnn__dnnl_init(&ctx, 1), SPCNN_OK);
     ctx.forbid_reference_impl = 1;
     spcnn__params params;
-    spcnn__gated_resnet_shape full = {CN, S, S, CF, aux_c, 1, CL, conv, 0, 0, bf16, 0, 0};
+    spcnn__gated_resnet_shape full = {CN, S, S, CF, aux_c, 1, CL, conv, 0, 0, bf16, 0, 0, bf16};
     spcnn__gated_resnet_rows rows;
     tu_rng rng = {5};
     const size_t pf = (size_t)CN * S * S;
@@ -284,7 +284,7 @@ static void check_cone(int conv, int aux_c, int bf16)
                     if ((i > 0 && tops[i] == tops[i - 1]) || (j > 0 && lefts[j] == lefts[j - 1]))
                         continue;
                     spcnn__gated_resnet_shape cone = {CN, h, wd, CF, aux_c, 1, CL, conv, 0, S,
-                                                      bf16, tops[i], lefts[j]};
+                                                      bf16, tops[i], lefts[j], bf16};
                     spcnn__region rx, ra, ro = {tops[i], lefts[j], h, wd};
                     spcnn__gated_resnet_cone_inputs(&cone, &rx, &ra);
                     crop(x, S, CF, xc, rx, CN);
@@ -302,7 +302,7 @@ static void check_cone(int conv, int aux_c, int bf16)
         }
     ck_assert_int_gt(checked, 300);
     /* A cone as large as its scale, one outside it, or a training cone, is refused. */
-    spcnn__gated_resnet_shape bad = {CN, S, S, CF, aux_c, 1, CL, conv, 0, S, bf16, 0, 0};
+    spcnn__gated_resnet_shape bad = {CN, S, S, CF, aux_c, 1, CL, conv, 0, S, bf16, 0, 0, bf16};
     ck_assert_int_eq(spcnn__gated_resnet_init(&block, &ctx, &bad, &rows, NULL),
                      SPCNN_ERR_INVALID_ARGUMENT);
     bad.h = bad.w = 3;
@@ -355,7 +355,7 @@ static void check_forward_only(int conv, int aux_c)
     ck_assert_int_eq(spcnn__dnnl_init(&ctx, 1), SPCNN_OK);
     ctx.forbid_reference_impl = 1;
     spcnn__params params;
-    spcnn__gated_resnet_shape train = {CN, S, S, CF, aux_c, 1, CL, conv, 1, 0, 0, 0, 0};
+    spcnn__gated_resnet_shape train = {CN, S, S, CF, aux_c, 1, CL, conv, 1, 0, 0, 0, 0, 0};
     spcnn__gated_resnet_shape fwd = train;
     fwd.backward = 0;
     spcnn__gated_resnet_rows rows;

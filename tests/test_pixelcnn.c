@@ -30,7 +30,7 @@ static void net_setup(net *t, int n, int m, int grid, int latent)
     ck_assert_int_eq(spcnn__dnnl_init(&t->ctx, 1), SPCNN_OK);
     t->ctx.forbid_reference_impl = 1;
     spcnn__params_init(&t->params);
-    spcnn__pixelcnn_shape s = {n, m, 4, 1, 2, latent, grid, 1, 0, 0, 0, 0};
+    spcnn__pixelcnn_shape s = {n, m, 4, 1, 2, latent, grid, 1, 0, 0, 0, 0, 0};
     t->s = s;
     ck_assert_msg(spcnn__pixelcnn_add_params(&t->params, &s, &t->rows) == SPCNN_OK, "%s",
                   spcnn_last_error_message());

@@ -86,7 +86,7 @@ static spcnn__gated_resnet_shape block_shape(const spcnn__pixelcnn_shape *s, int
 {
     spcnn__gated_resnet_shape g = {s->n, side(s, scale), side(s, scale), s->f, aux_c,
                                    s->grid != SPCNN__GRID_NONE, s->latent, conv, s->backward, 0,
-                                   s->bf16, 0, 0};
+                                   s->bf16, 0, 0, s->columns};
     return g;
 }
 
@@ -211,6 +211,7 @@ static int add_conv(spcnn__pixelcnn *pc, spcnn__conv_shape cs, size_t w_row, siz
 {
     cs.backward = pc->s.backward;
     cs.bf16 = pc->s.bf16;
+    cs.columns = pc->s.columns;
     pc->conv_shape[pc->nconvs] = cs;
     pc->conv_w[pc->nconvs] = w_row;
     pc->conv_b[pc->nconvs] = b_row;

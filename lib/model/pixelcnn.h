@@ -41,6 +41,8 @@ typedef struct spcnn__pixelcnn_shape {
                      gradient fp32); those two (2 input channels; the mixture parameters,
                      whose rounding alone cost 0.009 bits/dim) and everything else stay fp32 */
     int cone_r, cone_c;
+    int columns;  /* 1: forward-only bf16 convolutions may go by columns (conv.h): the
+                     sampler's small passes */
 } spcnn__pixelcnn_shape;
 
 /* Rows of the parameter table. */

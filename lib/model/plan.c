@@ -54,7 +54,7 @@ spcnn__pixelcnn_shape spcnn__model_pixelcnn_shape(const spcnn_model *m, int n, i
 {
     spcnn__pixelcnn_shape s = {n, m->m, m->f, m->r, m->k, m->use_latent ? m->latent : 0,
                                m->grid_mode, backward, 0,
-                               backward ? m->train_bf16 : m->bf16, 0, 0};
+                               backward ? m->train_bf16 : m->bf16, 0, 0, 0};
     return s;
 }
 

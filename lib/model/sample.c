@@ -103,7 +103,8 @@ static spcnn__pixelcnn_shape kind_shape(const spcnn_model *m, size_t kind, size_
     const int ms = m->m, k = (int)kind;
     spcnn__pixelcnn_shape ps = {(int)windows, ms, m->f, m->r, m->k,
                                 m->use_latent ? m->latent : 0, m->grid_mode, 0, kind > 0, m->bf16,
-                                k <= ms ? k - 1 : ms - 1, k <= ms ? ms - 1 : k - 1 - ms};
+                                k <= ms ? k - 1 : ms - 1, k <= ms ? ms - 1 : k - 1 - ms,
+                                1};
     return ps;
 }
 

@@ -255,8 +255,8 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
     dnnl_dims_t pad_l = {s->pad_t, s->pad_l}, pad_r = {s->pad_b, s->pad_r};
     /* See spcnn__conv.by_columns: the primitive is a 1×1 convolution over the columns
      * [n][oh][ow][kh·kw·c_in], its weights [c_out][kh·kw·c_in]. */
-    l->by_columns = s->bf16 && !s->backward && !s->transposed && s->kh * s->kw > 1 &&
-                    spcnn__dnnl_has_amx();
+    l->by_columns = s->columns && s->bf16 && !s->backward && !s->transposed &&
+                    s->kh * s->kw > 1 && spcnn__dnnl_has_amx();
     if (l->by_columns) {
         const dnnl_dim_t k = (dnnl_dim_t)s->c_in * s->kh * s->kw;
         xd[1] = k, xd[2] = l->oh, xd[3] = l->ow;

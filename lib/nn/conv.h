@@ -51,6 +51,10 @@ typedef struct spcnn__conv_shape {
                        (dyᵀ times the input's columns, fp32 accumulation), where oneDNN has a
                        kernel for it that is not its reference code; else, and for the bias,
                        fp32 */
+    int columns;    /* 1: a forward-only bf16 layer larger than 1×1 may go by columns
+                       (spcnn__conv.by_columns; sampling plans, whose passes are small enough
+                       for the columns to stay in the L2 cache; evaluation's passes of 128
+                       windows were 20 % slower with them) */
 } spcnn__conv_shape;
 
 spcnn__conv_shape spcnn__conv_shape_make(int n, int h, int w, int c_in, int c_out, int kh, int kw,
@@ -97,7 +101,8 @@ typedef struct spcnn__conv {
     /* With wg_prod: the input of the layer's last forward, rounded to bf16 there (the forward
      * reads it, the weight gradient's columns are copied from it). */
     uint16_t *x_rounded;
-    /* 1: a forward-only bf16 layer with a kernel larger than 1×1 on an AMX CPU, computed as a
+    /* 1: a forward-only bf16 layer with a kernel larger than 1×1 on an AMX CPU whose shape
+     * allows it (columns), computed as a
      * 1×1 convolution over its input columns (the layout of wg_prod's cols), which go at the
      * end of the context's weight-gradient workspace; fwd, x and w are that convolution's. Its
      * weights, OIHW permuted to [c_out][kh][kw][c_in], pass through the start of the workspace

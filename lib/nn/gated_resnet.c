@@ -71,6 +71,7 @@ static spcnn__conv_shape cone_conv(const spcnn__gated_resnet_shape *s, spcnn__re
                                                   0, pad_l, pad_r);
     cs.backward = 0;
     cs.bf16 = s->bf16;
+    cs.columns = s->columns;
     return cs;
 }
 
@@ -82,6 +83,7 @@ static spcnn__conv_shape stream_conv(const spcnn__gated_resnet_shape *s, int c_i
             : spcnn__conv_shape_down_right_shifted(s->n, s->h, s->w, c_in, c_out, 2, 2, 1);
     cs.backward = s->backward;
     cs.bf16 = s->bf16;
+    cs.columns = s->columns;
     return cs;
 }
 

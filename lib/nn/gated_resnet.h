@@ -47,6 +47,7 @@ typedef struct spcnn__gated_resnet_shape {
                      forward and backward-data passes); the grid's and z's projections stay
                      fp32 */
     int top, left; /* a cone block: where its h×w output lies in the full×full one */
+    int columns;  /* its bf16 convolutions may go by columns (conv.h) */
 } spcnn__gated_resnet_shape;
 
 /* The regions of the full×full scale on which a block reads x and its aux input: a cone
