@@ -55,7 +55,8 @@ typedef struct spcnn__dnnl {
     uint16_t *bf16_input;
     size_t bf16_input_size; /* elements */
     /* bf16 training layers' weight gradients: the input's columns (bf16) and the product
-     * (fp32), one buffer for all of them (spcnn__dnnl_wgrad_reserve). */
+     * (fp32); and the columns and permuted weights of layers that go by columns (conv.h). One
+     * buffer for all of them (spcnn__dnnl_wgrad_reserve). */
     void *wgrad;
     size_t wgrad_size; /* bytes */
 } spcnn__dnnl;
