@@ -219,6 +219,99 @@ START_TEST(test_conv_weights_plain)
 }
 END_TEST
 
+/* A forward-only transposed layer goes by taps (conv.h: a 1×1 convolution to each input
+ * position's products with every tap, then summed where the taps land, with the bias): its
+ * forward against the double reference, twice with new weights (the context's permuted copy
+ * must follow them), the tap products written right before an unmapped page (the end of the
+ * weight-gradient workspace) and the output followed by a canary. */
+static double check_by_taps(spcnn__dnnl *ctx, spcnn__conv_shape s, char *guard, size_t span,
+                            uint64_t seed, const char *name)
+{
+    enum { CANARY = 1024 };
+    s.backward = 0;
+    spcnn__conv l;
+    ck_assert_msg(spcnn__conv_init(&l, ctx, &s) == SPCNN_OK, "%s: %s", name,
+                  spcnn_last_error_message());
+    ck_assert_msg(l.by_taps, "%s: a forward-only transposed layer that does not go by taps",
+                  name);
+    ck_assert_uint_le(ctx->wgrad_size, span);
+    void *saved = ctx->wgrad;
+    ctx->wgrad = guard - ctx->wgrad_size;
+    const size_t nx = (size_t)s.n * s.h * s.w * s.c_in, nw = spcnn__conv_weights_size(&s);
+    const size_t nb = (size_t)s.c_out, ny = (size_t)s.n * l.oh * l.ow * s.c_out;
+    float *x = xmalloc(nx * 4), *w = xmalloc(nw * 4), *b = xmalloc(nb * 4);
+    float *y = xmalloc((ny + CANARY) * 4);
+    double *xd = xmalloc(nx * 8), *wd = xmalloc(nw * 8), *bd = xmalloc(nb * 8), *yr = xmalloc(ny * 8);
+    ref_conv_shape r = {s.n, s.h, s.w, s.c_in, s.c_out, s.kh, s.kw, s.stride_h, s.stride_w,
+                        s.pad_t, s.pad_b, s.pad_l, s.pad_r};
+    tu_rng rng = {seed};
+    double worst = 0;
+    for (int round = 0; round < 2; round++) {
+        fill(&rng, x, xd, nx);
+        fill(&rng, w, wd, nw);
+        fill(&rng, b, bd, nb);
+        if (!s.bias)
+            memset(bd, 0, nb * sizeof *bd);
+        ref_deconv_forward(&r, xd, wd, bd, yr);
+        for (size_t i = 0; i < ny + CANARY; i++)
+            y[i] = -12345.0f;
+        ctx->weights_version++; /* as training does when the weights move */
+        ck_assert_int_eq(spcnn__conv_forward(&l, ctx, x, w, b, y), SPCNN_OK);
+        for (size_t i = 0; i < CANARY; i++)
+            ck_assert_msg(y[ny + i] == -12345.0f, "%s: wrote past its output", name);
+        worst = worst_of(worst, tu_nmse(y, yr, ny));
+    }
+    char line[160];
+    snprintf(line, sizeof line, "%s [by taps]: y %.1e", name, worst);
+    tu_report(line, worst, NMSE_LIMIT);
+    ctx->wgrad = saved;
+    spcnn__conv_deinit(&l);
+    free(x), free(w), free(b), free(y), free(xd), free(wd), free(bd), free(yr);
+    return worst;
+}
+
+START_TEST(test_conv_transposed_by_taps)
+{
+    spcnn__dnnl ctx;
+    ctx_init(&ctx);
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE), span = ((size_t)2 << 20) / page * page;
+    char *region = mmap(NULL, span + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                        -1, 0);
+    ck_assert(region != MAP_FAILED);
+    char *guard = region + span;
+    ck_assert_int_eq(mprotect(guard, page, PROT_NONE), 0);
+    struct {
+        spcnn__conv_shape s;
+        const char *name;
+    } cases[] = {
+        {spcnn__conv_shape_down_shifted_deconv(3, 7, 9, 5, 7, 2, 3, 2), "down_shifted 2x3 odd"},
+        {spcnn__conv_shape_down_right_shifted_deconv(3, 7, 9, 5, 7, 2, 2, 2),
+         "down_right_shifted 2x2 odd"},
+        {spcnn__conv_shape_make(3, 7, 9, 5, 7, 3, 2, 1, 1, 0, 0, 1), "3x2 s1 pad (1,0,0,1)"},
+        {spcnn__conv_shape_make(2, 7, 7, 16, 8, 4, 4, 2, 1, 1, 1, 1), "VAE 4x4 s2 pad 1"},
+        {spcnn__conv_shape_make(2, 14, 14, 8, 1, 4, 4, 2, 1, 1, 1, 1), "VAE 4x4 s2 to 1"},
+        {spcnn__conv_shape_down_shifted_deconv(16, 4, 4, 25, 25, 2, 3, 2), "sampler 2x3 4x4"},
+        {spcnn__conv_shape_down_right_shifted_deconv(16, 2, 2, 25, 25, 2, 2, 2),
+         "sampler 2x2 2x2"},
+        {spcnn__conv_shape_down_shifted_deconv(1, 1, 1, 25, 25, 2, 3, 2), "one pixel 2x3"},
+        {spcnn__conv_shape_down_right_shifted_deconv(128, 4, 4, 25, 25, 2, 2, 2),
+         "evaluation 2x2 4x4, no bias"},
+    };
+    cases[2].s.transposed = 1;
+    cases[3].s.transposed = 1;
+    cases[4].s.transposed = 1;
+    cases[8].s.bias = 0;
+    double worst = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        worst = worst_of(worst, check_by_taps(&ctx, cases[i].s, guard, span, 5000 + i,
+                                              cases[i].name));
+    munmap(region, span + page);
+    spcnn__dnnl_deinit(&ctx);
+    tu_report("forward-only transposed layers by taps", worst, NMSE_LIMIT);
+    ck_assert(worst < NMSE_LIMIT);
+}
+END_TEST
+
 /* Values rounded to bf16, as doubles (the reference's inputs for a bf16 layer). */
 static void rounded_copy(const float *x, double *xd, size_t n)
 {
@@ -889,6 +982,7 @@ int main(void)
     tcase_add_test(tc, test_conv_odd_shapes);
     tcase_add_test(tc, test_conv_training_shapes);
     tcase_add_test(tc, test_conv_weights_plain);
+    tcase_add_test(tc, test_conv_transposed_by_taps);
     tcase_add_test(tc, test_conv_bf16);
     tcase_add_test(tc, test_conv_bf16_training);
     tcase_add_test(tc, test_conv_bf16_inside_tensors);

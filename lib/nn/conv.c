@@ -187,6 +187,15 @@ static size_t product_bytes(const spcnn__conv *l)
     return (bytes + 63) & ~(size_t)63;
 }
 
+/* Bytes of a by_taps layer's tap products [n][h][w][kh·kw·c_out] in fp32, rounded up to 64. */
+static size_t taps_bytes(const spcnn__conv *l)
+{
+    const spcnn__conv_shape *s = &l->s;
+    const size_t bytes = (size_t)s->n * (size_t)s->h * (size_t)s->w * (size_t)s->c_out *
+                         (size_t)s->kh * (size_t)s->kw * sizeof(float);
+    return (bytes + 63) & ~(size_t)63;
+}
+
 /* The bf16 weight-gradient product of a training layer that is not transposed, where oneDNN
  * has a kernel for it other than its reference code (l->wg_prod stays NULL otherwise, and the
  * fp32 primitive computes the weight gradient). */
@@ -264,6 +273,16 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
         strides[0] = strides[1] = 1;
         pad_l[0] = pad_l[1] = pad_r[0] = pad_r[1] = 0;
     }
+    /* See spcnn__conv.by_taps: the primitive is a 1×1 convolution from the input to its tap
+     * products [n][h][w][kh·kw·c_out], its weights [kh·kw·c_out][c_in], without bias. */
+    l->by_taps = s->transposed && !s->backward && fmt == SPCNN__WEIGHTS_ANY && !s->act_nchw;
+    if (l->by_taps) {
+        yd[1] = (dnnl_dim_t)s->kh * s->kw * s->c_out, yd[2] = s->h, yd[3] = s->w;
+        wd[0] = yd[1], wd[2] = wd[3] = 1;
+        strides[0] = strides[1] = 1;
+        pad_l[0] = pad_l[1] = pad_r[0] = pad_r[1] = 0;
+    }
+    const int deconv_prim = s->transposed && !l->by_taps;
     dnnl_memory_desc_t xmd, ymd, wmd, wany, bmd, dxmd, dymd, dwany;
     /* A bf16 layer's forward and backward-data primitives read bf16 input, weights and output
      * gradient; the caller's buffers stay fp32, and so do the output and the input gradient
@@ -280,7 +299,7 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
         ds = dnnl_memory_desc_init_by_tag(&dymd, 4, yd, in_type, act);
     if (ds == dnnl_success)
         ds = dnnl_memory_desc_init_by_tag(&wmd, 4, wd, dnnl_f32,
-                                          s->transposed ? dnnl_iohw : dnnl_oihw);
+                                          deconv_prim ? dnnl_iohw : dnnl_oihw);
     if (ds == dnnl_success)
         ds = dnnl_memory_desc_init_by_tag(&wany, 4, wd, in_type, dnnl_format_tag_any);
     if (ds == dnnl_success)
@@ -290,11 +309,11 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
     SPCNN_TRY_GOTO(st, spcnn__dnnl_error(ds, name));
     const dnnl_memory_desc_t *wprim = fmt == SPCNN__WEIGHTS_ANY ? &wany : &wmd;
     const dnnl_memory_desc_t *dwprim = fmt == SPCNN__WEIGHTS_ANY ? &dwany : &wmd;
-    const dnnl_memory_desc_t *bprim = s->bias ? &bmd : NULL;
+    const dnnl_memory_desc_t *bprim = s->bias && !l->by_taps ? &bmd : NULL;
 
     /* Forward. */
     dnnl_prop_kind_t prop = s->backward ? dnnl_forward_training : dnnl_forward_inference;
-    if (s->transposed) {
+    if (deconv_prim) {
         dnnl_deconvolution_desc_t d;
         ds = dnnl_deconvolution_forward_desc_init(&d, prop, dnnl_deconvolution_direct, &xmd,
                                                   wprim, bprim, &ymd, strides, pad_l, pad_r);
@@ -336,7 +355,8 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
             goto fail;
         }
         l->w_fwd_md = *md;
-        if (!dnnl_memory_desc_equal(md, &wmd))
+        /* Permuted weights (by columns, by taps) always go through the context's copy. */
+        if (!dnnl_memory_desc_equal(md, &wmd) || l->by_columns || l->by_taps)
             SPCNN_TRY_GOTO(st, make_reorder(ctx, &l->w_to_fwd, &wmd, md));
     }
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->x, &xmd, NULL));
@@ -347,6 +367,8 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
     }
     if (l->by_columns) /* the permuted weights, then the columns */
         SPCNN_TRY_GOTO(st, spcnn__dnnl_wgrad_reserve(ctx, cols_bytes(l) + product_bytes(l)));
+    if (l->by_taps) /* the permuted weights, then the tap products */
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_wgrad_reserve(ctx, taps_bytes(l) + product_bytes(l)));
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->w, &wmd, NULL));
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->b, &bmd, NULL));
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->y, &ymd, NULL));
@@ -470,11 +492,60 @@ static void permute_to_columns(const spcnn__conv_shape *s, const float *w, float
                 perm[(o * taps + t) * ci + c] = w[(o * ci + c) * taps + t];
 }
 
+/* IOHW weights w as [kh][kw][c_out][c_in] into perm: a by_taps layer's weights, in its tap
+ * products' order. */
+static void permute_to_taps(const spcnn__conv_shape *s, const float *w, float *perm)
+{
+    const size_t co = (size_t)s->c_out, ci = (size_t)s->c_in, taps = (size_t)s->kh * s->kw;
+    for (size_t t = 0; t < taps; t++)
+        for (size_t o = 0; o < co; o++)
+            for (size_t c = 0; c < ci; c++)
+                perm[(t * co + o) * ci + c] = w[(c * co + o) * taps + t];
+}
+
+/* A by_taps layer's output from its tap products: y[n][oy][ox] = b + the products of every
+ * input position and tap that land there, taps in order (row, then column), so each output
+ * has its one order of sums whatever the plan. */
+static void gather_taps(const spcnn__conv *l, const float *taps, const float *b, float *y)
+{
+    const spcnn__conv_shape *s = &l->s;
+    const size_t co = (size_t)s->c_out, t_stride = (size_t)s->kh * (size_t)s->kw * co;
+    float *yo = y;
+    for (int n = 0; n < s->n; n++)
+        for (int oy = 0; oy < l->oh; oy++)
+            for (int ox = 0; ox < l->ow; ox++, yo += co) {
+                if (s->bias)
+                    memcpy(yo, b, co * sizeof *yo);
+                else
+                    memset(yo, 0, co * sizeof *yo);
+                for (int ky = 0; ky < s->kh; ky++) {
+                    const int ty = oy + s->pad_t - ky, iy = ty / s->stride_h;
+                    if (ty < 0 || ty % s->stride_h != 0 || iy >= s->h)
+                        continue;
+                    for (int kx = 0; kx < s->kw; kx++) {
+                        const int tx = ox + s->pad_l - kx, ix = tx / s->stride_w;
+                        if (tx < 0 || tx % s->stride_w != 0 || ix >= s->w)
+                            continue;
+                        const float *t = taps +
+                                         (((size_t)n * (size_t)s->h + (size_t)iy) * (size_t)s->w +
+                                          (size_t)ix) * t_stride +
+                                         ((size_t)ky * (size_t)s->kw + (size_t)kx) * co;
+#pragma omp simd
+                        for (size_t o = 0; o < co; o++)
+                            yo[o] += t[o];
+                    }
+                }
+            }
+}
+
 static spcnn_status forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *w, const float *b,
                             float *y)
 {
+    /* A by_taps layer's primitive writes the tap products at the end of the workspace. */
+    float *prim_y = l->by_taps ? (float *)((char *)ctx->wgrad + ctx->wgrad_size - taps_bytes(l))
+                               : y;
     SPCNN_TRY(spcnn__dnnl_set_handle(l->w, w));
-    SPCNN_TRY(spcnn__dnnl_set_handle(l->y, y));
+    SPCNN_TRY(spcnn__dnnl_set_handle(l->y, prim_y));
     dnnl_memory_t wm = l->w;
     if (l->w_to_fwd && l->s.backward) { /* training: the weights change every step */
         dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, l->w}, {DNNL_ARG_TO, l->w_fwd}};
@@ -490,9 +561,12 @@ static spcnn_status forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *w, co
             l->w_shared = e;
         }
         if (!e->filled || e->version != ctx->weights_version) {
-            if (l->by_columns) { /* before the columns, which the forward below reads */
+            if (l->by_columns || l->by_taps) { /* the workspace's start is free here */
                 float *perm = ctx->wgrad;
-                permute_to_columns(&l->s, w, perm);
+                if (l->by_columns)
+                    permute_to_columns(&l->s, w, perm);
+                else
+                    permute_to_taps(&l->s, w, perm);
                 SPCNN_TRY(spcnn__dnnl_set_handle(l->w, perm));
             }
             dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, l->w}, {DNNL_ARG_TO, e->mem}};
@@ -504,13 +578,17 @@ static spcnn_status forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *w, co
     }
     dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, l->x}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, l->y}};
     int nargs = 3;
-    if (l->s.bias) {
+    if (l->s.bias && !l->by_taps) {
         SPCNN_TRY(spcnn__dnnl_set_handle(l->b, b));
         args[nargs].arg = DNNL_ARG_BIAS;
         args[nargs++].memory = l->b;
     }
-    return spcnn__dnnl_execute(ctx, l->fwd, nargs, args,
-                               l->s.transposed ? "deconvolution forward" : "convolution forward");
+    SPCNN_TRY(spcnn__dnnl_execute(ctx, l->fwd, nargs, args,
+                                  l->s.transposed ? "deconvolution forward"
+                                                  : "convolution forward"));
+    if (l->by_taps)
+        gather_taps(l, prim_y, b, y);
+    return SPCNN_OK;
 }
 
 double spcnn__conv_macs(const spcnn__conv *l)
