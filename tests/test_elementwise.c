@@ -1,14 +1,17 @@
 /* The float elementwise layers (lib/nn/elementwise.h) against the double references
  * (tests/ref/ref_elem.h), forward and backward, on a training-like shape and an odd one;
- * dropout's keyed mask; bit-identical results for 1 and 2 OpenMP threads. */
+ * dropout's keyed mask; bit-identical results for 1 and 2 OpenMP threads, and for the CPU's
+ * version of the row kernels and this file's baseline x86-64 code. */
 #include <check.h>
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nn/bf16.h"
 #include "nn/elementwise.h"
+#include "nn/fastexp.h"
 #include "ref_elem.h"
 #include "testutil.h"
 
@@ -392,6 +395,54 @@ START_TEST(test_thread_count_independence)
 }
 END_TEST
 
+/* The library runs the version of its row kernels for this CPU (AVX-512, or AVX2 with FMA:
+ * core/multiversion.h); this file is compiled for baseline x86-64, where fmaf is glibc's. The
+ * exp polynomial is within 2 ulp of exp on [-87, 0] (its only arguments there), and concat_elu
+ * and the gate give the bytes of their plain formulas computed here: the same bytes on every
+ * CPU. */
+START_TEST(test_kernels_match_baseline)
+{
+    double worst_ulp = 0;
+    for (float x = -87.0f; x <= 0.0f; x += 0.00731f) {
+        const float e = spcnn__expf_nonpositive(x);
+        ck_assert_msg(memcmp(&e, &(float){spcnn__expf(x)}, sizeof e) == 0, "x = %g", x);
+        const double ulp = ldexp(1.0, ilogb(exp((double)x)) - 23);
+        const double err = fabs((double)e - exp((double)x)) / ulp;
+        worst_ulp = err > worst_ulp ? err : worst_ulp;
+    }
+    ck_assert_msg(worst_ulp <= 2.0, "exp: %.2f ulp", worst_ulp);
+    ck_assert(spcnn__expf_nonpositive(-1000.0f) == spcnn__expf(-87.0f));
+    enum { P = 301, C = 25 };
+    float *x = malloc(P * C * sizeof *x), *c2 = malloc(P * 2 * C * sizeof *c2);
+    float *y = malloc(P * 2 * C * sizeof *y), *g = malloc(P * C * sizeof *g);
+    ck_assert(x && c2 && y && g);
+    tu_rng rng = {77};
+    for (size_t i = 0; i < P * C; i++)
+        x[i] = (float)(tu_uniform(&rng, -0.5, 0.5) * (i % 13 == 0 ? 200.0 : 8.0));
+    for (size_t i = 0; i < P * 2 * C; i++)
+        c2[i] = (float)(tu_uniform(&rng, -0.5, 0.5) * (i % 11 == 0 ? 200.0 : 8.0));
+    x[0] = 0.0f, x[1] = -0.0f, x[2] = 1e-30f, x[3] = -87.5f, x[4] = 88.5f;
+    spcnn__concat_elu_forward(x, y, P, C);
+    spcnn__gate_forward(x, c2, g, P, C);
+    for (size_t i = 0; i < P; i++)
+        for (size_t j = 0; j < C; j++) {
+            const float v = x[i * C + j];
+            const float e = spcnn__expf_nonpositive(-fabsf(v)) - 1.0f;
+            const float pos = v > 0.0f ? v : e, neg = v > 0.0f ? e : -v;
+            ck_assert_msg(memcmp(&y[i * 2 * C + j], &pos, sizeof pos) == 0 &&
+                              memcmp(&y[i * 2 * C + C + j], &neg, sizeof neg) == 0,
+                          "concat_elu(%g): the kernel's bytes are not the baseline's", v);
+            const float a = c2[i * 2 * C + j], b = c2[i * 2 * C + C + j];
+            const float eb = spcnn__expf_nonpositive(-fabsf(b));
+            const float gate = v + a * ((b >= 0.0f ? 1.0f : eb) / (1.0f + eb));
+            ck_assert_msg(memcmp(&g[i * C + j], &gate, sizeof gate) == 0,
+                          "gate(%g, %g, %g): the kernel's bytes are not the baseline's", v, a, b);
+        }
+    printf("exp within %.2f ulp; concat_elu and gate: the baseline's bytes\n", worst_ulp);
+    free(x), free(c2), free(y), free(g);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("elementwise");
@@ -405,6 +456,7 @@ int main(void)
     tcase_add_test(tc, test_add_accumulate_concat);
     tcase_add_test(tc, test_concat_elu_bf16);
     tcase_add_test(tc, test_thread_count_independence);
+    tcase_add_test(tc, test_kernels_match_baseline);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }

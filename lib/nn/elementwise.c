@@ -41,14 +41,14 @@ static inline size_t block_start(size_t j0, size_t c)
 }
 
 /* The inner loops are branch-free so that they vectorise: selections are conditional
- * expressions (blends), and exp is spcnn__expf, an inline polynomial (glibc's expf is a call
- * per element). exp(x) − 1 is formed from exp rather than expm1: the absolute error (~6e-8 near
+ * expressions (blends), and exp is spcnn__expf_nonpositive, an inline polynomial with fused
+ * multiply-adds (nn/fastexp.h; glibc's expf is a call per element). exp(x) − 1 is formed from exp rather than expm1: the absolute error (~6e-8 near
  * 0) is irrelevant to an activation, and y + 1 then recovers exp(x) exactly for the backward. */
 
 /* elu(v) = v for v > 0, else exp(v) − 1. */
 static inline float elu1(float v)
 {
-    float e = spcnn__expf(v < 0.0f ? v : 0.0f) - 1.0f;
+    float e = spcnn__expf_nonpositive(v < 0.0f ? v : 0.0f) - 1.0f;
     return v > 0.0f ? v : e;
 }
 
@@ -62,7 +62,7 @@ static inline float elu_grad_from_y(float y)
 /* (elu(v), elu(−v)) with one exp: exp(−|v|) − 1 is the non-positive side's value. */
 static inline void concat_elu1(float v, float *pos, float *neg)
 {
-    float e = spcnn__expf(-fabsf(v)) - 1.0f;
+    float e = spcnn__expf_nonpositive(-fabsf(v)) - 1.0f;
     *pos = v > 0.0f ? v : e;
     *neg = v > 0.0f ? e : -v;
 }
@@ -81,7 +81,7 @@ static inline float concat_elu_grad(const float *y, const float *dy, size_t c, s
 
 static inline float sigmoid1(float v)
 {
-    float e = spcnn__expf(-fabsf(v));
+    float e = spcnn__expf_nonpositive(-fabsf(v));
     return (v >= 0.0f ? 1.0f : e) / (1.0f + e);
 }
 
