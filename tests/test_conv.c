@@ -76,6 +76,8 @@ static double check_conv(spcnn__dnnl *ctx, spcnn__conv_shape s, int pixelcnn, ui
     spcnn__conv l;
     spcnn_status st = spcnn__conv_init(&l, ctx, &s);
     ck_assert_msg(st == SPCNN_OK, "%s: %s", name, spcnn_last_error_message());
+    /* fp32 transposed layers with chosen weight layouts train by taps (conv.h) */
+    ck_assert_int_eq(l.by_taps, s.transposed && s.weights_format != SPCNN__WEIGHTS_PLAIN);
     size_t nx = (size_t)s.n * s.h * s.w * s.c_in, nw = spcnn__conv_weights_size(&s);
     size_t nb = (size_t)s.c_out, ny = (size_t)s.n * l.oh * l.ow * s.c_out;
     tu_rng rng = {seed};

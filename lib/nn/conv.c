@@ -275,7 +275,8 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
     }
     /* See spcnn__conv.by_taps: the primitive is a 1×1 convolution from the input to its tap
      * products [n][h][w][kh·kw·c_out], its weights [kh·kw·c_out][c_in], without bias. */
-    l->by_taps = s->transposed && !s->backward && fmt == SPCNN__WEIGHTS_ANY && !s->act_nchw;
+    l->by_taps = s->transposed && fmt == SPCNN__WEIGHTS_ANY && !s->act_nchw &&
+                 !(s->backward && s->bf16);
     if (l->by_taps) {
         yd[1] = (dnnl_dim_t)s->kh * s->kw * s->c_out, yd[2] = s->h, yd[3] = s->w;
         wd[0] = yd[1], wd[2] = wd[3] = 1;
@@ -334,9 +335,12 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
          * for 2×2 and 2×3 runs a cpuid a call; brgemm's kernel generator for those reads past
          * one of its heap blocks (a guard-page allocator faults in creation), so they go by
          * columns (spcnn__conv.by_columns), and every bf16 layer here takes brgemm's 1×1. */
-        if (s->backward)
+        if (s->backward && s->bf16)
             SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create(ctx, &l->fwd, &fwd_pd, &d, NULL,
                                                             NULL, "convolution forward"));
+        else if (s->backward)
+            SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create_preferring(
+                                   ctx, &l->fwd, &fwd_pd, &d, "jit", "convolution forward"));
         else
             SPCNN_TRY_GOTO(st, spcnn__dnnl_primitive_create_preferring(
                                    ctx, &l->fwd, &fwd_pd, &d,
@@ -367,15 +371,17 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
     }
     if (l->by_columns) /* the permuted weights, then the columns */
         SPCNN_TRY_GOTO(st, spcnn__dnnl_wgrad_reserve(ctx, cols_bytes(l) + product_bytes(l)));
-    if (l->by_taps) /* the permuted weights, then the tap products */
-        SPCNN_TRY_GOTO(st, spcnn__dnnl_wgrad_reserve(ctx, taps_bytes(l) + product_bytes(l)));
+    if (l->by_taps) /* the permuted weights (and their gradient), then the tap products */
+        SPCNN_TRY_GOTO(st, spcnn__dnnl_wgrad_reserve(ctx, taps_bytes(l) +
+                                                              (s->backward ? 2 : 1) *
+                                                                  product_bytes(l)));
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->w, &wmd, NULL));
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->b, &bmd, NULL));
     SPCNN_TRY_GOTO(st, spcnn__dnnl_memory(ctx, &l->y, &ymd, NULL));
 
     if (s->backward) {
         /* Backward data. */
-        if (s->transposed) {
+        if (deconv_prim) {
             dnnl_deconvolution_desc_t d;
             ds = dnnl_deconvolution_backward_data_desc_init(&d, dnnl_deconvolution_direct, &dxmd,
                                                             wprim, &dymd, strides, pad_l, pad_r);
@@ -399,7 +405,7 @@ spcnn_status spcnn__conv_init(spcnn__conv *l, spcnn__dnnl *ctx, const spcnn__con
         pd = NULL;
 
         /* Backward weights (and bias). */
-        if (s->transposed) {
+        if (deconv_prim) {
             dnnl_deconvolution_desc_t d;
             ds = dnnl_deconvolution_backward_weights_desc_init(&d, dnnl_deconvolution_direct,
                                                                &dxmd, dwprim, bprim, &ymd,
@@ -541,10 +547,16 @@ static void gather_taps(const spcnn__conv *l, const float *taps, const float *b,
 static spcnn_status forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *w, const float *b,
                             float *y)
 {
-    /* A by_taps layer's primitive writes the tap products at the end of the workspace. */
+    /* A by_taps layer's primitive writes the tap products at the end of the workspace; in
+     * training its weights, which change every step, are permuted at the start on each call. */
     float *prim_y = l->by_taps ? (float *)((char *)ctx->wgrad + ctx->wgrad_size - taps_bytes(l))
                                : y;
-    SPCNN_TRY(spcnn__dnnl_set_handle(l->w, w));
+    if (l->by_taps && l->s.backward) {
+        permute_to_taps(&l->s, w, ctx->wgrad);
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->w, ctx->wgrad));
+    } else {
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->w, w));
+    }
     SPCNN_TRY(spcnn__dnnl_set_handle(l->y, prim_y));
     dnnl_memory_t wm = l->w;
     if (l->w_to_fwd && l->s.backward) { /* training: the weights change every step */
@@ -635,6 +647,23 @@ static void input_columns(const spcnn__conv *l, const uint16_t *xr, uint16_t *co
                 }
 }
 
+/* db[o] = the sum of dy over every output position, in double, position by position. */
+static void bias_grad(const float *dy, size_t positions, size_t co, float *db)
+{
+    double sum[64];
+    for (size_t o0 = 0; o0 < co; o0 += 64) {
+        const size_t m = co - o0 < 64 ? co - o0 : 64;
+        for (size_t o = 0; o < m; o++)
+            sum[o] = 0;
+        for (size_t p = 0; p < positions; p++)
+#pragma omp simd
+            for (size_t o = 0; o < m; o++)
+                sum[o] += dy[p * co + o0 + o];
+        for (size_t o = 0; o < m; o++)
+            db[o0 + o] = (float)sum[o];
+    }
+}
+
 /* dw (OIHW) from the bf16 product dyᵀ · columns (of the input the last forward rounded), and db
  * as fp32 sums of dy over the positions.
  * dy_rounded: the context's bf16 buffer already holds dy rounded (the backward-data pass ran). */
@@ -663,20 +692,88 @@ static spcnn_status weight_grad_bf16(spcnn__conv *l, spcnn__dnnl *ctx, const flo
         for (size_t c = 0; c < ci; c++)
             for (size_t t = 0; t < kh * kw; t++)
                 dw[(o * ci + c) * kh * kw + t] = prod[o * taps + t * ci + c];
-    if (s->bias) {
-        /* In double, position by position: every channel's sum in the same order. */
-        double sum[64];
-        for (size_t o0 = 0; o0 < co; o0 += 64) {
-            const size_t m = co - o0 < 64 ? co - o0 : 64;
-            for (size_t o = 0; o < m; o++)
-                sum[o] = 0;
-            for (size_t p = 0; p < positions; p++)
-#pragma omp simd
-                for (size_t o = 0; o < m; o++)
-                    sum[o] += dy[p * co + o0 + o];
-            for (size_t o = 0; o < m; o++)
-                db[o0 + o] = (float)sum[o];
+    if (s->bias) /* in double, position by position: every channel's sum in the same order */
+        bias_grad(dy, positions, co, db);
+    return SPCNN_OK;
+}
+
+/* The gradient of a by_taps layer's tap products from its output's: each tap's product goes
+ * to one output position (or falls in the padding: 0), so its gradient is that position's. */
+static void scatter_taps_grad(const spcnn__conv *l, const float *dy, float *dtaps)
+{
+    const spcnn__conv_shape *s = &l->s;
+    const size_t co = (size_t)s->c_out;
+    float *t = dtaps;
+    for (int n = 0; n < s->n; n++)
+        for (int iy = 0; iy < s->h; iy++)
+            for (int ix = 0; ix < s->w; ix++)
+                for (int ky = 0; ky < s->kh; ky++) {
+                    const int oy = iy * s->stride_h + ky - s->pad_t;
+                    for (int kx = 0; kx < s->kw; kx++, t += co) {
+                        const int ox = ix * s->stride_w + kx - s->pad_l;
+                        if (oy < 0 || oy >= l->oh || ox < 0 || ox >= l->ow)
+                            memset(t, 0, co * sizeof *t);
+                        else
+                            memcpy(t,
+                                   dy + (((size_t)n * (size_t)l->oh + (size_t)oy) *
+                                             (size_t)l->ow + (size_t)ox) * co,
+                                   co * sizeof *t);
+                    }
+                }
+}
+
+/* [kh][kw][c_out][c_in] back to IOHW: a by_taps layer's weight gradient. */
+static void permute_from_taps(const spcnn__conv_shape *s, const float *perm, float *w)
+{
+    const size_t co = (size_t)s->c_out, ci = (size_t)s->c_in, taps = (size_t)s->kh * s->kw;
+    for (size_t t = 0; t < taps; t++)
+        for (size_t o = 0; o < co; o++)
+            for (size_t c = 0; c < ci; c++)
+                w[(c * co + o) * taps + t] = perm[(t * co + o) * ci + c];
+}
+
+/* A training by_taps layer's backward: the tap products' gradient (end of the workspace), then
+ * the 1×1 convolution's backward data from it (weights permuted at the workspace's start) and
+ * its backward weights (into the permuted gradient after them, permuted back into dw). */
+static spcnn_status backward_by_taps(spcnn__conv *l, spcnn__dnnl *ctx, const float *x,
+                                     const float *w, const float *dy, float *dx, float *dw,
+                                     float *db)
+{
+    float *perm = ctx->wgrad, *dperm = (float *)((char *)ctx->wgrad + product_bytes(l));
+    float *dtaps = (float *)((char *)ctx->wgrad + ctx->wgrad_size - taps_bytes(l));
+    scatter_taps_grad(l, dy, dtaps);
+    if (dx) {
+        permute_to_taps(&l->s, w, perm);
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->dy, dtaps));
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->w, perm));
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->dx, dx));
+        dnnl_memory_t wm = l->w;
+        if (l->w_to_bwd_data) {
+            dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, l->w}, {DNNL_ARG_TO, l->w_bwd_data}};
+            SPCNN_TRY(spcnn__dnnl_execute(ctx, l->w_to_bwd_data, 2, r, "weights reorder"));
+            wm = l->w_bwd_data;
         }
+        dnnl_exec_arg_t args[4] = {
+            {DNNL_ARG_DIFF_DST, l->dy}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, l->dx}};
+        SPCNN_TRY(spcnn__dnnl_execute(ctx, l->bwd_data, 3, args, "deconvolution backward data"));
+    }
+    if (dw) {
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->bw_x, x));
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->bw_dy, dtaps));
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->dw, dperm));
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, l->bw_x},
+                                   {DNNL_ARG_DIFF_DST, l->bw_dy},
+                                   {DNNL_ARG_DIFF_WEIGHTS, l->dw_bwd ? l->dw_bwd : l->dw}};
+        SPCNN_TRY(spcnn__dnnl_execute(ctx, l->bwd_weights, 3, args,
+                                      "deconvolution backward weights"));
+        if (l->dw_from_bwd) {
+            dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, l->dw_bwd}, {DNNL_ARG_TO, l->dw}};
+            SPCNN_TRY(spcnn__dnnl_execute(ctx, l->dw_from_bwd, 2, r, "weights reorder"));
+        }
+        permute_from_taps(&l->s, dperm, dw);
+        if (l->s.bias)
+            bias_grad(dy, (size_t)l->s.n * (size_t)l->oh * (size_t)l->ow, (size_t)l->s.c_out,
+                      db);
     }
     return SPCNN_OK;
 }
@@ -687,6 +784,10 @@ spcnn_status spcnn__conv_backward(spcnn__conv *l, spcnn__dnnl *ctx, const float 
 {
     if (!l->s.backward)
         return spcnn__error(SPCNN_ERR_INTERNAL, "convolution: backward of a forward-only layer");
+    if (dw && l->s.bias && db == NULL)
+        return spcnn__error(SPCNN_ERR_INTERNAL, "convolution: bias gradient missing");
+    if (l->by_taps)
+        return backward_by_taps(l, ctx, x, w, dy, dx, dw, db);
     if (dx) {
         if (l->s.bf16) {
             spcnn__bf16_from_f32(dy, ctx->bf16_input, output_size(l));
@@ -707,8 +808,6 @@ spcnn_status spcnn__conv_backward(spcnn__conv *l, spcnn__dnnl *ctx, const float 
         SPCNN_TRY(spcnn__dnnl_execute(ctx, l->bwd_data, 3, args, "convolution backward data"));
     }
     if (dw) {
-        if (l->s.bias && db == NULL)
-            return spcnn__error(SPCNN_ERR_INTERNAL, "convolution: bias gradient missing");
         if (l->wg_prod)
             return weight_grad_bf16(l, ctx, dy, dx != NULL, dw, db);
         SPCNN_TRY(spcnn__dnnl_set_handle(l->bw_x, x));
