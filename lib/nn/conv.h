@@ -110,14 +110,18 @@ typedef struct spcnn__conv {
      * shapes asks the CPU for its tile palette (cpuid) on every call, 8 µs in a virtual
      * machine, and its brgemm kernel cannot be used (nn/conv.c). */
     int by_columns;
-    /* 1: a forward-only transposed layer, computed as a 1×1 convolution from its input to
-     * every input position's products with each kernel tap [n][h][w][kh·kw·c_out] (at the end
-     * of the context's weight-gradient workspace), then summed into the output where each tap
-     * lands, with the bias. fwd, y and w are that convolution's; its weights, IOHW permuted to
-     * [kh][kw][c_out][c_in], pass through the start of the workspace on their way to the
-     * context's shared copy. oneDNN 2.6's stride-2 deconvolution kernels ran at 10 % of the
-     * fp32 peak on the sampler's shapes (and in bf16 on AMX ask for the tile palette, cpuid,
-     * every call); its 1×1 kernel runs near the peak. */
+    /* 1: a transposed layer (weights format "any", NHWC; not a bf16 training layer),
+     * computed as a 1×1 convolution from its input to every input position's products with
+     * each kernel tap [n][h][w][kh·kw·c_out] (at the end of the context's weight-gradient
+     * workspace), then summed into the output where each tap lands, with the bias. fwd,
+     * bwd_data, bwd_weights, y, dy and w are that convolution's; its weights, IOHW permuted
+     * to [kh][kw][c_out][c_in], pass through the start of the workspace (forward only: on
+     * their way to the context's shared copy; training: on every call, and the weight
+     * gradient comes back through the next product_bytes). Backward: the taps' gradient is
+     * dy at the position each tap landed on (0 in the padding); the bias gradient is a sum
+     * in double. oneDNN 2.6's stride-2 deconvolution kernels ran at 10 % of the fp32 peak on
+     * the sampler's shapes (and in bf16 on AMX ask for the tile palette, cpuid, every call);
+     * its 1×1 kernel runs near the peak. */
     int by_taps;
 } spcnn__conv;
 

@@ -55,8 +55,9 @@ typedef struct spcnn__dnnl {
     uint16_t *bf16_input;
     size_t bf16_input_size; /* elements */
     /* bf16 training layers' weight gradients: the input's columns (bf16) and the product
-     * (fp32); and the columns and permuted weights of layers that go by columns (conv.h). One
-     * buffer for all of them (spcnn__dnnl_wgrad_reserve). */
+     * (fp32); the columns and permuted weights of layers that go by columns, and the tap
+     * products (or their gradient) and permuted weights (and weight gradient) of transposed
+     * layers that go by taps (conv.h). One buffer for all of them (spcnn__dnnl_wgrad_reserve). */
     void *wgrad;
     size_t wgrad_size; /* bytes */
 } spcnn__dnnl;
