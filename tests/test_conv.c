@@ -221,6 +221,18 @@ START_TEST(test_conv_weights_plain)
 }
 END_TEST
 
+/* span bytes of memory followed by an unmapped page; returns that page (the region starts
+ * span bytes before it; munmap(page - span, span + page size) frees it). */
+static char *before_unmapped_page(size_t span)
+{
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    char *region = mmap(NULL, span + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                        -1, 0);
+    ck_assert(region != MAP_FAILED);
+    ck_assert_int_eq(mprotect(region + span, page, PROT_NONE), 0);
+    return region + span;
+}
+
 /* A forward-only transposed layer goes by taps (conv.h: a 1×1 convolution to each input
  * position's products with every tap, then summed where the taps land, with the bias): its
  * forward against the double reference, twice with new weights (the context's permuted copy
@@ -277,11 +289,7 @@ START_TEST(test_conv_transposed_by_taps)
     spcnn__dnnl ctx;
     ctx_init(&ctx);
     const size_t page = (size_t)sysconf(_SC_PAGESIZE), span = ((size_t)2 << 20) / page * page;
-    char *region = mmap(NULL, span + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                        -1, 0);
-    ck_assert(region != MAP_FAILED);
-    char *guard = region + span;
-    ck_assert_int_eq(mprotect(guard, page, PROT_NONE), 0);
+    char *guard = before_unmapped_page(span);
     struct {
         spcnn__conv_shape s;
         const char *name;
@@ -307,7 +315,7 @@ START_TEST(test_conv_transposed_by_taps)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         worst = worst_of(worst, check_by_taps(&ctx, cases[i].s, guard, span, 5000 + i,
                                               cases[i].name));
-    munmap(region, span + page);
+    munmap(guard - span, span + page);
     spcnn__dnnl_deinit(&ctx);
     tu_report("forward-only transposed layers by taps", worst, NMSE_LIMIT);
     ck_assert(worst < NMSE_LIMIT);
@@ -573,18 +581,10 @@ START_TEST(test_conv_bf16_inside_tensors)
     ctx_init(&ctx);
     /* the largest input: 32 windows of 8×8 with 160 channels, 640 kB */
     const size_t page = (size_t)sysconf(_SC_PAGESIZE), span = ((size_t)1 << 20) / page * page;
-    char *region = mmap(NULL, span + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                        -1, 0);
-    ck_assert(region != MAP_FAILED);
-    char *guard = region + span;
-    ck_assert_int_eq(mprotect(guard, page, PROT_NONE), 0);
+    char *guard = before_unmapped_page(span);
     /* the columns of 32 windows of 8×8 under a 2×3 kernel of 50 channels, 1.2 MB */
     const size_t cols_span = 2 * span;
-    char *cols_region = mmap(NULL, cols_span + page, PROT_READ | PROT_WRITE,
-                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    ck_assert(cols_region != MAP_FAILED);
-    char *cols_guard = cols_region + cols_span;
-    ck_assert_int_eq(mprotect(cols_guard, page, PROT_NONE), 0);
+    char *cols_guard = before_unmapped_page(cols_span);
     int by_columns = 0;
     const int channels[3] = {50, 100, 160}, windows[2] = {1, 32};
     int checked = 0;
@@ -605,8 +605,8 @@ START_TEST(test_conv_bf16_inside_tensors)
     printf("conv bf16 bounds: %d shapes stayed inside their tensors (%d by columns)\n", checked,
            by_columns);
     ck_assert_int_ge(primitives_created, checked); /* the implementation check saw them */
-    munmap(region, span + page);
-    munmap(cols_region, cols_span + page);
+    munmap(guard - span, span + page);
+    munmap(cols_guard - cols_span, cols_span + page);
     spcnn__dnnl_deinit(&ctx);
 }
 END_TEST

@@ -734,6 +734,50 @@ static void permute_from_taps(const spcnn__conv_shape *s, const float *perm, flo
                 w[(c * co + o) * taps + t] = perm[(t * co + o) * ci + c];
 }
 
+/* The backward-data primitive: dx from the primitive's output gradient dy_prim (fp32, or the
+ * rounded bf16) and weights w_prim in the canonical layout (reordered to the primitive's). */
+static spcnn_status backward_data(spcnn__conv *l, spcnn__dnnl *ctx, const void *dy_prim,
+                                  const float *w_prim, float *dx)
+{
+    SPCNN_TRY(spcnn__dnnl_set_handle(l->dy, dy_prim));
+    SPCNN_TRY(spcnn__dnnl_set_handle(l->w, w_prim));
+    SPCNN_TRY(spcnn__dnnl_set_handle(l->dx, dx));
+    dnnl_memory_t wm = l->w;
+    if (l->w_to_bwd_data) {
+        dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, l->w}, {DNNL_ARG_TO, l->w_bwd_data}};
+        SPCNN_TRY(spcnn__dnnl_execute(ctx, l->w_to_bwd_data, 2, r, "weights reorder"));
+        wm = l->w_bwd_data;
+    }
+    dnnl_exec_arg_t args[4] = {
+        {DNNL_ARG_DIFF_DST, l->dy}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, l->dx}};
+    return spcnn__dnnl_execute(ctx, l->bwd_data, 3, args, "convolution backward data");
+}
+
+/* The fp32 backward-weights primitive: dw (canonical layout) and, if db is not NULL, db. */
+static spcnn_status backward_weights(spcnn__conv *l, spcnn__dnnl *ctx, const float *x,
+                                     const float *dy_prim, float *dw, float *db)
+{
+    SPCNN_TRY(spcnn__dnnl_set_handle(l->bw_x, x));
+    SPCNN_TRY(spcnn__dnnl_set_handle(l->bw_dy, dy_prim));
+    SPCNN_TRY(spcnn__dnnl_set_handle(l->dw, dw));
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, l->bw_x},
+                               {DNNL_ARG_DIFF_DST, l->bw_dy},
+                               {DNNL_ARG_DIFF_WEIGHTS, l->dw_bwd ? l->dw_bwd : l->dw}};
+    int nargs = 3;
+    if (db) {
+        SPCNN_TRY(spcnn__dnnl_set_handle(l->db, db));
+        args[nargs].arg = DNNL_ARG_DIFF_BIAS;
+        args[nargs++].memory = l->db;
+    }
+    SPCNN_TRY(spcnn__dnnl_execute(ctx, l->bwd_weights, nargs, args,
+                                  "convolution backward weights"));
+    if (l->dw_from_bwd) {
+        dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, l->dw_bwd}, {DNNL_ARG_TO, l->dw}};
+        SPCNN_TRY(spcnn__dnnl_execute(ctx, l->dw_from_bwd, 2, r, "weights reorder"));
+    }
+    return SPCNN_OK;
+}
+
 /* A training by_taps layer's backward: the tap products' gradient (end of the workspace), then
  * the 1×1 convolution's backward data from it (weights permuted at the workspace's start) and
  * its backward weights (into the permuted gradient after them, permuted back into dw). */
@@ -746,32 +790,10 @@ static spcnn_status backward_by_taps(spcnn__conv *l, spcnn__dnnl *ctx, const flo
     scatter_taps_grad(l, dy, dtaps);
     if (dx) {
         permute_to_taps(&l->s, w, perm);
-        SPCNN_TRY(spcnn__dnnl_set_handle(l->dy, dtaps));
-        SPCNN_TRY(spcnn__dnnl_set_handle(l->w, perm));
-        SPCNN_TRY(spcnn__dnnl_set_handle(l->dx, dx));
-        dnnl_memory_t wm = l->w;
-        if (l->w_to_bwd_data) {
-            dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, l->w}, {DNNL_ARG_TO, l->w_bwd_data}};
-            SPCNN_TRY(spcnn__dnnl_execute(ctx, l->w_to_bwd_data, 2, r, "weights reorder"));
-            wm = l->w_bwd_data;
-        }
-        dnnl_exec_arg_t args[4] = {
-            {DNNL_ARG_DIFF_DST, l->dy}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, l->dx}};
-        SPCNN_TRY(spcnn__dnnl_execute(ctx, l->bwd_data, 3, args, "deconvolution backward data"));
+        SPCNN_TRY(backward_data(l, ctx, dtaps, perm, dx));
     }
     if (dw) {
-        SPCNN_TRY(spcnn__dnnl_set_handle(l->bw_x, x));
-        SPCNN_TRY(spcnn__dnnl_set_handle(l->bw_dy, dtaps));
-        SPCNN_TRY(spcnn__dnnl_set_handle(l->dw, dperm));
-        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, l->bw_x},
-                                   {DNNL_ARG_DIFF_DST, l->bw_dy},
-                                   {DNNL_ARG_DIFF_WEIGHTS, l->dw_bwd ? l->dw_bwd : l->dw}};
-        SPCNN_TRY(spcnn__dnnl_execute(ctx, l->bwd_weights, 3, args,
-                                      "deconvolution backward weights"));
-        if (l->dw_from_bwd) {
-            dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, l->dw_bwd}, {DNNL_ARG_TO, l->dw}};
-            SPCNN_TRY(spcnn__dnnl_execute(ctx, l->dw_from_bwd, 2, r, "weights reorder"));
-        }
+        SPCNN_TRY(backward_weights(l, ctx, x, dtaps, dperm, NULL));
         permute_from_taps(&l->s, dperm, dw);
         if (l->s.bias)
             bias_grad(dy, (size_t)l->s.n * (size_t)l->oh * (size_t)l->ow, (size_t)l->s.c_out,
@@ -791,45 +813,17 @@ spcnn_status spcnn__conv_backward(spcnn__conv *l, spcnn__dnnl *ctx, const float 
     if (l->by_taps)
         return backward_by_taps(l, ctx, x, w, dy, dx, dw, db);
     if (dx) {
+        const void *dy_prim = dy;
         if (l->s.bf16) {
             spcnn__bf16_from_f32(dy, ctx->bf16_input, output_size(l));
-            SPCNN_TRY(spcnn__dnnl_set_handle(l->dy, ctx->bf16_input));
-        } else {
-            SPCNN_TRY(spcnn__dnnl_set_handle(l->dy, dy));
+            dy_prim = ctx->bf16_input;
         }
-        SPCNN_TRY(spcnn__dnnl_set_handle(l->w, w));
-        SPCNN_TRY(spcnn__dnnl_set_handle(l->dx, dx));
-        dnnl_memory_t wm = l->w;
-        if (l->w_to_bwd_data) {
-            dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, l->w}, {DNNL_ARG_TO, l->w_bwd_data}};
-            SPCNN_TRY(spcnn__dnnl_execute(ctx, l->w_to_bwd_data, 2, r, "weights reorder"));
-            wm = l->w_bwd_data;
-        }
-        dnnl_exec_arg_t args[4] = {
-            {DNNL_ARG_DIFF_DST, l->dy}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, l->dx}};
-        SPCNN_TRY(spcnn__dnnl_execute(ctx, l->bwd_data, 3, args, "convolution backward data"));
+        SPCNN_TRY(backward_data(l, ctx, dy_prim, w, dx));
     }
     if (dw) {
         if (l->wg_prod)
             return weight_grad_bf16(l, ctx, dy, dx != NULL, dw, db);
-        SPCNN_TRY(spcnn__dnnl_set_handle(l->bw_x, x));
-        SPCNN_TRY(spcnn__dnnl_set_handle(l->bw_dy, dy));
-        SPCNN_TRY(spcnn__dnnl_set_handle(l->dw, dw));
-        dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, l->bw_x},
-                                   {DNNL_ARG_DIFF_DST, l->bw_dy},
-                                   {DNNL_ARG_DIFF_WEIGHTS, l->dw_bwd ? l->dw_bwd : l->dw}};
-        int nargs = 3;
-        if (l->s.bias) {
-            SPCNN_TRY(spcnn__dnnl_set_handle(l->db, db));
-            args[nargs].arg = DNNL_ARG_DIFF_BIAS;
-            args[nargs++].memory = l->db;
-        }
-        SPCNN_TRY(spcnn__dnnl_execute(ctx, l->bwd_weights, nargs, args,
-                                      "convolution backward weights"));
-        if (l->dw_from_bwd) {
-            dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, l->dw_bwd}, {DNNL_ARG_TO, l->dw}};
-            SPCNN_TRY(spcnn__dnnl_execute(ctx, l->dw_from_bwd, 2, r, "weights reorder"));
-        }
+        SPCNN_TRY(backward_weights(l, ctx, x, dy, dw, l->s.bias ? db : NULL));
     }
     return SPCNN_OK;
 }
