@@ -169,6 +169,12 @@ START_TEST(test_concat_elu_dropout_fused)
         ref_dropout_backward(m1, dyd, de, 2 * n, 0.5);
         ref_concat_elu_backward(xd, de, dxd, p, c);
         tu_check_nmse("concat_elu+dropout backward", dx, dxd, n, LIMIT);
+        /* A shard from pixel k on (spcnn__concat_elu_dropout_forward_at, as sharded training
+         * calls it): the whole tensor's bits there. */
+        const size_t k = p / 3;
+        spcnn__concat_elu_dropout_forward_at(x + k * c, y2, m2, p - k, c, 0.5f, 5, k);
+        ck_assert(memcmp(m1 + 2 * k * c, m2, 2 * (p - k) * c) == 0);
+        ck_assert(memcmp(y1 + 2 * k * c, y2, 2 * (p - k) * c * sizeof *y1) == 0);
         /* rate 0: plain concat_elu. */
         spcnn__concat_elu_dropout_forward(x, y1, m1, p, c, 0.0f, 5);
         spcnn__concat_elu_forward(x, y2, p, c);

@@ -271,27 +271,26 @@ void spcnn__concat_elu_dropout_forward(const float *x, float *y, uint8_t *mask, 
 enum { DROP_CHUNK = 1024 };
 
 /* Pixels [lo, hi): concat_elu, then the dropout of spcnn__dropout_forward over each pixel's 2c
- * elements, keyed by the element's index in the whole tensor (pixel first + i). The 16-bit
- * lanes of drop_lane are drawn for a chunk of elements first, four per draw, so that both
- * loops run in vectors (the element-by-element walk was scalar). */
+ * elements, keyed by the element's index in the whole tensor (pixel first + i). Consecutive
+ * pixels' elements have consecutive indices, so the 16-bit lanes of drop_lane are drawn for a
+ * chunk of whole pixels at once, four per draw, in one long vector loop (per pixel, the draws'
+ * short loops cost six times concat_elu itself); then concat_elu and the mask run over the
+ * chunk. A pixel wider than the chunk goes in pieces of it. */
 ROW_KERNEL concat_elu_dropout_rows(const float *x, float *y, uint8_t *mask, size_t c,
                                    uint32_t thr, float scale, uint64_t key, size_t first,
                                    size_t lo, size_t hi)
 {
     uint64_t draws[DROP_CHUNK / 4 + 2];
     uint16_t lanes[DROP_CHUNK + 8];
-    for (size_t i = lo; i < hi; i++) {
-        const float *xi = x + i * c;
-        const size_t base = i * 2 * c;
-        float *yi = y + base;
-        uint8_t *mi = mask + base;
-#pragma omp simd
-        for (size_t j = 0; j < c; j++)
-            concat_elu1(xi[j], &yi[j], &yi[c + j]);
-        const size_t drawn = (first + i) * 2 * c;
-        for (size_t e0 = 0; e0 < 2 * c; e0 += DROP_CHUNK) {
-            const size_t len = 2 * c - e0 < DROP_CHUNK ? 2 * c - e0 : DROP_CHUNK;
-            const size_t at = drawn + e0, g0 = at >> 2, groups = ((at + len - 1) >> 2) - g0 + 1;
+    const size_t row = 2 * c, per = row <= DROP_CHUNK ? DROP_CHUNK / row : 1;
+    for (size_t i0 = lo; i0 < hi; i0 += per) {
+        const size_t rows = hi - i0 < per ? hi - i0 : per;
+        concat_elu_rows(x, y, i0, i0 + rows, c);
+        const size_t total = rows * row;
+        for (size_t e0 = 0; e0 < total; e0 += DROP_CHUNK) {
+            const size_t len = total - e0 < DROP_CHUNK ? total - e0 : DROP_CHUNK;
+            const size_t at = (first + i0) * row + e0, g0 = at >> 2;
+            const size_t groups = ((at + len - 1) >> 2) - g0 + 1;
 #pragma omp simd
             for (size_t g = 0; g < groups; g++) {
                 spcnn__rng r = {key, g0 + g};
@@ -307,8 +306,8 @@ ROW_KERNEL concat_elu_dropout_rows(const float *x, float *y, uint8_t *mask, size
                     lanes[4 * g + k] = (uint16_t)(draws[g] >> (16 * k));
 #endif
             const uint16_t *lane = lanes + (at & 3);
-            float *ye = yi + e0;
-            uint8_t *me = mi + e0;
+            float *ye = y + i0 * row + e0;
+            uint8_t *me = mask + i0 * row + e0;
 #pragma omp simd
             for (size_t e = 0; e < len; e++) {
                 const int32_t keep = (int32_t)lane[e] >= (int32_t)thr; /* thr <= 65536 */
