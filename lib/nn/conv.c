@@ -513,26 +513,29 @@ static void permute_to_taps(const spcnn__conv_shape *s, const float *w, float *p
 
 /* A by_taps layer's output from its tap products: y[n][oy][ox] = b + the products of every
  * input position and tap that land there, taps in order (row, then column), so each output
- * has its one order of sums whatever the plan. */
+ * has its one order of sums whatever the plan. The taps landing on output row oy are those
+ * with ky ≡ oy + pad_t (mod stride_h), from input row (oy + pad_t − ky) / stride_h: one
+ * division a row (and one a column), not one a tap. */
 static void gather_taps(const spcnn__conv *l, const float *taps, const float *b, float *y)
 {
     const spcnn__conv_shape *s = &l->s;
     const size_t co = (size_t)s->c_out, t_stride = (size_t)s->kh * (size_t)s->kw * co;
     float *yo = y;
     for (int n = 0; n < s->n; n++)
-        for (int oy = 0; oy < l->oh; oy++)
+        for (int oy = 0; oy < l->oh; oy++) {
+            const int ky0 = (oy + s->pad_t) % s->stride_h, iy0 = (oy + s->pad_t) / s->stride_h;
             for (int ox = 0; ox < l->ow; ox++, yo += co) {
+                const int kx0 = (ox + s->pad_l) % s->stride_w;
+                const int ix0 = (ox + s->pad_l) / s->stride_w;
                 if (s->bias)
                     memcpy(yo, b, co * sizeof *yo);
                 else
                     memset(yo, 0, co * sizeof *yo);
-                for (int ky = 0; ky < s->kh; ky++) {
-                    const int ty = oy + s->pad_t - ky, iy = ty / s->stride_h;
-                    if (ty < 0 || ty % s->stride_h != 0 || iy >= s->h)
+                for (int ky = ky0, iy = iy0; ky < s->kh && iy >= 0; ky += s->stride_h, iy--) {
+                    if (iy >= s->h)
                         continue;
-                    for (int kx = 0; kx < s->kw; kx++) {
-                        const int tx = ox + s->pad_l - kx, ix = tx / s->stride_w;
-                        if (tx < 0 || tx % s->stride_w != 0 || ix >= s->w)
+                    for (int kx = kx0, ix = ix0; kx < s->kw && ix >= 0; kx += s->stride_w, ix--) {
+                        if (ix >= s->w)
                             continue;
                         const float *t = taps +
                                          (((size_t)n * (size_t)s->h + (size_t)iy) * (size_t)s->w +
@@ -544,6 +547,7 @@ static void gather_taps(const spcnn__conv *l, const float *taps, const float *b,
                     }
                 }
             }
+        }
 }
 
 static spcnn_status forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *w, const float *b,
