@@ -255,7 +255,8 @@ static double check_by_taps(spcnn__dnnl *ctx, spcnn__conv_shape s, char *guard, 
     const size_t nb = (size_t)s.c_out, ny = (size_t)s.n * l.oh * l.ow * s.c_out;
     float *x = xmalloc(nx * 4), *w = xmalloc(nw * 4), *b = xmalloc(nb * 4);
     float *y = xmalloc((ny + CANARY) * 4);
-    double *xd = xmalloc(nx * 8), *wd = xmalloc(nw * 8), *bd = xmalloc(nb * 8), *yr = xmalloc(ny * 8);
+    double *xd = xmalloc(nx * 8), *wd = xmalloc(nw * 8), *bd = xmalloc(nb * 8);
+    double *yr = xmalloc(ny * 8);
     ref_conv_shape r = {s.n, s.h, s.w, s.c_in, s.c_out, s.kh, s.kw, s.stride_h, s.stride_w,
                         s.pad_t, s.pad_b, s.pad_l, s.pad_r};
     tu_rng rng = {seed};

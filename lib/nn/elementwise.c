@@ -42,8 +42,9 @@ static inline size_t block_start(size_t j0, size_t c)
 
 /* The inner loops are branch-free so that they vectorise: selections are conditional
  * expressions (blends), and exp is spcnn__expf_nonpositive, an inline polynomial with fused
- * multiply-adds (nn/fastexp.h; glibc's expf is a call per element). exp(x) − 1 is formed from exp rather than expm1: the absolute error (~6e-8 near
- * 0) is irrelevant to an activation, and y + 1 then recovers exp(x) exactly for the backward. */
+ * multiply-adds (nn/fastexp.h; glibc's expf is a call per element). exp(x) − 1 is formed from
+ * exp rather than expm1: the absolute error (~6e-8 near 0) is irrelevant to an activation, and
+ * y + 1 then recovers exp(x) exactly for the backward. */
 
 /* elu(v) = v for v > 0, else exp(v) − 1. */
 static inline float elu1(float v)
