@@ -456,13 +456,21 @@ fail:
 static spcnn_status forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *w, const float *b,
                             float *y);
 
+/* The last `bytes` of the context's weight-gradient workspace: where a by_columns layer's
+ * columns and a by_taps layer's tap products (or their gradient) go, after the permuted
+ * weights at its start. */
+static void *workspace_end(const spcnn__dnnl *ctx, size_t bytes)
+{
+    return (char *)ctx->wgrad + ctx->wgrad_size - bytes;
+}
+
 /* The primitive's input from a bf16 layer's rounded input: the input itself, or its columns at
  * the end of the context's workspace (the weights' permutation uses its start). */
 static spcnn_status set_rounded_input(spcnn__conv *l, spcnn__dnnl *ctx, const uint16_t *rounded)
 {
     if (!l->by_columns)
         return spcnn__dnnl_set_handle(l->x, rounded);
-    uint16_t *cols = (uint16_t *)((char *)ctx->wgrad + ctx->wgrad_size - cols_bytes(l));
+    uint16_t *cols = workspace_end(ctx, cols_bytes(l));
     input_columns(l, rounded, cols);
     return spcnn__dnnl_set_handle(l->x, cols);
 }
@@ -555,8 +563,7 @@ static spcnn_status forward(spcnn__conv *l, spcnn__dnnl *ctx, const float *w, co
 {
     /* A by_taps layer's primitive writes the tap products at the end of the workspace; in
      * training its weights, which change every step, are permuted at the start on each call. */
-    float *prim_y = l->by_taps ? (float *)((char *)ctx->wgrad + ctx->wgrad_size - taps_bytes(l))
-                               : y;
+    float *prim_y = l->by_taps ? workspace_end(ctx, taps_bytes(l)) : y;
     if (l->by_taps && l->s.backward) {
         permute_to_taps(&l->s, w, ctx->wgrad);
         SPCNN_TRY(spcnn__dnnl_set_handle(l->w, ctx->wgrad));
@@ -790,7 +797,7 @@ static spcnn_status backward_by_taps(spcnn__conv *l, spcnn__dnnl *ctx, const flo
                                      float *db)
 {
     float *perm = ctx->wgrad, *dperm = (float *)((char *)ctx->wgrad + product_bytes(l));
-    float *dtaps = (float *)((char *)ctx->wgrad + ctx->wgrad_size - taps_bytes(l));
+    float *dtaps = workspace_end(ctx, taps_bytes(l));
     scatter_taps_grad(l, dy, dtaps);
     if (dx) {
         permute_to_taps(&l->s, w, perm);
